@@ -1,0 +1,114 @@
+"""VGG16 with Keras' exact topology, layer names and arguments.
+
+Simonyan & Zisserman (2014): five blocks of 3x3 ``same`` convolutions with
+ReLU, each closed by a 2x2 max-pool, then (``include_top``) ``flatten`` and
+three dense layers. The architecture is data, the ``ARCH`` tuple below; the
+builder turns it into layers named ``block{b}_conv{i}``, ``block{b}_pool``,
+``flatten``, ``fc1``, ``fc2``, ``predictions`` as in Keras.
+"""
+from __future__ import annotations
+
+from ..layers import Conv2D, Dense, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+from ..models import Sequential
+from .imagenet_utils import decode_predictions, preprocess_input  # noqa: F401 (Keras' import path)
+
+# (number of 3x3 convolutions, filters) for each of the five blocks
+ARCH = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
+TOP_UNITS = 4096
+POOLINGS = (None, "avg", "max")
+
+
+def _check_args(include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation):
+    if not (weights in (None, "imagenet") or isinstance(weights, (str, bytes)) or hasattr(weights, "__fspath__")):
+        raise ValueError("The `weights` argument should be either `None` (random initialization), "
+                         "'imagenet' (pre-training on ImageNet), or the path to the weights file to "
+                         f"be loaded. Received: weights={weights!r}")
+    if weights == "imagenet" and include_top and classes != 1000:
+        raise ValueError("If using `weights='imagenet'` with `include_top=True`, `classes` should be "
+                         f"1000. Received classes={classes}")
+    if pooling not in POOLINGS:
+        raise ValueError(f"Unknown pooling {pooling!r}. Valid choices: None, 'avg', 'max'.")
+    if input_tensor is not None:
+        raise ValueError("numvgg has no symbolic tensors: pass `input_shape=(H, W, 3)` instead of "
+                         "`input_tensor` (numvgg models take NumPy arrays directly).")
+    if include_top and classifier_activation not in (None, "softmax", "linear", "sigmoid", "relu", "tanh"):
+        raise ValueError(f"Unknown classifier_activation {classifier_activation!r}. Valid choices: "
+                         "'softmax', None, 'linear', 'sigmoid', 'relu', 'tanh'.")
+    if weights == "imagenet" and include_top and classifier_activation not in ("softmax", None):
+        raise ValueError("Only `None` and `softmax` activations are allowed for the "
+                         "`classifier_activation` argument when using pretrained weights, "
+                         f"with `include_top=True`; Received: {classifier_activation}")
+
+
+def _resolve_input_shape(input_shape, include_top, weights):
+    """Keras' ``obtain_input_shape`` for VGG16: default 224x224x3, 3 channels,
+    sides >= 32, and exactly 224x224 when the top (``fc1``) is included with
+    the published weights."""
+    if input_shape is None:
+        return (224, 224, 3)
+    shape = tuple(input_shape)
+    if len(shape) != 3:
+        raise ValueError(f"`input_shape` must be a tuple of three integers (height, width, channels). "
+                         f"Received: input_shape={input_shape}")
+    h, w, c = shape
+    if c != 3 and weights == "imagenet":
+        raise ValueError(f"The input must have 3 channels; Received `input_shape={input_shape}`")
+    if c != 3:
+        raise ValueError(f"VGG16 takes RGB input: the input must have 3 channels; Received `input_shape={input_shape}`")
+    if (h is not None and h < 32) or (w is not None and w < 32):
+        raise ValueError(f"Input size must be at least 32x32; Received: input_shape={input_shape}")
+    if include_top and weights == "imagenet" and (h, w) != (224, 224):
+        raise ValueError(
+            "When setting `include_top=True` and loading `imagenet` weights, `input_shape` should be "
+            f"(224, 224, 3). Received: input_shape={input_shape} (fc1 needs a 7x7x512 = 25088 feature map)")
+    if include_top and (h is None or w is None):
+        raise ValueError("With include_top=True the input size must be known: fc1's input size "
+                         "depends on it. Received input_shape={input_shape}")
+    return shape
+
+
+def VGG16(include_top: bool = True, weights="imagenet", input_tensor=None, input_shape=None,
+          pooling=None, classes: int = 1000, classifier_activation="softmax", name: str = "vgg16"):
+    """Build VGG16 like ``keras.applications.VGG16``.
+
+    Args:
+        include_top: add ``flatten``, ``fc1``, ``fc2`` and ``predictions``.
+        weights: ``None`` (random), ``'imagenet'`` (the published file, from
+            Keras' cache or downloaded), or a path to a weights file.
+        input_shape: ``(H, W, 3)``, sides >= 32; ``(224, 224, 3)`` by default.
+        pooling: without the top, ``None`` (4-D output), ``'avg'`` or ``'max'``.
+        classes: output units of ``predictions``.
+        classifier_activation: activation of ``predictions``.
+    Returns:
+        A built :class:`~numvgg.models.Sequential` named ``'vgg16'``; input
+        ``(N, H, W, 3)`` (after :func:`preprocess_input`), output
+        ``(N, classes)`` with the top, else ``(N, H/32, W/32, 512)`` or
+        ``(N, 512)`` with pooling.
+    """
+    _check_args(include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation)
+    shape = _resolve_input_shape(input_shape, include_top, weights)
+
+    model = Sequential(name=name, input_shape=shape)
+    model.input_layer_name = "input_layer"
+    for block, (n_convs, filters) in enumerate(ARCH, start=1):
+        for i in range(1, n_convs + 1):
+            model.add(Conv2D(filters, (3, 3), activation="relu", padding="same",
+                             name=f"block{block}_conv{i}"))
+        model.add(MaxPooling2D((2, 2), strides=(2, 2), name=f"block{block}_pool"))
+
+    if include_top:
+        model.add(Flatten(name="flatten"))
+        model.add(Dense(TOP_UNITS, activation="relu", name="fc1"))
+        model.add(Dense(TOP_UNITS, activation="relu", name="fc2"))
+        model.add(Dense(classes, activation=classifier_activation, name="predictions"))
+    elif pooling == "avg":
+        model.add(GlobalAveragePooling2D())
+    elif pooling == "max":
+        model.add(GlobalMaxPooling2D())
+
+    if weights == "imagenet":
+        from ..io.download import get_vgg16_weights_path
+        model.load_weights(get_vgg16_weights_path(include_top))
+    elif weights is not None:
+        model.load_weights(weights)
+    return model

@@ -1,0 +1,26 @@
+"""numvgg's own exceptions.
+
+Each subclasses the built-in exception a Keras user would catch (``ValueError``,
+``OSError``), so ``except ValueError`` keeps working, while the message names
+the file, the layer and the shapes involved.
+"""
+
+
+class NumvggError(Exception):
+    """Base class of every error numvgg raises on purpose."""
+
+
+class ShapeError(NumvggError, ValueError):
+    """An array or weight does not have the shape a layer needs."""
+
+
+class WeightFileError(NumvggError, ValueError):
+    """A weights file cannot be read, or does not fit the model."""
+
+
+class WeightDownloadError(NumvggError, OSError):
+    """A published weights file is not cached and cannot be downloaded."""
+
+
+class DatasetError(NumvggError, ValueError):
+    """An image folder cannot be turned into a dataset."""

@@ -1,0 +1,30 @@
+"""The ``activation=`` argument shared by ``Conv2D``, ``Dense`` and ``Activation``.
+
+Keras applies the activation inside the layer; so does numvgg, keeping the
+activation's cache next to the op's. ``backward(..., from_logits=True)`` skips
+the activation's derivative: the training loop uses it when the loss was
+computed from the pre-activation (sigmoid + binary cross-entropy fuse to
+``p - y``, as they do in Keras' TensorFlow backend).
+"""
+from __future__ import annotations
+
+from ..ops.activations import get_activation
+
+
+class ActivationMixin:
+    def set_activation(self, activation) -> None:
+        if callable(activation):
+            raise ValueError(f"Layer '{self.name}': numvgg needs an activation by name "
+                             "(it must know the derivative); got a callable")
+        self._act_forward, self._act_backward = get_activation(activation)
+        self.activation_name = "linear" if activation is None else activation
+
+    def _activate(self, z):
+        if self.activation_name == "linear":
+            return z, None
+        return self._act_forward(z)
+
+    def _activation_backward(self, dout, cache):
+        if self.activation_name == "linear":
+            return dout
+        return self._act_backward(dout, cache)

@@ -1,0 +1,90 @@
+"""Pooling layers: ``MaxPooling2D``, ``GlobalAveragePooling2D``, ``GlobalMaxPooling2D``."""
+from __future__ import annotations
+
+from ..ops import pooling as pool_ops
+from ..ops.conv import conv_output_size
+from .base import Layer
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+class MaxPooling2D(Layer):
+    """Max over ``pool_size`` windows moved by ``strides`` (default: ``pool_size``).
+
+    Shapes: in ``(N, H, W, C)``, out ``(N, OH, OW, C)``; with the default 2x2
+    and ``'valid'`` padding ``OH = floor(H / 2)`` (odd sizes floor, as Keras).
+    Backward caches: the index of the winning element in every window.
+    """
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        if padding not in ("same", "valid"):
+            raise ValueError(f"MaxPooling2D '{self.name}': padding must be 'same' or 'valid', got {padding!r}")
+        self.pool_size = _pair(pool_size)
+        self.strides = _pair(strides) if strides is not None else self.pool_size
+        self.padding = padding
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"MaxPooling2D '{self.name}' expects 4-D input, got shape {input_shape}")
+        n, h, w, c = input_shape
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        oh = None if h is None else conv_output_size(h, ph, sh, self.padding)
+        ow = None if w is None else conv_output_size(w, pw, sw, self.padding)
+        if oh == 0 or ow == 0:
+            raise ValueError(f"MaxPooling2D '{self.name}': input {input_shape} is smaller than the "
+                             f"{ph}x{pw} pool")
+        return (n, oh, ow, c)
+
+    def forward(self, x, training=False):
+        x = self._as_input(x)
+        out, self._cache = pool_ops.maxpool2d_forward(x, self.pool_size, self.strides, self.padding)
+        return out
+
+    def backward(self, dout, need_input_grad=True, need_weight_grads=True):
+        cache = self._take_cache()
+        return pool_ops.maxpool2d_backward(dout, cache) if need_input_grad else None
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
+                "padding": self.padding}
+
+
+class GlobalAveragePooling2D(Layer):
+    """Mean over height and width: ``(N, H, W, C) -> (N, C)``.
+    Backward caches: the input shape only."""
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"GlobalAveragePooling2D '{self.name}' expects 4-D input, got shape {input_shape}")
+        return (input_shape[0], input_shape[-1])
+
+    def forward(self, x, training=False):
+        x = self._as_input(x)
+        out, self._cache = pool_ops.global_average_pooling2d_forward(x)
+        return out
+
+    def backward(self, dout, need_input_grad=True, need_weight_grads=True):
+        x_shape = self._take_cache()
+        return pool_ops.global_average_pooling2d_backward(dout, x_shape) if need_input_grad else None
+
+
+class GlobalMaxPooling2D(Layer):
+    """Max over height and width: ``(N, H, W, C) -> (N, C)``.
+    Backward caches: where each channel's (first) maximum was."""
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"GlobalMaxPooling2D '{self.name}' expects 4-D input, got shape {input_shape}")
+        return (input_shape[0], input_shape[-1])
+
+    def forward(self, x, training=False):
+        x = self._as_input(x)
+        out, self._cache = pool_ops.global_max_pooling2d_forward(x)
+        return out
+
+    def backward(self, dout, need_input_grad=True, need_weight_grads=True):
+        cache = self._take_cache()
+        return pool_ops.global_max_pooling2d_backward(dout, cache) if need_input_grad else None

@@ -1,0 +1,145 @@
+"""Pooling by hand: max-pool (Keras' ``MaxPooling2D``) and global average / max.
+
+All arrays are NHWC. The max-pool gradient goes to exactly one element per
+window, the *first* maximum in row-major order (what ``np.argmax`` returns),
+which is what TensorFlow does too; ties therefore never split the gradient.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .conv import conv_output_size, conv_pads
+
+
+class MaxPoolCache(NamedTuple):
+    """``argmax``: for each output element, the flat index (within its
+    ``PH*PW`` window) of the winning input; plus the geometry to scatter back."""
+    x_shape: tuple
+    argmax: np.ndarray       # (N, OH, OW, C) int, in 0 .. PH*PW-1
+    pool_size: tuple[int, int]
+    strides: tuple[int, int]
+    pads: tuple[int, int, int, int]
+
+
+def _windows(xp: np.ndarray, ph: int, pw: int, sh: int, sw: int, oh: int, ow: int) -> np.ndarray:
+    """Stack the pooling windows: ``(N, OH, OW, PH*PW, C)`` (a copy, for argmax)."""
+    n, _, _, c = xp.shape
+    win = np.empty((n, oh, ow, ph * pw, c), dtype=xp.dtype)
+    for i in range(ph):
+        for j in range(pw):
+            win[:, :, :, i * pw + j, :] = xp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
+    return win
+
+
+def maxpool2d_forward(x: np.ndarray, pool_size=(2, 2), strides=None, padding: str = "valid"):
+    """Max over each ``PH x PW`` window.
+
+    Args:
+        x: ``(N, H, W, C)``.
+        pool_size: ``(PH, PW)``; ``strides`` defaults to ``pool_size`` (Keras).
+        padding: ``'valid'`` floors odd sizes (a 7-wide map gives 3), ``'same'``
+            pads with -inf so the padding never wins.
+    Returns:
+        out ``(N, OH, OW, C)``, cache :class:`MaxPoolCache`.
+    """
+    ph, pw = pool_size
+    sh, sw = strides if strides is not None else pool_size
+    n, h, w, c = x.shape
+    oh = conv_output_size(h, ph, sh, padding)
+    ow = conv_output_size(w, pw, sw, padding)
+    pads = conv_pads(h, w, ph, pw, (sh, sw), padding)
+    top, bottom, left, right = pads
+    if any(pads):
+        xp = np.full((n, h + top + bottom, w + left + right, c), -np.inf, dtype=x.dtype)
+        xp[:, top:top + h, left:left + w, :] = x
+    else:
+        xp = x
+    win = _windows(xp, ph, pw, sh, sw, oh, ow)               # (N, OH, OW, PH*PW, C)
+    argmax = win.argmax(axis=3)                              # first maximum wins ties
+    out = np.take_along_axis(win, argmax[:, :, :, None, :], axis=3)[:, :, :, 0, :]
+    return out, MaxPoolCache(x.shape, argmax, (ph, pw), (sh, sw), pads)
+
+
+def maxpool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
+    """Route each ``dout`` element to the input that won its window.
+
+    Returns ``dx`` with the input's shape; every other element gets zero.
+    """
+    x_shape, argmax, (ph, pw), (sh, sw), pads = cache
+    n, h, w, c = x_shape
+    _, oh, ow, _ = dout.shape
+    top, bottom, left, right = pads
+    dxp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dout.dtype)
+    for i in range(ph):
+        for j in range(pw):
+            # Only the outputs whose winner sat at offset (i, j) send gradient there;
+            # overlapping windows (stride < pool) add up.
+            dxp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :] += \
+                np.where(argmax == i * pw + j, dout, 0)
+    return dxp[:, top:top + h, left:left + w, :]
+
+
+def maxpool2d_forward_naive(x, pool_size=(2, 2), strides=None):
+    """Loop version (``valid`` padding) for teaching and tests; returns ``out``."""
+    ph, pw = pool_size
+    sh, sw = strides if strides is not None else pool_size
+    n, h, w, c = x.shape
+    oh, ow = (h - ph) // sh + 1, (w - pw) // sw + 1
+    out = np.zeros((n, oh, ow, c), dtype=x.dtype)
+    for b in range(n):
+        for i in range(oh):
+            for j in range(ow):
+                for k in range(c):
+                    out[b, i, j, k] = x[b, i * sh:i * sh + ph, j * sw:j * sw + pw, k].max()
+    return out
+
+
+def maxpool2d_backward_naive(dout, x, pool_size=(2, 2), strides=None):
+    """Loop version of the backward: the first maximum of each window takes the gradient."""
+    ph, pw = pool_size
+    sh, sw = strides if strides is not None else pool_size
+    dx = np.zeros_like(x, dtype=dout.dtype)
+    n, oh, ow, c = dout.shape
+    for b in range(n):
+        for i in range(oh):
+            for j in range(ow):
+                for k in range(c):
+                    window = x[b, i * sh:i * sh + ph, j * sw:j * sw + pw, k]
+                    r, s = np.unravel_index(np.argmax(window), window.shape)
+                    dx[b, i * sh + r, j * sw + s, k] += dout[b, i, j, k]
+    return dx
+
+
+def global_average_pooling2d_forward(x: np.ndarray):
+    """Mean over H and W: ``(N, H, W, C) -> (N, C)``. Cache: the input shape."""
+    return x.mean(axis=(1, 2)), x.shape
+
+
+def global_average_pooling2d_backward(dout: np.ndarray, x_shape) -> np.ndarray:
+    """Each of the ``H*W`` inputs of a channel gets ``dout / (H*W)``."""
+    n, h, w, c = x_shape
+    return np.broadcast_to((dout / (h * w))[:, None, None, :], x_shape).copy()
+
+
+class GlobalMaxCache(NamedTuple):
+    x_shape: tuple
+    argmax: np.ndarray       # (N, C) flat index into H*W of the first maximum
+
+
+def global_max_pooling2d_forward(x: np.ndarray):
+    """Max over H and W: ``(N, H, W, C) -> (N, C)``; cache holds the first argmax."""
+    n, h, w, c = x.shape
+    flat = x.reshape(n, h * w, c)                            # (N, H*W, C)
+    argmax = flat.argmax(axis=1)                             # (N, C)
+    out = np.take_along_axis(flat, argmax[:, None, :], axis=1)[:, 0, :]
+    return out, GlobalMaxCache(x.shape, argmax)
+
+
+def global_max_pooling2d_backward(dout: np.ndarray, cache: GlobalMaxCache) -> np.ndarray:
+    """The whole gradient of a channel goes to its first maximum."""
+    n, h, w, c = cache.x_shape
+    dflat = np.zeros((n, h * w, c), dtype=dout.dtype)
+    np.put_along_axis(dflat, cache.argmax[:, None, :], dout[:, None, :], axis=1)
+    return dflat.reshape(cache.x_shape)
