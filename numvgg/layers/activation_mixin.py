@@ -12,6 +12,12 @@ from ..ops.activations import get_activation
 
 
 class ActivationMixin:
+    # The training loop sets this on the last layer when it computes the loss
+    # from logits; the pre-activation of the last forward is then kept in
+    # ``last_logits``.
+    keep_logits = False
+    last_logits = None
+
     def set_activation(self, activation) -> None:
         if callable(activation):
             raise ValueError(f"Layer '{self.name}': numvgg needs an activation by name "
@@ -20,6 +26,8 @@ class ActivationMixin:
         self.activation_name = "linear" if activation is None else activation
 
     def _activate(self, z):
+        if self.keep_logits:
+            self.last_logits = z
         if self.activation_name == "linear":
             return z, None
         return self._act_forward(z)

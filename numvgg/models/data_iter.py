@@ -1,0 +1,141 @@
+"""Turning ``fit``/``evaluate``/``predict`` inputs into batches, with Keras' epoch rules.
+
+Inputs are arrays (``x`` and ``y``, cut into ``batch_size`` batches, shuffled
+each epoch when asked) or a dataset: anything iterable yielding ``(x, y)``
+batches, such as :func:`numvgg.utils.image_dataset_from_directory` or a Python
+generator. With ``steps_per_epoch`` the same iterator carries on across epochs
+(Keras 3's ``EpochIterator``) and starts again once a sized dataset is used
+up; a dataset that runs dry mid-epoch stops training with Keras' warning.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from .. import random as nv_random
+
+_RAN_OUT = ("Your input ran out of data; interrupting training. Make sure that your dataset or "
+            "generator can generate at least `steps_per_epoch * epochs` batches. You may need to "
+            "use the `.repeat()` function when building your dataset.")
+
+
+def unpack_batch(batch):
+    """``(x, y)`` from a batch that is ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
+    if isinstance(batch, (tuple, list)):
+        if len(batch) == 1:
+            return batch[0], None
+        if len(batch) in (2, 3):
+            return batch[0], batch[1]
+        raise ValueError(f"A batch must be x, (x, y) or (x, y, sample_weight); got a "
+                         f"{type(batch).__name__} of {len(batch)} items.")
+    return batch, None
+
+
+def _is_array_like(x) -> bool:
+    return isinstance(x, (np.ndarray, list)) or np.isscalar(x) or hasattr(x, "__array__")
+
+
+def split_validation(x, y, validation_split: float):
+    """Keras' ``validation_split``: the *last* fraction of the arrays, before any shuffling."""
+    if not _is_array_like(x):
+        raise ValueError("`validation_split` is only supported for array inputs; pass "
+                         "`validation_data` with a dataset.")
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
+    x = np.asarray(x)
+    n = len(x)
+    cut = int(math.floor(n * (1.0 - validation_split)))
+    if cut in (0, n):
+        raise ValueError(f"validation_split={validation_split} leaves no training or no "
+                         f"validation samples out of {n}.")
+    y = None if y is None else np.asarray(y)
+    train = (x[:cut], None if y is None else y[:cut])
+    val = (x[cut:], None if y is None else y[cut:])
+    return train, val
+
+
+class _ArrayBatches:
+    """Re-iterable batches over in-memory arrays, reshuffled at each ``iter()``."""
+
+    def __init__(self, x, y, batch_size, shuffle):
+        self.x = np.asarray(x)
+        self.y = None if y is None else np.asarray(y)
+        if self.x.ndim == 0:
+            raise ValueError("x must be an array of samples (batch axis first), got a scalar.")
+        if self.y is not None and len(self.y) != len(self.x):
+            raise ValueError(f"x and y have different numbers of samples: x has {len(self.x)}, "
+                             f"y has {len(self.y)}.")
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+
+    def __len__(self):
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.x)
+        order = nv_random.generator().permutation(n) if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            idx = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
+            yield self.x[idx], (None if self.y is None else self.y[idx])
+
+
+class EpochIterator:
+    """Yields ``(step, (x_batch, y_batch))`` for one epoch at a time."""
+
+    def __init__(self, x, y=None, batch_size=None, steps_per_epoch=None, shuffle=False,
+                 need_targets=True):
+        if x is None:
+            raise ValueError("No input data: pass x (and y), or a dataset of (x, y) batches.")
+        if steps_per_epoch is not None and (not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0):
+            raise ValueError(f"steps_per_epoch must be a positive int or None, got {steps_per_epoch!r}")
+        if _is_array_like(x):
+            if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
+                raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+            self.source = _ArrayBatches(x, y, batch_size or 32, shuffle)
+        else:
+            if y is not None:
+                raise ValueError("When x is a dataset or generator, y must be None: the targets "
+                                 "come from the dataset's (x, y) batches.")
+            if batch_size is not None:
+                warnings.warn("batch_size is ignored when x is a dataset: its batches are used as they are.",
+                              stacklevel=3)
+            self.source = x
+        self.steps_per_epoch = steps_per_epoch
+        self.need_targets = need_targets
+        try:
+            self._num_batches = len(self.source)
+        except TypeError:
+            self._num_batches = None
+        self._iterator = None
+        self._seen = 0
+
+    @property
+    def num_batches(self):
+        """Steps in an epoch as far as it is known (for the progress bar)."""
+        return self.steps_per_epoch or self._num_batches
+
+    def enumerate_epoch(self):
+        steps = self.steps_per_epoch or self._num_batches
+        if self._iterator is None or self.steps_per_epoch is None:
+            self._iterator = iter(self.source)
+            self._seen = 0
+        step = 0
+        while steps is None or step < steps:
+            if self._num_batches and self._seen >= self._num_batches:
+                if self.steps_per_epoch:
+                    warnings.warn(_RAN_OUT, stacklevel=3)
+                break
+            try:
+                batch = next(self._iterator)
+            except StopIteration:
+                if self.steps_per_epoch:
+                    warnings.warn(_RAN_OUT, stacklevel=3)
+                self._iterator = None
+                break
+            self._seen += 1
+            yield step, unpack_batch(batch)
+            step += 1
+        if self._num_batches and self._seen >= self._num_batches:
+            self._iterator = None
