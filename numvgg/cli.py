@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tour", help="build VGG16 and show one image flowing through every layer")
     p.add_argument("--input-size", type=int, default=64, help="input side (default: 64)")
     p.set_defaults(func=_cmd_tour)
+
+    from .exercises.cli import register as register_exercises
+    register_exercises(sub)
     return parser
 
 

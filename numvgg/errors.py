@@ -24,3 +24,17 @@ class WeightDownloadError(NumvggError, OSError):
 
 class DatasetError(NumvggError, ValueError):
     """An image folder cannot be turned into a dataset."""
+
+
+class ImageFileError(NumvggError, OSError):
+    """An image file exists but Pillow cannot read it (corrupt, truncated,
+    or not an image at all)."""
+
+
+class ImageNotFoundError(ImageFileError, FileNotFoundError):
+    """The image file does not exist (``except FileNotFoundError`` catches it,
+    as it catches Keras' error)."""
+
+
+class ClassIndexError(NumvggError, ValueError):
+    """``imagenet_class_index.json`` cannot be read or is not the ImageNet index."""

@@ -28,13 +28,6 @@ from .. import optimizers as optimizers_module
 from ..errors import ShapeError
 from .data_iter import EpochIterator, split_validation, unpack_batch
 
-_FUSABLE = {  # loss class -> the final activation whose logits it can use
-    "BinaryCrossentropy": "sigmoid",
-    "CategoricalCrossentropy": "softmax",
-    "SparseCategoricalCrossentropy": "softmax",
-}
-
-
 class Trainer:
     """Mixin that gives :class:`~numvgg.models.Sequential` Keras' training methods."""
 
@@ -63,9 +56,11 @@ class Trainer:
                              "`input_shape=` or call `model.build(input_shape)` before compile().")
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = losses_module.get(loss) if loss is not None else None
-        output_shape = self.output_shape
-        self.compiled_metrics = [metrics_module.get(m, loss=self.loss, output_shape=output_shape)
-                                 for m in (metrics or [])]
+        # Metrics are resolved at the first batch, when the targets' shape is
+        # known: that is how Keras picks which accuracy 'acc' means.
+        self._metric_specs = list(metrics or [])
+        self.compiled_metrics = [m for m in self._metric_specs if isinstance(m, metrics_module.Metric)]
+        self._metrics_resolved = len(self.compiled_metrics) == len(self._metric_specs)
         self._loss_tracker = metrics_module.Mean(name="loss")
 
         # Freeze the trainable set now (Keras semantics).
@@ -76,9 +71,14 @@ class Trainer:
         self._compiled_trainable_state = {id(l): l.trainable for l in _all_layers(self)}
         self._fused_activation = None
         last = list(leaf_layers(self))[-1]
-        want = _FUSABLE.get(type(self.loss).__name__)
-        if want and not getattr(self.loss, "from_logits", False) and \
-                getattr(last, "activation_name", None) == want:
+        # Keras' TensorFlow backend computes the cross-entropy from the logits
+        # that a sigmoid/softmax output carries, so the loss is never clipped.
+        want = getattr(self.loss, "logits_activation", None)
+        if want and getattr(last, "activation_name", None) == want:
+            if getattr(self.loss, "from_logits", False):
+                warnings.warn(f'"`{type(self.loss).__name__}` received `from_logits=True`, but the '
+                              f'`output` argument was produced by a {want} activation and thus does '
+                              f'not represent logits. Was this intended?"', stacklevel=2)
             self._fused_activation = want
             last.keep_logits = True
         self._last_leaf = last
@@ -128,7 +128,15 @@ class Trainer:
             raise ShapeError(f"Inputs and targets have different batch sizes: x gives "
                              f"{y_pred.shape[0]} predictions but y has {np.shape(y)[0]} rows.")
 
+    def _resolve_metrics(self, y):
+        self.compiled_metrics = [metrics_module.get(m, loss=self.loss, output_shape=self.output_shape,
+                                                    y_true_shape=np.shape(y))
+                                 for m in self._metric_specs]
+        self._metrics_resolved = True
+
     def _update_metrics(self, loss_value, y, y_pred):
+        if not self._metrics_resolved:
+            self._resolve_metrics(y)
         self._loss_tracker.update_state(loss_value, sample_weight=y_pred.shape[0])
         for m in self.compiled_metrics:
             m.update_state(y, y_pred)

@@ -1,0 +1,148 @@
+"""ImageNet input preprocessing and prediction decoding, as in Keras.
+
+``preprocess_input`` prepares images for a network trained on ImageNet;
+VGG16 uses mode ``'caffe'``: reverse the channels (RGB -> BGR, the order the
+original Caffe weights were trained in) and subtract the mean ImageNet pixel
+``[103.939, 116.779, 123.68]`` (B, G, R), without scaling. So a pixel of
+value 0..255 ends up roughly in -124..152.
+
+``decode_predictions`` turns the ``(N, 1000)`` softmax output into the top
+classes by name, using Keras' ``imagenet_class_index.json``.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..errors import ClassIndexError, ShapeError
+
+# Mean pixel of the ImageNet training set, in BGR order ('caffe').
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+# 'torch' mode: RGB mean and standard deviation of pixels scaled to 0..1.
+TORCH_MEAN_RGB = (0.485, 0.456, 0.406)
+TORCH_STD_RGB = (0.229, 0.224, 0.225)
+NUM_IMAGENET_CLASSES = 1000
+
+
+def _short(value) -> str:
+    """A value for an error message: strings as they are, anything else by type (an array
+    passed by mistake, e.g. labels through ``ds.map(preprocess_input)``, is not printed)."""
+    return value if isinstance(value, str) else f"<{type(value).__name__}>"
+
+
+def preprocess_input(x, data_format=None, mode: str = "caffe") -> np.ndarray:
+    """Prepare a batch of 0..255 images for an ImageNet network (VGG16: ``mode='caffe'``).
+
+    Args:
+        x: ``(H, W, 3)`` or ``(N, H, W, 3)`` (channels first: ``(3, H, W)`` /
+            ``(N, 3, H, W)``), RGB, values 0..255, any numeric dtype.
+        data_format: ``'channels_last'`` (default when ``None``) or ``'channels_first'``.
+        mode: ``'caffe'``: RGB -> BGR, then subtract ``[103.939, 116.779, 123.68]``;
+            ``'tf'``: ``x / 127.5 - 1`` (to -1..1); ``'torch'``: ``x / 255``, then
+            per channel ``(x - mean) / std`` with ImageNet's RGB mean and std.
+    Returns:
+        A **new** float32 array of the same shape; ``x`` is never changed.
+        Keras differs here: given a float NumPy array it writes the result over
+        the input (and, in ``'caffe'`` mode, hands back a channel-reversed view
+        of it), so calling it twice on the same array subtracts the mean twice.
+        Integer input is cast to float32 first, as in Keras; float64 input is
+        computed in float64 and then rounded to float32 (Keras would keep float64;
+        it also keeps float16, which numvgg computes in float32).
+    Raises:
+        ValueError: unknown ``mode`` or ``data_format``.
+        ShapeError: not 3-D / 4-D, or the channel axis is not 3 (``'caffe'``, ``'torch'``).
+    """
+    if not isinstance(mode, str) or mode not in ("caffe", "tf", "torch"):
+        raise ValueError("Expected mode to be one of `caffe`, `tf` or `torch`. "
+                         f"Received: mode={_short(mode)}")
+    if data_format is None:
+        data_format = "channels_last"
+    elif not isinstance(data_format, str) or data_format not in ("channels_first", "channels_last"):
+        raise ValueError("Expected data_format to be one of `channels_first` or `channels_last`. "
+                         f"Received: data_format={_short(data_format)}")
+    x = np.asarray(x)
+    if x.ndim not in (3, 4):
+        raise ShapeError(f"preprocess_input expects one image (H, W, 3) or a batch (N, H, W, 3); "
+                         f"received an array of shape {x.shape}.")
+    # Keras computes in float32 unless handed floats; a float64 input keeps float64 until the end.
+    work_dtype = np.float64 if x.dtype == np.float64 else np.float32
+    # Move channels last so one code path serves both layouts; moved back at the end.
+    channel_axis = -1 if data_format == "channels_last" else x.ndim - 3
+    x = np.moveaxis(x, channel_axis, -1)                      # (..., H, W, C)
+    if mode in ("caffe", "torch") and x.shape[-1] != 3:
+        raise ShapeError(f"preprocess_input(mode='{mode}') needs 3 colour channels on the "
+                         f"{data_format} axis; received an array of shape "
+                         f"{np.moveaxis(x, -1, channel_axis).shape}.")
+    x = x.astype(work_dtype)                                  # always a copy: the input stays intact
+
+    if mode == "tf":
+        x /= 127.5
+        x -= 1.0
+    elif mode == "torch":
+        x /= 255.0
+        x -= np.asarray(TORCH_MEAN_RGB, dtype=work_dtype)
+        x /= np.asarray(TORCH_STD_RGB, dtype=work_dtype)
+    else:
+        x = x[..., ::-1]                                      # RGB -> BGR (a view of our copy)
+        x -= np.asarray(CAFFE_MEAN_BGR, dtype=work_dtype)
+    x = np.moveaxis(x, -1, channel_axis)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+_CLASS_INDEX_CACHE: dict[str, dict] = {}
+
+
+def load_class_index(path) -> dict:
+    """Read ``imagenet_class_index.json``: ``{"0": ["n01440764", "tench"], ...}``.
+
+    Returns the dict, cached per path. Raises :class:`ClassIndexError`
+    naming the file if it is not valid JSON or not 1000 ``[wnid, name]`` pairs.
+    """
+    path = str(path)
+    if path in _CLASS_INDEX_CACHE:
+        return _CLASS_INDEX_CACHE[path]
+    try:
+        with open(path, encoding="utf-8") as f:
+            index = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ClassIndexError(f"Cannot read the ImageNet class index '{path}': {e}") from e
+    wanted = {str(i) for i in range(NUM_IMAGENET_CLASSES)}
+    if not isinstance(index, dict) or set(index) != wanted or not all(
+            isinstance(v, list) and len(v) == 2 for v in index.values()):
+        raise ClassIndexError(f"'{path}' is not the ImageNet class index: expected keys '0'..'999' "
+                              "each mapping to [wnid, class_name].")
+    _CLASS_INDEX_CACHE[path] = index
+    return index
+
+
+def decode_predictions(preds, top: int = 5) -> list[list[tuple]]:
+    """The ``top`` most probable ImageNet classes of each prediction.
+
+    Args:
+        preds: ``(N, 1000)`` scores, e.g. VGG16's softmax output.
+        top: how many classes to return per sample.
+    Returns:
+        One list per sample of ``(wnid, class_name, score)`` tuples, highest
+        score first, e.g. ``[('n02123045', 'tabby', 0.62), ...]``. Ties are
+        ordered as Keras orders them (same ``argsort`` call).
+    Raises:
+        ShapeError: ``preds`` is not ``(N, 1000)`` (Keras' message).
+        WeightDownloadError: the class index is not cached and cannot be downloaded.
+    """
+    preds = np.asarray(preds)
+    if preds.ndim != 2 or preds.shape[1] != NUM_IMAGENET_CLASSES:
+        raise ShapeError("`decode_predictions` expects a batch of predictions (i.e. a 2D array of "
+                         f"shape (samples, 1000)). Received array with shape: {preds.shape}")
+    if int(top) < 1:
+        raise ValueError(f"top must be at least 1. Received: top={top}")
+    # Imported here so that numvgg.applications does not need numvgg.io until decoding.
+    from ..io.download import get_imagenet_class_index_path
+    index = load_class_index(get_imagenet_class_index_path())
+    results = []
+    for pred in preds:                                         # pred: (1000,)
+        top_indices = pred.argsort()[-int(top):][::-1]
+        result = [(*index[str(i)], pred[i]) for i in top_indices]
+        result.sort(key=lambda item: item[2], reverse=True)
+        results.append(result)
+    return results

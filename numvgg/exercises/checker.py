@@ -1,0 +1,222 @@
+"""Grade an exercise: load the student's file, run its checks, write the report.
+
+The student's file is imported in isolation (``importlib`` from its path,
+under a private module name, removed from ``sys.modules`` afterwards), so
+nothing else on ``sys.path`` is picked up and two checks never share state.
+
+Every check ends in one of four ways, each one line of the report:
+
+* ``PASS``, with a detail such as the largest error;
+* ``FAIL``, with what differed (:class:`~.grading.CheckFailed`);
+* ``FAIL ... not implemented``: the function still raises ``NotImplementedError``;
+* ``FAIL ... error in your code``: an exception, shown as its last frame in
+  the student's file and its message -- not a traceback through numvgg.
+"""
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .catalog import Exercise, get_exercise
+from .grading import CheckFailed
+
+PASS, FAIL = "PASS", "FAIL"
+_module_ids = itertools.count()
+
+
+class StudentFileError(Exception):
+    """The student's file cannot be imported; the message says why, briefly."""
+
+
+class MissingFunction(Exception):
+    """The student's file does not define a function the exercise needs."""
+
+
+@dataclass
+class CheckResult:
+    title: str
+    status: str              # PASS or FAIL
+    detail: str = ""
+
+    def line(self) -> str:
+        if not self.detail:
+            return f"  {self.status}  {self.title}"
+        sep = "  -- " if self.status == PASS else ": "
+        return f"  {self.status}  {self.title}{sep}{self.detail}"
+
+
+@dataclass
+class Report:
+    """The outcome of checking one exercise; ``str(report)`` is the printed report."""
+    exercise: str
+    source: str                          # the file, or "numvgg (reference)"
+    results: list[CheckResult] = field(default_factory=list)
+    error: str = ""                      # the file could not be loaded at all
+
+    @property
+    def passed(self) -> bool:
+        return not self.error and bool(self.results) and all(r.status == PASS for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    def __str__(self) -> str:
+        lines = [f"Checking exercise {self.exercise} in {self.source}"]
+        if self.error:
+            lines.append(f"  FAIL  {self.error}")
+            return "\n".join(lines)
+        lines += [r.line() for r in self.results]
+        n_pass = sum(r.status == PASS for r in self.results)
+        if self.passed:
+            lines.append(f"All {len(self.results)} checks passed.")
+        else:
+            lines.append(f"{n_pass} of {len(self.results)} checks passed.")
+        return "\n".join(lines)
+
+
+class Implementation:
+    """The functions under test, reachable as attributes (``impl.im2col``).
+
+    Asking for a function the file does not define raises
+    :class:`MissingFunction`, which the report turns into one clear line.
+    """
+
+    def __init__(self, functions: dict, origin: str):
+        self._functions = functions
+        self._origin = origin
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._functions[name]
+        except KeyError:
+            raise MissingFunction(f"{self._origin} defines no function {name}()") from None
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+def _brief_exception(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def load_student_file(path) -> object:
+    """Import the file at ``path`` as a fresh module and return it.
+
+    Raises:
+        StudentFileError: missing file, syntax error or an exception while
+            importing, with the file's line in the message.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StudentFileError(f"{path} does not exist (or is not a file)")
+    module_name = f"_numvgg_exercise_submission_{next(_module_ids)}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise StudentFileError(f"{path} cannot be imported as Python (is it a .py file?)")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module        # dataclasses and pickling look modules up here
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise StudentFileError(f"cannot import {path.name}: SyntaxError at line {exc.lineno}: {exc.msg}"
+                               + (f"\n        {exc.text.strip()}" if exc.text else "")) from None
+    except Exception as exc:                 # noqa: BLE001 -- any error in the file is the student's
+        where = _student_frame(exc, path)
+        raise StudentFileError(f"cannot import {path.name}: {_brief_exception(exc)}"
+                               + (f" ({where})" if where else "")) from None
+    finally:
+        sys.modules.pop(module_name, None)
+    return module
+
+
+def _same_file(a: str, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _student_frame(exc: BaseException, path: Path | None) -> str:
+    """``"im2col.py, line 12, in im2col: cols = ..."`` for the last frame in the student's file."""
+    if path is None:
+        return ""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _same_file(f.filename, path)]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    code = f": {frame.line.strip()}" if frame.line else ""
+    return f"{path.name}, line {frame.lineno}, in {frame.name}{code}"
+
+
+def _not_implemented_name(exc: BaseException) -> str:
+    """The function that raised ``NotImplementedError`` (the innermost frame)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return frames[-1].name if frames else "a function"
+
+
+# -- running ------------------------------------------------------------------------------------
+
+def run_checks(exercise: Exercise, impl: Implementation, student_path: Path | None = None) -> list[CheckResult]:
+    """Run every check of ``exercise`` on ``impl``; one :class:`CheckResult` each."""
+    results = []
+    for check in exercise.build_checks():
+        try:
+            detail = check.run(impl)
+        except CheckFailed as failure:
+            results.append(CheckResult(check.title, FAIL, str(failure)))
+        except MissingFunction as missing:
+            results.append(CheckResult(check.title, FAIL, str(missing)))
+        except NotImplementedError as exc:
+            results.append(CheckResult(check.title, FAIL, f"not implemented ({_not_implemented_name(exc)}() "
+                                                          f"still raises NotImplementedError)"))
+        except Exception as exc:             # noqa: BLE001 -- report, never crash the grader
+            where = _student_frame(exc, student_path)
+            if where:
+                detail = f"error in your code, {where} -> {_brief_exception(exc)}"
+            elif student_path is not None:
+                detail = f"could not use your result: {_brief_exception(exc)}"
+            else:   # the reference itself failed: a bug in numvgg, so show where
+                last = traceback.extract_tb(exc.__traceback__)[-1]
+                detail = (f"error in numvgg, {os.path.basename(last.filename)}, line {last.lineno}, "
+                          f"in {last.name} -> {_brief_exception(exc)}")
+            results.append(CheckResult(check.title, FAIL, detail))
+        else:
+            results.append(CheckResult(check.title, PASS, detail or ""))
+    return results
+
+
+def check_file(name: str, path) -> Report:
+    """Check the student's file at ``path`` against exercise ``name``."""
+    exercise = get_exercise(name)
+    path = Path(path)
+    report = Report(exercise.name, str(path))
+    try:
+        module = load_student_file(path)
+    except StudentFileError as exc:
+        report.error = str(exc)
+        return report
+    functions = {n: getattr(module, n) for n in exercise.function_names if callable(getattr(module, n, None))}
+    borrowed = [n for n, ref in exercise.reference_functions().items() if functions.get(n) is ref]
+    if borrowed:
+        report.error = (f"{', '.join(f'{n}()' for n in borrowed)} in {path.name} is numvgg's own function "
+                        f"(imported, not written): nothing to check")
+        return report
+    impl = Implementation(functions, path.name)
+    report.results = run_checks(exercise, impl, student_path=path.resolve())
+    return report
+
+
+def check_reference(name: str) -> Report:
+    """Run exercise ``name``'s checks on numvgg's own functions (they must all pass)."""
+    exercise = get_exercise(name)
+    impl = Implementation(exercise.reference_functions(), "numvgg")
+    report = Report(exercise.name, "numvgg (reference)")
+    report.results = run_checks(exercise, impl)
+    return report
