@@ -38,3 +38,13 @@ class ImageNotFoundError(ImageFileError, FileNotFoundError):
 
 class ClassIndexError(NumvggError, ValueError):
     """``imagenet_class_index.json`` cannot be read or is not the ImageNet index."""
+
+
+class NonFiniteError(NumvggError, ValueError):
+    """Inputs or targets hold NaN or infinite values; the message names the
+    samples (or the epoch and step of a dataset's batch) that hold them."""
+
+
+class TrainingStateError(WeightFileError):
+    """A training-state file (weights, optimizer slots, epoch, random
+    generators) cannot be read, or does not fit the compiled model."""

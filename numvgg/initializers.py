@@ -31,7 +31,7 @@ def compute_fans(shape) -> tuple[float, float]:
 def glorot_uniform(shape, dtype="float32"):
     fan_in, fan_out = compute_fans(shape)
     limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return _rng.uniform(-limit, limit, size=shape).astype(dtype)
+    return _uniform(limit, shape, dtype)
 
 
 def glorot_normal(shape, dtype="float32"):
@@ -43,12 +43,23 @@ def glorot_normal(shape, dtype="float32"):
 def he_uniform(shape, dtype="float32"):
     fan_in, _ = compute_fans(shape)
     limit = np.sqrt(6.0 / fan_in)
-    return _rng.uniform(-limit, limit, size=shape).astype(dtype)
+    return _uniform(limit, shape, dtype)
 
 
 def he_normal(shape, dtype="float32"):
     fan_in, _ = compute_fans(shape)
     return _truncated_normal(shape, np.sqrt(2.0 / fan_in)).astype(dtype)
+
+
+def _uniform(limit, shape, dtype):
+    # Drawn directly in float32 when that is the dtype: fc1's 102M weights
+    # would otherwise pass through a 0.8 GB float64 temporary.
+    dt = np.dtype(dtype)
+    draw_dtype = dt if dt in (np.float32, np.float64) else np.float64
+    u = _rng.random(size=shape, dtype=draw_dtype)
+    u *= 2 * limit
+    u -= limit
+    return u.astype(dt, copy=False)
 
 
 def _truncated_normal(shape, std):

@@ -257,8 +257,7 @@ def plot_feature_maps(model, image, layer_name: str, path: str, max_maps: int = 
     grid = _tile(scaled, cols, pad=pad, pad_value=np.nan)   # NaN cells: background colour
 
     fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * cols + 0.5), max(4.0, 1.1 * rows + 1.0)))
-    colours = plt.get_cmap(cmap).copy()
-    colours.set_bad("white")
+    colours = plt.get_cmap(cmap).with_extremes(bad="white")   # NaN gaps drawn white
     ax.imshow(grid, cmap=colours, vmin=0.0, vmax=1.0, interpolation="nearest")
     h, w = maps.shape[1:]
     for k in range(n):

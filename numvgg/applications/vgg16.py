@@ -8,6 +8,9 @@ builder turns it into layers named ``block{b}_conv{i}``, ``block{b}_pool``,
 """
 from __future__ import annotations
 
+import os
+
+from ..errors import WeightFileError
 from ..layers import Conv2D, Dense, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from ..models import Sequential
 from .imagenet_utils import decode_predictions, preprocess_input  # noqa: F401 (Keras' import path)
@@ -45,7 +48,8 @@ def _resolve_input_shape(input_shape, include_top, weights):
     sides >= 32, and exactly 224x224 when the top (``fc1``) is included with
     the published weights."""
     if input_shape is None:
-        return (224, 224, 3)
+        # Keras: without the top the convolutions take any size.
+        return (224, 224, 3) if include_top else (None, None, 3)
     shape = tuple(input_shape)
     if len(shape) != 3:
         raise ValueError(f"`input_shape` must be a tuple of three integers (height, width, channels). "
@@ -63,7 +67,7 @@ def _resolve_input_shape(input_shape, include_top, weights):
             f"(224, 224, 3). Received: input_shape={input_shape} (fc1 needs a 7x7x512 = 25088 feature map)")
     if include_top and (h is None or w is None):
         raise ValueError("With include_top=True the input size must be known: fc1's input size "
-                         "depends on it. Received input_shape={input_shape}")
+                         f"depends on it. Received input_shape={input_shape}")
     return shape
 
 
@@ -86,6 +90,12 @@ def VGG16(include_top: bool = True, weights="imagenet", input_tensor=None, input
         ``(N, 512)`` with pooling.
     """
     _check_args(include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation)
+    if weights not in (None, "imagenet") and not os.path.exists(weights):
+        # Checked before building: the model with its top holds 138M weights.
+        raise WeightFileError(
+            "The `weights` argument should be either `None` (random initialization), 'imagenet' "
+            "(pre-training on ImageNet), or the path to the weights file to be loaded. The file "
+            f"'{os.fspath(weights)}' does not exist.")
     shape = _resolve_input_shape(input_shape, include_top, weights)
 
     model = Sequential(name=name, input_shape=shape)

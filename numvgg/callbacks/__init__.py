@@ -11,11 +11,13 @@ module's docstring says where numvgg differs. One file per class:
 ``EarlyStopping``         stop when a metric stalls
 ``ReduceLROnPlateau``     lower the learning rate when a metric stalls
 ``ModelCheckpoint``       save weights / training state while training
+``BackupAndRestore``      back up the training state; resume after an interruption
 ``CSVLogger``             epoch logs to a CSV file
 ``TerminateOnNaN``        stop on a NaN or infinite loss
 ``LambdaCallback``        a callback from plain functions
 ========================  =====================================================
 """
+from .backup_and_restore import BackupAndRestore
 from .callback import HOOK_NAMES, Callback
 from .callback_list import CallbackList, pythonify_logs
 from .csv_logger import CSVLogger
@@ -30,4 +32,4 @@ from .terminate_on_nan import TerminateOnNaN
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "MonitorCallback",
            "EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint", "CSVLogger",
-           "TerminateOnNaN", "LambdaCallback", "HOOK_NAMES", "pythonify_logs"]
+           "TerminateOnNaN", "LambdaCallback", "BackupAndRestore", "HOOK_NAMES", "pythonify_logs"]

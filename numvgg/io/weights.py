@@ -178,10 +178,17 @@ def _plan_legacy_by_order(plan: _Plan, model, root: h5py.Group) -> None:
     model_layers = [layer for layer in model.layers if legacy_slots(layer)]
     saved_layers = [saved for saved in legacy_h5.read_layers(root) if saved.weights]
     if len(model_layers) != len(saved_layers):
+        # Naming the layers found on one side only shows the usual mistakes at
+        # once: a with-top file (fc1, fc2, predictions) or VGG19 (block3_conv4, ...).
+        model_names = [layer.name for layer in model_layers]
+        saved_names = [saved.name for saved in saved_layers]
+        only_file = [n for n in saved_names if n not in model_names]
+        only_model = [n for n in model_names if n not in saved_names]
         plan.fail(
             f"layer count mismatch. Model '{model.name}' has {len(model_layers)} layers with weights "
-            f"({_names(l.name for l in model_layers)}) but the file holds {len(saved_layers)} "
-            f"({_names(s.name for s in saved_layers)}). Layers are paired in order, as in Keras; "
+            f"({_names(model_names)}) but the file holds {len(saved_layers)} "
+            f"({_names(saved_names)}). Only in the file: {_names(only_file) or 'none'}; only in "
+            f"the model: {_names(only_model) or 'none'}. Layers are paired in order, as in Keras; "
             "pass by_name=True to match them by name instead.")
     for k, (layer, saved) in enumerate(zip(model_layers, saved_layers)):
         slots = legacy_slots(layer)

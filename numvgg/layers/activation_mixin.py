@@ -8,6 +8,8 @@ computed from the pre-activation (sigmoid + binary cross-entropy fuse to
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..ops.activations import get_activation
 
 
@@ -25,11 +27,23 @@ class ActivationMixin:
         self._act_forward, self._act_backward = get_activation(activation)
         self.activation_name = "linear" if activation is None else activation
 
-    def _activate(self, z):
+    def _activate(self, z, inplace: bool = False):
+        """Apply the activation to the pre-activation ``z``.
+
+        ``inplace=True`` (Conv2D and Dense, whose ``z`` is a fresh array) lets
+        ReLU overwrite ``z`` instead of allocating a second float array; its
+        cache is then the boolean mask ``z > 0`` (a quarter of the memory),
+        never the output itself, so writing into the output later (say, in a
+        debugger) cannot change the gradient.
+        """
         if self.keep_logits:
-            self.last_logits = z
+            self.last_logits = z.copy() if inplace else z
         if self.activation_name == "linear":
             return z, None
+        if self.activation_name == "relu" and inplace:
+            mask = z > 0
+            np.maximum(z, 0, out=z)
+            return z, mask
         return self._act_forward(z)
 
     def _activation_backward(self, dout, cache):

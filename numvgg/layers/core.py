@@ -44,7 +44,7 @@ class Dense(ActivationMixin, Layer):
     def forward(self, x, training=False):
         x = self._as_input(x)
         z, dense_cache = dense_ops.dense_forward(x, self.params["kernel"], self.params.get("bias"))
-        out, act_cache = self._activate(z)
+        out, act_cache = self._activate(z, inplace=True)
         self._cache = (dense_cache, act_cache)
         return out
 

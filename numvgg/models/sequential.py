@@ -116,7 +116,11 @@ class Sequential(Trainer, Layer):
         return x
 
     def _check_input(self, x):
-        if self.built and self.input_shape is not None:
+        if not self.built:
+            # Keras builds a model without a declared input on its first call.
+            self.build((None, *x.shape[1:]))
+            return
+        if self.input_shape is not None:
             expected = self.input_shape
             if x.ndim != len(expected) or any(e is not None and e != g
                                               for e, g in zip(expected[1:], x.shape[1:])):

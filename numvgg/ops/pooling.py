@@ -23,14 +23,11 @@ class MaxPoolCache(NamedTuple):
     pads: tuple[int, int, int, int]
 
 
-def _windows(xp: np.ndarray, ph: int, pw: int, sh: int, sw: int, oh: int, ow: int) -> np.ndarray:
-    """Stack the pooling windows: ``(N, OH, OW, PH*PW, C)`` (a copy, for argmax)."""
-    n, _, _, c = xp.shape
-    win = np.empty((n, oh, ow, ph * pw, c), dtype=xp.dtype)
-    for i in range(ph):
-        for j in range(pw):
-            win[:, :, :, i * pw + j, :] = xp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
-    return win
+def _window_views(xp: np.ndarray, ph: int, pw: int, sh: int, sw: int, oh: int, ow: int):
+    """The ``PH*PW`` strided views ``(N, OH, OW, C)``, one per position in the
+    window, in row-major order; views, so nothing is copied."""
+    return [xp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
+            for i in range(ph) for j in range(pw)]
 
 
 def maxpool2d_forward(x: np.ndarray, pool_size=(2, 2), strides=None, padding: str = "valid"):
@@ -56,9 +53,16 @@ def maxpool2d_forward(x: np.ndarray, pool_size=(2, 2), strides=None, padding: st
         xp[:, top:top + h, left:left + w, :] = x
     else:
         xp = x
-    win = _windows(xp, ph, pw, sh, sw, oh, ow)               # (N, OH, OW, PH*PW, C)
-    argmax = win.argmax(axis=3)                              # first maximum wins ties
-    out = np.take_along_axis(win, argmax[:, :, :, None, :], axis=3)[:, :, :, 0, :]
+    views = _window_views(xp, ph, pw, sh, sw, oh, ow)
+    out = views[0].copy()
+    for v in views[1:]:
+        np.maximum(out, v, out=out)
+    # The winner's position: scan the window backwards so the FIRST maximum in
+    # row-major order is the one left standing (np.argmax's rule, and TF's).
+    argmax = np.zeros(out.shape, dtype=np.int16)
+    for k in range(len(views) - 1, 0, -1):
+        argmax[views[k] == out] = k
+    argmax[views[0] == out] = 0
     return out, MaxPoolCache(x.shape, argmax, (ph, pw), (sh, sw), pads)
 
 
@@ -125,21 +129,25 @@ def global_average_pooling2d_backward(dout: np.ndarray, x_shape) -> np.ndarray:
 
 class GlobalMaxCache(NamedTuple):
     x_shape: tuple
-    argmax: np.ndarray       # (N, C) flat index into H*W of the first maximum
+    winners: np.ndarray      # (N, H, W, C) bool: where the channel's maximum is
+    counts: np.ndarray       # (N, C): how many positions tie for it
 
 
 def global_max_pooling2d_forward(x: np.ndarray):
-    """Max over H and W: ``(N, H, W, C) -> (N, C)``; cache holds the first argmax."""
-    n, h, w, c = x.shape
-    flat = x.reshape(n, h * w, c)                            # (N, H*W, C)
-    argmax = flat.argmax(axis=1)                             # (N, C)
-    out = np.take_along_axis(flat, argmax[:, None, :], axis=1)[:, 0, :]
-    return out, GlobalMaxCache(x.shape, argmax)
+    """Max over H and W: ``(N, H, W, C) -> (N, C)``.
+
+    Cache: where the maximum sits. Unlike ``MaxPooling2D`` (TensorFlow's
+    max-pool op sends the gradient to one element), this layer is a
+    ``reduce_max`` in Keras, whose gradient is shared equally by tied maxima;
+    numvgg does the same.
+    """
+    out = x.max(axis=(1, 2))                                  # (N, C)
+    winners = x == out[:, None, None, :]                      # (N, H, W, C)
+    counts = winners.sum(axis=(1, 2))                         # (N, C), >= 1
+    return out, GlobalMaxCache(x.shape, winners, counts)
 
 
 def global_max_pooling2d_backward(dout: np.ndarray, cache: GlobalMaxCache) -> np.ndarray:
-    """The whole gradient of a channel goes to its first maximum."""
-    n, h, w, c = cache.x_shape
-    dflat = np.zeros((n, h * w, c), dtype=dout.dtype)
-    np.put_along_axis(dflat, cache.argmax[:, None, :], dout[:, None, :], axis=1)
-    return dflat.reshape(cache.x_shape)
+    """Each channel's gradient is split equally between its tied maxima."""
+    share = (dout / cache.counts).astype(dout.dtype, copy=False)     # (N, C)
+    return np.where(cache.winners, share[:, None, None, :], np.zeros((), dtype=dout.dtype))
