@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .exercises.cli import register as register_exercises
     register_exercises(sub)
+    from .commands import register as register_debug_commands
+    register_debug_commands(sub)
     return parser
 
 
