@@ -43,7 +43,7 @@ def _draw_circles(rng, size):
 
 def _draw_stripes(rng, size):
     angle = rng.uniform(0, math.pi)
-    period = rng.uniform(0.12, 0.25) * size
+    period = rng.uniform(4.0, 8.0)           # fine stripes: a texture, not an outline
     yy, xx = np.mgrid[0:size, 0:size]
     phase = (xx * math.cos(angle) + yy * math.sin(angle)) / period
     mask = (np.sin(2 * math.pi * phase) > 0)[..., None]

@@ -18,15 +18,16 @@ Two Keras facts that change the numbers
 1. **Clipping.** From probabilities, the cross-entropies clip ``y_pred`` to
    ``[1e-7, 1 - 1e-7]`` (``keras.backend.epsilon()``) before the log; the
    gradient is zero where clipping was active (TensorFlow's rule for
-   ``clip_by_value``). So a confidently wrong prediction costs at most
-   ``-log(1e-7) = 16.118`` per entry.
+   ``clip_by_value``). So a confidently wrong prediction costs at most about
+   ``-log(1e-7) = 16.118`` per entry (15.942 when the target is 0: in float32
+   ``1 - (1 - 1e-7)`` is not exactly ``1e-7``).
 2. **Cached logits.** In Keras' TensorFlow backend, a tensor produced by the
    ``sigmoid`` or ``softmax`` activation carries its input as
    ``_keras_logits``, and ``binary_crossentropy`` (for sigmoid) and
    ``categorical_crossentropy`` / ``sparse_categorical_crossentropy`` (for
    softmax) use those logits instead of the probabilities
    (``keras/src/backend/tensorflow/nn.py``, ``_get_logits``). There is then
-   **no clipping**: a wrong prediction with logit 30 costs 30, not 16.118.
+   **no clipping**: a wrong prediction with logit 30 costs 30, not about 16.
    ``model.fit`` on a model ending in ``Dense(1, activation="sigmoid")`` with
    ``loss="binary_crossentropy"`` therefore trains on
    ``BinaryCrossentropy(from_logits=True)`` of the pre-activation. To match

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import initializers
+from .. import random as nv_random
 from ..ops import dense as dense_ops
 from .activation_mixin import ActivationMixin
 from .base import Layer
@@ -92,7 +93,10 @@ class Dropout(Layer):
             raise ValueError(f"Dropout '{self.name}': rate must be in [0, 1), got {rate!r}")
         self.rate = float(rate)
         self.seed = seed
-        self.rng = np.random.default_rng(seed)
+        # Without a seed, the mask stream is drawn from numvgg.random, so
+        # set_random_seed() makes dropout repeatable too.
+        self.rng = np.random.default_rng(seed if seed is not None else
+                                         int(nv_random.generator().integers(2**63)))
 
     def forward(self, x, training=False):
         x = self._as_input(x)

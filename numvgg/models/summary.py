@@ -44,6 +44,14 @@ def _rule(left, mid, right, fill):
     return left + mid.join(fill * (w + 2) for _, w, _ in _COLUMNS) + right
 
 
+def _keras_type(layer) -> str:
+    # A model built functional-style (VGG16 records its input layer) is
+    # Keras' ``Functional``; Keras' summary shows that name.
+    if getattr(layer, "input_layer_name", None) and hasattr(layer, "layers"):
+        return "Functional"
+    return type(layer).__name__
+
+
 def format_summary(model, line_length=None) -> str:
     """The whole summary as one string (``model.summary()`` prints it)."""
     rows = []
@@ -52,7 +60,7 @@ def format_summary(model, line_length=None) -> str:
     for layer in model.layers:
         shape = format_shape(layer.output_shape) if layer.output_shape else "?"
         count = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
-        rows.append((f"{layer.name} ({type(layer).__name__})", shape, count))
+        rows.append((f"{layer.name} ({_keras_type(layer)})", shape, count))
 
     lines = [f'Model: "{model.name}"',
              _rule("┏", "┳", "┓", "━"),
