@@ -357,7 +357,9 @@ def plot_saliency(model, image, path: str, class_index=None, preprocessing="caff
     axes[2].set_title("overlay")
     for ax in axes:
         ax.set_axis_off()
-    label = f"class {index}" + (f" ({class_name})" if class_name else "")
+    # A model without a classifier (4-D output) explains one feature channel.
+    unit = "class" if len(getattr(model, "output_shape", None) or ()) <= 2 else "feature"
+    label = f"{unit} {index}" + (f" ({class_name})" if class_name else "")
     kind = "logit" if is_logit else "score"
     fig.suptitle(f"What the {label} {kind} ({score:.3g}) depends on", fontsize=11)
     return _save(fig, path)
