@@ -13,6 +13,7 @@ Nothing here knows about models: :mod:`numvgg.io.weights` does the matching.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import zipfile
@@ -179,7 +180,42 @@ def read_name_list(group: h5py.Group, attr: str) -> list[str]:
         chunks = []
         while f"{attr}{len(chunks)}" in group.attrs:
             chunks.append(group.attrs[f"{attr}{len(chunks)}"])
-    return [_decode(item) for chunk in chunks for item in np.atleast_1d(chunk)]
+    try:
+        return [_decode(item) for chunk in chunks for item in np.atleast_1d(chunk)]
+    except UnicodeDecodeError as e:
+        raise WeightFileError(f"Weights file '{file_label(group)}': attribute '{attr}' of "
+                              f"'{group.name}' holds names that are not UTF-8 text; the file is "
+                              "damaged.") from e
+
+
+@contextlib.contextmanager
+def damaged_file_errors(path, error_class=WeightFileError, what="weights file"):
+    """Turn errors that h5py raises while walking an *open* file into an
+    ``error_class`` (:class:`WeightFileError` or a subclass) naming ``path``;
+    h5py's error stays chained.
+
+    A damaged file can open fine and fail later, when a group, an attribute or
+    a dataset's header is read: h5py then raises ``RuntimeError``,
+    ``KeyError`` or ``OSError`` with HDF5's own words ("addr overflow",
+    "bad object header"). Only errors raised *inside h5py* are converted, so a
+    bug in numvgg still shows as itself.
+    """
+    try:
+        yield
+    except WeightFileError:
+        raise
+    except Exception as e:
+        if not _raised_inside_h5py(e):
+            raise
+        raise error_class(f"Cannot read {what} '{path}': it is damaged (its HDF5 structure "
+                          f"cannot be read). (h5py: {type(e).__name__}: {e})") from e
+
+
+def _raised_inside_h5py(error: BaseException) -> bool:
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and "h5py" in tb.tb_frame.f_code.co_filename
 
 
 def write_name_list(group: h5py.Group, attr: str, names: list[str]) -> None:

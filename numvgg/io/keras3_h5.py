@@ -61,6 +61,8 @@ def auto_names(class_names: list[str]) -> list[str]:
 
 def auto_name_key(name: str) -> tuple[str, int]:
     """Sort key that undoes h5py's alphabetical order: ``'conv2d_10'`` -> ``('conv2d', 10)``."""
+    if isinstance(name, bytes):        # h5py gives names that are not UTF-8 as bytes
+        raise WeightFileError(f"Group name {name!r} is not UTF-8 text; the file is damaged.")
     match = _AUTO_NAME.match(name)
     return match["prefix"], int(match["counter"] or 0)
 
@@ -125,7 +127,7 @@ def _read_node(f: h5py.File, path: str) -> Keras3Node:
 
 
 def _read_vars(vars_group: h5py.Group) -> list[SavedWeight]:
-    keys = list(vars_group)
+    keys = [k.decode("utf8", "replace") if isinstance(k, bytes) else k for k in vars_group]
     if not all(k.isdigit() for k in keys) or sorted(map(int, keys)) != list(range(len(keys))):
         raise WeightFileError(
             f"Weights file '{file_label(vars_group)}': '{vars_group.name}' should hold datasets "
@@ -134,7 +136,8 @@ def _read_vars(vars_group: h5py.Group) -> list[SavedWeight]:
 
 
 def _as_str(value) -> str:
-    return value.decode("utf8") if isinstance(value, (bytes, np.bytes_)) else str(value)
+    # Only shown in messages: a damaged name must not stop the load.
+    return value.decode("utf8", "replace") if isinstance(value, (bytes, np.bytes_)) else str(value)
 
 
 @dataclass

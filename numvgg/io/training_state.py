@@ -48,7 +48,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +59,7 @@ from .. import __version__
 from .. import random as nv_random
 from ..errors import TrainingStateError, WeightFileError
 from . import weights as weights_io
-from .h5access import get_dataset, get_group, open_for_reading
+from .h5access import damaged_file_errors, get_dataset, get_group, open_for_reading
 
 FORMAT_VERSION = 1
 STATE_GROUP = "numvgg_training_state"
@@ -92,8 +92,9 @@ def atomic_path(path: str):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise TrainingStateError(f"Cannot save to '{path}': folder '{folder}' does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    os.close(fd)
+    # A fresh name, not mkstemp: the file is then created with the usual
+    # permissions (umask), as the final file would be.
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         yield tmp
         _fsync(tmp)
@@ -197,7 +198,7 @@ def save_training_state(path, model, optimizer=None, trained_weights=(),
     }
     try:
         with atomic_path(path) as tmp:
-            with h5py.File(tmp, "w") as f:
+            with h5py.File(tmp, "w-") as f:
                 weights_io._write_keras3(f, model)           # the .weights.h5 tree at the root
                 if optimizer is not None:
                     opt_vars = f.create_group("optimizer").create_group("vars")
@@ -219,14 +220,6 @@ class _SavedState:
     optimizer_class: str
     optimizer_state: dict
     layer_rngs: list
-
-
-def read_progress(path) -> TrainingProgress:
-    """Only the epoch, step and shuffle state of a training-state file (nothing is assigned)."""
-    path = os.fspath(path)
-    with _open(path) as f:
-        group = _state_group(f, path)
-        return _read_attrs(group, path)[0]
 
 
 def _open(path: str) -> h5py.File:
@@ -317,6 +310,19 @@ def _weight_names(model) -> dict[int, str]:
     return {id(slot.layer.params[slot.weight]): slot.path for slot in weights_io.layer_slots(model)}
 
 
+def _expected_optimizer_state(optimizer, trained_weights) -> dict:
+    """The keys and shapes ``optimizer.get_state()`` has once built on ``trained_weights``.
+
+    An optimizer not built yet is not built here (a failed load must change
+    nothing): a fresh copy from its config is built instead.
+    """
+    if optimizer.built or not trained_weights:
+        return optimizer.get_state()
+    probe = type(optimizer).from_config(optimizer.get_config())
+    probe.build(list(trained_weights))
+    return probe.get_state()
+
+
 def _check_optimizer(path, model, optimizer, trained_weights, class_name, saved) -> dict:
     """Compare the saved optimizer state with ``optimizer``; return it read into memory."""
     if not class_name:
@@ -330,9 +336,7 @@ def _check_optimizer(path, model, optimizer, trained_weights, class_name, saved)
         raise TrainingStateError(
             f"'{path}' holds the state of a {class_name} optimizer but model '{model.name}' was "
             f"compiled with {type(optimizer).__name__}. Compile it with {class_name} to resume.")
-    if not optimizer.built and trained_weights:
-        optimizer.build(list(trained_weights))      # creates zero slots, as Keras' BackupAndRestore
-    expected = optimizer.get_state()
+    expected = _expected_optimizer_state(optimizer, trained_weights)
     missing = [k for k in expected if k not in saved]
     unexpected = [k for k in saved if k not in expected]
     if {*missing, *unexpected} == {"learning_rate"}:
@@ -350,7 +354,7 @@ def _check_optimizer(path, model, optimizer, trained_weights, class_name, saved)
             f"{missing[:6]}, unexpected: {unexpected[:6]}. Were other layers frozen "
             "(trainable=False) when it was saved? Set the same layers trainable and compile again.")
     names = _weight_names(model)
-    built_on = list(getattr(optimizer, "_variables", trained_weights))
+    built_on = list(optimizer._variables if optimizer.built else trained_weights)
     values = {}
     for key, current in expected.items():
         dataset = saved[key]
@@ -411,7 +415,7 @@ def load_training_state(path, model, optimizer=None, trained_weights=()) -> Trai
             which part and both shapes). Nothing is changed then.
     """
     path = os.fspath(path)
-    with _open(path) as f:
+    with _open(path) as f, damaged_file_errors(path, TrainingStateError, "training-state file"):
         group = _state_group(f, path)
         progress, layer_rngs = _read_attrs(group, path)
         class_name, saved = _read_optimizer(f, group, path)
@@ -424,6 +428,8 @@ def load_training_state(path, model, optimizer=None, trained_weights=()) -> Trai
     except WeightFileError as e:
         raise TrainingStateError(str(e)) from e
     if optimizer_state:
+        if not optimizer.built:
+            optimizer.build(list(trained_weights))
         optimizer.set_state(optimizer_state)
     for generator, state in generators:
         _set_generator_state(generator, state)

@@ -37,7 +37,7 @@ import numpy as np
 from .. import __version__
 from ..errors import WeightFileError
 from . import keras3_h5, legacy_h5
-from .h5access import SavedWeight, open_for_reading
+from .h5access import SavedWeight, damaged_file_errors, open_for_reading
 
 _MAX_LISTED_PROBLEMS = 5
 
@@ -116,7 +116,8 @@ def _check_model(model, action: str) -> None:
 
 
 def _names(items, limit: int = 6) -> str:
-    items = list(items)
+    # h5py returns names that are not UTF-8 (a damaged file) as bytes.
+    items = [i.decode("utf8", "replace") if isinstance(i, bytes) else str(i) for i in items]
     shown = ", ".join(items[:limit])
     return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
 
@@ -345,7 +346,7 @@ def load_weights(model, path, by_name: bool = False, skip_mismatch: bool = False
     _check_model(model, "load")
     path = os.fspath(path)
     plan = _Plan(path, skip_mismatch)
-    with open_for_reading(path) as f:
+    with open_for_reading(path) as f, damaged_file_errors(path):
         layout = detect_layout(f)
         if layout == "legacy":
             root = legacy_h5.legacy_root(f)

@@ -115,6 +115,20 @@ class Sequential(Trainer, Layer):
             layer.clear_cache()
         return x
 
+    def forward_from(self, start: int, h, training: bool = False):
+        """``forward`` from ``self.layers[start]`` on, given that layer's input ``h``
+        (used with cached features of the layers below)."""
+        for layer in self.layers[start:]:
+            h = layer.forward(h, training=training)
+        return h
+
+    def call_from(self, start: int, h, training: bool = False):
+        """Inference from ``self.layers[start]`` on (caches dropped as in ``__call__``)."""
+        for layer in self.layers[start:]:
+            h = layer(h, training=training)
+            layer.clear_cache()
+        return h
+
     def _check_input(self, x):
         if not self.built:
             # Keras builds a model without a declared input on its first call.
