@@ -87,9 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", default=out_default, help=f"output folder (default: {out_default})")
         p.add_argument("--image-size", type=int, default=64, help="image side in pixels (default: 64)")
         p.add_argument("--batch-size", type=int, default=16, help="batch size (default: 16)")
-        p.add_argument("--epochs", type=int, default=4, help="phase-1 epochs, base frozen (default: 4)")
+        p.add_argument("--epochs", type=int, default=60,
+                       help="phase-1 epochs, base frozen; cheap, the base's features are cached "
+                            "(default: 60)")
         p.add_argument("--fine-tune-epochs", type=int, default=3,
-                       help="phase-2 epochs, block5 unfrozen (default: 3)")
+                       help="phase-2 epochs, block5 unfrozen, learning rate 1e-5 (default: 3)")
         p.add_argument("--weights", default="imagenet",
                        help="'imagenet' (from Keras' cache if present, else random), 'none', "
                             "or a weights file (default: imagenet)")
@@ -102,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the seed's recipe: VGG16 conv base + GAP + Dense(512) + Dense(1), "
                                    "phase 1 with the base frozen, phase 2 with block5 fine-tuned.")
     recipe_args(p, "numvgg_demo")
-    p.add_argument("--train-per-class", type=int, default=60, help="training images per class (default: 60)")
-    p.add_argument("--val-per-class", type=int, default=30, help="validation images per class (default: 30)")
+    p.add_argument("--train-per-class", type=int, default=100, help="training images per class (default: 100)")
+    p.add_argument("--val-per-class", type=int, default=50, help="validation images per class (default: 50)")
     p.add_argument("--quick", action="store_true", help="tiny run for CI: 32x32, 12+6 images, 1+1 epochs")
     p.set_defaults(func=_cmd_demo)
 

@@ -6,9 +6,10 @@ What is written:
   ``save_weights`` writes to a temporary file and renames it, so a crash in
   the middle of a save never leaves a half-written checkpoint behind.
 * ``save_weights_only=False`` (Keras: the whole model): the full training state
-  (weights, optimizer slots, epoch) through ``model.save_training_state(path)``
-  when the model has that method. Until it exists, the weights alone are
-  saved and a warning says so once.
+  (weights, optimizer slots, epoch, random generators) through
+  ``model.save_training_state(path)``; ``epoch = model.load_training_state(path)``
+  then ``fit(..., initial_epoch=epoch)`` resumes. A model without that method
+  (a stand-in in tests) gets its weights saved and a warning, once.
 
 Unlike Keras, the file name's extension is not checked (Keras insists on
 ``.weights.h5`` or ``.keras``): the model's saving method picks the format.

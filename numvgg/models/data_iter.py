@@ -33,8 +33,7 @@ def unpack_batch(batch):
     return batch, None
 
 
-def _is_array_like(x) -> bool:
-    return isinstance(x, (np.ndarray, list)) or np.isscalar(x) or hasattr(x, "__array__")
+from .checks import is_array_data as _is_array_like  # noqa: E402  (one rule for "arrays")
 
 
 def split_validation(x, y, validation_split: float):

@@ -138,9 +138,12 @@ class Sequential(Trainer, Layer):
             expected = self.input_shape
             if x.ndim != len(expected) or any(e is not None and e != g
                                               for e, g in zip(expected[1:], x.shape[1:])):
+                from .checks import explain_input_shape
+                why = explain_input_shape(self, x.shape)
                 raise ShapeError(
                     f"Model '{self.name}' expects input of shape {format_shape(expected)} "
-                    f"(batch first) but received an array of shape {tuple(x.shape)}.")
+                    f"(batch first) but received an array of shape {tuple(x.shape)}"
+                    + (f": {why}." if why else "."))
 
     def backward(self, dout, need_input_grad: bool = True, need_weight_grads: bool = True,
                  from_logits: bool = False, train_only: set | None = None):
