@@ -274,3 +274,21 @@ def test_property_fast_equals_naive(n, h, w, c, f, kh, kw, sh, sw, padding, seed
     for fast, naive in zip(conv2d_backward(dout, cache),
                            conv2d_backward_naive(dout, x, kernel, (sh, sw), padding)):
         assert rel_error(fast, naive) < 1e-8 or np.allclose(fast, naive, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape, kernel_hw, padding", [
+    ((2, 33, 34, 16), (3, 3), "same"),     # big enough for the kernel-row path
+    ((1, 40, 37, 17), (2, 3), "valid"),
+])
+def test_kernel_row_path_equals_full_im2col(shape, kernel_hw, padding):
+    """The fast stride-1 path (split by kernel row) computes exactly im2col(x) @ W."""
+    from numvgg.ops.conv import conv_pads, im2col, pad_input
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape)
+    kernel = rng.standard_normal((*kernel_hw, shape[-1], 5))
+    out, _ = conv2d_forward(x, kernel, None, (1, 1), padding)
+    assert out.shape[1] * out.shape[2] >= 1024
+    pads = conv_pads(shape[1], shape[2], *kernel_hw, (1, 1), padding)
+    cols = im2col(pad_input(x, pads), *kernel_hw)
+    expected = (cols @ kernel.reshape(-1, 5)).reshape(out.shape)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-11)

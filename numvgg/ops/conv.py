@@ -147,17 +147,53 @@ def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
     pads = conv_pads(h, w, kh, kw, strides, padding)
     oh = conv_output_size(h, kh, strides[0], padding)
     ow = conv_output_size(w, kw, strides[1], padding)
-    w_mat = kernel.reshape(kh * kw * c, f)                   # (KH*KW*C, F)
     out = np.empty((n, oh, ow, f), dtype=np.result_type(x, kernel))
     out_rows = out.reshape(n * oh * ow, f)                   # (N*OH*OW, F) view into out
     rows_per_image = oh * ow
-    for b in _batch_chunks(n, rows_per_image * kh * kw * c * x.itemsize):
-        cols = im2col(pad_input(x[b], pads), kh, kw, strides)   # (n_b*OH*OW, KH*KW*C)
-        dst = out_rows[b.start * rows_per_image:b.stop * rows_per_image]
-        np.matmul(cols, w_mat, out=dst)
-        if bias is not None:
-            dst += bias
+    if strides == (1, 1) and kh > 1 and c >= 16 and rows_per_image >= 1024:
+        # Stride 1, big maps (VGG16's blocks 1-3): the same product, split by
+        # kernel row, copies a third of what full im2col copies (see
+        # _conv_by_kernel_rows); measured 20-40% faster there. Small maps and
+        # few channels make its matrix products too thin, so they keep im2col.
+        tmp = np.empty((rows_per_image, f), dtype=out.dtype)
+        for i in range(n):
+            dst = out_rows[i * rows_per_image:(i + 1) * rows_per_image]
+            _conv_by_kernel_rows(pad_input(x[i:i + 1], pads)[0], kernel, oh, ow, dst, tmp)
+    else:
+        w_mat = kernel.reshape(kh * kw * c, f)               # (KH*KW*C, F)
+        for b in _batch_chunks(n, rows_per_image * kh * kw * c * x.itemsize):
+            cols = im2col(pad_input(x[b], pads), kh, kw, strides)   # (n_b*OH*OW, KH*KW*C)
+            np.matmul(cols, w_mat, out=out_rows[b.start * rows_per_image:b.stop * rows_per_image])
+    if bias is not None:
+        out += bias
     return out, ConvCache(x, kernel, strides, pads)
+
+
+def _conv_by_kernel_rows(xp: np.ndarray, kernel: np.ndarray, oh: int, ow: int,
+                         dst: np.ndarray, tmp: np.ndarray) -> None:
+    """One padded image, stride 1: ``dst = im2col(xp) @ kernel`` without building im2col.
+
+    Full im2col copies each pixel ``KH*KW`` times. Here ``r`` holds, at every
+    (padded row, output column), the ``KW*C`` values one *kernel row* sees, so
+    each pixel is copied only ``KW`` times; rows ``i .. i+OH`` of ``r`` are then
+    exactly the im2col columns of kernel row ``i``, already contiguous, and
+    the convolution is the sum over kernel rows of ``r[i:i+OH] @ kernel[i]``.
+
+    Args:
+        xp: ``(Hp, Wp, C)``; kernel: ``(KH, KW, C, F)``.
+        dst: ``(OH*OW, F)``, written; tmp: ``(OH*OW, F)`` scratch.
+    """
+    kh, kw, c, f = kernel.shape
+    hp = xp.shape[0]
+    r = np.empty((hp, ow, kw, c), dtype=xp.dtype)
+    for j in range(kw):
+        r[:, :, j, :] = xp[:, j:j + ow, :]
+    r = r.reshape(hp, ow * kw * c)                           # (Hp, OW*KW*C)
+    k_rows = kernel.reshape(kh, kw * c, f)                   # (KH, KW*C, F)
+    np.matmul(r[0:oh].reshape(oh * ow, kw * c), k_rows[0], out=dst)
+    for i in range(1, kh):
+        np.matmul(r[i:i + oh].reshape(oh * ow, kw * c), k_rows[i], out=tmp)
+        dst += tmp
 
 
 def conv2d_backward(dout: np.ndarray, cache: ConvCache, need_input_grad: bool = True,
