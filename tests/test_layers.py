@@ -29,6 +29,10 @@ TOL = 1e-6
 ], ids=["conv-same-relu", "conv-valid-s21-sigmoid", "conv-1x2-nobias", "dense-tanh",
         "dense-softmax-nobias", "maxpool-3s2", "global-max", "activation-sigmoid"])
 def test_layer_gradcheck(make_layer, input_shape):
+    # Weights from a fixed seed: with whatever the global stream holds, a ReLU
+    # input can land within the finite-difference step of 0 and fail by chance.
+    from numvgg import initializers
+    initializers.set_seed(1)
     layer = make_layer()
     layer.build((None, *input_shape[1:]))
     errors = check_layer(layer, input_shape, seed=5)

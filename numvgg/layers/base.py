@@ -107,6 +107,8 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} must implement backward")
 
     def __call__(self, x, training: bool = False) -> np.ndarray:
+        """Inference, as Keras' ``layer(x)``. It may skip what only backward
+        needs (``MaxPooling2D`` does): call ``forward`` before ``backward``."""
         return self.forward(x, training=training)
 
     def clear_cache(self) -> None:

@@ -43,6 +43,13 @@ class MaxPooling2D(Layer):
         out, self._cache = pool_ops.maxpool2d_forward(x, self.pool_size, self.strides, self.padding)
         return out
 
+    def __call__(self, x, training=False):
+        # Inference: no backward will follow, so the winners need not be found.
+        x = self._as_input(x)
+        out, _ = pool_ops.maxpool2d_forward(x, self.pool_size, self.strides, self.padding,
+                                            need_cache=False)
+        return out
+
     def backward(self, dout, need_input_grad=True, need_weight_grads=True):
         cache = self._take_cache()
         return pool_ops.maxpool2d_backward(dout, cache) if need_input_grad else None

@@ -30,7 +30,8 @@ def _window_views(xp: np.ndarray, ph: int, pw: int, sh: int, sw: int, oh: int, o
             for i in range(ph) for j in range(pw)]
 
 
-def maxpool2d_forward(x: np.ndarray, pool_size=(2, 2), strides=None, padding: str = "valid"):
+def maxpool2d_forward(x: np.ndarray, pool_size=(2, 2), strides=None, padding: str = "valid",
+                      need_cache: bool = True):
     """Max over each ``PH x PW`` window.
 
     Args:
@@ -38,6 +39,8 @@ def maxpool2d_forward(x: np.ndarray, pool_size=(2, 2), strides=None, padding: st
         pool_size: ``(PH, PW)``; ``strides`` defaults to ``pool_size`` (Keras).
         padding: ``'valid'`` floors odd sizes (a 7-wide map gives 3), ``'same'``
             pads with -inf so the padding never wins.
+        need_cache: ``False`` at inference skips finding the winners (most of
+            the op's time); the cache is then ``None``.
     Returns:
         out ``(N, OH, OW, C)``, cache :class:`MaxPoolCache`.
     """
@@ -57,6 +60,8 @@ def maxpool2d_forward(x: np.ndarray, pool_size=(2, 2), strides=None, padding: st
     out = views[0].copy()
     for v in views[1:]:
         np.maximum(out, v, out=out)
+    if not need_cache:
+        return out, None
     # The winner's position: scan the window backwards so the FIRST maximum in
     # row-major order is the one left standing (np.argmax's rule, and TF's).
     argmax = np.zeros(out.shape, dtype=np.int16)
