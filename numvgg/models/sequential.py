@@ -122,9 +122,9 @@ class Sequential(Trainer, Layer):
             h = layer.forward(h, training=training)
         return h
 
-    def call_from(self, start: int, h, training: bool = False):
-        """Inference from ``self.layers[start]`` on (caches dropped as in ``__call__``)."""
-        for layer in self.layers[start:]:
+    def call_from(self, start: int, h, training: bool = False, stop: int | None = None):
+        """Inference through ``self.layers[start:stop]`` (caches dropped as in ``__call__``)."""
+        for layer in self.layers[start:stop]:
             h = layer(h, training=training)
             layer.clear_cache()
         return h

@@ -60,6 +60,7 @@ class Trainer:
     optimizer = None
     history = None
     _feature_cache = None
+    _frozen_prefix = 0
     # Where fit() stands (epoch, batches done, shuffle state at the epoch's start);
     # save_training_state() records it.
     training_progress = None
@@ -109,11 +110,13 @@ class Trainer:
         self._train_ids = {id(layer) for layer in self._trained_leaves}
         self._train_vars = [w for layer in self._trained_leaves for w in layer.weights]
         self._compiled_trainable_state = {id(l): l.trainable for l in _all_layers(self)}
+        # The bottom layers that hold nothing trained run as inference during
+        # training: backward never reaches them, so they keep no caches.
+        k = frozen_prefix(self, self._train_ids)
+        self._frozen_prefix = k if 0 < k < len(self.layers) else 0
         self._feature_cache = None
-        if cache_frozen_features:
-            k = frozen_prefix(self, self._train_ids)
-            if 0 < k < len(self.layers):
-                self._feature_cache = FrozenFeatureCache(self, k)
+        if cache_frozen_features and self._frozen_prefix:
+            self._feature_cache = FrozenFeatureCache(self, self._frozen_prefix)
         self._fused_activation = None
         last = list(leaf_layers(self))[-1]
         # Keras' TensorFlow backend computes the cross-entropy from the logits
@@ -204,6 +207,10 @@ class Trainer:
         if self._feature_cache is not None:
             features = self._feature_cache(x)
             y_pred = self.forward_from(self._feature_cache.n_layers, features, training=True)
+        elif self._frozen_prefix:
+            self._check_input(np.asarray(x))
+            features = self.call_from(0, x, stop=self._frozen_prefix)
+            y_pred = self.forward_from(self._frozen_prefix, features, training=True)
         else:
             y_pred = self.forward(x, training=True)
         self._check_targets(y, y_pred)
