@@ -16,6 +16,8 @@ on this lower floor so both can import it).
 """
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 
 from .errors import ShapeError
@@ -90,7 +92,7 @@ def sparse_categorical_accuracy(y_true, y_pred) -> np.ndarray:
 
 # -- stateful metrics --------------------------------------------------------------------------
 
-class Metric:
+class Metric(abc.ABC):
     """Base class: a name, ``update_state``, ``result``, ``reset_state``.
 
     ``direction`` is ``"up"`` when larger is better (accuracies), ``"down"``
@@ -105,14 +107,17 @@ class Metric:
         self.dtype = np.dtype(dtype or "float32")
         self.reset_state()
 
+    @abc.abstractmethod
     def update_state(self, *args, **kwargs) -> None:
-        raise NotImplementedError
+        """Add one batch to the running totals."""
 
+    @abc.abstractmethod
     def result(self) -> float:
-        raise NotImplementedError
+        """The metric over everything added since the last reset."""
 
+    @abc.abstractmethod
     def reset_state(self) -> None:
-        raise NotImplementedError
+        """Forget everything added (``fit`` does it at each epoch)."""
 
     def __call__(self, *args, **kwargs) -> float:
         """Update with one batch and return the running result (Keras' ``metric(...)``)."""

@@ -15,6 +15,7 @@ Keras are loops over names.
 """
 from __future__ import annotations
 
+import abc
 import itertools
 from collections import defaultdict
 
@@ -47,7 +48,7 @@ def format_shape(shape) -> str:
         ("," if len(shape) == 1 else "") + ")"
 
 
-class Layer:
+class Layer(abc.ABC):
     """Base class: weights, gradients, ``trainable`` and shape bookkeeping.
 
     Subclasses set ``self.params`` in ``build`` and implement
@@ -98,13 +99,14 @@ class Layer:
         return x
 
     # -- forward / backward ----------------------------------------------
+    @abc.abstractmethod
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} must implement forward")
+        """Run the layer's op on ``x``, keeping its cache for ``backward``."""
 
+    @abc.abstractmethod
     def backward(self, dout: np.ndarray, need_input_grad: bool = True,
                  need_weight_grads: bool = True):
         """Return ``dL/dx`` (or ``None`` when ``need_input_grad`` is False)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement backward")
 
     def __call__(self, x, training: bool = False) -> np.ndarray:
         """Inference, as Keras' ``layer(x)``. It may skip what only backward
