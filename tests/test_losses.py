@@ -1,6 +1,5 @@
 """numvgg.losses: values and gradients against Keras (TensorFlow backend),
 float64 gradient checks, and Keras' cached-logits rule inside compiled models."""
-import os
 
 import numpy as np
 import pytest
@@ -9,19 +8,6 @@ from numvgg import losses
 from numvgg.errors import ShapeError
 
 N, C = 6, 4
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    return keras
-
-
-@pytest.fixture(scope="module")
-def tf(keras):
-    import tensorflow as tf
-    return tf
 
 
 # -- inputs ------------------------------------------------------------------------------------

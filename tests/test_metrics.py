@@ -1,19 +1,11 @@
 """numvgg.metrics against keras.metrics, batch after batch, and against how
 keras.Model.fit aggregates the loss and 'acc' over an epoch."""
-import os
 
 import numpy as np
 import pytest
 
 from numvgg import losses, metrics
 from numvgg.errors import ShapeError
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    return keras
 
 
 def batches(make, sizes=(5, 7, 3), seed=0):

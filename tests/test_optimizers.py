@@ -1,6 +1,5 @@
 """numvgg.optimizers against keras.optimizers: same weights after a few steps,
 same learning rates, same state layout; plus the API's errors and warnings."""
-import os
 import warnings
 
 import numpy as np
@@ -12,19 +11,6 @@ from numvgg.optimizers import schedules
 
 SHAPES = [(3, 4), (5,), (2, 3, 3, 2)]
 STEPS = 5
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    return keras
-
-
-@pytest.fixture(scope="module")
-def tf(keras):
-    import tensorflow as tf
-    return tf
 
 
 def make_problem(seed=0):
