@@ -71,3 +71,24 @@ def test_demo_help_lists_its_options():
     assert proc.returncode == 0
     for option in ("--quick", "--epochs", "--fine-tune-epochs", "--image-size", "--weights", "--out"):
         assert option in proc.stdout
+
+
+def test_train_runs_the_recipe_on_a_users_folder(tmp_path):
+    make_demo_images(str(tmp_path / "mine"), n_train=6, n_val=3, size=32, seed=2)
+    env = {**os.environ, "KERAS_HOME": str(tmp_path / "empty_keras_home")}
+    cmd = [sys.executable, "-m", "numvgg", "train", str(tmp_path / "mine"), "--out",
+           str(tmp_path / "out"), "--image-size", "32", "--epochs", "2", "--fine-tune-epochs", "1",
+           "--verbose", "0"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Found 12 files belonging to 2 classes." in proc.stdout
+    assert "Validation accuracy after fine-tuning:" in proc.stdout
+    assert (tmp_path / "out" / "seed_model.weights.h5").exists()
+
+
+def test_train_explains_a_folder_without_validation(tmp_path):
+    (tmp_path / "only" / "train" / "a").mkdir(parents=True)
+    proc = subprocess.run([sys.executable, "-m", "numvgg", "train", str(tmp_path / "only")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "validation" in proc.stderr and "train/<class>/" in proc.stderr
