@@ -43,6 +43,8 @@ loss for gradient checks).
 """
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 
 from .errors import ShapeError
@@ -52,7 +54,7 @@ EPSILON = 1e-7          # keras.backend.epsilon(): the clipping margin for proba
 REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", None)
 
 
-class Loss:
+class Loss(abc.ABC):
     """Base class: input checks, sample weights and the reduction.
 
     Args:
@@ -81,13 +83,13 @@ class Loss:
         self.dtype = np.dtype(dtype or "float32")
 
     # -- to be implemented -------------------------------------------------
+    @abc.abstractmethod
     def forward(self, y_true: np.ndarray, y_pred: np.ndarray, from_logits: bool | None = None):
         """Per-sample losses ``values`` of shape ``y_pred.shape[:-1]`` and a cache."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def backward(self, dvalues: np.ndarray, cache) -> np.ndarray:
         """``dL/dy_pred`` given ``dL/dvalues`` (same shape as ``values``)."""
-        raise NotImplementedError
 
     # -- public API ------------------------------------------------------------
     def call(self, y_true, y_pred, from_logits: bool | None = None) -> np.ndarray:

@@ -37,6 +37,8 @@ Python float meeting a float32 tensor in TensorFlow.
 """
 from __future__ import annotations
 
+import abc
+
 import inspect
 import numbers
 import warnings
@@ -76,7 +78,7 @@ def clip_by_global_norm(grads: list[np.ndarray], clipnorm: float) -> list[np.nda
     return [g * scale for g in grads]
 
 
-class Optimizer:
+class Optimizer(abc.ABC):
     """Base class. Subclasses implement ``build`` (call ``super().build`` and
     create slots with ``_add_slots``), ``update_step`` and ``get_config``.
 
@@ -309,6 +311,7 @@ class Optimizer:
             f = v.dtype.type
             v -= v * f(self.weight_decay) * f(lr)
 
+    @abc.abstractmethod
     def update_step(self, gradient: np.ndarray, variable: np.ndarray, learning_rate, index: int) -> None:
         """Apply the optimizer's rule to one weight, in place.
 
@@ -318,7 +321,6 @@ class Optimizer:
             learning_rate: the current rate, as a scalar of ``variable``'s dtype.
             index: the weight's position in the build list (selects its slots).
         """
-        raise NotImplementedError(f"{type(self).__name__} must implement update_step")
 
     # -- config and checkpoints ---------------------------------------------
     def get_config(self) -> dict:

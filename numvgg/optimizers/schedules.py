@@ -12,23 +12,25 @@ tensor and every other number is cast to its dtype); so does numvgg, so that
 """
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 
 
-class LearningRateSchedule:
+class LearningRateSchedule(abc.ABC):
     """Base class: a callable ``step -> learning rate`` with a config.
 
     Subclasses implement ``__call__(step)`` returning a ``np.float32`` and
     ``get_config()`` returning the constructor arguments.
     """
 
+    @abc.abstractmethod
     def __call__(self, step) -> np.float32:
-        raise NotImplementedError(
-            f"Learning rate schedule '{type(self).__name__}' must override `__call__(self, step)`.")
+        """The learning rate at optimizer step ``step``."""
 
+    @abc.abstractmethod
     def get_config(self) -> dict:
-        raise NotImplementedError(
-            f"Learning rate schedule '{type(self).__name__}' must override `get_config()`.")
+        """The constructor arguments."""
 
     @classmethod
     def from_config(cls, config: dict) -> "LearningRateSchedule":
