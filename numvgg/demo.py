@@ -80,7 +80,6 @@ class RecipeResult:
 
 def _conv_base(image_size, weights, log):
     from .applications.vgg16 import VGG16
-    from .errors import WeightDownloadError
     from .io.download import find_cached_vgg16_weights
     shape = (image_size, image_size, 3)
     if weights == "imagenet":
@@ -89,10 +88,7 @@ def _conv_base(image_size, weights, log):
             log("ImageNet weights not found in Keras' cache; using random initialisation "
                 "(run `numvgg weights --fetch` to get them).")
             return VGG16(weights=None, include_top=False, input_shape=shape), False
-        try:
-            return VGG16(weights=path, include_top=False, input_shape=shape), True
-        except WeightDownloadError:
-            raise
+        return VGG16(weights=path, include_top=False, input_shape=shape), True
     return VGG16(weights=weights, include_top=False, input_shape=shape), weights is not None
 
 

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 from numvgg import config
-from numvgg.applications.vgg16 import VGG16
 from numvgg.layers import Conv2D
 from numvgg.ops.conv import conv2d_backward, conv2d_forward
 from numvgg.ops.winograd import conv2d_forward_winograd, transform_kernel

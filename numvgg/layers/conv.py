@@ -1,8 +1,6 @@
 """``Conv2D``: Keras' 2-D convolution layer around :mod:`numvgg.ops.conv`."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import config, initializers
 from ..ops import conv as conv_ops
 from ..ops.winograd import conv2d_forward_winograd

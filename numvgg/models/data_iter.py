@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from .. import random as nv_random
+from .checks import is_array_data as _is_array_like  # one rule for "arrays"
 
 _RAN_OUT = ("Your input ran out of data; interrupting training. Make sure that your dataset or "
             "generator can generate at least `steps_per_epoch * epochs` batches. You may need to "
@@ -33,7 +34,6 @@ def unpack_batch(batch):
     return batch, None
 
 
-from .checks import is_array_data as _is_array_like  # noqa: E402  (one rule for "arrays")
 
 
 def split_validation(x, y, validation_split: float):
