@@ -61,6 +61,9 @@ class Layer(abc.ABC):
         self._trainable = bool(trainable)
         self.dtype = np.dtype(dtype)
         self.params: dict[str, np.ndarray] = {}
+        # Weights no optimizer updates even when the layer trains (Keras'
+        # add_weight(trainable=False)): BatchNormalization's moving statistics.
+        self.non_trainable_param_names: set[str] = set()
         self.grads: list[np.ndarray | None] = []
         self.built = False
         self.input_shape = None          # (None, ...) once built
@@ -144,11 +147,15 @@ class Layer(abc.ABC):
 
     @property
     def trainable_weights(self) -> list[np.ndarray]:
-        return self.weights if self.trainable else []
+        if not self.trainable:
+            return []
+        return [w for k, w in self.params.items() if k not in self.non_trainable_param_names]
 
     @property
     def non_trainable_weights(self) -> list[np.ndarray]:
-        return [] if self.trainable else self.weights
+        if not self.trainable:
+            return self.weights
+        return [w for k, w in self.params.items() if k in self.non_trainable_param_names]
 
     def get_weights(self) -> list[np.ndarray]:
         return [w.copy() for w in self.params.values()]
