@@ -1,6 +1,7 @@
 """numvgg: VGG16 by hand in NumPy, forward and backward, with Keras' weights and numbers.
 
-Keras' module names carry over: ``numvgg.applications``, ``numvgg.layers``,
+Keras' names carry over -- ``numvgg.Input``, ``numvgg.Model``, ``numvgg.Sequential``,
+and the modules ``numvgg.applications``, ``numvgg.layers``,
 ``numvgg.models``, ``numvgg.optimizers``, ``numvgg.losses``, ``numvgg.metrics``,
 ``numvgg.callbacks``, ``numvgg.utils``.
 """
@@ -8,8 +9,9 @@ __version__ = "0.1.0"
 
 from . import applications, callbacks, layers, losses, metrics, models, optimizers, utils  # noqa: E402
 from .applications import VGG16  # noqa: E402
-from .models import Sequential  # noqa: E402
+from .layers import Input  # noqa: E402
+from .models import Model, Sequential  # noqa: E402
 from .random import set_random_seed  # noqa: E402
 
-__all__ = ["VGG16", "Sequential", "applications", "callbacks", "layers", "losses", "metrics",
+__all__ = ["VGG16", "Input", "Model", "Sequential", "applications", "callbacks", "layers", "losses", "metrics",
            "models", "optimizers", "utils", "set_random_seed"]

@@ -52,8 +52,8 @@ def test_cached_phase1_gives_the_same_history_and_weights(data, monkeypatch):
     # 12 distinct images: the base ran over them once (3 batches x 13 convs), shuffled
     # training batches and the validation passes all hit the cache afterwards.
     assert len(calls) == 3 * 13
-    assert cached._feature_cache.misses == 12
-    assert cached._feature_cache.hits == 12 * 3 * 2 - 12
+    assert cached._frozen_features.misses == 12
+    assert cached._frozen_features.hits == 12 * 3 * 2 - 12
 
 
 def test_no_cache_when_something_below_the_head_trains(data):
@@ -62,20 +62,24 @@ def test_no_cache_when_something_below_the_head_trains(data):
     for layer in base.layers[:-2]:
         layer.trainable = False                 # only block5_conv3 (and the pool) train
     model.compile(optimizer="adam", loss="binary_crossentropy", cache_frozen_features=True)
-    assert model._feature_cache is None        # the base is not frozen: nothing to cache
+    model.train_on_batch(*[a[:4] for a in data])   # the trainable set is read at the first step
+    assert model._frozen_features is None      # the base is not frozen: nothing to cache
 
 
 def test_dropout_ends_the_cached_prefix():
     set_random_seed(0)
     model = Sequential([Dense(4, input_shape=(3,), trainable=False), Dropout(0.5),
                         Dense(2, trainable=False), Dense(1)])
-    trained = {id(model.layers[3])}
-    assert frozen_prefix(model, trained) == 1
+    trained = {model.layers[3]}
+    assert frozen_prefix(model, trained) == 2   # the input layer's node and the first Dense
 
 
 def test_recompiling_empties_the_cache(data):
     model, base = seed_model()
     fit(model, data, cache=True)
-    first = model._feature_cache
+    first = model._frozen_features
+    assert first is not None and first.misses == 12
     model.compile(optimizer="adam", loss="binary_crossentropy", cache_frozen_features=True)
-    assert model._feature_cache is not first and model._feature_cache.misses == 0
+    assert model._frozen_features is None       # made again at the next training step
+    model.train_on_batch(*[a[:4] for a in data])
+    assert model._frozen_features is not first and model._frozen_features.misses == 4

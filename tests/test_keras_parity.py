@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 import pytest
 
+from numvgg.debug.trace import trace
 from numvgg.layers import (Activation, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
                            GlobalMaxPooling2D, MaxPooling2D)
 
@@ -232,9 +233,9 @@ def assert_chain_parity(keras, tf, ours_model, theirs_model, x_shape, seed, trie
     for attempt in range(tries):
         rng = np.random.default_rng(seed + attempt)
         x = rng.standard_normal(x_shape).astype(np.float32)
-        outs = [x]
-        for layer in leaves:                       # what model.forward does, keeping every output
-            outs.append(layer.forward(outs[-1], training=False))
+        with trace(ours_model, record="output") as t:      # every layer's output, by name
+            ours_model(x)
+        outs = [x] + [rec.output for rec in t.records.values()]
         dout = rng.standard_normal(outs[-1].shape).astype(np.float32)
 
         xt = tf.constant(x)
@@ -311,16 +312,16 @@ def test_vgg16_with_top_at_224_matches_keras(keras, tf, vgg16_top_224):
     theirs = keras.applications.VGG16(include_top=True, weights=None)
     theirs.set_weights(ours.get_weights())
     x = np.random.default_rng(14).uniform(-120.0, 140.0, (1, 224, 224, 3)).astype(np.float32)
+    leaves = ours.leaf_layers()
     outs, y = [], x
-    for layer in ours.layers:
-        y = layer(y)
-        layer.clear_cache()
+    for layer in leaves:
+        y = layer(y, keep_cache=False)
         outs.append(y)
     k_outs, k_y = [], tf.constant(x)
     for layer in keras_leaves(theirs):
         k_y = layer(k_y, training=False)
         k_outs.append(k_y.numpy())
-    assert_parity([(layer.name, o, ko) for layer, o, ko in zip(ours.layers, outs, k_outs)], [])
+    assert_parity([(layer.name, o, ko) for layer, o, ko in zip(leaves, outs, k_outs)], [])
     assert outs[-1].shape == (1, 1000) and abs(outs[-1].sum() - 1.0) < 1e-5
     assert outs[-1].argmax() == k_outs[-1].argmax()
 

@@ -274,13 +274,20 @@ def test_repr_and_config():
     assert config["activation"] == "relu" and config["dtype"] == "float32"
 
 
-def test_keep_logits_keeps_the_pre_activation_for_relu(rng):
-    dense = Dense(3, activation="relu")
+@pytest.mark.parametrize("activation", ["sigmoid", "softmax"])
+def test_sigmoid_and_softmax_layers_keep_their_logits(rng, activation):
+    """The training step computes a cross-entropy from these logits (as Keras' TF backend)."""
+    dense = Dense(3, activation=activation)
     dense.build((None, 4))
-    dense.keep_logits = True
     x = rng.standard_normal((5, 4)).astype(np.float32)
-    dense.forward(x)
+    dense(x)
     np.testing.assert_allclose(dense.last_logits, x @ dense.params["kernel"] + dense.params["bias"], rtol=1e-6)
+
+
+def test_relu_layers_keep_no_logits(rng):
+    dense = Dense(3, activation="relu")
+    dense(rng.standard_normal((5, 4)).astype(np.float32))
+    assert dense.last_logits is None
 
 
 def test_changing_a_forward_output_does_not_change_the_gradient(rng):

@@ -63,11 +63,15 @@ def test_backward_returns_dx_and_grads_in_get_weights_order(rng):
     model.clear_cache()
 
 
-def test_call_is_inference_and_drops_caches(rng):
+def test_call_is_forward_and_keep_cache_false_drops_caches(rng):
+    """One path: model(x) runs forward (caches kept, backward may follow);
+    keep_cache=False (what predict passes) keeps none."""
     model = small_float64_model()
     x = rng.standard_normal((2, 5, 6, 2))
     np.testing.assert_array_equal(model(x), model.forward(x))
     model(x)
+    assert model.backward(np.ones((2, 3))).shape == x.shape
+    model(x, keep_cache=False)
     with pytest.raises(RuntimeError, match="before forward"):
         model.backward(np.ones((2, 3)))
 
@@ -150,11 +154,11 @@ def test_duplicate_names_are_rejected():
 def test_get_layer_by_name_and_index_searches_nested_models(seed):
     base, model = seed
     assert model.get_layer("vgg16") is base
-    assert model.get_layer("block1_conv1") is base.layers[0]
+    assert model.get_layer("block1_conv1") is base.layers[1]   # layers[0]: the InputLayer
     assert model.get_layer(index=-1) is model.layers[-1]
     with pytest.raises(ValueError, match="No such layer: 'block9_conv1'"):
         model.get_layer("block9_conv1")
-    with pytest.raises(ValueError, match="index 4 is out of range"):
+    with pytest.raises(ValueError, match="index 4 but model .* only has 4 layers"):
         model.get_layer(index=4)
 
 
@@ -246,7 +250,7 @@ def test_train_only_head_never_enters_the_conv_base(seed, rng, conv_backward_cal
     base, model = seed
     try:
         base.trainable = False
-        train_only = {id(layer) for layer in model.trainable_leaves()}
+        train_only = set(model.trainable_leaves())
         dx = _forward_backward(model, rng, need_input_grad=False, train_only=train_only)
         assert dx is None
         assert conv_backward_calls == []
@@ -261,7 +265,7 @@ def test_train_only_block5_stops_at_the_lowest_trained_layer(seed, rng, conv_bac
     try:
         for layer in base.layers:                  # fine-tuning: only block 5 learns
             layer.trainable = layer.name.startswith("block5")
-        train_only = {id(layer) for layer in model.trainable_leaves()}
+        train_only = set(model.trainable_leaves())
         assert _forward_backward(model, rng, need_input_grad=False, train_only=train_only) is None
         # block5_conv3, conv2, conv1: weights for all three, dx for all but the lowest.
         assert conv_backward_calls == [(True, True), (True, True), (False, True)]

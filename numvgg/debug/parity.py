@@ -262,7 +262,7 @@ def parity_report(weights_path=None, input_size: int = 32, include_top: bool = F
     theirs = keras.applications.VGG16(include_top=include_top, weights=None, input_shape=shape,
                                       pooling=pooling)
     klayers = [layer for layer in theirs.layers if not isinstance(layer, keras.layers.InputLayer)]
-    leaves = ours.layers
+    leaves = [layer for layer in ours.layers if not layer.is_input_layer]
     if len(klayers) != len(leaves):
         raise NumvggError(f"numvgg's VGG16 has {len(leaves)} layers {[l.name for l in leaves]} but "
                           f"Keras' has {len(klayers)} {[l.name for l in klayers]}.")

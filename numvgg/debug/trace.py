@@ -144,21 +144,32 @@ class LayerRecord:
 
 
 def _is_container(layer) -> bool:
-    return isinstance(getattr(layer, "layers", None), list)
+    return bool(layer._sublayers())
+
+
+def _graph_nodes(model):
+    """``model``'s nodes in the order its forward runs them (a chain for an unbuilt Sequential)."""
+    return model._nodes
 
 
 def _leaf_paths(model):
     """``(path, leaf)`` for every leaf layer under ``model``, in forward order.
 
     The model passed in is the root: its own name is not part of the paths.
-    A single layer passed instead of a model is its own only leaf.
+    A single layer passed instead of a model is its own only leaf. Input
+    layers are left out (they compute nothing).
     """
     if not _is_container(model):
         yield model.name, model
         return
 
     def walk(container, prefix):
-        for layer in container.layers:
+        seen = set()
+        for node in _graph_nodes(container):
+            layer = node.layer
+            if layer.is_input_layer or id(layer) in seen:
+                continue
+            seen.add(id(layer))
             path = f"{prefix}{layer.name}"
             if _is_container(layer):
                 yield from walk(layer, path + "/")
@@ -439,50 +450,114 @@ class BackwardStep(NamedTuple):
 def step(model, x, training: bool = False) -> Iterator[Step]:
     """Run ``model`` forward one leaf layer per ``next()``.
 
-    The same computation as ``model.forward(x, training)``: each layer keeps
-    its cache, so once every step has run, :func:`step_backward` (or
-    ``model.backward``) can follow. The generator's return value (in
-    ``StopIteration.value``) is the model's output.
+    The same computation as ``model(x, training=training)`` -- each layer is
+    called exactly as the model's forward calls it and keeps its cache -- so
+    once every step has run, :func:`step_backward` (or ``model.backward``)
+    can follow. Broken off early, the model knows its caches are incomplete
+    and a ``backward`` raises instead of mixing two forwards. The generator's
+    return value (in ``StopIteration.value``) is the model's output.
 
     Args:
-        model: a ``Sequential`` (nested models are walked) or a single layer.
+        model: a model (nested models are walked, branches followed) or a single layer.
         x: the model input, e.g. ``(N, H, W, 3)`` after ``preprocess_input``.
         training: passed to every layer (Dropout is active only then).
     Yields:
         :class:`Step` ``(name, layer, input, output, index)``.
     """
-    x = np.asarray(x)
-    for index, (name, leaf) in enumerate(_leaf_paths(model)):
-        out = leaf.forward(x, training=training)
-        yield Step(name, leaf, x, out, index)
-        x = out
-    return x
+    if not _is_container(model):
+        out = model(x, training=training)
+        yield Step(model.name, model, np.asarray(x), out, 0)
+        return out
+    counter = [0]
+    out = yield from _step_model(model, x, training, "", counter)
+    return out
+
+
+def _step_model(model, inputs, training, prefix, counter):
+    if not model.built:
+        model.build((None, *np.shape(inputs)[1:]))
+    arrays = model._input_arrays(inputs)
+    values = {t.id: a for t, a in zip(model.inputs, arrays)}
+    for node in _graph_nodes(model):
+        layer = node.layer
+        if layer.is_input_layer:
+            args = values[node.outputs[0].id]
+        else:
+            args = [values[t.id] for t in node.inputs]
+            args = args if node.many_inputs else args[0]
+        if _is_container(layer):
+            out = yield from _step_model(layer, args, training, f"{prefix}{layer.name}/", counter)
+        else:
+            out = layer(args, training=training)
+            if not layer.is_input_layer:
+                yield Step(f"{prefix}{layer.name}", layer, args, out, counter[0])
+                counter[0] += 1
+        for t, value in zip(node.outputs, out if node.many_outputs else [out]):
+            values[t.id] = value
+    model._record_forward()
+    results = [values[t.id] for t in model.outputs]
+    return results[0] if model._single_output else results
 
 
 def step_backward(model, dout, from_logits: bool = False) -> Iterator[BackwardStep]:
     """Backpropagate ``dout`` one leaf layer per ``next()``, last layer first.
 
-    Call it after a complete forward (``model.forward`` or :func:`step` run to
+    Call it after a complete forward (``model(x)`` or :func:`step` run to
     the end); it computes what ``model.backward(dout, from_logits=...)``
-    computes, and the generator returns ``dL/d(model input)``.
+    computes (gradients of tensors used twice are summed), and the generator
+    returns ``dL/d(model input)``.
 
     Args:
         dout: ``dL/d(model output)``, shaped like the output.
-        from_logits: ``dout`` is the gradient w.r.t. the last layer's
-            pre-activation (see ``Sequential.backward``).
+        from_logits: ``dout`` is the gradient w.r.t. the pre-activation of the
+            layer that made the output (see ``Model.backward``).
     Yields:
         :class:`BackwardStep` ``(name, layer, grad_output, grad_input, weight_grads, index)``.
     """
-    leaves = list(_leaf_paths(model))
-    dout = np.asarray(dout)
-    for index in range(len(leaves) - 1, -1, -1):
-        name, leaf = leaves[index]
-        kwargs = {"from_logits": True} if (from_logits and index == len(leaves) - 1) else {}
-        dx = leaf.backward(dout, **kwargs)
-        grads = dict(zip(leaf.weight_names, leaf.grads))
-        yield BackwardStep(name, leaf, dout, dx, grads, index)
-        dout = dx
-    return dout
+    if not _is_container(model):
+        kwargs = {"from_logits": True} if from_logits else {}
+        dx = model.backward(np.asarray(dout), **kwargs)
+        yield BackwardStep(model.name, model, np.asarray(dout), dx,
+                           dict(zip(model.weight_names, model.grads)), 0)
+        return dx
+    counter = [len(list(_leaf_paths(model))) - 1]
+    dx = yield from _step_back_model(model, dout, from_logits, "", counter)
+    return dx
+
+
+def _step_back_model(model, dout, from_logits, prefix, counter):
+    model._check_forward_record()
+    douts = [dout] if model._single_output else list(dout)
+    grads, logits_at = {}, set()
+    for t, d in zip(model.outputs, douts):
+        if d is not None:
+            grads[t.id] = grads[t.id] + d if t.id in grads else np.asarray(d)
+            if from_logits:
+                logits_at.add(t.id)
+    dinputs = {}
+    for node in reversed(_graph_nodes(model)):
+        layer = node.layer
+        if layer.is_input_layer:
+            dinputs[node.outputs[0].id] = grads.get(node.outputs[0].id)
+            continue
+        d_out = [grads.pop(t.id, None) for t in node.outputs]
+        if all(d is None for d in d_out):
+            layer.clear_cache()
+            continue
+        d_arg = d_out if node.many_outputs else d_out[0]
+        fused = any(t.id in logits_at for t in node.outputs)
+        if _is_container(layer):
+            dx = yield from _step_back_model(layer, d_arg, fused, f"{prefix}{layer.name}/", counter)
+        else:
+            kwargs = {"from_logits": True} if fused else {}
+            dx = layer.backward(d_arg, **kwargs)
+            yield BackwardStep(f"{prefix}{layer.name}", layer, d_arg, dx,
+                               dict(zip(layer.weight_names, layer.grads)), counter[0])
+            counter[0] -= 1
+        for t, g in zip(node.inputs, dx if node.many_inputs else [dx]):
+            grads[t.id] = grads[t.id] + g if t.id in grads else g
+    result = [dinputs.get(t.id) for t in model.inputs]
+    return result[0] if model._single_input else result
 
 
 def layer_output(model, x, name: str, training: bool = False) -> np.ndarray:

@@ -99,8 +99,6 @@ def keras_class_name(layer) -> str:
     explicit = getattr(layer, "keras_class_name", None)
     if explicit:
         return explicit
-    if is_container(layer):
-        return "Functional" if getattr(layer, "input_layer_name", None) else "Sequential"
     return type(layer).__name__
 
 
@@ -413,10 +411,7 @@ def save_weights(model, path) -> None:
 
 def _write_legacy(f: h5py.File, model) -> None:
     layers = []
-    if getattr(model, "input_layer_name", None):
-        # Keras lists a functional model's input layer too (with no weights).
-        layers.append((model.input_layer_name, []))
-    for layer in model.layers:
+    for layer in model.layers:      # a functional model's input layer too, with no weights (as Keras)
         layers.append((layer.name, [(slot.path, slot.layer.params[slot.weight])
                                     for slot in legacy_slots(layer)]))
     legacy_h5.write_legacy(f, layers, backend="numpy", keras_version=f"numvgg {__version__}")
@@ -425,10 +420,7 @@ def _write_legacy(f: h5py.File, model) -> None:
 def _node_to_write(layer) -> keras3_h5.NodeToWrite:
     if not is_container(layer):
         return keras3_h5.NodeToWrite(layer.name, list(layer.params.values()))
-    members = []
-    if getattr(layer, "input_layer_name", None):
-        members.append(("InputLayer", keras3_h5.NodeToWrite(layer.input_layer_name)))
-    members += [(keras_class_name(sub), _node_to_write(sub)) for sub in layer.layers]
+    members = [(keras_class_name(sub), _node_to_write(sub)) for sub in layer.layers]
     names = keras3_h5.auto_names([class_name for class_name, _ in members])
     return keras3_h5.NodeToWrite(layer.name, [], dict(zip(names, (node for _, node in members))))
 

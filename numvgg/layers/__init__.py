@@ -2,7 +2,11 @@
 from .base import Layer
 from .conv import Conv2D
 from .core import Activation, Dense, Dropout, Flatten
+from .input_layer import Input, InputLayer
+from .merging import Add, Average, Concatenate, Multiply
 from .pooling import GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+from .symbolic import KerasTensor
 
 __all__ = ["Layer", "Conv2D", "Dense", "Flatten", "Dropout", "Activation", "MaxPooling2D",
-           "GlobalAveragePooling2D", "GlobalMaxPooling2D"]
+           "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "KerasTensor",
+           "Concatenate", "Add", "Multiply", "Average"]

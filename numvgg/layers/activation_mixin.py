@@ -13,11 +13,14 @@ import numpy as np
 from ..ops.activations import get_activation
 
 
+# Activations whose pre-activation the training step may need: Keras' TF
+# backend computes a cross-entropy from the logits behind a sigmoid/softmax.
+_LOGIT_ACTIVATIONS = ("sigmoid", "softmax")
+
+
 class ActivationMixin:
-    # The training loop sets this on the last layer when it computes the loss
-    # from logits; the pre-activation of the last forward is then kept in
-    # ``last_logits``.
-    keep_logits = False
+    # The pre-activation of the last forward, kept for sigmoid/softmax layers
+    # (usually a model's small output layer), so the loss can use the logits.
     last_logits = None
 
     def set_activation(self, activation) -> None:
@@ -36,8 +39,8 @@ class ActivationMixin:
         never the output itself, so writing into the output later (say, in a
         debugger) cannot change the gradient.
         """
-        if self.keep_logits:
-            self.last_logits = z.copy() if inplace else z
+        if self.activation_name in _LOGIT_ACTIVATIONS:
+            self.last_logits = z      # sigmoid/softmax write a new array: z stays intact
         if self.activation_name == "linear":
             return z, None
         if self.activation_name == "relu" and inplace:

@@ -40,14 +40,9 @@ class MaxPooling2D(Layer):
 
     def forward(self, x, training=False):
         x = self._as_input(x)
-        out, self._cache = pool_ops.maxpool2d_forward(x, self.pool_size, self.strides, self.padding)
-        return out
-
-    def __call__(self, x, training=False):
-        # Inference: no backward will follow, so the winners need not be found.
-        x = self._as_input(x)
-        out, _ = pool_ops.maxpool2d_forward(x, self.pool_size, self.strides, self.padding,
-                                            need_cache=False)
+        # When no backward will follow (predict, evaluate), the winners need not be found.
+        out, self._cache = pool_ops.maxpool2d_forward(x, self.pool_size, self.strides, self.padding,
+                                                      need_cache=self.keeping_cache)
         return out
 
     def backward(self, dout, need_input_grad=True, need_weight_grads=True):

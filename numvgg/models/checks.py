@@ -138,11 +138,7 @@ def check_finite(array: np.ndarray, what: str, where: str) -> None:
 
 # -- input shapes -------------------------------------------------------------------
 def _leaves(layer):
-    if isinstance(getattr(layer, "layers", None), list):
-        for sub in layer.layers:
-            yield from _leaves(sub)
-    else:
-        yield layer
+    return layer.leaf_layers()
 
 
 def explain_input_shape(model, shape) -> str | None:

@@ -1,6 +1,6 @@
 """Keras' "fast feature extraction", inside ``fit``: run a frozen conv base once per image.
 
-In phase 1 of the seed's recipe nothing below the new head learns, so the conv
+In phase 1 of the transfer-learning recipe nothing below the new head learns, so the conv
 base maps each image to the same features in every epoch. With
 ``model.compile(..., cache_frozen_features=True)`` the model keeps the output
 of its frozen bottom layers per input sample and, from the second epoch on,
@@ -10,7 +10,13 @@ Samples are recognised by their *content* (a 128-bit BLAKE2 digest of the
 array), not by their position, so shuffled or re-batched datasets hit the cache
 and an augmented image simply misses it (and is computed, correctly). The cache
 is used only for the bottom layers that hold no trained weight and no
-training-time randomness (``Dropout``); it is emptied by every ``compile()``.
+training-time behaviour (``Dropout``, random augmentation, batch statistics);
+it is made with the first training step after ``compile()`` and emptied by the
+next ``compile()``, ``load_weights`` or ``set_weights``.
+
+When it is on, the model's forward (:meth:`numvgg.models.Model.forward`)
+takes the frozen bottom's output from the cache and runs only the nodes after
+it: tracing or stepping through the frozen layers then shows nothing for them.
 """
 from __future__ import annotations
 
@@ -19,47 +25,66 @@ import hashlib
 import numpy as np
 
 
-def _is_random_in_training(layer) -> bool:
-    if hasattr(layer, "layers"):
-        return any(_is_random_in_training(sub) for sub in layer.layers)
-    return getattr(layer, "rate", 0.0) > 0.0      # Dropout
+def _changes_in_training(layer) -> bool:
+    """Whether ``layer`` computes something else with ``training=True``: dropout,
+    random augmentation, batch statistics (a trainable BatchNormalization)."""
+    for leaf in layer.leaf_layers():
+        if getattr(leaf, "rate", 0.0) > 0.0 or getattr(leaf, "random_in_training", False):
+            return True
+        if type(leaf).__name__ == "BatchNormalization" and leaf.trainable:
+            return True
+    return False
 
 
-def _contains(layer, ids) -> bool:
-    if hasattr(layer, "layers"):
-        return any(_contains(sub, ids) for sub in layer.layers)
-    return id(layer) in ids
-
-
-def frozen_prefix(model, train_ids) -> int:
-    """How many of ``model.layers``, from the bottom, are fixed functions of
-    their input while training: no trained weight inside, no dropout."""
+def frozen_prefix(model, trained) -> int:
+    """How many of ``model``'s nodes, from the input, are fixed functions of it
+    while training: no trained weight inside, no training-time behaviour, one
+    chain (each feeds only the next). 0 when caching cannot help."""
+    nodes = model._nodes
+    if len(model.inputs) != 1:
+        return 0
     k = 0
-    for layer in model.layers:
-        if _contains(layer, train_ids) or _is_random_in_training(layer):
+    for i, node in enumerate(nodes):
+        if i and (len(node.inputs) != 1 or node.inputs[0].node is not nodes[i - 1]):
+            break
+        layer = node.layer
+        if not layer.is_input_layer and (any(leaf in trained for leaf in layer.leaf_layers())
+                                         or _changes_in_training(layer)):
             break
         k += 1
+    # Every later node must read only from the last frozen one (or later nodes).
+    if k <= 1 or k >= len(nodes):
+        return 0
+    inside = {id(n) for n in nodes[:k - 1]}
+    if any(id(t.node) in inside for n in nodes[k:] for t in n.inputs):
+        return 0
     return k
 
 
 class FrozenFeatureCache:
-    """The output of ``model.layers[:n_layers]`` per input sample.
+    """The output of ``model``'s first ``n_nodes`` nodes, per input sample.
 
     Args:
-        model: a built ``Sequential``.
-        n_layers: the frozen prefix length (see :func:`frozen_prefix`).
+        model: a built model whose first ``n_nodes`` nodes form a frozen chain
+            (see :func:`frozen_prefix`).
+        n_nodes: how many nodes (the input layer's included) the cache replaces.
         max_bytes: stop adding entries beyond this much cached data (lookups
             still work; new samples are then computed every time).
     """
 
-    def __init__(self, model, n_layers: int, max_bytes: int = 2 * 2**30):
-        self.layers = model.layers[:n_layers]
-        self.n_layers = n_layers
+    def __init__(self, model, n_nodes: int, max_bytes: int = 2 * 2**30):
+        self.nodes = model._nodes[:n_nodes]
+        self.n_nodes = n_nodes
         self.max_bytes = max_bytes
         self._store: dict[bytes, np.ndarray] = {}
         self.nbytes = 0
         self.hits = 0
         self.misses = 0
+
+    @property
+    def output(self):
+        """The symbolic tensor whose values the cache holds."""
+        return self.nodes[-1].outputs[0]
 
     @staticmethod
     def _key(sample: np.ndarray) -> bytes:
@@ -69,9 +94,8 @@ class FrozenFeatureCache:
         return h.digest()
 
     def _compute(self, x: np.ndarray) -> np.ndarray:
-        for layer in self.layers:
-            x = layer(x)
-            layer.clear_cache()
+        for node in self.nodes:
+            x = node.layer(x, keep_cache=False)
         return x
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

@@ -6,7 +6,11 @@ import textwrap
 
 from ..layers.base import format_shape
 
+# Keras sizes the table to the terminal; outside one (a script, a test, a
+# notebook's captured output) that is 80 columns, which gives these widths.
 _COLUMNS = (("Layer (type)", 31, "left"), ("Output Shape", 22, "left"), ("Param #", 13, "right"))
+_GRAPH_COLUMNS = (("Layer (type)", 19, "left"), ("Output Shape", 17, "left"), ("Param #", 10, "right"),
+                  ("Connected to", 17, "left"))
 
 
 def readable_memory_size(n_bytes: float) -> str:
@@ -27,56 +31,82 @@ def _cell_lines(text: str, width: int) -> list[str]:
     return textwrap.wrap(text, width) or [""]
 
 
-def _row(cells, left="│", mid="│", right="│"):
-    cols = [_cell_lines(str(c), w) for c, (_, w, _) in zip(cells, _COLUMNS)]
+def _row(cells, columns, left="│", mid="│", right="│"):
+    cols = [_cell_lines(str(c), w) for c, (_, w, _) in zip(cells, columns)]
     height = max(len(c) for c in cols)
     out = []
     for k in range(height):
         parts = []
-        for lines, (_, w, align) in zip(cols, _COLUMNS):
+        for lines, (_, w, align) in zip(cols, columns):
             text = lines[k] if k < len(lines) else ""
             parts.append(" " + (text.ljust(w) if align == "left" else text.rjust(w)) + " ")
         out.append(left + mid.join(parts) + right)
     return out
 
 
-def _rule(left, mid, right, fill):
-    return left + mid.join(fill * (w + 2) for _, w, _ in _COLUMNS) + right
+def _rule(columns, left, mid, right, fill):
+    return left + mid.join(fill * (w + 2) for _, w, _ in columns) + right
 
 
 def _keras_type(layer) -> str:
-    # A model built functional-style (VGG16 records its input layer) is
-    # Keras' ``Functional``; Keras' summary shows that name.
-    if getattr(layer, "input_layer_name", None) and hasattr(layer, "layers"):
-        return "Functional"
     return type(layer).__name__
+
+
+def _is_chain(model) -> bool:
+    """Keras' "sequential-like" test: one node per depth, one input per node,
+    no layer called twice. Such a model's table has no "Connected to" column."""
+    from .sequential import Sequential
+    if isinstance(model, Sequential):
+        return True
+    nodes = model._nodes
+    if len({id(n.layer) for n in nodes}) != len(nodes):
+        return False
+    if any(len(n.inputs) > 1 for n in nodes):
+        return False
+    fed = [id(p) for n in nodes for p in n.parents]
+    return len(fed) == len(set(fed)) and len(model.inputs) == 1
+
+
+def _connections(layer, nodes) -> str:
+    """``'a[0][0], b[0][0]'``: the layer, node index and tensor index of each input."""
+    out = []
+    for node in layer._inbound_nodes:
+        if node not in nodes:
+            continue
+        for t in node.inputs:
+            source = t.node.layer
+            out.append(f"{source.name}[{source._inbound_nodes.index(t.node)}][{t.index}]")
+    return ", ".join(out) or "-"
 
 
 def format_summary(model, line_length=None) -> str:
     """The whole summary as one string (``model.summary()`` prints it)."""
+    chain = _is_chain(model) if model.built else True
+    columns = _COLUMNS if chain else _GRAPH_COLUMNS
     rows = []
-    if getattr(model, "input_layer_name", None) and model.input_shape is not None:
-        rows.append((f"{model.input_layer_name} (InputLayer)", format_shape(model.input_shape), "0"))
     for layer in model.layers:
         shape = format_shape(layer.output_shape) if layer.output_shape else "?"
         count = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
-        rows.append((f"{layer.name} ({_keras_type(layer)})", shape, count))
+        row = [f"{layer.name} ({_keras_type(layer)})", shape, count]
+        if not chain:
+            row.append(_connections(layer, model._nodes))
+        rows.append(row)
 
     lines = [f'Model: "{model.name}"',
-             _rule("┏", "┳", "┓", "━"),
+             _rule(columns, "┏", "┳", "┓", "━"),
              "┃" + "┃".join(" " + (h.ljust(w) if a == "left" else h.rjust(w)) + " "
-                            for h, w, a in _COLUMNS) + "┃",
-             _rule("┡", "╇", "┩", "━")]
+                            for h, w, a in columns) + "┃",
+             _rule(columns, "┡", "╇", "┩", "━")]
     for i, row in enumerate(rows):
         if i:
-            lines.append(_rule("├", "┼", "┤", "─"))
-        lines.extend(_row(row))
-    lines.append(_rule("└", "┴", "┘", "─"))
+            lines.append(_rule(columns, "├", "┼", "┤", "─"))
+        lines.extend(_row(row, columns))
+    lines.append(_rule(columns, "└", "┴", "┘", "─"))
 
     total = model.count_params()
     trainable = sum(w.size for w in model.trainable_weights)
     frozen = total - trainable
-    itemsize = model.layers[0].dtype.itemsize if model.layers else 4
+    itemsize = model.dtype.itemsize
     for label, n in (("Total", total), ("Trainable", trainable), ("Non-trainable", frozen)):
         lines.append(f" {label} params: {n:,} ({readable_memory_size(n * itemsize)})")
     return "\n".join(lines)

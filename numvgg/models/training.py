@@ -1,19 +1,23 @@
 """Keras' training API on a numvgg model: ``compile``, ``fit``, ``evaluate``,
-``predict``, ``train_on_batch``, ``test_on_batch``.
+``predict``, ``train_on_batch``, ``test_on_batch``, and the three public steps
+they repeat: :meth:`Trainer.train_step`, :meth:`Trainer.test_step`,
+:meth:`Trainer.predict_step` (Keras' contract: override one to change what a
+step does).
 
-One training step, written out (``_train_step``):
+One training step, as :meth:`Trainer.train_step` writes it out:
 
-1. ``y_pred = model.forward(x, training=True)`` (every layer keeps its cache);
-2. the loss and ``dL/dy_pred``; when the last layer ends in a sigmoid (softmax)
-   and the loss is binary (categorical) cross-entropy, both are computed from
-   the *logits*, as Keras' TensorFlow backend does, and the gradient enters
-   the last layer below its activation;
-3. ``model.backward(...)`` with the set of layers fixed at ``compile()``: weight
-   gradients only for those, and nothing at all below the lowest of them;
+1. ``y_pred = self(x, training=True, keep_cache=...)`` -- the same call as
+   ``model(x)``; caches are kept only where the backward will go;
+2. the loss and ``dL/dy_pred``; when the output comes from a sigmoid
+   (softmax) and the loss is binary (categorical) cross-entropy, both are
+   computed from the *logits*, as Keras' TensorFlow backend does, and the
+   gradient enters that layer below its activation;
+3. ``self.backward(...)``: weight gradients for the trained layers only, and
+   no work below the lowest of them;
 4. the optimizer updates those weights in place.
 
-The trainable flags are read at ``compile()``, as in Keras: change them, then
-compile again.
+Which layers train is read when Keras would read it: when the step is first
+"traced" after ``compile`` (see :mod:`.train_plan`), not at ``compile()``.
 
 Reliability, beyond Keras:
 
@@ -38,6 +42,7 @@ Reliability, beyond Keras:
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
@@ -48,19 +53,22 @@ from .. import random as nv_random
 from ..errors import ShapeError
 from ..io import training_state
 from . import checks
+from . import train_plan
 from .feature_cache import FrozenFeatureCache, frozen_prefix
 from .data_iter import EpochIterator, split_validation, unpack_batch
 from .interrupt import InterruptGuard
 
 class Trainer:
-    """Mixin that gives :class:`~numvgg.models.Sequential` Keras' training methods."""
+    """Mixin that gives :class:`~numvgg.models.Model` Keras' training methods."""
 
     compiled = False
     stop_training = False
     optimizer = None
+    loss = None
     history = None
-    _feature_cache = None
-    _frozen_prefix = 0
+    _run_eagerly = False
+    _cache_features = False
+    _frozen_features = None      # FrozenFeatureCache, made with the first training trace
     # Where fit() stands (epoch, batches done, shuffle state at the epoch's start);
     # save_training_state() records it.
     training_progress = None
@@ -68,85 +76,177 @@ class Trainer:
     _initial_epoch = None
     # What load_training_state() restored, for the next fit() to resume mid-epoch.
     _pending_resume = None
-    _train_vars: tuple = ()
+    _plan = None                 # the TrainPlan of the step running now
     _nonfinite_loss_warned = False
 
     # -- compile -------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None,
-                cache_frozen_features: bool = False, **kwargs):
-        """Choose optimizer, loss and metrics, and fix which layers train.
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+                run_eagerly: bool = False, cache_frozen_features: bool = False, **kwargs):
+        """Choose optimizer, loss and metrics.
 
         Args:
             optimizer: an optimizer object or a Keras name (``'adam'``).
-            loss: a loss object or name (``'binary_crossentropy'``, ``'mse'``...).
+            loss: a loss object or name (``'binary_crossentropy'``, ``'mse'``...);
+                for a model with several outputs, one loss for all of them, or a
+                list (or a dict keyed by output layer name) with one per output.
+            loss_weights: with several outputs, a list or dict of factors: the
+                total loss is ``sum(weight_i * loss_i)``.
             metrics: a list of names or metric objects; ``'acc'``/``'accuracy'``
                 become binary, categorical or sparse accuracy as in Keras,
                 keeping the name you gave (so the history has ``acc``).
+            run_eagerly: as in Keras, every step reads the ``trainable`` flags
+                anew (without it they are read when a step is first traced:
+                see :mod:`numvgg.models.train_plan`).
             cache_frozen_features: numvgg's option (not Keras'): remember the
                 output of the frozen bottom layers per input sample, so
                 ``fit``/``evaluate`` run a frozen conv base once per image
                 instead of once per epoch (see :mod:`.feature_cache`). Results
-                are the same; phase 1 of the recipe gets much faster.
+                are the same; phase 1 of the transfer-learning recipe gets much faster.
         """
-        unknown = set(kwargs) - {"loss_weights", "weighted_metrics", "run_eagerly",
-                                 "steps_per_execution", "jit_compile", "auto_scale_loss"}
+        unknown = set(kwargs) - {"weighted_metrics", "steps_per_execution", "jit_compile",
+                                 "auto_scale_loss"}
         if unknown:
             raise TypeError(f"compile() got unexpected argument(s): {sorted(unknown)}")
-        if not self.built:
-            raise ValueError(f"Model '{self.name}' is not built: give its first layer "
-                             "`input_shape=` or call `model.build(input_shape)` before compile().")
         self.optimizer = optimizers_module.get(optimizer)
-        self.loss = losses_module.get(loss) if loss is not None else None
+        self.loss = losses_module.get(loss) if loss is not None and not isinstance(loss, (list, dict)) \
+            else loss
+        self._loss_weights = loss_weights
+        self._loss_fns = None                 # per output, resolved once the outputs are known
         # Metrics are resolved at the first batch, when the targets' shape is
         # known: that is how Keras picks which accuracy 'acc' means.
         self._metric_specs = list(metrics or [])
         self.compiled_metrics = [m for m in self._metric_specs if isinstance(m, metrics_module.Metric)]
         self._metrics_resolved = len(self.compiled_metrics) == len(self._metric_specs)
         self._loss_tracker = metrics_module.Mean(name="loss")
-
-        # Freeze the trainable set now (Keras semantics).
-        from .sequential import leaf_layers
-        self._trained_leaves = self.trainable_leaves()
-        self._train_ids = {id(layer) for layer in self._trained_leaves}
-        self._train_vars = [w for layer in self._trained_leaves for w in layer.weights]
-        self._compiled_trainable_state = {id(l): l.trainable for l in _all_layers(self)}
-        # The bottom layers that hold nothing trained run as inference during
-        # training: backward never reaches them, so they keep no caches.
-        k = frozen_prefix(self, self._train_ids)
-        self._frozen_prefix = k if 0 < k < len(self.layers) else 0
-        self._feature_cache = None
-        if cache_frozen_features and self._frozen_prefix:
-            self._feature_cache = FrozenFeatureCache(self, self._frozen_prefix)
-        self._fused_activation = None
-        last = list(leaf_layers(self))[-1]
-        # Keras' TensorFlow backend computes the cross-entropy from the logits
-        # that a sigmoid/softmax output carries, so the loss is never clipped.
-        want = getattr(self.loss, "logits_activation", None)
-        if want and getattr(last, "activation_name", None) == want:
-            if getattr(self.loss, "from_logits", False):
-                warnings.warn(f'"`{type(self.loss).__name__}` received `from_logits=True`, but the '
-                              f'`output` argument was produced by a {want} activation and thus does '
-                              f'not represent logits. Was this intended?"', stacklevel=2)
-            self._fused_activation = want
-            last.keep_logits = True
-        self._last_leaf = last
+        self._run_eagerly = bool(run_eagerly)
+        self._cache_features = bool(cache_frozen_features)
+        # Keras forgets its traced train functions: the flags are read again.
+        self._traces = {"fit": [], "train_on_batch": []}
+        self._plan = None
+        self._frozen_features = None
         self.compiled = True
         self.stop_training = False
+        if self.built:
+            self._resolve_losses()
 
     def _assert_compiled(self, what):
         if not self.compiled:
             raise RuntimeError(f"You must call `compile()` before calling `{what}()`.")
 
-    def _warn_if_trainable_state_changed(self):
-        changed = [l.name for l in _all_layers(self)
-                   if self._compiled_trainable_state.get(id(l), None) != l.trainable]
-        if changed:
-            warnings.warn(
-                "A layer's `trainable` state has changed since the model was compiled. numvgg, "
-                "like Keras, keeps training the layers that were trainable at compile() time. "
-                "Please recompile your model (e.g. `model.compile(...)`) before calling `fit()` "
-                f"so the change takes effect. Changed layers: {changed}", stacklevel=3)
+    @property
+    def run_eagerly(self) -> bool:
+        return self._run_eagerly
 
+    @property
+    def _train_vars(self) -> list:
+        """The weights the optimizer updates: those of the current trace, or (before
+        any step) those that are trainable now."""
+        plan = self._plan or (train_plan.make_plan(self) if self.built else None)
+        return plan.variables if plan is not None else []
+
+    # -- losses, one per output -------------------------------------------------
+    def _resolve_losses(self) -> None:
+        """One loss function per output (Keras: a single loss serves every output)."""
+        n = len(self.outputs)
+        loss = self.loss
+        names = [t.node.layer.name for t in self.outputs]
+        if loss is None:
+            fns = [None] * n
+        elif isinstance(loss, dict):
+            missing = sorted(set(loss) - set(names))
+            if missing:
+                raise ValueError(f"compile(loss=...) names output(s) {missing} that the model does "
+                                 f"not have; its outputs are {names}.")
+            fns = [losses_module.get(loss[k]) if k in loss else None for k in names]
+        elif isinstance(loss, list):
+            if len(loss) != n:
+                raise ValueError(f"compile(loss=[...]) has {len(loss)} losses for {n} output(s) "
+                                 f"{names}.")
+            fns = [losses_module.get(l) if l is not None else None for l in loss]
+        else:
+            fns = [loss] * n
+        weights = self._loss_weights
+        if weights is None:
+            weights = [1.0] * n
+        elif isinstance(weights, dict):
+            weights = [float(weights.get(k, 1.0)) for k in names]
+        else:
+            weights = [float(w) for w in weights]
+            if len(weights) != n:
+                raise ValueError(f"compile(loss_weights=[...]) has {len(weights)} entries for {n} "
+                                 f"output(s).")
+        self._loss_fns = fns
+        self._loss_factors = weights
+        self._output_names = names
+        for fn, leaf in zip(fns, self._output_leaves()):
+            want = getattr(fn, "logits_activation", None)
+            if want and getattr(leaf, "activation_name", None) == want and \
+                    getattr(fn, "from_logits", False):
+                warnings.warn(f'"`{type(fn).__name__}` received `from_logits=True`, but the '
+                              f'`output` argument was produced by a {want} activation and thus does '
+                              f'not represent logits. Was this intended?"', stacklevel=3)
+
+    def _output_leaves(self) -> list:
+        """For each output, the leaf layer that computed it (looking inside nested models)."""
+        leaves = []
+        for t in self.outputs:
+            layer, index = t.node.layer, t.index
+            while hasattr(layer, "outputs") and layer.outputs:
+                t = layer.outputs[index]
+                layer, index = t.node.layer, t.index
+            leaves.append(layer)
+        return leaves
+
+    def _fused(self, fn, leaf) -> bool:
+        """Keras' TensorFlow backend computes a cross-entropy from the logits that
+        a sigmoid/softmax output carries, so the loss is never clipped."""
+        want = getattr(fn, "logits_activation", None)
+        return bool(want) and getattr(leaf, "activation_name", None) == want and \
+            getattr(leaf, "last_logits", None) is not None
+
+    def compute_loss_and_grad(self, y, y_pred, sample_weight=None):
+        """The total loss and ``dL/dy_pred`` for each output.
+
+        Returns:
+            ``(loss, grads, from_logits)``: the scalar total loss (``sum_i
+            loss_weight_i * loss_i``), the gradient for each output (w.r.t. its
+            logits where ``from_logits[i]``), and those flags. Lists have one
+            entry per output; a single-output model gets single values.
+        """
+        if self._loss_fns is None:
+            self._resolve_losses()
+        many = not self._single_output
+        ys = list(y) if many else [y]
+        preds = list(y_pred) if many else [y_pred]
+        if len(ys) != len(preds):
+            raise ValueError(f"The model has {len(preds)} outputs but y holds {len(ys)} targets.")
+        total, grads, fused = 0.0, [], []
+        for fn, factor, leaf, yt, yp in zip(self._loss_fns, self._loss_factors,
+                                             self._output_leaves(), ys, preds):
+            if fn is None or yt is None:
+                grads.append(None)
+                fused.append(False)
+                continue
+            yt = np.asarray(yt)
+            use_logits = self._fused(fn, leaf)
+            if use_logits:
+                value, grad = fn.value_and_grad(yt, leaf.last_logits, sample_weight=sample_weight,
+                                                from_logits=True)
+            else:
+                value, grad = fn.value_and_grad(yt, yp, sample_weight=sample_weight)
+            total = total + factor * value
+            grads.append((grad * grad.dtype.type(factor) if factor != 1.0 else grad).astype(
+                yp.dtype, copy=False))
+            fused.append(use_logits)
+        if not many:
+            return total, grads[0], fused[0]
+        return total, grads, fused
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+        """The total loss of a batch, as Keras' ``model.compute_loss``."""
+        return self.compute_loss_and_grad(y, y_pred, sample_weight)[0]
+
+    # -- metrics ----------------------------------------------------------------
     @property
     def metrics(self):
         return [self._loss_tracker, *self.compiled_metrics] if self.compiled else []
@@ -159,22 +259,116 @@ class Trainer:
         for m in self.metrics:
             m.reset_state()
 
+    def _resolve_metrics(self, y):
+        if self._metric_specs and not self._single_output:
+            raise ValueError("numvgg supports compile(metrics=...) on models with one output; this "
+                             f"model has {len(self.outputs)}. Compute per-output metrics from "
+                             "predict() instead.")
+        self.compiled_metrics = [metrics_module.get(m, loss=self._loss_fns[0] if self._loss_fns else
+                                                    self.loss, output_shape=self.output_shape,
+                                                    y_true_shape=np.shape(y))
+                                 for m in self._metric_specs]
+        self._metrics_resolved = True
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None, loss=None):
+        """Update the loss tracker and the metrics with one batch; return the logs."""
+        if not self._metrics_resolved:
+            self._resolve_metrics(y)
+        n = (y_pred if self._single_output else y_pred[0]).shape[0]
+        self._loss_tracker.update_state(loss, sample_weight=n)
+        for m in self.compiled_metrics:
+            m.update_state(y, y_pred)
+        return self._logs()
+
+    def _logs(self):
+        return {m.name: float(m.result()) for m in self.metrics}
+
+    # -- which layers train: Keras' tracing rule --------------------------------------
+    def _trace(self, entry: str, signature) -> "train_plan.TrainPlan":
+        """The plan a step of ``entry`` ('fit' or 'train_on_batch') runs with,
+        read anew only where Keras (TensorFlow) would trace the step again."""
+        if self._run_eagerly:
+            return self._new_plan()
+        traces = self._traces[entry]
+        for traced, plan in traces:
+            if train_plan.fits(signature, traced):
+                return plan
+        if entry == "train_on_batch" and traces:
+            signature = train_plan.relax(traces[-1][0], signature)
+        plan = self._new_plan()
+        traces.append((signature, plan))
+        return plan
+
+    def _new_plan(self) -> "train_plan.TrainPlan":
+        plan = train_plan.make_plan(self)
+        if self.optimizer.built:
+            known = {id(v) for v in self.optimizer._variables}
+            for layer, name in plan.slots:
+                if id(layer.params[name]) not in known:
+                    raise ValueError(
+                        f"Unknown variable: <Variable path={layer.name}/{name}, shape="
+                        f"{layer.params[name].shape}, dtype={layer.params[name].dtype}>. This "
+                        "optimizer can only be called for the variables it was originally built "
+                        "with. When working with a new set of variables, you should recreate a "
+                        "new optimizer instance.")
+        elif plan.slots:
+            self.optimizer.build(plan.variables)
+        if self._cache_features:
+            k = frozen_prefix(self, plan.trained)
+            keep = self._frozen_features if (self._frozen_features is not None and
+                                             self._frozen_features.n_nodes == k) else None
+            self._frozen_features = keep or (FrozenFeatureCache(self, k) if k else None)
+        return plan
+
     # -- one step ----------------------------------------------------------------
-    def _loss_and_grad(self, y, y_pred):
-        y = np.asarray(y)
-        if self._fused_activation is not None:
-            logits = self._last_leaf.last_logits
-            value, grad = self.loss.value_and_grad(y, logits, from_logits=True)
-            return value, grad, True
-        value, grad = self.loss.value_and_grad(y, y_pred)
-        return value, grad, False
+    def train_step(self, data):
+        """One optimizer step on one batch ``data = (x, y)`` or ``(x, y, sample_weight)``;
+        returns the logs (loss and metrics so far this epoch). Keras' contract:
+        override it in a subclass of ``Model`` to change training.
+        """
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        plan = self._plan
+        y_pred = self(x, training=True, keep_cache=plan.keep_cache)
+        self._check_targets(y, y_pred)
+        loss, dy, from_logits = self.compute_loss_and_grad(y, y_pred, sample_weight)
+        if not np.isfinite(loss):
+            self._warn_nonfinite_loss(loss, y_pred, self._where)
+        if plan.slots:
+            self.backward(dy, need_input_grad=False, from_logits=from_logits, train_only=plan.trained)
+            self.optimizer.apply(plan.gradients(), plan.variables)
+        else:
+            self.clear_cache()
+            warnings.warn("The model does not have any trainable weights.", stacklevel=3)
+        return self.compute_metrics(x, y, y_pred, sample_weight, loss=loss)
+
+    def test_step(self, data):
+        """Loss and metrics of one batch, no update (``evaluate`` repeats it)."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False, keep_cache=False)
+        self._check_targets(y, y_pred)
+        loss = self.compute_loss_and_grad(y, y_pred, sample_weight)[0]
+        return self.compute_metrics(x, y, y_pred, sample_weight, loss=loss)
+
+    def predict_step(self, data):
+        """The model's output for one batch (``predict`` repeats it)."""
+        x, _, _ = unpack_x_y_sample_weight(data)
+        return self(x, training=False, keep_cache=False)
+
+    def _run_train_step(self, data, entry: str, where: str, plan=None):
+        """``train_step`` with the plan of ``entry``'s trace in place."""
+        x = data[0]
+        self._plan = plan or self._trace(entry, train_plan.batch_signature(*data))
+        self._where = where
+        return self.train_step(data)
 
     def _check_targets(self, y, y_pred):
         if y is None:
             raise ValueError("Training and evaluation need targets `y` (or a dataset of (x, y) batches).")
-        if np.shape(y)[0] != y_pred.shape[0]:
+        first_pred = y_pred if self._single_output else y_pred[0]
+        first_y = y if self._single_output else y[0]
+        if np.shape(first_y)[0] != first_pred.shape[0]:
             raise ShapeError(f"Inputs and targets have different batch sizes: x gives "
-                             f"{y_pred.shape[0]} predictions but y has {np.shape(y)[0]} rows.")
+                             f"{first_pred.shape[0]} predictions but y has {np.shape(first_y)[0]} rows.")
 
     def _check_batch(self, x, y, where):
         """A dataset's batch: numbers, the model's shape, finite (arrays are checked whole, once)."""
@@ -186,54 +380,12 @@ class Trainer:
             checks.check_finite(y, "the batch's y", where)
         return x, y
 
-    def _resolve_metrics(self, y):
-        self.compiled_metrics = [metrics_module.get(m, loss=self.loss, output_shape=self.output_shape,
-                                                    y_true_shape=np.shape(y))
-                                 for m in self._metric_specs]
-        self._metrics_resolved = True
-
-    def _update_metrics(self, loss_value, y, y_pred):
-        if not self._metrics_resolved:
-            self._resolve_metrics(y)
-        self._loss_tracker.update_state(loss_value, sample_weight=y_pred.shape[0])
-        for m in self.compiled_metrics:
-            m.update_state(y, y_pred)
-        return self._logs()
-
-    def _logs(self):
-        return {m.name: float(m.result()) for m in self.metrics}
-
-    def _train_step(self, x, y, where="train_on_batch()"):
-        if self._feature_cache is not None:
-            features = self._feature_cache(x)
-            y_pred = self.forward_from(self._feature_cache.n_layers, features, training=True)
-        elif self._frozen_prefix:
-            self._check_input(np.asarray(x))
-            features = self.call_from(0, x, stop=self._frozen_prefix)
-            y_pred = self.forward_from(self._frozen_prefix, features, training=True)
-        else:
-            y_pred = self.forward(x, training=True)
-        self._check_targets(y, y_pred)
-        loss_value, dy, fused = self._loss_and_grad(y, y_pred)
-        if not np.isfinite(loss_value):
-            self._warn_nonfinite_loss(loss_value, y_pred, where)
-        if self._train_vars:
-            self.backward(dy.astype(y_pred.dtype, copy=False), need_input_grad=False,
-                          from_logits=fused, train_only=self._train_ids)
-            grads = [g for layer in self._trained_leaves for g in layer.grads]
-            self.optimizer.apply(grads, self._train_vars)
-        else:
-            self.clear_cache()
-            warnings.warn("The model does not have any trainable weights.", stacklevel=3)
-        return self._update_metrics(loss_value, y, y_pred)
-
     def _warn_nonfinite_loss(self, loss_value, y_pred, where):
         """Say where the loss first went NaN/inf and what went bad first (once per fit)."""
         if self._nonfinite_loss_warned:
             return
         self._nonfinite_loss_warned = True
-        from .sequential import leaf_layers
-        bad = [f"{leaf.name}/{name}" for leaf in leaf_layers(self) for name, w in leaf.params.items()
+        bad = [f"{leaf.name}/{name}" for leaf in self.leaf_layers() for name, w in leaf.params.items()
                if not np.isfinite(w).all()]
         if bad:
             cause = (f"the weights of {bad[:4]}{' ...' if len(bad) > 4 else ''} already hold NaN or "
@@ -251,20 +403,6 @@ class Trainer:
         warnings.warn(f"{where}: the loss of this batch is {float(loss_value)}; {cause}. Training "
                       "goes on as in Keras; add numvgg.callbacks.TerminateOnNaN() to stop at the "
                       "first such batch.", RuntimeWarning, stacklevel=4)
-
-    def _test_step(self, x, y):
-        if self._feature_cache is not None:
-            y_pred = self.call_from(self._feature_cache.n_layers, self._feature_cache(x))
-        else:
-            y_pred = self(x)
-        self._check_targets(y, y_pred)
-        loss_value = self._loss_value(y, y_pred)
-        return self._update_metrics(loss_value, y, y_pred)
-
-    def _loss_value(self, y, y_pred):
-        if self._fused_activation is not None:
-            return self.loss(np.asarray(y), self._last_leaf.last_logits, from_logits=True)
-        return self.loss(np.asarray(y), y_pred)
 
     def _checked_arrays(self, x, y, call, need_targets=True, finite=True):
         """``x`` and ``y`` checked whole (arrays only; datasets are checked batch by batch).
@@ -288,26 +426,26 @@ class Trainer:
         return x, y, True
 
     # -- public batch API ------------------------------------------------------
-    def train_on_batch(self, x, y=None, return_dict=False):
+    def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics) of
         the batch, measured before the update, as Keras does."""
         self._assert_compiled("train_on_batch")
         x, y, _ = self._checked_arrays(x, y, "train_on_batch()")
         self.reset_metrics()
         self._nonfinite_loss_warned = False
-        logs = self._train_step(x, y, "train_on_batch()")
+        logs = self._run_train_step((x, y, sample_weight), "train_on_batch", "train_on_batch()")
         return logs if return_dict else self._flatten_logs(logs)
 
-    def test_on_batch(self, x, y=None, return_dict=False):
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         self._assert_compiled("test_on_batch")
         x, y, _ = self._checked_arrays(x, y, "test_on_batch()")
         self.reset_metrics()
-        logs = self._test_step(x, y)
+        logs = self.test_step((x, y, sample_weight))
         return logs if return_dict else self._flatten_logs(logs)
 
     def predict_on_batch(self, x):
         x, _, _ = self._checked_arrays(x, None, "predict_on_batch()", need_targets=False, finite=False)
-        return self(x)
+        return self.predict_step((x,))
 
     def _flatten_logs(self, logs):
         values = [logs[n] for n in self.metrics_names if n in logs]
@@ -383,7 +521,6 @@ class Trainer:
             validation_data = tuple(validation_data)          # Keras reads a list as a tuple
         checks.check_fit_arguments(epochs, initial_epoch, validation_split, validation_freq,
                                    validation_data)
-        self._warn_if_trainable_state_changed()
         x, y, arrays = self._checked_arrays(x, y, "fit()")
         if validation_split and validation_data is None:
             (x, y), validation_data = split_validation(x, y, validation_split)
@@ -399,11 +536,14 @@ class Trainer:
             epochs=epochs, steps=train_iter.num_batches)
         self.stop_training = False
         self._nonfinite_loss_warned = False
+        run = _FitRun(epochs=epochs, steps=train_iter.num_batches, check_batches=not arrays,
+                      validation_data=validation_data, validation_steps=validation_steps,
+                      validation_batch_size=validation_batch_size or batch_size,
+                      validation_freq=validation_freq,
+                      signature=self._fit_signature(x, y, arrays, batch_size or 32))
         with InterruptGuard() as guard:
             try:
-                epoch_logs = self._fit_epochs(cbks, guard, train_iter, not arrays, epochs,
-                                              initial_epoch, validation_data, validation_steps,
-                                              validation_batch_size or batch_size, validation_freq)
+                epoch_logs = self._fit_epochs(run, cbks, guard, train_iter, initial_epoch)
             except KeyboardInterrupt as interrupt:
                 self._after_interrupt(cbks, guard, interrupt, epochs, train_iter.num_batches)
                 raise
@@ -412,20 +552,22 @@ class Trainer:
         self.history = history
         return history
 
-    def _fit_epochs(self, cbks, guard, train_iter, check_batches, epochs, initial_epoch,
-                    validation_data, validation_steps, validation_batch_size, validation_freq):
-        """The epoch loop of :meth:`fit`; returns the last epoch's logs.
+    def _fit_signature(self, x, y, arrays, batch_size):
+        """What Keras' fit traces on: the batches' shape signature (see :mod:`.train_plan`)."""
+        if not arrays:
+            return (None,)          # one trace per compile for datasets and generators
+        return train_plan.fit_signature(len(x), batch_size, x, y)
 
-        ``check_batches``: check each batch (a dataset's); arrays were checked whole.
-        """
-        steps = train_iter.num_batches
+    def _fit_epochs(self, run, cbks, guard, train_iter, initial_epoch):
+        """The epoch loop of :meth:`fit`; returns the last epoch's logs."""
         cbks.on_train_begin()
         if self._initial_epoch is not None:              # BackupAndRestore restored a state
             initial_epoch, self._initial_epoch = self._initial_epoch, None
         skip = self._resume_point(initial_epoch)
         guard.training_started = True                    # from here on, a state is worth saving
         epoch_logs = {}
-        for epoch in range(initial_epoch, epochs):
+        plan = None
+        for epoch in range(initial_epoch, run.epochs):
             self.reset_metrics()
             # Recorded before this epoch draws its shuffle, so a state saved
             # mid-epoch can replay it; `skip` batches of a resumed epoch are done already.
@@ -434,12 +576,14 @@ class Trainer:
             for step, (xb, yb) in train_iter.enumerate_epoch():
                 if step < skip:                          # trained before the state was saved
                     continue
-                where = f"fit(): epoch {epoch + 1}/{epochs}, step {step + 1}/{steps or '?'}"
-                if check_batches:
+                where = f"fit(): epoch {epoch + 1}/{run.epochs}, step {step + 1}/{run.steps or '?'}"
+                if run.check_batches:
                     xb, yb = self._check_batch(xb, yb, where)
                 cbks.on_train_batch_begin(step)
                 with guard.step():
-                    logs = self._train_step(xb, yb, where)
+                    if plan is None or self._run_eagerly:    # Keras traces fit's step once
+                        plan = self._trace("fit", run.signature)
+                    logs = self._run_train_step((xb, yb, None), "fit", where, plan=plan)
                     self.training_progress = training_state.TrainingProgress(
                         epoch, step + 1, self.training_progress.shuffle_state)
                 cbks.on_train_batch_end(step, logs)
@@ -448,12 +592,12 @@ class Trainer:
                     break
             skip = 0
             epoch_logs = self._logs()
-            if validation_data is not None and (epoch + 1) % validation_freq == 0:
-                vx, vy = unpack_batch(validation_data) if isinstance(validation_data, tuple) \
-                    else (validation_data, None)
-                val_logs = self.evaluate(vx, vy, batch_size=validation_batch_size,
-                                         steps=validation_steps, callbacks=cbks, return_dict=True,
-                                         verbose=0)
+            if run.validation_data is not None and (epoch + 1) % run.validation_freq == 0:
+                vx, vy = unpack_batch(run.validation_data) if isinstance(run.validation_data, tuple) \
+                    else (run.validation_data, None)
+                val_logs = self.evaluate(vx, vy, batch_size=run.validation_batch_size,
+                                         steps=run.validation_steps, callbacks=cbks,
+                                         return_dict=True, verbose=0)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             self.training_progress = training_state.TrainingProgress(epoch + 1, 0, nv_random.get_state())
             cbks.on_epoch_end(epoch, epoch_logs)
@@ -485,8 +629,8 @@ class Trainer:
         interrupt.add_note(f"numvgg: fit() stopped cleanly at {at}{what}. model.history holds the "
                            "epochs completed.")
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", steps=None,
-                 callbacks=None, return_dict=False):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False):
         """Loss and metrics over the data (sample-weighted means, as Keras)."""
         from ..callbacks import CallbackList
         self._assert_compiled("evaluate")
@@ -503,7 +647,7 @@ class Trainer:
             if not arrays:
                 xb, yb = self._check_batch(xb, yb, f"evaluate(): step {step + 1}")
             cbks.on_test_batch_begin(step)
-            logs = self._test_step(xb, yb)
+            logs = self.test_step((xb, yb, None))
             cbks.on_test_batch_end(step, logs)
         logs = self._logs()
         cbks.on_test_end(logs)
@@ -533,17 +677,37 @@ class Trainer:
                 xb = checks.as_sample_array(xb, f"predict(): step {step + 1}: the batch's x")
                 checks.check_input_shape(self, xb, f"predict(): step {step + 1}")
             cbks.on_predict_batch_begin(step)
-            outputs.append(self(xb))
+            outputs.append(self.predict_step((xb,)))
             cbks.on_predict_batch_end(step, {"outputs": outputs[-1]})
         cbks.on_predict_end()
         if not outputs:
             raise ValueError("predict() received no data.")
+        if not self._single_output:
+            return [np.concatenate([o[i] for o in outputs], axis=0) for i in range(len(outputs[0]))]
         return np.concatenate(outputs, axis=0)
 
 
-def _all_layers(model):
-    out = []
-    for layer in getattr(model, "layers", []):
-        out.append(layer)
-        out.extend(_all_layers(layer))
-    return out
+class _FitRun(NamedTuple):
+    """What stays fixed during one ``fit`` call."""
+    epochs: int
+    steps: int | None
+    check_batches: bool          # a dataset's batches are checked one by one; arrays were checked whole
+    validation_data: object
+    validation_steps: int | None
+    validation_batch_size: int | None
+    validation_freq: int
+    signature: tuple             # what Keras' fit traces on (see train_plan.fit_signature)
+
+
+def unpack_x_y_sample_weight(data):
+    """Keras' ``unpack_x_y_sample_weight``: ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sw)``."""
+    if isinstance(data, tuple):
+        if len(data) == 1:
+            return data[0], None, None
+        if len(data) == 2:
+            return data[0], data[1], None
+        if len(data) == 3:
+            return data
+        raise ValueError(f"Data must be x, (x,), (x, y) or (x, y, sample_weight); received a tuple "
+                         f"of {len(data)} items.")
+    return data, None, None

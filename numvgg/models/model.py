@@ -1,0 +1,516 @@
+"""``Model``: a graph of layers, run forward and backward -- the one model class.
+
+Keras' functional API builds it::
+
+    inputs = Input((224, 224, 3))
+    x = Conv2D(64, 3, padding="same", activation="relu")(inputs)
+    outputs = Dense(1, activation="sigmoid")(GlobalAveragePooling2D()(x))
+    model = Model(inputs, outputs)
+
+``Model(inputs, outputs)`` walks the graph back from ``outputs`` and keeps its
+nodes in an order in which each node's inputs are ready before it runs
+(Keras' order: by depth from the inputs). Then, on arrays:
+
+* **forward** is one loop over those nodes: look up the node's input arrays,
+  call ``node.layer(...)``, store its outputs;
+* **backward** is the same loop reversed: hand each node the gradient of its
+  outputs, get back the gradient of its inputs, and *add* it to what other
+  nodes already sent there (a tensor used by two layers receives two
+  gradients: the chain rule sums them).
+
+``Sequential`` is this class with a chain for a graph; ``VGG16`` returns one
+(Keras calls it ``Functional``). A model is itself a layer, so it can be
+called inside another model, and ``trainable``, weights and files reach every
+layer inside it. The training API (``compile``, ``fit``, ``train_step``...)
+comes from :class:`~numvgg.models.training.Trainer`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..layers.base import Layer, format_shape
+from ..layers.symbolic import KerasTensor
+from .training import Trainer
+
+
+class Model(Trainer, Layer):
+    """A graph of layers with Keras' model API.
+
+    Args:
+        inputs: an ``Input(...)`` tensor, or a list of them.
+        outputs: the tensor(s) computed from them; a list gives a model with
+            several outputs (``model(x)`` then returns a list).
+        name: Keras' default is ``'functional'``, ``'functional_1'``...
+
+    Shapes: in, the input tensors' shapes; out, the output tensors'.
+    Backward caches nothing itself: each layer keeps its own cache, and the
+    model remembers which forward filled them (see :meth:`backward`).
+    """
+
+    def __new__(cls, *args, **kwargs):
+        # Keras: Model(inputs, outputs) *is* a Functional model.
+        if cls is Model:
+            from .functional import Functional
+            return super().__new__(Functional)
+        return super().__new__(cls)
+
+    def __init__(self, inputs=None, outputs=None, name: str | None = None, trainable: bool = True,
+                 **kwargs):
+        dtype = kwargs.pop("dtype", None)
+        super().__init__(name=name or self._default_name(), trainable=trainable, dtype=dtype,
+                         **kwargs)
+        self._nodes: list = []
+        self._layers: list[Layer] = []
+        self.inputs: list[KerasTensor] = []
+        self.outputs: list[KerasTensor] = []
+        self._forward_record: dict | None = None
+        if inputs is None and outputs is None:
+            if isinstance(self, _GRAPH_CLASSES()):
+                return                         # Sequential fills its graph as layers come
+            raise TypeError(
+                f"{type(self).__name__}: numvgg models are graphs: build one with "
+                f"{type(self).__name__}(inputs, outputs) from numvgg.layers.Input(...), or use "
+                "Sequential([...]). (Subclassing with a custom call() is not supported: numvgg "
+                "has no autodiff to find that call's backward.)")
+        if inputs is None or outputs is None:
+            raise ValueError("Model(inputs, outputs) needs both `inputs` and `outputs`.")
+        self._set_graph(inputs, outputs)
+
+    def _default_name(self) -> str:
+        from ..layers.base import unique_name
+        return unique_name("functional")
+
+    # -- building the graph ----------------------------------------------------
+    def _set_graph(self, inputs, outputs) -> None:
+        """Find the nodes between ``inputs`` and ``outputs``; order them to run."""
+        self._single_input = not isinstance(inputs, (list, tuple))
+        self._single_output = not isinstance(outputs, (list, tuple))
+        self.inputs = [inputs] if self._single_input else list(inputs)
+        self.outputs = [outputs] if self._single_output else list(outputs)
+        for t in self.inputs + self.outputs:
+            if not isinstance(t, KerasTensor):
+                raise TypeError(f"Model inputs and outputs must be symbolic tensors (from "
+                                f"numvgg.layers.Input and layer calls); got {type(t).__name__}.")
+        for t in self.inputs:
+            if not t.node.layer.is_input_layer:
+                raise ValueError(f"Model inputs must come from Input(...); {t.name} was made by "
+                                 f"layer '{t.node.layer.name}'.")
+        self._nodes, self._layers = _order_graph(self.inputs, self.outputs)
+        self._check_names()
+        shapes = [t.shape for t in self.inputs]
+        self.input_shape = shapes[0] if self._single_input else shapes
+        out_shapes = [t.shape for t in self.outputs]
+        self.output_shape = out_shapes[0] if self._single_output else out_shapes
+        self.built = True
+        self._forward_record = None
+        # A layer called at two nodes of one model would overwrite its own
+        # cache: the forward works, the backward could not.
+        seen, self._shared = set(), set()
+        for node in self._nodes:
+            if node.layer in seen:
+                self._shared.add(node.layer)
+            seen.add(node.layer)
+
+    def _check_names(self) -> None:
+        names = [layer.name for layer in self._layers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"The name(s) {dupes} are used by more than one layer of model "
+                             f"'{self.name}'. All layer names should be unique.")
+
+    def compute_output_shape(self, input_shape):
+        return self.output_shape
+
+    def build_for(self, input_shape, received: str | None = None) -> None:
+        if not self.built:
+            raise ValueError(f"Model '{self.name}' has no input yet; build it first.")
+        from ..layers.base import _shapes_compatible
+        if not _shapes_compatible(self.input_shape, input_shape):
+            raise ShapeError(f"Model '{self.name}' expects input of shape "
+                             f"{format_shape(self.input_shape)} but received input of shape "
+                             f"{format_shape(input_shape)}.")
+
+    # -- the layers -----------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        """The model's layers in Keras' order (a functional model's input layers first)."""
+        return list(self._layers)
+
+    def _sublayers(self) -> list:
+        return self._layers
+
+    @property
+    def input(self):
+        """The input tensor (a list for several inputs), as Keras' ``model.input``."""
+        return self.inputs[0] if self._single_input else list(self.inputs)
+
+    @property
+    def output(self):
+        return self.outputs[0] if self._single_output else list(self.outputs)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by name or by index in :attr:`layers`, as Keras.
+
+        numvgg also finds a name inside nested models (Keras looks only at
+        the model's own layers), so ``model.get_layer('block5_conv1')`` works
+        on the transfer-learning model that nests VGG16.
+        """
+        layers = self.layers
+        if index is not None:
+            if name is not None:
+                raise ValueError("Provide only a layer name or a layer index; received both.")
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"Was asked to retrieve layer at index {index} but model "
+                                 f"'{self.name}' only has {len(layers)} layers.")
+            return layers[index]
+        if name is None:
+            raise ValueError("Provide either a layer name or a layer index.")
+        for layer in self._flatten_layers(include_self=False):
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: '{name}'. Existing layers are: {[l.name for l in layers]}.")
+
+    # -- forward ------------------------------------------------------------
+    def forward(self, inputs, training: bool = False):
+        """Run every node once, in graph order; returns the output array(s).
+
+        Each layer keeps its cache when this call keeps caches (``model(x)``
+        does; ``predict`` does not), so :meth:`backward` can follow.
+        """
+        if not self.built:
+            raise ValueError(f"Model '{self.name}' has no layers to run yet.")
+        arrays = self._input_arrays(inputs)
+        values = {t.id: x for t, x in zip(self.inputs, arrays)}   # tensor id -> array
+        nodes = self._nodes
+        features = self._frozen_features
+        if features is not None:
+            # compile(cache_frozen_features=True): the frozen bottom's output
+            # comes from the cache (see feature_cache.py); only the rest runs.
+            values[features.output.id] = features(arrays[0])
+            nodes = nodes[features.n_nodes:]
+        for node in nodes:
+            if node.layer.is_input_layer:
+                args = values[node.outputs[0].id]
+            else:
+                args = [values[t.id] for t in node.inputs]
+                args = args if node.many_inputs else args[0]
+            out = node.layer(args, training=training, keep_cache=self._keep_cache)
+            for t, value in zip(node.outputs, out if node.many_outputs else [out]):
+                values[t.id] = value
+        self._record_forward()
+        results = [values[t.id] for t in self.outputs]
+        return results[0] if self._single_output else results
+
+    def _record_forward(self) -> None:
+        """Remember which forward each layer's cache now belongs to (see :meth:`backward`)."""
+        self._forward_record = {id(node.layer): node.layer.cache_serial for node in self._nodes}
+
+    def _input_arrays(self, inputs) -> list:
+        many = isinstance(inputs, (list, tuple)) and not self._single_input
+        arrays = list(inputs) if many else [inputs]
+        if len(arrays) != len(self.inputs):
+            raise ValueError(f"Model '{self.name}' expects {len(self.inputs)} input(s), "
+                             f"received {len(arrays)}.")
+        arrays = [np.asarray(x) for x in arrays]
+        for t, x in zip(self.inputs, arrays):
+            expected = t.shape
+            if x.ndim != len(expected) or any(e is not None and e != g
+                                              for e, g in zip(expected[1:], x.shape[1:])):
+                from .checks import explain_input_shape
+                why = explain_input_shape(self, x.shape)
+                raise ShapeError(
+                    f"Model '{self.name}' expects input of shape {format_shape(expected)} "
+                    f"(batch first) but received an array of shape {tuple(x.shape)}"
+                    + (f": {why}." if why else "."))
+        return arrays
+
+    # -- backward -----------------------------------------------------------
+    def backward(self, dout, need_input_grad: bool = True, need_weight_grads: bool = True,
+                 from_logits: bool = False, train_only: set | None = None):
+        """Backpropagate ``dout = dL/d(output)``; returns ``dL/d(input)``.
+
+        The forward's nodes in reverse: each gets the gradient of its outputs
+        and returns the gradient of its inputs, which is *added* to the
+        gradient already sent to those tensors (fan-out). Afterwards each
+        layer's ``grads`` holds its weight gradients (``get_weights()`` order).
+
+        Args:
+            dout: an array shaped like the output (a list for several outputs;
+                ``None`` for an output that gets no gradient).
+            from_logits: ``dout`` is the gradient w.r.t. the *pre-activation*
+                of the layer that made the output (the training loop's fused
+                sigmoid/softmax + cross-entropy); a list gives one per output.
+            train_only: ``None`` computes every gradient. A set of the layers
+                being trained (the training step passes it) computes weight
+                gradients only for those and sends no gradient to nodes that
+                lead to none of them. Returns ``None`` then unless
+                ``need_input_grad``.
+
+        Raises:
+            RuntimeError: a layer's cache does not belong to this model's last
+                forward (the layer ran again since, e.g. in ``step()``), or
+                there was no complete forward; the message names the layer.
+        """
+        self._check_forward_record()
+        douts = [dout] if self._single_output else list(dout)
+        logits = from_logits if isinstance(from_logits, (list, tuple)) else [from_logits] * len(douts)
+        grads: dict[int, np.ndarray] = {}
+        logits_at: set[int] = set()
+        for t, d, fl in zip(self.outputs, douts, logits):
+            if d is not None:
+                _accumulate(grads, t.id, np.asarray(d))
+                if fl:
+                    logits_at.add(t.id)
+        trains = {id(node): _trains(node.layer, train_only, need_weight_grads) for node in self._nodes}
+        # Gradient must flow *through* a node when something before it learns
+        # (or the caller wants dL/d(input)).
+        upstream = {}
+        for node in self._nodes:
+            upstream[id(node)] = need_input_grad if node.layer.is_input_layer else any(
+                upstream[id(p)] or trains[id(p)] for p in node.parents)
+        dinputs = {}
+        for node in reversed(self._nodes):
+            layer = node.layer
+            if layer.is_input_layer:
+                dinputs[node.outputs[0].id] = grads.get(node.outputs[0].id)
+                continue
+            # A nested model with several outputs takes None for an output
+            # that got no gradient; every other node has one output.
+            d_out = [grads.pop(t.id, None) for t in node.outputs]
+            wants_dx = upstream[id(node)]
+            if all(d is None for d in d_out) or not (wants_dx or trains[id(node)]):
+                layer.clear_cache()             # nothing learns here or below: no work
+                continue
+            if layer in self._shared:
+                raise RuntimeError(f"Model '{self.name}': layer '{layer.name}' is called at more "
+                                   "than one place in this model, so one cache cannot serve both "
+                                   "calls; numvgg can run it forward but not backward.")
+            kwargs = {}
+            if any(t.id in logits_at for t in node.outputs):
+                kwargs["from_logits"] = True
+            if isinstance(layer, Model):
+                kwargs["train_only"] = train_only
+                dx = layer.backward(d_out if node.many_outputs else d_out[0], need_input_grad=wants_dx,
+                                    need_weight_grads=need_weight_grads, **kwargs)
+            else:
+                dx = layer.backward(d_out if node.many_outputs else d_out[0], need_input_grad=wants_dx,
+                                    need_weight_grads=trains[id(node)], **kwargs)
+            if wants_dx and dx is not None:
+                for t, g in zip(node.inputs, dx if node.many_inputs else [dx]):
+                    _accumulate(grads, t.id, g)
+        if not need_input_grad:
+            return None
+        result = [dinputs.get(t.id) for t in self.inputs]
+        return result[0] if self._single_input else result
+
+    def _check_forward_record(self) -> None:
+        record = self._forward_record
+        if record is None:
+            raise RuntimeError(f"Model '{self.name}': backward() needs a complete forward first "
+                               "(model(x) or model.forward(x)).")
+        for node in self._nodes:
+            layer = node.layer
+            if record.get(id(layer)) != layer.cache_serial:
+                raise RuntimeError(
+                    f"Model '{self.name}': layer '{layer.name}' ran again after the model's last "
+                    "forward (in step(), a direct layer(x) call, or another model sharing it), so "
+                    "its cache belongs to another forward pass and the gradients would mix two "
+                    "inputs. Run the model forward again before backward().")
+
+    def clear_cache(self) -> None:
+        for layer in self._sublayers():
+            layer.clear_cache()
+
+    # -- weights ------------------------------------------------------------------
+    @property
+    def params(self):
+        """All weights of all layers, keyed ``"layer_name/weight_name"`` (read only)."""
+        return {f"{leaf.name}/{k}": v for leaf in self.leaf_layers() for k, v in leaf.params.items()}
+
+    @params.setter
+    def params(self, value):
+        # Layer.__init__ assigns an empty dict; a model's weights live in its layers.
+        if value:
+            raise AttributeError("A model's weights live in its layers.")
+
+    @property
+    def grads(self):
+        return [g for layer in self._sublayers() for g in layer.grads]
+
+    @grads.setter
+    def grads(self, value):
+        if value:
+            raise AttributeError("A model's gradients live in its layers.")
+
+    @property
+    def weights(self):
+        return [w for layer in self._sublayers() for w in layer.weights]
+
+    @property
+    def weight_names(self):
+        return [f"{leaf.name}/{k}" for leaf in self.leaf_layers() for k in leaf.params]
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        # As in Keras: setting it on a model sets it on every layer inside.
+        self._trainable = bool(value)
+        for layer in self._sublayers():
+            layer.trainable = value
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        return [w for layer in self._sublayers() for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return self.weights
+        return [w for layer in self._sublayers() for w in layer.non_trainable_weights]
+
+    def trainable_leaves(self) -> list[Layer]:
+        """The leaf layers an optimizer would update now (trainable, and every
+        model around them trainable too)."""
+        out = []
+
+        def walk(layer, parent_ok):
+            ok = parent_ok and layer.trainable
+            subs = layer._sublayers()
+            if subs:
+                for sub in subs:
+                    walk(sub, ok)
+            elif ok and layer.trainable_weights:
+                out.append(layer)
+
+        for layer in self._sublayers():
+            walk(layer, self.trainable)
+        return list(dict.fromkeys(out))
+
+    def get_weights(self):
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Assign all weights in ``get_weights()`` order; every count and shape is
+        checked before anything is written, so a bad list changes nothing."""
+        weights = list(weights)
+        named = [(leaf, k) for leaf in self.leaf_layers() for k in leaf.params]
+        if len(weights) != len(named):
+            raise ShapeError(f"Model '{self.name}' has {len(named)} weight arrays but was given "
+                             f"{len(weights)}.")
+        for (leaf, k), new in zip(named, weights):
+            if np.shape(new) != leaf.params[k].shape:
+                raise ShapeError(f"Layer '{leaf.name}', weight '{k}': expected shape "
+                                 f"{leaf.params[k].shape}, received {np.shape(new)}.")
+        for (leaf, k), new in zip(named, weights):
+            leaf.params[k][...] = new
+        self._frozen_features = None             # cached features came from the old weights
+
+    def count_params(self) -> int:
+        return int(sum(w.size for w in self.weights))
+
+    # -- summary, files ----------------------------------------------------------
+    def summary(self, print_fn=print, line_length=None):
+        """Print Keras' table: layer (type), output shape, param # (and, for a
+        graph that is not a chain, what each layer is connected to)."""
+        from .summary import format_summary
+        text = format_summary(self, line_length=line_length)
+        if print_fn is None:
+            return text
+        print_fn(text)
+
+    def load_weights(self, filepath, by_name: bool = False, skip_mismatch: bool = False):
+        """Load a Keras weights file (any of the three layouts); all or nothing."""
+        from ..io.weights import load_weights
+        load_weights(self, filepath, by_name=by_name, skip_mismatch=skip_mismatch)
+        self._frozen_features = None             # cached features came from the old weights
+
+    def save_weights(self, filepath, overwrite: bool = True):
+        """Write ``.weights.h5`` (Keras 3 layout) or another ``.h5`` (Keras' legacy layout)."""
+        import os
+
+        from ..io.weights import save_weights
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"{filepath} exists and overwrite=False")
+        save_weights(self, filepath)
+
+    def get_config(self):
+        return {**super().get_config(), "layers": [l.get_config() | {"class_name": type(l).__name__}
+                                                   for l in self.layers]}
+
+
+def _GRAPH_CLASSES():
+    from .sequential import Sequential
+    return (Sequential,)
+
+
+def _trains(layer, train_only, need_weight_grads) -> bool:
+    """Whether ``layer`` (a leaf or a model) holds weights being trained now."""
+    if not need_weight_grads:
+        return False
+    leaves = layer.leaf_layers()
+    if train_only is None:
+        return any(leaf.params for leaf in leaves)
+    return any(leaf in train_only for leaf in leaves)
+
+
+def _accumulate(grads: dict, key: int, g) -> None:
+    if key in grads:
+        grads[key] = grads[key] + g
+    else:
+        grads[key] = g
+
+
+def _order_graph(inputs, outputs):
+    """The nodes from ``inputs`` to ``outputs`` in an order they can run, and the
+    layers in Keras' order (by depth from the inputs, then by discovery).
+
+    Depth-first from the outputs, a node is listed after the nodes that feed it
+    (a topological order); depth counts steps back from the outputs.
+    """
+    order: list = []
+    visiting: set = set()
+    done: set = set()
+    input_ids = {t.id for t in inputs}
+
+    def visit(node):
+        if id(node) in done:
+            return
+        if id(node) in visiting:
+            raise ValueError(f"The graph has a cycle through layer '{node.layer.name}'.")
+        visiting.add(id(node))
+        for t in node.inputs:
+            if t.node is None:
+                raise ValueError(f"Tensor {t.name} does not come from an Input.")
+            visit(t.node)
+        visiting.discard(id(node))
+        done.add(id(node))
+        order.append(node)
+
+    for t in outputs:
+        visit(t.node)
+    for node in order:
+        if node.layer.is_input_layer and node.outputs[0].id not in input_ids:
+            raise ValueError(
+                f"Graph disconnected: cannot get the value of tensor {node.outputs[0].name} "
+                f"(input layer '{node.layer.name}'), which the outputs need; it is not among the "
+                f"model's inputs {[t.name for t in inputs]}.")
+    depth = {id(node): 0 for node in order}
+    for node in reversed(order):
+        for parent in node.parents:
+            depth[id(parent)] = max(depth[id(parent)], depth[id(node)] + 1)
+    index = {id(node): i for i, node in enumerate(order)}
+    nodes = sorted(order, key=lambda n: (-depth[id(n)], index[id(n)]))
+    layer_depth: dict = {}
+    layer_index: dict = {}
+    for node in order:
+        layer = node.layer
+        layer_depth[layer] = max(layer_depth.get(layer, 0), depth[id(node)])
+        layer_index.setdefault(layer, index[id(node)])
+    layers = sorted(layer_depth, key=lambda l: (-layer_depth[l], layer_index[l]))
+    return nodes, layers
