@@ -228,3 +228,26 @@ def test_a_3000_deep_tree_is_a_weights_file_error(tmp_path):
         load_weights(model, path)
     assert str(path) in str(info.value)
     assert_same_state(before, model)
+
+
+# -- 12. BackupAndRestore when its state file became a folder ---------------------------------------
+def test_backup_state_path_that_became_a_folder_is_a_damaged_backup(tmp_path):
+    from numvgg.callbacks import BackupAndRestore
+    backup = tmp_path / "backup"
+    x, y = small_data(16)
+
+    def run(epochs):
+        model = small_model()
+        callback = BackupAndRestore(backup, double_checkpoint=True, delete_checkpoint=False)
+        return model.fit(x, y, epochs=epochs, batch_size=8, verbose=0, callbacks=[callback])
+
+    run(2)
+    state = backup / "latest.state.h5"
+    state.unlink()
+    state.mkdir()
+    with pytest.warns(UserWarning) as record:
+        history = run(4)
+    messages = " ".join(str(w.message) for w in record)
+    assert "restoring the previous backup" in messages and "moved it to" in messages
+    assert history.epoch == [1, 2, 3]              # the .bkp was taken after epoch 1
+    assert state.is_file() and (backup / "latest.state.h5.damaged").is_dir()
