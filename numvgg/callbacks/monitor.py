@@ -77,6 +77,18 @@ def infer_mode(monitor: str, model=None, owner: str = "MonitorCallback") -> str:
                      "metric value, or pass `mode='min'` in order to use the lowest value.")
 
 
+def skip_if_no_samples(value, monitor: str, owner: str) -> bool:
+    """True (with a warning) when ``value`` was computed over zero samples
+    (:class:`numvgg.models.data_iter.NoSamples`): such a value is never an
+    improvement, nor a lack of one, so the callback ignores this epoch."""
+    from ..models.data_iter import NoSamples
+    if not isinstance(value, NoSamples):
+        return False
+    warnings.warn(f"{owner}: `{monitor}` was computed over zero samples this epoch (the "
+                  "validation data ran out?); ignoring it.", stacklevel=3)
+    return True
+
+
 class MonitorCallback(Callback):
     """Base class of callbacks that watch one metric.
 

@@ -22,6 +22,30 @@ _RAN_OUT = ("Your input ran out of data; interrupting training. Make sure that y
             "use the `.repeat()` function when building your dataset.")
 
 
+class NoSamples(float):
+    """The value logged for a loss or metric computed over zero samples: NaN,
+    marked so callbacks can tell it from a loss that really turned NaN.
+
+    An epoch or an evaluation that got no batch at all (an exhausted
+    generator, a dataset whose files were all unreadable) has no loss: a Mean
+    over nothing is not 0.0. ``fit`` stops at such an epoch without logging it;
+    ``evaluate`` returns ``NoSamples`` for each value (so ``val_loss`` is NaN,
+    never an improvement), and ``ModelCheckpoint``, ``EarlyStopping`` and
+    ``ReduceLROnPlateau`` skip it with a warning.
+    """
+
+    def __new__(cls):
+        return super().__new__(cls, "nan")
+
+    def __repr__(self):
+        return "nan (no samples)"
+
+
+def no_sample_logs(logs: dict) -> dict:
+    """``logs`` with every value replaced by :class:`NoSamples`."""
+    return {name: NoSamples() for name in logs}
+
+
 def unpack_batch(batch):
     """``(x, y)`` from a batch that is ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
     if isinstance(batch, (tuple, list)):
@@ -109,6 +133,7 @@ class EpochIterator:
             self._num_batches = None
         self._iterator = None
         self._seen = 0
+        self.ran_out = False            # the last epoch got no batch at all
 
     @property
     def num_batches(self):
@@ -116,21 +141,31 @@ class EpochIterator:
         return self.steps_per_epoch or self._num_batches
 
     def enumerate_epoch(self):
+        """Yield ``(step, (x, y))`` for one epoch.
+
+        An epoch that gets no batch at all sets ``ran_out`` and warns with
+        Keras' "ran out of data" message: ``fit`` then stops (a one-shot
+        generator used up by the first epoch, as Keras does), and
+        ``evaluate`` logs :class:`NoSamples` instead of a Mean over nothing.
+        """
         steps = self.steps_per_epoch or self._num_batches
         if self._iterator is None or self.steps_per_epoch is None:
             self._iterator = iter(self.source)
             self._seen = 0
         step = 0
+        warned = False
         while steps is None or step < steps:
             if self._num_batches and self._seen >= self._num_batches:
                 if self.steps_per_epoch:
                     warnings.warn(_RAN_OUT, stacklevel=3)
+                    warned = True
                 break
             try:
                 batch = next(self._iterator)
             except StopIteration:
                 if self.steps_per_epoch:
                     warnings.warn(_RAN_OUT, stacklevel=3)
+                    warned = True
                 self._iterator = None
                 break
             self._seen += 1
@@ -138,3 +173,6 @@ class EpochIterator:
             step += 1
         if self._num_batches and self._seen >= self._num_batches:
             self._iterator = None
+        self.ran_out = step == 0
+        if self.ran_out and not warned:
+            warnings.warn(_RAN_OUT, stacklevel=3)

@@ -49,7 +49,7 @@ from ..errors import ShapeError
 from ..io import training_state
 from . import checks
 from .feature_cache import FrozenFeatureCache, frozen_prefix
-from .data_iter import EpochIterator, split_validation, unpack_batch
+from .data_iter import EpochIterator, no_sample_logs, split_validation, unpack_batch
 from .interrupt import InterruptGuard
 
 class Trainer:
@@ -391,6 +391,11 @@ class Trainer:
             vx, vy, _ = self._checked_arrays(validation_data[0], validation_data[1],
                                              "fit(validation_data=...)")
             validation_data = (vx, vy)
+        checks.check_validation_data(self, validation_data)           # issue 15: before step 1
+        self._bce_unchecked = getattr(self.loss, "name", None) == "binary_crossentropy"
+        if arrays and y is not None and self._bce_unchecked:
+            checks.check_binary_targets(y, "fit()")
+            self._bce_unchecked = False
         train_iter = EpochIterator(x, y, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
                                    shuffle=shuffle)
         verbose = 1 if verbose == "auto" else verbose
@@ -437,6 +442,8 @@ class Trainer:
                 where = f"fit(): epoch {epoch + 1}/{epochs}, step {step + 1}/{steps or '?'}"
                 if check_batches:
                     xb, yb = self._check_batch(xb, yb, where)
+                    if self._bce_unchecked and yb is not None:   # until the first warning
+                        self._bce_unchecked = not checks.check_binary_targets(yb, where)
                 cbks.on_train_batch_begin(step)
                 with guard.step():
                     logs = self._train_step(xb, yb, where)
@@ -446,6 +453,8 @@ class Trainer:
                 guard.raise_if_pending()
                 if self.stop_training:
                     break
+            if train_iter.ran_out:                        # no batch: no loss to log (issue 15)
+                break
             skip = 0
             epoch_logs = self._logs()
             if validation_data is not None and (epoch + 1) % validation_freq == 0:
@@ -505,7 +514,7 @@ class Trainer:
             cbks.on_test_batch_begin(step)
             logs = self._test_step(xb, yb)
             cbks.on_test_batch_end(step, logs)
-        logs = self._logs()
+        logs = self._logs() if not it.ran_out else no_sample_logs(self._logs())   # issue 15
         cbks.on_test_end(logs)
         return logs if return_dict else self._flatten_logs(logs)
 
