@@ -325,6 +325,10 @@ _SQUARED_SLOTS = ("velocity", "velocity_hat", "accumulator", "accumulated_grad",
                   "accumulated_delta_var")
 
 
+def _shown(value: np.ndarray) -> str:
+    return repr(value.item()) if value.shape == () else f"an array of shape {value.shape}"
+
+
 def _checked_state_value(path: str, key: str, raw: np.ndarray, dtype) -> np.ndarray:
     """``raw`` as ``dtype`` after checking it can be an optimizer's ``key``.
 
@@ -343,10 +347,11 @@ def _checked_state_value(path: str, key: str, raw: np.ndarray, dtype) -> np.ndar
     slot = key.split("/", 1)[0]
     if key == "iterations":
         if raw.shape != () or raw != np.round(raw) or raw < 0:
-            raise damaged(f"(the number of updates done) should be a whole number >= 0, not {raw!r}")
+            raise damaged(f"(the number of updates done) should be a whole number >= 0, not "
+                          f"{_shown(raw)}")
     elif key == "learning_rate":
         if raw.shape != () or raw < 0:
-            raise damaged(f"should be a learning rate >= 0, not {raw!r}")
+            raise damaged(f"should be a learning rate >= 0, not {_shown(raw)}")
     elif slot in _SQUARED_SLOTS and raw.size and raw.min() < 0:
         raise damaged(f"(a running mean of squared gradients) holds negative values "
                       f"(the smallest is {float(raw.min()):.3g}); it can only be >= 0")
