@@ -326,7 +326,10 @@ _SQUARED_SLOTS = ("velocity", "velocity_hat", "accumulator", "accumulated_grad",
 
 
 def _shown(value: np.ndarray) -> str:
-    return repr(value.item()) if value.shape == () else f"an array of shape {value.shape}"
+    if value.shape != ():
+        return f"an array of shape {value.shape}"
+    item = value.item()
+    return f"{item:g}" if isinstance(item, float) else repr(item)
 
 
 def _checked_state_value(path: str, key: str, raw: np.ndarray, dtype) -> np.ndarray:
