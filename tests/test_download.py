@@ -289,4 +289,5 @@ def test_a_complete_http_download_is_kept(folders, http_server):
 
     http_server.handler.behaviour = whole
     path = get_file("blob.h5", http_server.url, file_hash=hashlib.md5(data).hexdigest())
-    assert open(path, "rb").read() == data
+    with open(path, "rb") as f:
+        assert f.read() == data

@@ -13,10 +13,10 @@ from numvgg.models.checks import check_binary_targets, check_validation_data
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda x, y: (x[:8], y[:5]), r"validation_data.*x_val has 8 samples \(shape \(8, 16, 16, 3\)\) "
-                                  r"but y_val has 5 \(shape \(5,\)\)"),
-    (lambda x, y: (x[:8], np.zeros((8, 3))), r"validation_data.*y_val has shape \(8, 3\) but the "
-                                             r"model's output has shape \(None, 1\)"),
+    (lambda x, y: (x[:8], y[:5]), (r"validation_data.*x_val has 8 samples \(shape \(8, 16, 16, 3\)\) "
+                                   r"but y_val has 5 \(shape \(5,\)\)")),
+    (lambda x, y: (x[:8], np.zeros((8, 3))), (r"validation_data.*y_val has shape \(8, 3\) but the "
+                                              r"model's output has shape \(None, 1\)")),
     (lambda x, y: (x[:8, :8], y[:8]), r"validation_data.*\(None, 16, 16, 3\).*\(8, 8, 16, 3\)"),
     (lambda x, y: (x[:8], y[:8], np.ones(3)), r"sample_weight has shape \(3,\)"),
 ])
@@ -101,7 +101,7 @@ def test_an_empty_generator_logs_nothing():
 
 def test_an_exhausted_validation_generator_is_not_a_number_and_never_checkpointed(tmp_path):
     from numvgg.callbacks import EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
-    from numvgg.models.data_iter import NoSamples
+    from numvgg.callbacks.logs import NoSamples
     x, y = small_data(24)
     best = tmp_path / "best.weights.h5"
     checkpoint = ModelCheckpoint(str(best), save_best_only=True, save_weights_only=True)

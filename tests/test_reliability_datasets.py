@@ -39,7 +39,7 @@ def test_two_links_to_the_same_folder_finish_at_once(two_classes):
     (two_classes / "cats" / "a").symlink_to(".")
     (two_classes / "cats" / "b").symlink_to(".")
     with pytest.warns(UserWarning, match="skipped 2 linked folder"):
-        paths, labels, _ = index_directory(two_classes, follow_links=True)
+        paths, _, _ = index_directory(two_classes, follow_links=True)
     assert len(paths) == 2
 
 

@@ -29,8 +29,8 @@ import numpy as np
 
 from .callback import Callback
 from .history import History
+from .logs import NoSamples
 from .progbar_logger import ProgbarLogger
-from ..models.data_iter import NoSamples
 
 
 def pythonify_logs(logs) -> dict:

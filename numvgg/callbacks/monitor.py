@@ -25,6 +25,7 @@ import operator
 import warnings
 
 from .callback import Callback
+from .logs import NoSamples
 
 # Directions of Keras 3's built-in metrics, under the names they log with.
 KERAS_METRIC_DIRECTIONS = {
@@ -79,9 +80,8 @@ def infer_mode(monitor: str, model=None, owner: str = "MonitorCallback") -> str:
 
 def skip_if_no_samples(value, monitor: str, owner: str) -> bool:
     """True (with a warning) when ``value`` was computed over zero samples
-    (:class:`numvgg.models.data_iter.NoSamples`): such a value is never an
+    (:class:`numvgg.callbacks.logs.NoSamples`): such a value is never an
     improvement, nor a lack of one, so the callback ignores this epoch."""
-    from ..models.data_iter import NoSamples
     if not isinstance(value, NoSamples):
         return False
     warnings.warn(f"{owner}: `{monitor}` was computed over zero samples this epoch (the "

@@ -153,17 +153,17 @@ def save_training_state(path, model, optimizer=None, trained_weights=(),
         "layer_rngs": json.dumps([[name, _to_json(g.bit_generator.state)]
                                   for name, g in layer_generators(model)]),
     }
-    with atomic_path(path, TrainingStateError, "the training state") as tmp:
-        with h5py.File(tmp, "w-") as f:
-            weights_io._write_keras3(f, model)           # the .weights.h5 tree at the root
-            if optimizer is not None:
-                opt_vars = f.create_group("optimizer").create_group("vars")
-                opt_vars.attrs["name"] = optimizer.name
-                for i, value in enumerate(state.values()):
-                    opt_vars.create_dataset(str(i), data=value)
-            group = f.create_group(STATE_GROUP)
-            for key, value in attrs.items():
-                group.attrs[key] = value
+    with (atomic_path(path, TrainingStateError, "the training state") as tmp,
+          h5py.File(tmp, "w-") as f):
+        weights_io._write_keras3(f, model)           # the .weights.h5 tree at the root
+        if optimizer is not None:
+            opt_vars = f.create_group("optimizer").create_group("vars")
+            opt_vars.attrs["name"] = optimizer.name
+            for i, value in enumerate(state.values()):
+                opt_vars.create_dataset(str(i), data=value)
+        group = f.create_group(STATE_GROUP)
+        for key, value in attrs.items():
+            group.attrs[key] = value
 
 
 # -- loading -----------------------------------------------------------------------------------

@@ -397,9 +397,8 @@ def save_weights(model, path) -> None:
         raise WeightFileError(
             f"Cannot save weights to '{path}': the name must end in '.weights.h5' (Keras 3 "
             "layout) or '.h5' (Keras' legacy layout).")
-    with atomic_path(path, WeightFileError, "weights") as tmp:
-        with h5py.File(tmp, "w-") as f:
-            write(f, model)
+    with atomic_path(path, WeightFileError, "weights") as tmp, h5py.File(tmp, "w-") as f:
+        write(f, model)
 
 
 def _write_legacy(f: h5py.File, model) -> None:

@@ -15,35 +15,12 @@ import warnings
 import numpy as np
 
 from .. import random as nv_random
+from ..callbacks.logs import NoSamples, no_sample_logs  # noqa: F401  (re-exported for fit)
 from .checks import is_array_data as _is_array_like  # one rule for "arrays"
 
 _RAN_OUT = ("Your input ran out of data; interrupting training. Make sure that your dataset or "
             "generator can generate at least `steps_per_epoch * epochs` batches. You may need to "
             "use the `.repeat()` function when building your dataset.")
-
-
-class NoSamples(float):
-    """The value logged for a loss or metric computed over zero samples: NaN,
-    marked so callbacks can tell it from a loss that really turned NaN.
-
-    An epoch or an evaluation that got no batch at all (an exhausted
-    generator, a dataset whose files were all unreadable) has no loss: a Mean
-    over nothing is not 0.0. ``fit`` stops at such an epoch without logging it;
-    ``evaluate`` returns ``NoSamples`` for each value (so ``val_loss`` is NaN,
-    never an improvement), and ``ModelCheckpoint``, ``EarlyStopping`` and
-    ``ReduceLROnPlateau`` skip it with a warning.
-    """
-
-    def __new__(cls):
-        return super().__new__(cls, "nan")
-
-    def __repr__(self):
-        return "nan (no samples)"
-
-
-def no_sample_logs(logs: dict) -> dict:
-    """``logs`` with every value replaced by :class:`NoSamples`."""
-    return {name: NoSamples() for name in logs}
 
 
 def unpack_batch(batch):
