@@ -124,3 +124,16 @@ def test_evaluate_on_no_data_is_not_a_number():
     with pytest.warns(UserWarning, match="ran out of data"):
         logs = small_model().evaluate(one_shot(x, y, 0), verbose=0, return_dict=True)
     assert "loss" in logs and all(np.isnan(v) for v in logs.values())   # acc: not resolved yet
+
+
+def test_a_dataset_of_unreadable_files_trains_nothing_and_logs_nothing(tmp_path):
+    from numvgg.utils import image_dataset_from_directory
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "1.png").write_bytes(b"not an image")
+    with pytest.warns(UserWarning) as record:
+        dataset = image_dataset_from_directory(tmp_path, image_size=(16, 16), batch_size=2,
+                                               label_mode="binary", verbose=False)
+        history = small_model().fit(dataset, epochs=2, verbose=0)
+    assert any("ran out of data" in str(w.message) for w in record)
+    assert history.history == {}                              # was {'loss': [0.0]}
