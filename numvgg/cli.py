@@ -2,12 +2,20 @@
 
 Each subcommand is a small function that parses its arguments and calls the
 library; ``numvgg SUBCOMMAND --help`` explains each one.
+
+Errors: a mistake in what the user gave (a bad option value, a folder that
+does not fit, a damaged weights file) ends with one line on stderr,
+``numvgg COMMAND: error: ...``, and exit status 1 (2 for a bad option, as
+argparse does). A traceback means a bug in numvgg; ``--debug`` (or
+``NUMVGG_DEBUG=1``) shows the traceback for every error. Ctrl-C exits with
+status 130, and a closed pipe (``numvgg summary | head -1``) ends quietly.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import traceback
 
 
 def _cmd_demo(args):
@@ -78,6 +86,20 @@ def _cmd_tour(args):
     return 0
 
 
+def _at_least(minimum: int):
+    """An argparse type: an int >= ``minimum``, else argparse's one-line error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    parse.__name__ = f"int >= {minimum}"
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="numvgg", description="VGG16 by hand in NumPy, forward and backward, matching Keras.")
@@ -85,12 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     def recipe_args(p, out_default):
         p.add_argument("--out", default=out_default, help=f"output folder (default: {out_default})")
-        p.add_argument("--image-size", type=int, default=64, help="image side in pixels (default: 64)")
-        p.add_argument("--batch-size", type=int, default=16, help="batch size (default: 16)")
-        p.add_argument("--epochs", type=int, default=60,
+        p.add_argument("--image-size", type=_at_least(32), default=64, help="image side in pixels (default: 64)")
+        p.add_argument("--batch-size", type=_at_least(1), default=16, help="batch size (default: 16)")
+        p.add_argument("--epochs", type=_at_least(1), default=60,
                        help="phase-1 epochs, base frozen; cheap, the base's features are cached "
                             "(default: 60)")
-        p.add_argument("--fine-tune-epochs", type=int, default=3,
+        p.add_argument("--fine-tune-epochs", type=_at_least(1), default=3,
                        help="phase-2 epochs, block5 unfrozen, learning rate 1e-5 (default: 3)")
         p.add_argument("--weights", default="imagenet",
                        help="'imagenet' (from Keras' cache if present, else random), 'none', "
@@ -104,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the seed's recipe: VGG16 conv base + GAP + Dense(512) + Dense(1), "
                                    "phase 1 with the base frozen, phase 2 with block5 fine-tuned.")
     recipe_args(p, "numvgg_demo")
-    p.add_argument("--train-per-class", type=int, default=100, help="training images per class (default: 100)")
-    p.add_argument("--val-per-class", type=int, default=50, help="validation images per class (default: 50)")
+    p.add_argument("--train-per-class", type=_at_least(1), default=100, help="training images per class (default: 100)")
+    p.add_argument("--val-per-class", type=_at_least(1), default=50, help="validation images per class (default: 50)")
     p.add_argument("--quick", action="store_true", help="tiny run for CI: 32x32, 12+6 images, 1+1 epochs")
     p.set_defaults(func=_cmd_demo)
 
@@ -118,19 +140,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="print VGG16's summary (Keras' table and totals)")
     p.add_argument("--no-top", action="store_true", help="without the fully connected top")
-    p.add_argument("--input-size", type=int, default=None, help="input side (default 224)")
+    p.add_argument("--input-size", type=_at_least(32), default=None, help="input side (default 224)")
     p.add_argument("--pooling", choices=("avg", "max"), default=None, help="global pooling without top")
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("tour", help="build VGG16 and show one image flowing through every layer")
-    p.add_argument("--input-size", type=int, default=64, help="input side (default: 64)")
+    p.add_argument("--input-size", type=_at_least(32), default=64, help="input side (default: 64)")
     p.set_defaults(func=_cmd_tour)
 
     from .exercises.cli import register as register_exercises
     register_exercises(sub)
     from .commands import register as register_debug_commands
     register_debug_commands(sub)
+    debug_help = "show the full traceback of any error (also: NUMVGG_DEBUG=1)"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
+    for command in sub.choices.values():      # `numvgg train DIR --debug` works too
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help=debug_help)
     return parser
+
+
+def _raised_by_numvgg(error: BaseException) -> bool:
+    """True when the innermost frame of ``error``'s traceback is numvgg code:
+    a ``raise`` numvgg wrote on purpose, with a message for the user."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    package = os.path.dirname(os.path.abspath(__file__))
+    return tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(package)
+
+
+def is_user_mistake(error: BaseException) -> bool:
+    """Errors that explain a problem with the user's input or files (one line is
+    enough); anything else is a bug in numvgg and keeps its traceback."""
+    from .errors import NumvggError
+    if isinstance(error, (NumvggError, OSError, MemoryError)):   # MemoryError: a size too big
+        return True
+    return isinstance(error, (ValueError, TypeError)) and _raised_by_numvgg(error)
+
+
+def _quiet_broken_pipe() -> int:
+    # The reader (`head`) is gone: point stdout at /dev/null so the final
+    # flush at exit cannot raise again, and exit as `yes | head` does.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
 
 
 def main(argv=None) -> int:
@@ -141,7 +195,26 @@ def main(argv=None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
-    return args.func(args) or 0
+    debug = args.debug or os.environ.get("NUMVGG_DEBUG", "") not in ("", "0")
+    try:
+        status = args.func(args) or 0
+        sys.stdout.flush()                 # a closed pipe shows up here, inside the try
+        return status
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except KeyboardInterrupt as interrupt:
+        if debug:
+            traceback.print_exc()
+        notes = "".join(f" {note}" for note in getattr(interrupt, "__notes__", []))
+        print(f"numvgg {args.command}: interrupted.{notes}", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if debug or not is_user_mistake(error):
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"numvgg {args.command}: error: {message} (--debug shows the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -195,3 +195,99 @@ def test_progress_bar_outside_a_terminal_prints_one_line():
         bar.update(1_000_000)
     bar.close()
     assert stream.getvalue() == "     4.0/4.0 MB [==========] 100%\n"
+
+
+# -- issue 15: cut-short and stalled downloads, from a local HTTP server ----------------------------
+@pytest.fixture
+def http_server():
+    """A local HTTP server whose handler each test sets: ``server.behaviour(handler)``."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        behaviour = None
+
+        def do_GET(self):
+            type(self).behaviour(self)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/blob.h5"
+    server.handler = Handler
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_a_download_cut_short_is_never_kept_even_without_a_hash(folders, http_server):
+    def cut_short(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "200000")
+        handler.end_headers()
+        handler.wfile.write(b"x" * 50_000)            # then the connection closes
+        handler.close_connection = True
+
+    http_server.handler.behaviour = cut_short
+    with pytest.raises(WeightDownloadError, match=r"cut short: 50,000 of the 200,000 bytes"):
+        get_file("blob.h5", http_server.url)
+    assert not (folders["cache"] / "blob.h5").exists()
+    assert leftovers(folders["cache"]) == []
+
+
+def test_a_dripping_server_is_detected_as_stalled(folders, http_server, monkeypatch):
+    import time
+    monkeypatch.setattr(download, "STALL_SECONDS", 0.5)
+    monkeypatch.setattr(download, "STALL_MIN_BYTES", 1000)
+
+    def drip(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "100")
+        handler.end_headers()
+        for _ in range(100):
+            handler.wfile.write(b"x")
+            handler.wfile.flush()
+            time.sleep(0.1)
+
+    http_server.handler.behaviour = drip
+    with pytest.raises(WeightDownloadError, match=r"stalled: only \d+ bytes arrived in the last"):
+        get_file("blob.h5", http_server.url)
+    assert not (folders["cache"] / "blob.h5").exists()
+    assert leftovers(folders["cache"]) == []
+
+
+def test_a_silent_server_hits_the_read_timeout(folders, http_server, monkeypatch):
+    import time
+    monkeypatch.setattr(download, "READ_TIMEOUT_SECONDS", 0.3)
+
+    def silent(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "100")
+        handler.end_headers()
+        handler.wfile.flush()
+        time.sleep(1.5)
+
+    http_server.handler.behaviour = silent
+    with pytest.raises(WeightDownloadError, match=r"sent nothing for 0.3 s \(read timeout\)"):
+        get_file("blob.h5", http_server.url)
+    assert leftovers(folders["cache"]) == []
+
+
+def test_a_complete_http_download_is_kept(folders, http_server):
+    data = np.random.default_rng(1).bytes(300_000)
+
+    def whole(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    http_server.handler.behaviour = whole
+    path = get_file("blob.h5", http_server.url, file_hash=hashlib.md5(data).hexdigest())
+    with open(path, "rb") as f:
+        assert f.read() == data

@@ -339,7 +339,7 @@ def test_kill_9_while_saving_never_damages_the_previous_file(tmp_path, name, how
     assert child.stdout.readline().strip() == "2"             # version 1 is on disk
     child.kill()
     child.wait()
-    for leftover in tmp_path.glob(f".{name}.*.tmp"):
+    for leftover in tmp_path.glob(f".{name}~*.tmp"):
         leftover.unlink()
     assert saved_version(path, how) in (1, 2)
 
@@ -352,7 +352,7 @@ def test_kill_9_while_saving_never_damages_the_previous_file(tmp_path, name, how
         time.sleep(rng.uniform(0.0, 0.3))
         child.kill()                                           # SIGKILL: no cleanup code runs
         child.wait()
-        leftovers = list(tmp_path.glob(f".{name}.*.tmp"))
+        leftovers = list(tmp_path.glob(f".{name}~*.tmp"))
         killed_mid_write += bool(leftovers)
         version = saved_version(path, how)                     # loads, all or nothing
         assert version in (1, 2) or version >= 101             # one whole version, never a mix

@@ -13,7 +13,9 @@ What it does, hook by hook:
   optimizer slots, random generators) and make ``fit`` start at the saved
   epoch. When that file cannot be read and ``latest.state.h5.bkp`` (the one
   before it, see ``double_checkpoint``) exists, that one is used, with a
-  warning.
+  warning. The same holds when something else took the file's place (a
+  folder named ``latest.state.h5``): it is a damaged backup, and the next
+  save moves it aside to ``latest.state.h5.damaged``.
 * ``on_epoch_end`` (or every ``save_freq`` batches): save the state
   (``model.save_training_state``), atomically, over the previous backup.
 * ``on_train_interrupted`` (numvgg's hook, called by ``fit`` after Ctrl-C
@@ -129,17 +131,34 @@ class BackupAndRestore(Callback):
     def _save(self) -> None:
         self._batches_since_save = 0
         os.makedirs(self.backup_dir, exist_ok=True)
+        for path in (self.state_path, self.previous_path):
+            self._move_aside_if_not_a_file(path)
         if self.double_checkpoint and os.path.exists(self.state_path):
             # A rename is atomic: at every moment one complete backup exists.
             os.replace(self.state_path, self.previous_path)
         self.model.save_training_state(self.state_path)
+
+    @staticmethod
+    def _move_aside_if_not_a_file(path: str) -> None:
+        """A folder (or anything but a file) where a backup file belongs is a
+        damaged backup: rename it to ``<name>.damaged`` (``.damaged1``, ...)
+        so the next backup can be written, and say so. Nothing is deleted."""
+        if not os.path.lexists(path) or os.path.isfile(path):
+            return
+        aside, n = f"{path}.damaged", 0
+        while os.path.lexists(aside):
+            n += 1
+            aside = f"{path}.damaged{n}"
+        os.replace(path, aside)
+        warnings.warn(f"BackupAndRestore: '{path}' is not a backup file (a folder or a broken "
+                      f"link); moved it to '{aside}' and writing a new backup.", stacklevel=4)
 
     # -- finishing -----------------------------------------------------------------------
     def on_train_end(self, logs=None):
         if not self.delete_checkpoint:
             return
         for path in (self.state_path, self.previous_path):
-            if os.path.exists(path):
+            if os.path.isfile(path):
                 os.remove(path)
         try:
             os.rmdir(self.backup_dir)           # only if nothing else is in it

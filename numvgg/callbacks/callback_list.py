@@ -29,6 +29,7 @@ import numpy as np
 
 from .callback import Callback
 from .history import History
+from .logs import NoSamples
 from .progbar_logger import ProgbarLogger
 
 
@@ -45,6 +46,8 @@ def pythonify_logs(logs) -> dict:
     for key, value in sorted((logs or {}).items()):
         if isinstance(value, dict):
             result.update(pythonify_logs(value))
+        elif isinstance(value, NoSamples):
+            result[key] = value         # keeps its "zero samples" mark (still a float NaN)
         elif isinstance(value, (numbers.Real, np.generic)) or (
                 isinstance(value, np.ndarray) and value.ndim == 0):
             try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import warnings
 
 from ..progbar import print_msg
-from .monitor import MonitorCallback
+from .monitor import MonitorCallback, skip_if_no_samples
 
 
 class EarlyStopping(MonitorCallback):
@@ -58,6 +58,8 @@ class EarlyStopping(MonitorCallback):
             self._set_monitor_op()
         current = self.get_monitor_value(logs)
         if current is None or epoch < self.start_from_epoch:
+            return
+        if skip_if_no_samples(current, self.monitor, "EarlyStopping"):
             return
         if self.restore_best_weights and self.best_weights is None:
             # Until something better comes, this epoch's weights are the best.

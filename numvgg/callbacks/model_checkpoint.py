@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from ..progbar import print_msg
-from .monitor import MonitorCallback
+from .monitor import MonitorCallback, skip_if_no_samples
 
 
 class ModelCheckpoint(MonitorCallback):
@@ -108,6 +108,8 @@ class ModelCheckpoint(MonitorCallback):
             warnings.warn(f"Can save best model only with {self.monitor} available. "
                           f"Available metrics are: {','.join(logs.keys())}", stacklevel=3)
             return True
+        if skip_if_no_samples(current, self.monitor, "ModelCheckpoint"):
+            return False
         if isinstance(current, np.ndarray) and current.ndim > 0:
             warnings.warn("Can save best model only when `monitor` is a scalar value. "
                           f"Received: {current}. Falling back to `save_best_only=False`.",

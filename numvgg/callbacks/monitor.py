@@ -25,6 +25,7 @@ import operator
 import warnings
 
 from .callback import Callback
+from .logs import NoSamples
 
 # Directions of Keras 3's built-in metrics, under the names they log with.
 KERAS_METRIC_DIRECTIONS = {
@@ -75,6 +76,17 @@ def infer_mode(monitor: str, model=None, owner: str = "MonitorCallback") -> str:
                      "automatically determine whether that metric should be maximized or "
                      "minimized. Pass `mode='max'` in order to monitor based on the highest "
                      "metric value, or pass `mode='min'` in order to use the lowest value.")
+
+
+def skip_if_no_samples(value, monitor: str, owner: str) -> bool:
+    """True (with a warning) when ``value`` was computed over zero samples
+    (:class:`numvgg.callbacks.logs.NoSamples`): such a value is never an
+    improvement, nor a lack of one, so the callback ignores this epoch."""
+    if not isinstance(value, NoSamples):
+        return False
+    warnings.warn(f"{owner}: `{monitor}` was computed over zero samples this epoch (the "
+                  "validation data ran out?); ignoring it.", stacklevel=3)
+    return True
 
 
 class MonitorCallback(Callback):

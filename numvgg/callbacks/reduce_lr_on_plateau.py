@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 
 from ..progbar import print_msg
-from .monitor import MonitorCallback
+from .monitor import MonitorCallback, skip_if_no_samples
 
 
 class ReduceLROnPlateau(MonitorCallback):
@@ -74,6 +74,8 @@ class ReduceLROnPlateau(MonitorCallback):
             warnings.warn("Learning rate reduction is conditioned on metric "
                           f"`{self.monitor}` which is not available. Available metrics "
                           f"are: {','.join(logs.keys())}.", stacklevel=2)
+            return
+        if skip_if_no_samples(current, self.monitor, "ReduceLROnPlateau"):
             return
 
         if self.in_cooldown():

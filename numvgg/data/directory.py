@@ -26,15 +26,45 @@ def list_class_folders(directory) -> list[str]:
             if os.path.isdir(os.path.join(directory, name)) and not name.startswith(".")]
 
 
-def list_image_files(folder, follow_links: bool = False) -> list[str]:
+def list_image_files(folder, follow_links: bool = False, seen: set | None = None) -> list[str]:
     """Image files under ``folder`` (recursively), relative to ``folder``.
 
     Order: folders sorted by path, then file names sorted within each folder,
     which is Keras' order. Only the extensions in ``ALLOWLIST_FORMATS`` count
-    (case-insensitive). ``follow_links`` also enters symlinked sub-folders.
+    (case-insensitive).
+
+    ``follow_links`` also enters symlinked sub-folders, wherever they point
+    (as Keras does: a link to a shared image store outside the dataset is a
+    normal use). Unlike Keras, each real folder is entered at most once: a
+    link back to a folder already walked (``up -> ..``, ``again -> .``) is
+    skipped with a warning, so a loop can neither repeat samples nor walk
+    forever. ``seen`` holds the real paths not to enter (shared between the
+    class folders of one dataset, see :func:`index_directory`).
     """
+    if seen is None:
+        seen = {os.path.realpath(folder)}
+    skipped = []
+    walked = []
+    for root, dirs, files in os.walk(folder, followlinks=follow_links):
+        walked.append((root, files))
+        if not follow_links:
+            continue
+        kept = []
+        for name in dirs:
+            real = os.path.realpath(os.path.join(root, name))
+            if real in seen:
+                skipped.append(os.path.join(root, name))
+            else:
+                seen.add(real)
+                kept.append(name)
+        dirs[:] = kept                  # os.walk only enters what is left here
+    if skipped:
+        shown = ", ".join(f"'{p}'" for p in skipped[:3]) + (" ..." if len(skipped) > 3 else "")
+        warnings.warn(f"follow_links=True: skipped {len(skipped)} linked folder(s) that lead to a "
+                      f"folder already read (a loop, or another class's folder): {shown}. Each "
+                      "folder is read once.", stacklevel=3)
     found = []
-    for root, _, files in sorted(os.walk(folder, followlinks=follow_links), key=lambda t: t[0]):
+    for root, files in sorted(walked, key=lambda t: t[0]):
         for name in sorted(files):
             if name.lower().endswith(ALLOWLIST_FORMATS):
                 found.append(os.path.relpath(os.path.join(root, name), folder))
@@ -89,8 +119,11 @@ def index_directory(directory, labels="inferred", class_names=None, follow_links
                     f"'{directory}': no folder for {missing}. Sub-folders found: {folders}.")
             folders = list(class_names)          # the caller's order decides the indices
         file_paths, label_list, empty = [], [], []
+        # Links may lead anywhere but never back to the root or into another class's folder.
+        seen = {os.path.realpath(directory)}
+        seen |= {os.path.realpath(os.path.join(directory, name)) for name in folders}
         for index, name in enumerate(folders):
-            files = list_image_files(os.path.join(directory, name), follow_links)
+            files = list_image_files(os.path.join(directory, name), follow_links, seen)
             if not files:
                 empty.append(name)
             file_paths += [os.path.join(directory, name, f) for f in files]

@@ -30,6 +30,18 @@ give are *identical* to Keras' (the tests check it), including Keras' quirks:
 What numvgg adds: a missing or unreadable file raises
 :class:`ImageNotFoundError` / :class:`ImageFileError` naming the path, with
 Pillow's own error chained as the cause.
+
+**Big images.** Pillow refuses images of more than twice
+``PIL.Image.MAX_IMAGE_PIXELS`` pixels (about 179 million by default) as
+possible decompression bombs; ``load_img`` then raises
+:class:`ImageFileError` naming the file (raise Pillow's limit to load it on
+purpose). Below that, decoding costs width x height x channels bytes, as in
+Keras, whatever ``target_size`` is. One exception, where numvgg departs from
+Keras on purpose: a JPEG of more than ``DRAFT_ABOVE_PIXELS`` (16.7 million,
+4096 x 4096) pixels loaded with a ``target_size`` at most half its size is
+decoded at 1/2, 1/4 or 1/8 scale (Pillow's ``draft``, the JPEG decoder's own
+downscaling) and then resized: the memory drops by up to 64x, and the
+pixels differ slightly from Keras', which decodes every pixel first.
 """
 from __future__ import annotations
 
@@ -54,6 +66,10 @@ PIL_INTERPOLATION_METHODS = {
 }
 
 COLOR_MODES = ("grayscale", "rgb", "rgba")
+
+# JPEGs above this many pixels are decoded at a reduced scale when the target
+# size allows it (see the module docstring); below it, exactly like Keras.
+DRAFT_ABOVE_PIXELS = 4096 * 4096
 DATA_FORMATS = ("channels_last", "channels_first")
 
 
@@ -103,6 +119,10 @@ def open_image(path) -> Image.Image:
         raise ImageFileError(f"Cannot read image '{shown}': the file is empty (0 bytes).")
     try:
         return Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as e:
+        raise ImageFileError(
+            f"Cannot read image '{shown}': it is too big to decode safely ({e}). If you trust "
+            "it, raise Pillow's limit: PIL.Image.MAX_IMAGE_PIXELS = ...") from e
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise ImageFileError(f"Cannot read image '{shown}': not an image file Pillow can read, "
                              "or a damaged one.") from e
@@ -171,6 +191,8 @@ def load_img(path, color_mode: str = "rgb", target_size=None, interpolation: str
     img = open_image(path)
     shown = "<BytesIO>" if isinstance(path, io.BytesIO) else os.fsdecode(path)
     try:
+        if target_size is not None:
+            _draft_if_huge(img, color_mode, (target_size[1], target_size[0]))
         img.load()   # decode now, so a damaged file fails here, with its name
         img = convert_color_mode(img, color_mode)
         if target_size is not None:
@@ -181,6 +203,18 @@ def load_img(path, color_mode: str = "rgb", target_size=None, interpolation: str
     except (OSError, SyntaxError) as e:
         raise ImageFileError(f"Cannot decode image '{shown}': {e}") from e
     return img
+
+
+def _draft_if_huge(img: Image.Image, color_mode: str, width_height) -> None:
+    """Let a huge JPEG decode at 1/2, 1/4 or 1/8 scale, still at least twice
+    ``width_height`` (Pillow's ``draft``; see the module docstring)."""
+    width, height = img.size
+    if img.format != "JPEG" or width * height <= DRAFT_ABOVE_PIXELS:
+        return
+    wanted = (2 * width_height[0], 2 * width_height[1])
+    if wanted[0] > width // 2 or wanted[1] > height // 2:
+        return
+    img.draft("L" if color_mode == "grayscale" else "RGB", wanted)
 
 
 def img_to_array(img, data_format: str = "channels_last", dtype: str = "float32") -> np.ndarray:

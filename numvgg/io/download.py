@@ -13,7 +13,11 @@ downloaded twice. A file whose md5 does not match is never used: in the
 cache it is downloaded again, elsewhere it is skipped with a warning.
 
 A download goes to a temporary name next to its final place, with a progress
-bar on stderr, and is renamed only after its hash matches.
+bar on stderr, and is renamed only after its hash matches and, when the
+server said how long it is (``Content-Length``), after every byte arrived: a
+download cut short is never kept, even without a hash. A server silent for
+``READ_TIMEOUT_SECONDS`` (60 s), or sending less than ``STALL_MIN_BYTES``
+(64 KiB) in any ``STALL_SECONDS`` (120 s), is given up with a message saying so.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import hashlib
 import os
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import warnings
@@ -35,7 +40,12 @@ from ..errors import WeightDownloadError
 CHECKOUT_WEIGHTS_DIR = str(Path(__file__).resolve().parents[2] / "weights")
 
 _CHUNK_BYTES = 1 << 20
-_TIMEOUT_SECONDS = 60
+# A server that sends nothing for this long is given up (the socket's read timeout).
+READ_TIMEOUT_SECONDS = 60
+# A server that sends *something* but less than STALL_MIN_BYTES in any
+# STALL_SECONDS window (one byte every 5 s never trips a read timeout) is stalled.
+STALL_SECONDS = 120
+STALL_MIN_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -226,14 +236,16 @@ def _download(fname: str, origin: str, file_hash: str | None, target_dir: str,
     print(f"Downloading data from {origin}", file=sys.stderr)
     try:
         hasher = _hasher(file_hash or "")
-        with os.fdopen(fd, "wb") as out, urlopen(origin, timeout=_TIMEOUT_SECONDS) as response:
+        with os.fdopen(fd, "wb") as out, urlopen(origin, timeout=READ_TIMEOUT_SECONDS) as response:
             length = response.headers.get("Content-Length")
-            bar = _ProgressBar(int(length) if length and length.isdigit() else None)
-            for chunk in iter(lambda: response.read(_CHUNK_BYTES), b""):
-                out.write(chunk)
-                hasher.update(chunk)
-                bar.update(len(chunk))
+            expected = int(length) if length and length.isdigit() else None
+            bar = _ProgressBar(expected)
+            received = _copy_watching_stalls(response, out, hasher, bar, fname, origin)
             bar.close()
+        if expected is not None and received != expected:
+            raise WeightDownloadError(
+                f"Downloading '{fname}' from {origin} was cut short: {received:,} of the "
+                f"{expected:,} bytes the server announced arrived. Nothing was kept; try again.")
         if file_hash is not None and hasher.hexdigest() != file_hash.lower():
             raise WeightDownloadError(
                 f"Downloaded '{fname}' from {origin} but its {_algorithm(file_hash)} is "
@@ -257,6 +269,32 @@ def _download(fname: str, origin: str, file_hash: str | None, target_dir: str,
     return target
 
 
+def _copy_watching_stalls(response, out, hasher, bar, fname: str, origin: str) -> int:
+    """Copy ``response`` to ``out``; returns the bytes copied.
+
+    ``read1`` returns whatever has arrived (``read(n)`` would wait for all n
+    bytes), so a slow trickle is noticed between chunks.
+    """
+    read = getattr(response, "read1", response.read)
+    received = 0
+    window_start, window_bytes = time.monotonic(), 0
+    for chunk in iter(lambda: read(_CHUNK_BYTES), b""):
+        out.write(chunk)
+        hasher.update(chunk)
+        bar.update(len(chunk))
+        received += len(chunk)
+        window_bytes += len(chunk)
+        elapsed = time.monotonic() - window_start
+        if elapsed >= STALL_SECONDS:
+            if window_bytes < STALL_MIN_BYTES:
+                raise WeightDownloadError(
+                    f"Downloading '{fname}' from {origin} stalled: only {window_bytes:,} bytes "
+                    f"arrived in the last {elapsed:.0f} s ({received:,} in all). Nothing was "
+                    "kept; try again later or fetch the file another way (see weights/README.md).")
+            window_start, window_bytes = time.monotonic(), 0
+    return received
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -264,6 +302,8 @@ def _umask() -> int:
 
 
 def _reason(error: Exception) -> str:
+    if isinstance(error, TimeoutError) or isinstance(getattr(error, "reason", None), TimeoutError):
+        return f"the server sent nothing for {READ_TIMEOUT_SECONDS} s (read timeout)"
     if isinstance(error, urllib.error.HTTPError):
         return f"HTTP {error.code} {error.reason}"
     if isinstance(error, urllib.error.URLError):

@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 
 from ..errors import WeightFileError
+from .checks import check_finite_weights
 
 # HDF5 refuses attributes bigger than an object header (64 KiB); Keras splits
 # long name lists into ``name0``, ``name1``, ... attributes below this size.
@@ -150,14 +151,22 @@ class SavedWeight:
     shape: tuple
     dataset: h5py.Dataset = field(repr=False)
 
-    def read(self) -> np.ndarray:
-        """The values as a new C-contiguous ``float32`` array of shape ``self.shape``."""
+    def read(self, layer_name: str | None = None, weight_name: str | None = None) -> np.ndarray:
+        """The values as a new C-contiguous ``float32`` array of shape ``self.shape``.
+
+        NaN, infinity, or float64 values beyond float32's range are refused
+        (:func:`numvgg.io.checks.check_finite_weights`), naming ``layer_name``
+        and ``weight_name`` (default: the dataset's path in the file).
+        """
         try:
             values = self.dataset[()]
         except OSError as e:   # damaged chunks in an otherwise valid file
             raise WeightFileError(
                 f"Cannot read dataset '{self.dataset.name}' from '{file_label(self.dataset)}': "
                 f"the file is damaged. (h5py: {e})") from e
+        label = file_label(self.dataset)
+        check_finite_weights(layer_name or self.dataset.parent.name, weight_name or self.name,
+                             values, source=f"weights file '{label}' (dataset '{self.dataset.name}')")
         return np.ascontiguousarray(values, dtype=np.float32)
 
 

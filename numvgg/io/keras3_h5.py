@@ -103,13 +103,39 @@ def is_keras3(f: h5py.File) -> bool:
     return ("layers" in f or "vars" in f) and "layer_names" not in f.attrs
 
 
+# A model nests models a few levels deep (VGG16 inside the transfer-learning
+# Sequential is 2); a hostile file can nest thousands, or loop with hard links.
+MAX_DEPTH = 64
+
+
 def read_tree(f: h5py.File) -> Keras3Node:
-    """The whole saved tree of ``f`` (shapes only; no data is read)."""
-    return _read_node(f, "")
+    """The whole saved tree of ``f`` (shapes only; no data is read).
+
+    Raises:
+        WeightFileError: the tree is nested more than ``MAX_DEPTH`` models
+            deep, or a group is reached twice (HDF5 hard links, possibly a
+            cycle): no Keras file does either.
+    """
+    return _read_node(f, "", set(), 0)
 
 
-def _read_node(f: h5py.File, path: str) -> Keras3Node:
+def _object_address(group: h5py.Group) -> int:
+    return h5py.h5o.get_info(group.id).addr
+
+
+def _read_node(f: h5py.File, path: str, seen: set, depth: int) -> Keras3Node:
     group = get_group(f, path) if path else f
+    if depth > MAX_DEPTH:
+        raise WeightFileError(
+            f"Weights file '{file_label(f)}': its layer tree is nested more than {MAX_DEPTH} "
+            f"models deep (at '{path[:120]}...'); no Keras model is. The file is damaged or hostile.")
+    address = _object_address(group)
+    if address in seen:
+        raise WeightFileError(
+            f"Weights file '{file_label(f)}': group '{path or '/'}' is the same HDF5 object as "
+            "a group already read (a hard link, possibly a cycle). Keras never writes those; the "
+            "file is damaged or hostile.")
+    seen.add(address)
     real_name = None
     weights: list[SavedWeight] = []
     if "vars" in group:
@@ -122,7 +148,7 @@ def _read_node(f: h5py.File, path: str) -> Keras3Node:
         layers_group = get_group(group, "layers")
         for name in sorted(layers_group, key=auto_name_key):
             child_path = f"{path}/layers/{name}" if path else f"layers/{name}"
-            children[name] = _read_node(f, child_path)
+            children[name] = _read_node(f, child_path, seen, depth + 1)
     return Keras3Node(path, real_name, weights, children)
 
 

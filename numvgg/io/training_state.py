@@ -29,7 +29,8 @@ The weights and the optimizer sit where Keras 3 keeps them in the
 folder, flushed to disk (``fsync``), and renamed over ``path`` (``os.replace``,
 atomic on POSIX and Windows). A crash, a full disk or ``kill -9`` at any moment
 leaves either the previous file or the new one, never a mix; at worst a
-``.<name>.*.tmp`` file stays behind.
+``.<name>~<pid>-*.tmp`` file stays behind, and the next save removes it
+(see :mod:`numvgg.io.atomic`).
 
 **Loading is all or nothing.** Every part is read and checked against the
 model first (weight shapes, optimizer class, slot names and shapes, the
@@ -45,10 +46,8 @@ trained, so the remaining batches are the ones the uninterrupted run saw.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +58,7 @@ from .. import __version__
 from .. import random as nv_random
 from ..errors import TrainingStateError, WeightFileError
 from . import weights as weights_io
+from .atomic import atomic_path
 from .h5access import damaged_file_errors, get_dataset, get_group, open_for_reading
 
 FORMAT_VERSION = 1
@@ -79,49 +79,6 @@ class TrainingProgress:
     epoch: int = 0
     step: int = 0
     shuffle_state: Any = None
-
-
-# -- atomic writing ---------------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_path(path: str):
-    """Yield a temporary file name next to ``path``; when the block ends
-    without error, flush that file to disk and rename it over ``path``.
-
-    On an error the temporary file is removed and ``path`` is untouched.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise TrainingStateError(f"Cannot save to '{path}': folder '{folder}' does not exist.")
-    # A fresh name, not mkstemp: the file is then created with the usual
-    # permissions (umask), as the final file would be.
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        yield tmp
-        _fsync(tmp)
-        os.replace(tmp, path)
-        _fsync_folder(folder)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-
-
-def _fsync(path: str) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_folder(folder: str) -> None:
-    # The rename itself lives in the folder's entry list; sync it too where
-    # the OS allows opening a folder (POSIX).
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- the model's random generators --------------------------------------------------------
@@ -196,32 +153,20 @@ def save_training_state(path, model, optimizer=None, trained_weights=(),
         "layer_rngs": json.dumps([[name, _to_json(g.bit_generator.state)]
                                   for name, g in layer_generators(model)]),
     }
-    try:
-        with atomic_path(path) as tmp:
-            with h5py.File(tmp, "w-") as f:
-                weights_io._write_keras3(f, model)           # the .weights.h5 tree at the root
-                if optimizer is not None:
-                    opt_vars = f.create_group("optimizer").create_group("vars")
-                    opt_vars.attrs["name"] = optimizer.name
-                    for i, value in enumerate(state.values()):
-                        opt_vars.create_dataset(str(i), data=value)
-                group = f.create_group(STATE_GROUP)
-                for key, value in attrs.items():
-                    group.attrs[key] = value
-    except OSError as e:
-        raise TrainingStateError(f"Cannot save the training state to '{path}': {e}") from e
+    with (atomic_path(path, TrainingStateError, "the training state") as tmp,
+          h5py.File(tmp, "w-") as f):
+        weights_io._write_keras3(f, model)           # the .weights.h5 tree at the root
+        if optimizer is not None:
+            opt_vars = f.create_group("optimizer").create_group("vars")
+            opt_vars.attrs["name"] = optimizer.name
+            for i, value in enumerate(state.values()):
+                opt_vars.create_dataset(str(i), data=value)
+        group = f.create_group(STATE_GROUP)
+        for key, value in attrs.items():
+            group.attrs[key] = value
 
 
 # -- loading -----------------------------------------------------------------------------------
-@dataclass
-class _SavedState:
-    """Everything read from a file, checked, not yet assigned."""
-    progress: TrainingProgress
-    optimizer_class: str
-    optimizer_state: dict
-    layer_rngs: list
-
-
 def _open(path: str) -> h5py.File:
     try:
         return open_for_reading(path)
@@ -366,11 +311,54 @@ def _check_optimizer(path, model, optimizer, trained_weights, class_name, saved)
                 f"'{path}': optimizer state '{key}' (for weight '{weight}'): the model needs shape "
                 f"{current.shape} but the file holds {tuple(dataset.shape)}.")
         try:
-            values[key] = np.asarray(dataset[()], dtype=current.dtype)
+            raw = np.asarray(dataset[()])
         except (OSError, ValueError, TypeError) as e:
             raise TrainingStateError(f"'{path}': cannot read optimizer state '{key}': the file is "
                                      f"damaged. ({e})") from e
+        values[key] = _checked_state_value(path, key, raw, current.dtype)
     return values
+
+
+# Slots that hold sums or averages of squared gradients, so never negative.
+# A negative one would make the next update take the square root of a negative number.
+_SQUARED_SLOTS = ("velocity", "velocity_hat", "accumulator", "accumulated_grad",
+                  "accumulated_delta_var")
+
+
+def _shown(value: np.ndarray) -> str:
+    if value.shape != ():
+        return f"an array of shape {value.shape}"
+    item = value.item()
+    return f"{item:g}" if isinstance(item, float) else repr(item)
+
+
+def _checked_state_value(path: str, key: str, raw: np.ndarray, dtype) -> np.ndarray:
+    """``raw`` as ``dtype`` after checking it can be an optimizer's ``key``.
+
+    A damaged value (NaN steps, a negative learning rate...) loads without a
+    complaint otherwise, and every weight is NaN one epoch later.
+    """
+    def damaged(why: str):
+        return TrainingStateError(f"Training-state file '{path}' is damaged: optimizer state "
+                                  f"'{key}' {why}; nothing was loaded.")
+
+    if raw.dtype.kind not in "fiub":
+        raise damaged(f"holds {raw.dtype} values, not numbers")
+    if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+        n_bad = int((~np.isfinite(raw)).sum())
+        raise damaged(f"holds {n_bad} NaN or infinite value(s) of {raw.size}")
+    slot = key.split("/", 1)[0]
+    if key == "iterations":
+        if raw.shape != () or raw != np.round(raw) or raw < 0:
+            raise damaged(f"(the number of updates done) should be a whole number >= 0, not "
+                          f"{_shown(raw)}")
+    elif key == "learning_rate":
+        if raw.shape != () or raw < 0:
+            raise damaged(f"should be a learning rate >= 0, not {_shown(raw)}")
+    elif slot in _SQUARED_SLOTS and raw.size and raw.min() < 0:
+        raise damaged(f"(a running mean of squared gradients) holds negative values "
+                      f"(the smallest is {float(raw.min()):.3g}); it can only be >= 0")
+    return np.asarray(raw, dtype=dtype)
 
 
 def _check_generators(path, model, progress: TrainingProgress, layer_rngs: list) -> list:

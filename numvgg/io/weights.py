@@ -25,9 +25,7 @@ a *leaf* layer has a ``params`` dict of ``name -> array`` (``'kernel'``,
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
 import warnings
 from typing import Any, NamedTuple
 
@@ -37,6 +35,7 @@ import numpy as np
 from .. import __version__
 from ..errors import WeightFileError
 from . import keras3_h5, legacy_h5
+from .atomic import atomic_path
 from .h5access import SavedWeight, damaged_file_errors, open_for_reading
 
 _MAX_LISTED_PROBLEMS = 5
@@ -356,7 +355,7 @@ def load_weights(model, path, by_name: bool = False, skip_mismatch: bool = False
                     ".weights.h5 file: those are matched by the model's structure (as in Keras).")
             _plan_keras3(plan, model, f)
         plan.raise_problems()
-        values = [assignment.saved.read() for assignment in plan.assignments]
+        values = [a.saved.read(a.slot.layer.name, a.slot.weight) for a in plan.assignments]
     _assign(plan.assignments, values)
     for message in plan.warnings:
         warnings.warn(message, stacklevel=2)
@@ -377,8 +376,10 @@ def save_weights(model, path) -> None:
 
     ``*.weights.h5`` gets Keras 3's layout; any other ``*.h5`` / ``*.hdf5`` gets
     Keras' legacy layout (the one of the published VGG16 files). The file is
-    written under a temporary name in the same folder and renamed into place
-    at the end, so a failure never leaves a half-written file where a good one was.
+    written under a temporary name in the same folder, flushed to disk and
+    renamed into place at the end (:mod:`numvgg.io.atomic`), so a failure never
+    leaves a half-written file where a good one was. A symlink is written
+    through, and an existing file keeps its permissions.
 
     Raises:
         WeightFileError: unknown extension, missing folder, or a write error
@@ -394,19 +395,8 @@ def save_weights(model, path) -> None:
         raise WeightFileError(
             f"Cannot save weights to '{path}': the name must end in '.weights.h5' (Keras 3 "
             "layout) or '.h5' (Keras' legacy layout).")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise WeightFileError(f"Cannot save weights to '{path}': folder '{folder}' does not exist.")
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with h5py.File(tmp, "w-") as f:
-            write(f, model)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise WeightFileError(f"Cannot save weights to '{path}': {e}") from e
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
+    with atomic_path(path, WeightFileError, "weights") as tmp, h5py.File(tmp, "w-") as f:
+        write(f, model)
 
 
 def _write_legacy(f: h5py.File, model) -> None:

@@ -259,3 +259,83 @@ def check_fit_arguments(epochs, initial_epoch, validation_split, validation_freq
             raise ValueError(
                 "fit(): validation_data is a single array; pass the targets too: "
                 "validation_data=(x_val, y_val).")
+
+
+# -- validation_data, before the first step -------------------------------------------------------
+def check_validation_data(model, validation_data) -> None:
+    """Check array ``validation_data`` against the model before ``fit`` trains a step.
+
+    Without this, a ``y_val`` of the wrong length or shape fails only after a
+    whole training epoch, in a message about "x and y" that does not say it
+    is the validation data. Checked here: ``x_val`` and ``y_val`` (and a
+    ``sample_weight``) have the same number of samples; ``x_val`` fits the
+    model's input; ``y_val`` fits the model's output, as judged by the
+    compiled loss itself (run on two dummy predictions, so every loss's own
+    rule applies: ``(N,)`` or ``(N, 1)`` for a sigmoid unit, one-hot rows for
+    ``categorical_crossentropy``...). Datasets are checked batch by batch
+    while they are read; this returns quietly for them.
+
+    Raises:
+        ShapeError: naming ``validation_data`` and both shapes.
+        ValueError: see :func:`as_sample_array`.
+    """
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        return
+    x = as_sample_array(validation_data[0], "validation_data x")
+    y = as_sample_array(validation_data[1], "validation_data y")
+    if len(x) != len(y):
+        raise ShapeError(f"fit(validation_data=(x_val, y_val)): x_val has {len(x)} samples (shape "
+                         f"{x.shape}) but y_val has {len(y)} (shape {y.shape}); they must match.")
+    if len(validation_data) == 3 and validation_data[2] is not None:
+        weights = np.asarray(validation_data[2])
+        if weights.ndim == 0 or len(weights) != len(x):
+            raise ShapeError(f"fit(validation_data=(x_val, y_val, sample_weight)): sample_weight has "
+                             f"shape {weights.shape} but x_val has {len(x)} samples.")
+    if not getattr(model, "built", False):
+        return
+    check_input_shape(model, x, "fit(validation_data=...)")
+    loss = getattr(model, "loss", None)
+    output_shape = getattr(model, "output_shape", None)
+    if loss is None or output_shape is None or not len(y):
+        return
+    k = min(len(y), 2)
+    dummy = np.full((k, *output_shape[1:]), 0.5, dtype=np.float32)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            loss(y[:k], dummy)
+    except ValueError as e:              # ShapeError is a ValueError
+        raise ShapeError(f"fit(validation_data=(x_val, y_val)): y_val has shape {y.shape} but the "
+                         f"model's output has shape {format_shape(output_shape)}, and the loss "
+                         f"cannot compare them: {e}") from e
+
+
+# -- binary_crossentropy targets -------------------------------------------------------------
+def check_binary_targets(y, where: str) -> bool:
+    """Warn when targets meant for ``binary_crossentropy`` are not in [0, 1].
+
+    Labels 0/255 (a mask image) or -1/1 (an SVM habit) train without any
+    error, in Keras too, and give a meaningless model. Costs one ``min`` and
+    one ``max`` over ``y``; call it once per ``fit`` for arrays (or on the
+    first batch of a dataset).
+
+    Returns:
+        True when it warned (so a caller can stop checking).
+    """
+    y = np.asarray(y)
+    if y.size == 0 or y.dtype.kind not in "fiub":
+        return False
+    low, high = y.min(), y.max()
+    if low >= 0 and high <= 1:
+        return False
+    seen = np.unique(y)
+    shown = ", ".join(f"{v:g}" for v in seen[:6]) + (f", ... ({len(seen)} values)" if len(seen) > 6 else "")
+    hint = ""
+    if set(seen.tolist()) <= {0, 255}:
+        hint = " Divide by 255 (a 0/255 mask?)."
+    elif set(seen.tolist()) <= {-1, 1}:
+        hint = " Map -1 to 0: y = (y + 1) / 2."
+    warnings.warn(f"{where}: binary_crossentropy expects targets in [0, 1] (class 0 or 1, or a "
+                  f"probability) but the targets hold {shown}.{hint} Training goes on.",
+                  stacklevel=3)
+    return True

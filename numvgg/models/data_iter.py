@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from .. import random as nv_random
+from ..callbacks.logs import NoSamples, no_sample_logs  # noqa: F401  (re-exported for fit)
 from .checks import is_array_data as _is_array_like  # one rule for "arrays"
 
 _RAN_OUT = ("Your input ran out of data; interrupting training. Make sure that your dataset or "
@@ -109,6 +110,7 @@ class EpochIterator:
             self._num_batches = None
         self._iterator = None
         self._seen = 0
+        self.ran_out = False            # the last epoch got no batch at all
 
     @property
     def num_batches(self):
@@ -116,21 +118,31 @@ class EpochIterator:
         return self.steps_per_epoch or self._num_batches
 
     def enumerate_epoch(self):
+        """Yield ``(step, (x, y))`` for one epoch.
+
+        An epoch that gets no batch at all sets ``ran_out`` and warns with
+        Keras' "ran out of data" message: ``fit`` then stops (a one-shot
+        generator used up by the first epoch, as Keras does), and
+        ``evaluate`` logs :class:`NoSamples` instead of a Mean over nothing.
+        """
         steps = self.steps_per_epoch or self._num_batches
         if self._iterator is None or self.steps_per_epoch is None:
             self._iterator = iter(self.source)
             self._seen = 0
         step = 0
+        warned = False
         while steps is None or step < steps:
             if self._num_batches and self._seen >= self._num_batches:
                 if self.steps_per_epoch:
                     warnings.warn(_RAN_OUT, stacklevel=3)
+                    warned = True
                 break
             try:
                 batch = next(self._iterator)
             except StopIteration:
                 if self.steps_per_epoch:
                     warnings.warn(_RAN_OUT, stacklevel=3)
+                    warned = True
                 self._iterator = None
                 break
             self._seen += 1
@@ -138,3 +150,6 @@ class EpochIterator:
             step += 1
         if self._num_batches and self._seen >= self._num_batches:
             self._iterator = None
+        self.ran_out = step == 0
+        if self.ran_out and not warned:
+            warnings.warn(_RAN_OUT, stacklevel=3)

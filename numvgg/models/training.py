@@ -55,7 +55,7 @@ from ..io import training_state
 from . import checks
 from . import train_plan
 from .feature_cache import FrozenFeatureCache, frozen_prefix
-from .data_iter import EpochIterator, split_validation, unpack_batch
+from .data_iter import EpochIterator, no_sample_logs, split_validation, unpack_batch
 from .interrupt import InterruptGuard
 
 class Trainer:
@@ -528,6 +528,11 @@ class Trainer:
             vx, vy, _ = self._checked_arrays(validation_data[0], validation_data[1],
                                              "fit(validation_data=...)")
             validation_data = (vx, vy)
+        checks.check_validation_data(self, validation_data)           # issue 15: before step 1
+        self._bce_unchecked = getattr(self.loss, "name", None) == "binary_crossentropy"
+        if arrays and y is not None and self._bce_unchecked:
+            checks.check_binary_targets(y, "fit()")
+            self._bce_unchecked = False
         train_iter = EpochIterator(x, y, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
                                    shuffle=shuffle)
         verbose = 1 if verbose == "auto" else verbose
@@ -579,6 +584,8 @@ class Trainer:
                 where = f"fit(): epoch {epoch + 1}/{run.epochs}, step {step + 1}/{run.steps or '?'}"
                 if run.check_batches:
                     xb, yb = self._check_batch(xb, yb, where)
+                    if self._bce_unchecked and yb is not None:   # until the first warning
+                        self._bce_unchecked = not checks.check_binary_targets(yb, where)
                 cbks.on_train_batch_begin(step)
                 with guard.step():
                     if plan is None or self._run_eagerly:    # Keras traces fit's step once
@@ -590,6 +597,8 @@ class Trainer:
                 guard.raise_if_pending()
                 if self.stop_training:
                     break
+            if train_iter.ran_out:                        # no batch: no loss to log (issue 15)
+                break
             skip = 0
             epoch_logs = self._logs()
             if run.validation_data is not None and (epoch + 1) % run.validation_freq == 0:
@@ -649,7 +658,7 @@ class Trainer:
             cbks.on_test_batch_begin(step)
             logs = self.test_step((xb, yb, None))
             cbks.on_test_batch_end(step, logs)
-        logs = self._logs()
+        logs = self._logs() if not it.ran_out else no_sample_logs(self._logs())   # issue 15
         cbks.on_test_end(logs)
         return logs if return_dict else self._flatten_logs(logs)
 
