@@ -71,13 +71,9 @@ def _local_copies(published):
 
 
 def _class_names_if_available():
-    """The ImageNet class index if a good copy is already on disk, else ``None`` (no download)."""
-    from .applications.imagenet_utils import load_class_index
-    from .io import download
-    for path, ok in _local_copies(download.IMAGENET_CLASS_INDEX):
-        if ok:
-            return load_class_index(path)
-    return None
+    """The ImageNet class index: Keras' cached copy or the one numvgg ships (no download)."""
+    from .applications.imagenet_utils import imagenet_class_index
+    return imagenet_class_index()
 
 
 # -- predict ------------------------------------------------------------------------------------
@@ -94,7 +90,6 @@ def cmd_predict(args) -> int:
         if weights == "imagenet":
             # Found (md5 checked) or downloaded now, before 138M weights are allocated.
             weights = download.get_vgg16_weights_path(include_top=True)
-        download.get_imagenet_class_index_path()                 # decode_predictions needs it
         model = _build_vgg16(weights, include_top=True, size=args.input_size)
         predictions = model(x)                                   # (N, 1000) softmax
         decoded = decode_predictions(predictions, top=args.top)
@@ -240,8 +235,8 @@ def register(subparsers) -> None:
                     "keras.applications.VGG16 + decode_predictions would: each image is loaded\n"
                     "at 224x224 (nearest resampling), preprocessed (BGR, mean subtracted) and\n"
                     "its most probable classes printed.\n\n"
-                    "Needs vgg16_weights_tf_dim_ordering_tf_kernels.h5 (528 MB) and\n"
-                    "imagenet_class_index.json: see `numvgg weights`.",
+                    "Needs vgg16_weights_tf_dim_ordering_tf_kernels.h5 (528 MB): see\n"
+                    "`numvgg weights`. The class names ship with numvgg.",
         epilog="example: numvgg predict cat.jpg dog.png --top 3")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, ...)")
     p.add_argument("--top", type=int, default=5, help="how many classes to print (default: %(default)s)")

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from numvgg import commands, initializers
+from numvgg.applications import imagenet_utils
 from numvgg.applications.vgg16 import VGG16, preprocess_input
 from numvgg.data.images import img_to_array, load_img
 from numvgg.debug.trace import layer_output
@@ -150,7 +151,7 @@ def test_predict_names_a_missing_image(capsys, tmp_path):
 def test_predict_prints_the_top_classes_in_order(photo, tmp_path, capsys, monkeypatch):
     index_path = tmp_path / "class_index.json"
     index_path.write_text(json.dumps({str(i): [f"n{i:08d}", f"class_{i:03d}"] for i in range(1000)}))
-    monkeypatch.setattr(download, "get_imagenet_class_index_path", lambda search_dirs=(): str(index_path))
+    monkeypatch.setattr(imagenet_utils, "class_index_path", lambda: str(index_path))
     built = []
     real_build = commands._build_vgg16
     monkeypatch.setattr(commands, "_build_vgg16", lambda *a, **k: built.append(real_build(*a, **k)) or built[-1])
