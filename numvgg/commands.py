@@ -153,6 +153,40 @@ def cmd_plots(args) -> int:
     return 0
 
 
+# -- figures ------------------------------------------------------------------------------------
+def _figures_model(weights, size: int):
+    """``(model, weights_source)`` for ``numvgg figures``: ImageNet weights only when
+    already on this machine (a lecture set should not start a 528 MB download), else random."""
+    from .io import download
+    source = "random" if weights is None else weights
+    if weights == "imagenet":
+        weights = download.find_cached_vgg16_weights(include_top=True)
+        if weights is None:
+            print("ImageNet weights with top are not on this machine (numvgg weights --fetch --top); "
+                  "using random weights: the footers say so.")
+            source = "random"
+        elif size != 224:
+            raise ValueError(f"The ImageNet top needs 224x224 input; got --input-size {size}.")
+    return _build_vgg16(weights, include_top=True, size=size), source
+
+
+def cmd_figures(args) -> int:
+    """The lecture's figure set, PNG + SVG, into one folder."""
+    from .figures import history_from_csv, write_lecture_figures
+    try:
+        histories = None
+        if args.curves:
+            histories = tuple(history_from_csv(p) for p in args.curves)
+        model, source = _figures_model(_weights_arg(args.weights), args.input_size)
+        image = _load_images([args.image], args.input_size)[1][0] if args.image else None
+        written = write_lecture_figures(args.out_dir, model=model, image=image, weights_source=source,
+                                        histories=histories)
+    except (NumvggError, OSError, ValueError) as e:
+        return _fail("figures", e)
+    print(f"{len(written)} figures (PNG + SVG) in {args.out_dir}")
+    return 0
+
+
 # -- parity -------------------------------------------------------------------------------------
 def cmd_parity(args) -> int:
     """numvgg vs Keras, layer by layer; exit 1 above tolerance."""
@@ -282,6 +316,31 @@ def register(subparsers) -> None:
     _weights_option(p, "imagenet")
     p.add_argument("--input-size", type=int, default=224, help="image side (default: %(default)s)")
     p.set_defaults(func=cmd_plots)
+
+    p = subparsers.add_parser(
+        "figures", formatter_class=fmt, help="write the lecture's figure set (PNG + SVG, 1280x720)",
+        description="Write the figures a lecture on numvgg uses into DIR, one progress line each:\n"
+                    "  im2col.png                 conv2d: one patch -> one row\n"
+                    "  maxpool_backward.png       pooling: the winner takes the gradient\n"
+                    "  receptive_field.png        architecture: receptive field per layer\n"
+                    "  filters_block1_conv1.png   first-layer filters\n"
+                    "  feature_maps.png           the input beside three layers' maps\n"
+                    "  saliency.png               |d class score / d pixel|, titled with the class\n"
+                    "  pretrained_vs_random.png   with --curves: ImageNet vs random start\n"
+                    "Every figure says in its footer which weights produced it. ImageNet weights\n"
+                    "are used when already on this machine, else random ones. docs/figures.md\n"
+                    "says which figure serves which lesson.",
+        epilog="examples: numvgg figures lecture_figs\n"
+               "          numvgg figures lecture_figs --image cat.jpg --curves pre.csv rand.csv")
+    p.add_argument("out_dir", metavar="DIR", help="output folder (created)")
+    p.add_argument("--image", default=None, metavar="IMAGE",
+                   help="picture for feature maps and saliency (default: matplotlib's sample photo)")
+    _weights_option(p, "imagenet")
+    p.add_argument("--input-size", type=int, default=224,
+                   help="image side (default: %(default)s; the ImageNet top needs 224)")
+    p.add_argument("--curves", nargs=2, default=None, metavar=("PRETRAINED_CSV", "RANDOM_CSV"),
+                   help="two CSVLogger files (ImageNet start, random start) for the last figure")
+    p.set_defaults(func=cmd_figures)
 
     p = subparsers.add_parser(
         "parity", formatter_class=fmt, help="compare numvgg with Keras, layer by layer (needs Keras)",
