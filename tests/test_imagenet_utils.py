@@ -190,5 +190,6 @@ def test_decode_predictions_with_real_names_equals_keras(keras, keras_home, rng,
     preds = rng.random((4, 1000)).astype(np.float32)
     preds[2, [134, 517, 638]] = 3.0                                       # ties, incl. both 'crane's
     for top in (1, 5, 10):
-        assert decode_predictions(preds, top=top) == keras.applications.vgg16.decode_predictions(preds, top=top)
+        theirs = keras.applications.vgg16.decode_predictions(preds, top=top)
+        assert decode_predictions(preds, top=top) == theirs
     assert keras_utils.CLASS_INDEX == imagenet_utils.load_class_index(imagenet_utils.BUNDLED_CLASS_INDEX)
