@@ -345,8 +345,8 @@ def plot_saliency(model, image, path: str, class_index=None, preprocessing="caff
         what = f"'{class_name}' (class {index})" if class_name else f"class {index}"
     else:
         what = f"feature {index}"
-    kind = "logit, before the softmax" if is_logit else "score"
+    kind = "its logit (before the softmax)" if is_logit else "its score"
     fig.suptitle(f"Saliency: which pixels change the score of {what}\n"
-                 f"{kind} = {score:.3g}; Simonyan et al. (2013)")
+                 f"{kind}: {score:.3g}; Simonyan et al. (2013)")
     style.footer(fig, weights_source)
     return style.save(fig, path)

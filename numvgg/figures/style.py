@@ -23,8 +23,9 @@ SLIDE_INCHES = (12.8, 7.2)
 DPI = 100                                  # 12.8 x 7.2 in at 100 dpi = 1280 x 720 px
 FORMATS = ("png", "svg")
 
-# Sizes in points; at 100 dpi a point is 1.39 px, so the smallest text (tick labels,
-# 14 pt) is ~19 px high on a 720 px slide: readable from the back of a lecture room.
+# Sizes in points; at 100 dpi a point is 1.39 px, so body text (tick labels, 14 pt) is
+# ~19 px high on a 720 px slide, and nothing is below 12 pt (~17 px): readable from the
+# back of a lecture room.
 RC = {
     "font.size": 16,
     "axes.titlesize": 18,

@@ -103,9 +103,13 @@ def _draw_panel(ax, logs, epochs, starts, name, phases, headroom=True):
                        zorder=0, linewidth=0)
             if k:
                 ax.axvline(edges[k], color="#777777", linestyle=":", linewidth=1.5)
-            label = phases[k] if k < len(phases) else f"phase {k + 1}"
-            ax.text((edges[k] + edges[k + 1]) / 2, 0.98, label.replace(": ", ":\n", 1),
-                    transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=13,
+            label = (phases[k] if k < len(phases) else f"phase {k + 1}").replace(": ", ":\n", 1)
+            x, ha, y = (edges[k] + edges[k + 1]) / 2, "center", 0.98
+            if edges[k + 1] - edges[k] < 0.25 * (edges[-1] - edges[0]):
+                # A short phase (3 fine-tuning epochs after 60): align the label with the
+                # phase's outer edge so it stays inside the plot, one line lower.
+                x, ha, y = (edges[k + 1], "right", 0.84) if k == len(starts) - 1 else (edges[k], "left", 0.84)
+            ax.text(x, y, label, transform=ax.get_xaxis_transform(), ha=ha, va="top", fontsize=13,
                     color="#444444")
     ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))     # epochs are whole numbers
