@@ -114,6 +114,23 @@ def test_plot_history_integer_epochs_labelled_phases_axis_labels(tmp_path, captu
         plot_history({"loss": []}, str(tmp_path / "empty.png"))
 
 
+def test_a_short_fine_tuning_phase_keeps_its_label_inside_the_plot(tmp_path, captured):
+    """60 frozen epochs then 3 fine-tuning ones (the demo's default): the narrow phase's
+    label must not run off the right edge of the panel."""
+    long = {k: [v[0]] * 60 for k, v in PHASE1.items()}
+    short = {k: v[:1] * 3 for k, v in PHASE2.items()}
+    plot_history([long, short], str(tmp_path / "long.png"), weights_source="random")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    canvas = FigureCanvasAgg(captured[0])                # the saved figure, drawn again
+    canvas.draw()
+    fig, renderer = captured[0], canvas.get_renderer()
+    for ax in fig.axes:
+        box = ax.get_window_extent(renderer)
+        for text in ax.texts:
+            extent = text.get_window_extent(renderer)
+            assert box.x0 - 1 <= extent.x0 and extent.x1 <= box.x1 + 1, text.get_text()
+
+
 def test_plot_history_takes_the_weights_source_from_the_history_model(tmp_path):
     class Model:
         weights_source = "random"
