@@ -126,7 +126,7 @@ def cmd_inspect(args) -> int:
 
 # -- plots --------------------------------------------------------------------------------------
 def cmd_plots(args) -> int:
-    """Filters, feature maps and saliency for one image, three PNGs in one folder."""
+    """Filters, feature maps and saliency for one image, three figures (PNG + SVG) in one folder."""
     from .viz import plot_feature_maps, plot_filters, plot_saliency
     weights = _weights_arg(args.weights)
     try:
@@ -299,7 +299,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "plots", formatter_class=fmt, help="filters, feature maps and saliency of one image (PNGs)",
-        description="Write three pictures of VGG16 for one image into a folder:\n"
+        description="Write three pictures of VGG16 for one image into a folder (PNG, and SVG beside):\n"
                     "  filters.png                first-layer 3x3 filters as RGB patches\n"
                     "  feature_maps_<LAYER>.png   that layer's activation maps\n"
                     "  saliency.png               |d class score / d pixel| (Simonyan et al. 2013)\n"
