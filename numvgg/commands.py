@@ -55,7 +55,10 @@ def _load_images(paths, size: int):
 def _build_vgg16(weights, include_top: bool, size: int):
     """VGG16 with ``weights`` (``'imagenet'``, a path or ``None``) for ``size x size`` input."""
     from .applications.vgg16 import VGG16
-    return VGG16(include_top=include_top, weights=weights, input_shape=(size, size, 3))
+    model = VGG16(include_top=include_top, weights=weights, input_shape=(size, size, 3))
+    if getattr(model, "weights_source", None) is None:      # the figures' footers name it
+        model.weights_source = "random" if weights is None else weights
+    return model
 
 
 def _local_copies(published):

@@ -208,6 +208,7 @@ def test_plots_writes_three_pngs(photo, tmp_path, capsys):
     assert sorted(os.listdir(out_dir)) == sorted(names + [n[:-4] + ".svg" for n in names])   # + SVGs
     for name in names:
         assert (out_dir / name).stat().st_size > 5000 and name in out
+    assert "random (untrained)" in (out_dir / "filters.svg").read_text()   # the weights, named
 
 
 # -- weights ---------------------------------------------------------------------------------------
