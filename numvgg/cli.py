@@ -121,9 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                        help="Keras' verbose: 0 silent, 1 progress bar, 2 one line an epoch")
 
-    p = sub.add_parser("demo", help="run the seed's transfer-learning recipe on a built-in image set",
+    p = sub.add_parser("demo",
+                       help="run the original blog post's transfer-learning recipe on built-in images",
                        description="Generate a small two-class image set (circles vs stripes), then run "
-                                   "the seed's recipe: VGG16 conv base + GAP + Dense(512) + Dense(1), "
+                                   "the original blog post's recipe: VGG16 conv base + GAP + Dense(512) "
+                                   "+ Dense(1), "
                                    "phase 1 with the base frozen, phase 2 with block5 fine-tuned.")
     recipe_args(p, "numvgg_demo")
     p.add_argument("--train-per-class", type=_at_least(1), default=100, help="training images per class (default: 100)")
@@ -131,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="tiny run for CI: 32x32, 12+6 images, 1+1 epochs")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("train", help="run the seed's recipe on your own image folders",
+    p = sub.add_parser("train",
+                       help="run the original blog post's recipe on your own image folders",
                        description="DIR holds train/<class>/ and validation/<class>/ folders of images "
                                    "(two classes).")
     p.add_argument("directory", metavar="DIR")

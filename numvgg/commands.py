@@ -55,7 +55,10 @@ def _load_images(paths, size: int):
 def _build_vgg16(weights, include_top: bool, size: int):
     """VGG16 with ``weights`` (``'imagenet'``, a path or ``None``) for ``size x size`` input."""
     from .applications.vgg16 import VGG16
-    return VGG16(include_top=include_top, weights=weights, input_shape=(size, size, 3))
+    model = VGG16(include_top=include_top, weights=weights, input_shape=(size, size, 3))
+    if getattr(model, "weights_source", None) is None:      # the figures' footers name it
+        model.weights_source = "random" if weights is None else weights
+    return model
 
 
 def _local_copies(published):
@@ -71,13 +74,9 @@ def _local_copies(published):
 
 
 def _class_names_if_available():
-    """The ImageNet class index if a good copy is already on disk, else ``None`` (no download)."""
-    from .applications.imagenet_utils import load_class_index
-    from .io import download
-    for path, ok in _local_copies(download.IMAGENET_CLASS_INDEX):
-        if ok:
-            return load_class_index(path)
-    return None
+    """The ImageNet class index: Keras' cached copy or the one numvgg ships (no download)."""
+    from .applications.imagenet_utils import imagenet_class_index
+    return imagenet_class_index()
 
 
 # -- predict ------------------------------------------------------------------------------------
@@ -94,7 +93,6 @@ def cmd_predict(args) -> int:
         if weights == "imagenet":
             # Found (md5 checked) or downloaded now, before 138M weights are allocated.
             weights = download.get_vgg16_weights_path(include_top=True)
-        download.get_imagenet_class_index_path()                 # decode_predictions needs it
         model = _build_vgg16(weights, include_top=True, size=args.input_size)
         predictions = model(x)                                   # (N, 1000) softmax
         decoded = decode_predictions(predictions, top=args.top)
@@ -131,7 +129,7 @@ def cmd_inspect(args) -> int:
 
 # -- plots --------------------------------------------------------------------------------------
 def cmd_plots(args) -> int:
-    """Filters, feature maps and saliency for one image, three PNGs in one folder."""
+    """Filters, feature maps and saliency for one image, three figures (PNG + SVG) in one folder."""
     from .viz import plot_feature_maps, plot_filters, plot_saliency
     weights = _weights_arg(args.weights)
     try:
@@ -155,6 +153,40 @@ def cmd_plots(args) -> int:
         return _fail("plots", e)
     for path in written:
         print(f"Saved {path}")
+    return 0
+
+
+# -- figures ------------------------------------------------------------------------------------
+def _figures_model(weights, size: int):
+    """``(model, weights_source)`` for ``numvgg figures``: ImageNet weights only when
+    already on this machine (a lecture set should not start a 528 MB download), else random."""
+    from .io import download
+    source = "random" if weights is None else weights
+    if weights == "imagenet":
+        weights = download.find_cached_vgg16_weights(include_top=True)
+        if weights is None:
+            print("ImageNet weights with top are not on this machine (numvgg weights --fetch --top); "
+                  "using random weights: the footers say so.")
+            source = "random"
+        elif size != 224:
+            raise ValueError(f"The ImageNet top needs 224x224 input; got --input-size {size}.")
+    return _build_vgg16(weights, include_top=True, size=size), source
+
+
+def cmd_figures(args) -> int:
+    """The lecture's figure set, PNG + SVG, into one folder."""
+    from .figures import history_from_csv, write_lecture_figures
+    try:
+        histories = None
+        if args.curves:
+            histories = tuple(history_from_csv(p) for p in args.curves)
+        model, source = _figures_model(_weights_arg(args.weights), args.input_size)
+        image = _load_images([args.image], args.input_size)[1][0] if args.image else None
+        written = write_lecture_figures(args.out_dir, model=model, image=image, weights_source=source,
+                                        histories=histories)
+    except (NumvggError, OSError, ValueError) as e:
+        return _fail("figures", e)
+    print(f"{len(written)} figures (PNG + SVG) in {args.out_dir}")
     return 0
 
 
@@ -240,8 +272,8 @@ def register(subparsers) -> None:
                     "keras.applications.VGG16 + decode_predictions would: each image is loaded\n"
                     "at 224x224 (nearest resampling), preprocessed (BGR, mean subtracted) and\n"
                     "its most probable classes printed.\n\n"
-                    "Needs vgg16_weights_tf_dim_ordering_tf_kernels.h5 (528 MB) and\n"
-                    "imagenet_class_index.json: see `numvgg weights`.",
+                    "Needs vgg16_weights_tf_dim_ordering_tf_kernels.h5 (528 MB): see\n"
+                    "`numvgg weights`. The class names ship with numvgg.",
         epilog="example: numvgg predict cat.jpg dog.png --top 3")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, ...)")
     p.add_argument("--top", type=int, default=5, help="how many classes to print (default: %(default)s)")
@@ -270,7 +302,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "plots", formatter_class=fmt, help="filters, feature maps and saliency of one image (PNGs)",
-        description="Write three pictures of VGG16 for one image into a folder:\n"
+        description="Write three pictures of VGG16 for one image into a folder (PNG, and SVG beside):\n"
                     "  filters.png                first-layer 3x3 filters as RGB patches\n"
                     "  feature_maps_<LAYER>.png   that layer's activation maps\n"
                     "  saliency.png               |d class score / d pixel| (Simonyan et al. 2013)\n"
@@ -287,6 +319,31 @@ def register(subparsers) -> None:
     _weights_option(p, "imagenet")
     p.add_argument("--input-size", type=int, default=224, help="image side (default: %(default)s)")
     p.set_defaults(func=cmd_plots)
+
+    p = subparsers.add_parser(
+        "figures", formatter_class=fmt, help="write the lecture's figure set (PNG + SVG, 1280x720)",
+        description="Write the figures a lecture on numvgg uses into DIR, one progress line each:\n"
+                    "  im2col.png                 conv2d: one patch -> one row\n"
+                    "  maxpool_backward.png       pooling: the winner takes the gradient\n"
+                    "  receptive_field.png        architecture: receptive field per layer\n"
+                    "  filters_block1_conv1.png   first-layer filters\n"
+                    "  feature_maps.png           the input beside three layers' maps\n"
+                    "  saliency.png               |d class score / d pixel|, titled with the class\n"
+                    "  pretrained_vs_random.png   with --curves: ImageNet vs random start\n"
+                    "Every figure says in its footer which weights produced it. ImageNet weights\n"
+                    "are used when already on this machine, else random ones. docs/figures.md\n"
+                    "says which figure serves which lesson.",
+        epilog="examples: numvgg figures lecture_figs\n"
+               "          numvgg figures lecture_figs --image cat.jpg --curves pre.csv rand.csv")
+    p.add_argument("out_dir", metavar="DIR", help="output folder (created)")
+    p.add_argument("--image", default=None, metavar="IMAGE",
+                   help="picture for feature maps and saliency (default: matplotlib's sample photo)")
+    _weights_option(p, "imagenet")
+    p.add_argument("--input-size", type=int, default=224,
+                   help="image side (default: %(default)s; the ImageNet top needs 224)")
+    p.add_argument("--curves", nargs=2, default=None, metavar=("PRETRAINED_CSV", "RANDOM_CSV"),
+                   help="two CSVLogger files (ImageNet start, random start) for the last figure")
+    p.set_defaults(func=cmd_figures)
 
     p = subparsers.add_parser(
         "parity", formatter_class=fmt, help="compare numvgg with Keras, layer by layer (needs Keras)",

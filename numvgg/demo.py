@@ -1,8 +1,8 @@
-"""The main job: the seed's two-phase transfer-learning recipe, end to end.
+"""The main job: the original blog post's two-phase transfer-learning recipe, end to end.
 
 ``make_demo_images`` draws a small two-class image set (``circles`` vs
 ``stripes``) deterministically, as JPEG files in ``train/<class>/`` and
-``validation/<class>/``. ``run_recipe`` then does what the seed does with Keras:
+``validation/<class>/``. ``run_recipe`` then does what the original blog post does with Keras:
 
 1. VGG16 conv base without top (ImageNet weights when they are in Keras'
    cache, random initialisation otherwise, said in one line);
@@ -96,7 +96,7 @@ def run_recipe(train_dir: str, val_dir: str, out_dir: str, image_size: int = 64,
                batch_size: int = 16, epochs: int = 60, fine_tune_epochs: int = 3,
                learning_rate: float = 1e-3, fine_tune_learning_rate: float = 1e-5,
                weights="imagenet", seed: int = 0, verbose="auto", log=print) -> RecipeResult:
-    """The seed's recipe on image folders; see the module docstring."""
+    """The original blog post's recipe on image folders; see the module docstring."""
     from .applications.vgg16 import preprocess_input
     from .layers import Dense, GlobalAveragePooling2D
     from .models import Sequential
@@ -132,7 +132,7 @@ def run_recipe(train_dir: str, val_dir: str, out_dir: str, image_size: int = 64,
     log("Phase 1: conv base frozen, training the new head")
     history1 = model.fit(train_ds, epochs=epochs, validation_data=val_ds, verbose=verbose)
 
-    # Phase 2: unfreeze block5 only, as the seed does, and fine-tune with a small rate.
+    # Phase 2: unfreeze block5 only, as the original blog post does, and fine-tune with a small rate.
     conv_base.trainable = True
     set_trainable = False
     for layer in conv_base.layers:
@@ -148,7 +148,9 @@ def run_recipe(train_dir: str, val_dir: str, out_dir: str, image_size: int = 64,
     weights_path = os.path.join(out_dir, "seed_model.weights.h5")
     model.save_weights(weights_path)
     curves_path = os.path.join(out_dir, "training_curves.png")
-    plot_history([history1, history2], curves_path, title="numvgg: seed recipe (phase 1 + fine-tune)")
+    plot_history([history1, history2], curves_path,
+                 title="numvgg: the original blog post's recipe (frozen base, then block5 fine-tuned)",
+                 weights_source="imagenet" if used_imagenet else "random")
     val_acc = float(history2.history["val_acc"][-1])
     return RecipeResult(history1, history2, val_acc, weights_path, curves_path, used_imagenet,
                         time.time() - start)

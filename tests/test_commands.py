@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from numvgg import commands, initializers
+from numvgg.applications import imagenet_utils
 from numvgg.applications.vgg16 import VGG16, preprocess_input
 from numvgg.data.images import img_to_array, load_img
 from numvgg.debug.trace import layer_output
@@ -150,7 +151,7 @@ def test_predict_names_a_missing_image(capsys, tmp_path):
 def test_predict_prints_the_top_classes_in_order(photo, tmp_path, capsys, monkeypatch):
     index_path = tmp_path / "class_index.json"
     index_path.write_text(json.dumps({str(i): [f"n{i:08d}", f"class_{i:03d}"] for i in range(1000)}))
-    monkeypatch.setattr(download, "get_imagenet_class_index_path", lambda search_dirs=(): str(index_path))
+    monkeypatch.setattr(imagenet_utils, "class_index_path", lambda: str(index_path))
     built = []
     real_build = commands._build_vgg16
     monkeypatch.setattr(commands, "_build_vgg16", lambda *a, **k: built.append(real_build(*a, **k)) or built[-1])
@@ -203,10 +204,11 @@ def test_plots_writes_three_pngs(photo, tmp_path, capsys):
     code, out, _ = run(["plots", photo, "--no-top", "--weights", "none", "--input-size", "32",
                         "--layer", "block1_conv1", "--out", str(out_dir)], capsys)
     assert code == 0
-    names = sorted(os.listdir(out_dir))
-    assert names == ["feature_maps_block1_conv1.png", "filters.png", "saliency.png"]
+    names = ["feature_maps_block1_conv1.png", "filters.png", "saliency.png"]
+    assert sorted(os.listdir(out_dir)) == sorted(names + [n[:-4] + ".svg" for n in names])   # + SVGs
     for name in names:
         assert (out_dir / name).stat().st_size > 5000 and name in out
+    assert "random (untrained)" in (out_dir / "filters.svg").read_text()   # the weights, named
 
 
 # -- weights ---------------------------------------------------------------------------------------

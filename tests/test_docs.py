@@ -204,3 +204,62 @@ def test_link_checker_catches_missing_files_and_renamed_functions(tmp_path):
                                  "page.md:3: mod.py defines no 'absent'",
                                  "page.md:3: link target 'nowhere.md' does not exist",
                                  "page.md:9: page.md has no heading for #not-a-heading"]
+
+
+# -- the Chinese pages mirror the English ones ------------------------------------------------
+DOCS = ROOT / "docs"
+ZH = DOCS / "zh"
+# English pages whose Chinese version is still being written (by other helpers or the
+# coordinator). Their code blocks are still compared once the Chinese page exists. Empty
+# this list as the pages arrive; it must not grow.
+ZH_PENDING = {"architecture.md", "porting.md", "performance.md", "reliability.md", "teaching.md",
+              "augmentation.md"}
+ENGLISH_PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")
+                       if ZH not in p.parents)
+
+
+def _block_signature(path: Path) -> list[tuple[str, str]]:
+    """What must match between the two languages: each block's info string and code."""
+    return [(b.info, b.code) for b in fenced_blocks(path)]
+
+
+@pytest.mark.parametrize("page", ENGLISH_PAGES)
+def test_every_english_page_has_a_chinese_page_with_the_same_code(page):
+    """docs/zh/<page> exists and its fenced blocks are the English page's, in the same order
+    (prose is translated; code, and so what the docs test runs, is not)."""
+    zh = ZH / page
+    if not zh.exists():
+        assert page in ZH_PENDING, (f"docs/{page} has no Chinese version: write docs/zh/{page} "
+                                    "with the same code blocks")
+        return
+    english, chinese = _block_signature(DOCS / page), _block_signature(zh)
+    assert len(chinese) == len(english), (f"docs/zh/{page} has {len(chinese)} code blocks, "
+                                          f"docs/{page} has {len(english)}")
+    for k, (en, cn) in enumerate(zip(english, chinese), start=1):
+        assert cn == en, (f"code block {k} of docs/zh/{page} differs from docs/{page}:\n"
+                          f"--- English ---\n{en[1]}--- Chinese ---\n{cn[1]}")
+
+
+def test_no_chinese_page_without_an_english_one():
+    orphans = [p.relative_to(ZH).as_posix() for p in ZH.rglob("*.md")
+               if not (DOCS / p.relative_to(ZH)).exists()]
+    assert not orphans, f"docs/zh pages with no English page: {orphans}"
+
+
+def test_chinese_pages_link_to_their_english_page():
+    """Each Chinese page starts with a link to its English version (and is run like it:
+    test_examples_run collects docs/zh/**/*.md too)."""
+    for path in ZH.rglob("*.md"):
+        english = DOCS / path.relative_to(ZH)
+        targets = [(path.parent / t.partition("#")[0]).resolve() for _, _, t in _links(path)]
+        assert english.resolve() in targets, f"{_id(path)} does not link to {_id(english)}"
+    assert any(_id(p).startswith("docs/zh/layers/") for p in DOC_FILES)
+
+
+def test_the_mirror_check_catches_a_changed_block(tmp_path):
+    en, zh = tmp_path / "en.md", tmp_path / "zh.md"
+    en.write_text("Text.\n```python\nx = 1  # one\n```\n", encoding="utf-8")
+    zh.write_text("文字。\n```python\nx = 1  # 一\n```\n", encoding="utf-8")
+    assert _block_signature(en) != _block_signature(zh)          # a translated comment counts
+    zh.write_text("文字。\n```python\nx = 1  # one\n```\n", encoding="utf-8")
+    assert _block_signature(en) == _block_signature(zh)

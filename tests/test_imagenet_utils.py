@@ -74,12 +74,11 @@ def test_preprocess_input_errors():
 # ---------------------------------------------------------------------------- decode_predictions
 @pytest.fixture
 def fake_class_index(tmp_path, monkeypatch):
-    """A class-index file in Keras' format, served instead of the download."""
+    """A class-index file in Keras' format, served instead of the real one."""
     index = {str(i): [f"n{i:08d}", f"class_{i}"] for i in range(1000)}
     path = tmp_path / "imagenet_class_index.json"
     path.write_text(json.dumps(index))
-    import numvgg.io.download as download
-    monkeypatch.setattr(download, "get_imagenet_class_index_path", lambda *a, **k: str(path))
+    monkeypatch.setattr(imagenet_utils, "class_index_path", lambda: str(path))
     return index
 
 
@@ -123,9 +122,74 @@ def test_decode_predictions_bad_top(fake_class_index):
 def test_damaged_class_index_names_the_file(tmp_path, monkeypatch, content, message):
     path = tmp_path / "imagenet_class_index.json"
     path.write_text(content)
-    import numvgg.io.download as download
-    monkeypatch.setattr(download, "get_imagenet_class_index_path", lambda *a, **k: str(path))
+    monkeypatch.setattr(imagenet_utils, "class_index_path", lambda: str(path))
     monkeypatch.setattr(imagenet_utils, "_CLASS_INDEX_CACHE", {})
     with pytest.raises(ClassIndexError, match=message) as info:
         decode_predictions(np.zeros((1, 1000)))
     assert str(path) in str(info.value)
+
+
+# ------------------------------------------------------------------ the class names numvgg ships
+def test_shipped_class_index_is_keras_file():
+    """Byte for byte the file Keras downloads: the md5 Keras checks, 1000 sorted WordNet ids."""
+    import hashlib
+    from numvgg.io import download
+    with open(imagenet_utils.BUNDLED_CLASS_INDEX, "rb") as f:
+        assert hashlib.md5(f.read()).hexdigest() == download.IMAGENET_CLASS_INDEX.md5
+    index = imagenet_utils.load_class_index(imagenet_utils.BUNDLED_CLASS_INDEX)
+    wnids = [index[str(i)][0] for i in range(1000)]
+    assert wnids == sorted(wnids) and len(set(wnids)) == 1000
+    assert index["0"] == ["n01440764", "tench"] and index["159"][1] == "Rhodesian_ridgeback"
+
+
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch):
+    """An empty KERAS_HOME for numvgg, and an empty home so ~/.keras is not found either."""
+    home = tmp_path / "keras_home"
+    (home / "models").mkdir(parents=True)
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    monkeypatch.setenv("HOME", str(tmp_path / "nobody"))
+    import numvgg.io.download as download
+    monkeypatch.setattr(download, "_tmp_keras_home", lambda: str(tmp_path / "tmp_keras"))
+    monkeypatch.setattr(download, "CHECKOUT_WEIGHTS_DIR", str(tmp_path / "no_weights"))
+    return home
+
+
+def test_class_names_offline_come_from_the_package(keras_home):
+    assert imagenet_utils.class_index_path() == imagenet_utils.BUNDLED_CLASS_INDEX
+    assert imagenet_utils.imagenet_class_name(281) == "tabby"
+    with pytest.raises(ValueError, match="0..999; got 1000"):
+        imagenet_utils.imagenet_class_name(1000)
+
+
+def test_keras_cached_copy_is_preferred_and_a_damaged_one_ignored(keras_home):
+    import shutil
+    cached = keras_home / "models" / "imagenet_class_index.json"
+    shutil.copyfile(imagenet_utils.BUNDLED_CLASS_INDEX, cached)
+    assert imagenet_utils.class_index_path() == str(cached)
+    cached.write_text(cached.read_text().replace("tench", "tinca"))     # md5 no longer Keras'
+    with pytest.warns(UserWarning, match="md5"):
+        assert imagenet_utils.class_index_path() == imagenet_utils.BUNDLED_CLASS_INDEX
+
+
+@pytest.mark.keras
+def test_decode_predictions_with_real_names_equals_keras(keras, keras_home, rng, monkeypatch):
+    """The shipped names against Keras' own decode_predictions: Keras reads the same file from
+    its cache (put there for it), so nothing is downloaded."""
+    import shutil
+    import keras.src.applications.imagenet_utils as keras_utils
+    import keras.src.backend.config as keras_config
+    import keras.src.utils.file_utils as keras_files
+    shutil.copyfile(imagenet_utils.BUNDLED_CLASS_INDEX, keras_home / "models" / "imagenet_class_index.json")
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(keras_home))     # read at import time
+    monkeypatch.setattr(keras_utils, "CLASS_INDEX", None)
+
+    def no_download(*args, **kwargs):
+        raise AssertionError(f"Keras tried to download {args[0]}")
+    monkeypatch.setattr(keras_files, "urlretrieve", no_download)
+    preds = rng.random((4, 1000)).astype(np.float32)
+    preds[2, [134, 517, 638]] = 3.0                                       # ties, incl. both 'crane's
+    for top in (1, 5, 10):
+        theirs = keras.applications.vgg16.decode_predictions(preds, top=top)
+        assert decode_predictions(preds, top=top) == theirs
+    assert keras_utils.CLASS_INDEX == imagenet_utils.load_class_index(imagenet_utils.BUNDLED_CLASS_INDEX)

@@ -1,4 +1,4 @@
-"""numvgg.viz: filters, feature maps and saliency.
+"""numvgg.viz (numvgg.figures.network): filters, feature maps and saliency.
 
 Each plot is written as a PNG and read back with Pillow: it must be a real
 image whose pixels change when the weights or the input change. The arrays
@@ -89,7 +89,8 @@ def test_plot_filters_writes_a_png_that_follows_the_weights(conv_base, tmp_path)
         layer.set_weights(saved)
     assert_pixels_differ(first, changed)
     deep = read_png(plot_filters(conv_base, str(tmp_path / "d.png"), layer="block2_conv1"))
-    assert deep.shape != first.shape                          # 128 filters: a bigger grid
+    assert deep.shape == first.shape == (720, 1280, 3)        # every figure is a 1280x720 slide
+    assert_pixels_differ(first, deep)                         # 128 grey filters, not 64 coloured
     with pytest.raises(ShapeError, match="block1_pool"):
         plot_filters(conv_base, str(tmp_path / "e.png"), layer="block1_pool")
 
@@ -102,7 +103,10 @@ def test_plot_feature_maps_follows_the_input(conv_base, tmp_path):
     b = read_png(plot_feature_maps(conv_base, image(2), "block1_conv2", str(tmp_path / "c.png")))
     assert_pixels_differ(a, b)
     few = read_png(plot_feature_maps(conv_base, image(1), "block3_pool", str(tmp_path / "d.png"), max_maps=4))
-    assert few.shape[0] < a.shape[0]
+    assert few.shape == a.shape == (720, 1280, 3)
+    assert_pixels_differ(a, few)
+    svg = (tmp_path / "a.svg").read_text()                    # the panel's title: name and shape
+    assert "block1_conv2" in svg and "32x32x64" in svg and "input" in svg
     assert all(leaf._cache is None for leaf in leaf_layers(conv_base))
 
 
@@ -171,8 +175,9 @@ def test_plot_saliency_writes_a_png_that_follows_the_input(small_top_pair, tmp_p
     ours = small_top_pair[0]
     a = read_png(plot_saliency(ours, image(7), str(tmp_path / "a.png"), class_name="tench"))
     b = read_png(plot_saliency(ours, image(8), str(tmp_path / "b.png"), class_name="tench"))
-    assert a.shape[0] > 200 and a.shape[1] > 500          # three panels side by side
+    assert a.shape == (720, 1280, 3)
     assert_pixels_differ(a, b)
+    assert "'tench'" in (tmp_path / "a.svg").read_text()
 
 
 def test_the_input_panel_undoes_caffe_preprocessing():

@@ -7,11 +7,14 @@ original Caffe weights were trained in) and subtract the mean ImageNet pixel
 value 0..255 ends up roughly in -124..152.
 
 ``decode_predictions`` turns the ``(N, 1000)`` softmax output into the top
-classes by name, using Keras' ``imagenet_class_index.json``.
+classes by name, using Keras' ``imagenet_class_index.json``: Keras' cached copy
+when there is one, else the identical copy shipped with numvgg (see
+``imagenet_class_index.README.md`` next to this file), so it never needs the network.
 """
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 
@@ -92,6 +95,36 @@ def preprocess_input(x, data_format=None, mode: str = "caffe") -> np.ndarray:
 
 _CLASS_INDEX_CACHE: dict[str, dict] = {}
 
+# Byte-identical to the file Keras downloads (same md5), so either copy gives the same names.
+BUNDLED_CLASS_INDEX = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                   "imagenet_class_index.json")
+
+
+def class_index_path() -> str:
+    """Where the class names are read from; never downloads.
+
+    Keras' cached ``imagenet_class_index.json`` when one with the right md5 is
+    in the folders ``numvgg weights`` lists (``$KERAS_HOME/models`` or
+    ``~/.keras/models``, ...), else the copy shipped in this package.
+    """
+    from ..io import download        # imported here: numvgg.io is not needed until decoding
+    published = download.IMAGENET_CLASS_INDEX
+    cached = download.find_local(published.fname, published.md5, download.search_folders("models"))
+    return cached if cached is not None else BUNDLED_CLASS_INDEX
+
+
+def imagenet_class_index() -> dict:
+    """``{"0": ["n01440764", "tench"], ...}``: the 1000 ImageNet classes, offline."""
+    return load_class_index(class_index_path())
+
+
+def imagenet_class_name(index: int) -> str:
+    """The name of ImageNet class ``index`` (0..999), e.g. ``281 -> 'tabby'``."""
+    if not 0 <= int(index) < NUM_IMAGENET_CLASSES:
+        raise ValueError(f"ImageNet class index must be in 0..{NUM_IMAGENET_CLASSES - 1}; "
+                         f"got {index}")
+    return imagenet_class_index()[str(int(index))][1]
+
 
 def load_class_index(path) -> dict:
     """Read ``imagenet_class_index.json``: ``{"0": ["n01440764", "tench"], ...}``.
@@ -128,7 +161,7 @@ def decode_predictions(preds, top: int = 5) -> list[list[tuple]]:
         ordered as Keras orders them (same ``argsort`` call).
     Raises:
         ShapeError: ``preds`` is not ``(N, 1000)`` (Keras' message).
-        WeightDownloadError: the class index is not cached and cannot be downloaded.
+        ClassIndexError: Keras' cached class index cannot be read.
     """
     preds = np.asarray(preds)
     if preds.ndim != 2 or preds.shape[1] != NUM_IMAGENET_CLASSES:
@@ -136,9 +169,7 @@ def decode_predictions(preds, top: int = 5) -> list[list[tuple]]:
                          f"shape (samples, 1000)). Received array with shape: {preds.shape}")
     if int(top) < 1:
         raise ValueError(f"top must be at least 1. Received: top={top}")
-    # Imported here so that numvgg.applications does not need numvgg.io until decoding.
-    from ..io.download import get_imagenet_class_index_path
-    index = load_class_index(get_imagenet_class_index_path())
+    index = imagenet_class_index()
     results = []
     for pred in preds:                                         # pred: (1000,)
         top_indices = pred.argsort()[-int(top):][::-1]
