@@ -19,7 +19,7 @@ from numvgg.debug.trace import layer_output
 from numvgg.figures import (history_from_csv, merge_histories, plot_history, plot_im2col,
                             plot_maxpool_backward, plot_pretrained_vs_random, plot_receptive_field,
                             plot_saliency, receptive_fields, style)
-from numvgg.layers import Dense, Flatten
+from numvgg.layers import Dense, Flatten, Input
 from numvgg.models import Sequential
 
 
@@ -226,7 +226,7 @@ def test_receptive_field_figure(tmp_path):
 # -- saliency with the class names numvgg ships ------------------------------------------------
 def test_saliency_title_names_the_imagenet_class_offline(tmp_path):
     initializers.set_seed(4)
-    model = Sequential([Flatten(), Dense(1000, activation="softmax")], input_shape=(8, 8, 3))
+    model = Sequential([Input((8, 8, 3)), Flatten(), Dense(1000, activation="softmax")])
     x = preprocess_input(np.random.default_rng(1).uniform(0, 255, (8, 8, 3)))
     top = int(np.argmax(model(x[None])[0]))
     svg = svg_text(plot_saliency(model, x, str(tmp_path / "s.png"), weights_source="random"))

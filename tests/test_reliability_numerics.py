@@ -165,7 +165,7 @@ def test_weights_that_blew_up_are_named_with_epoch_and_step():
     messages = fit_and_catch(linear_model(1e38), x, np.zeros(8, np.float32), epochs=3)
     assert len(messages) == 1                                 # once per fit, not once per batch
     assert messages[0].startswith("fit(): epoch 1/3, step 2/2: the loss of this batch is")
-    assert "the weights of ['dense" in messages[0] and "already hold NaN or inf" in messages[0]
+    assert "the weights of 'dense" in messages[0] and "already hold NaN or inf" in messages[0]
     assert "TerminateOnNaN" in messages[0]
 
 
@@ -178,7 +178,7 @@ def test_predictions_that_overflow_are_named():
 def test_loss_that_overflows_on_its_own_is_named():
     y = np.full(8, 1e30, np.float32)                          # (y - y_pred)**2 overflows float32
     messages = fit_and_catch(linear_model(0.01), np.ones((8, 8), np.float32), y)
-    assert "step 1/2" in messages[0] and "the loss itself overflowed float32" in messages[0]
+    assert "step 1/2" in messages[0] and "the loss itself overflowed" in messages[0]
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")

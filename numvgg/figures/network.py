@@ -249,12 +249,11 @@ def _saliency(model, image, class_index):
     last = leaves[-1]
     # Simonyan et al. (2013) differentiate the class score before the softmax: after it, a
     # class can gain probability just because the others lose score.
+    # Such a layer keeps its pre-activation (``last_logits``) at every forward.
     from_logits = getattr(last, "activation_name", "linear") in ("softmax", "sigmoid")
-    saved_logit_state = {k: last.__dict__[k] for k in ("keep_logits", "last_logits") if k in last.__dict__}
+    saved_logits = last.__dict__.get("last_logits")
     try:
-        if from_logits:
-            last.keep_logits = True                         # the layer keeps its pre-activation
-        out = model.forward(x, training=False)
+        out = model(x, training=False)
         scores = (last.last_logits if from_logits else out).reshape(-1)   # (classes,) or (D,)
         if class_index is None:
             class_index = int(np.argmax(out.reshape(-1)))
@@ -266,9 +265,8 @@ def _saliency(model, image, class_index):
         dx = model.backward(dout, need_weight_grads=False, from_logits=from_logits)
     finally:
         model.clear_cache()
-        for k in ("keep_logits", "last_logits"):
-            last.__dict__.pop(k, None)
-        last.__dict__.update(saved_logit_state)
+        if hasattr(last, "last_logits"):
+            last.last_logits = saved_logits
         for leaf, grads in saved_grads:
             leaf.grads = grads                              # the caller's gradients are untouched
     saliency = np.max(np.abs(dx[0]), axis=-1)               # (H, W): strongest channel per pixel

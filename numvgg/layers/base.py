@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import config
 from ..errors import ShapeError
+from ..io.checks import check_finite_weights
 from . import symbolic
 
 # Keras gives unnamed layers names like ``dense``, ``dense_1``, ``conv2d_2``.
@@ -285,6 +286,7 @@ class Layer(abc.ABC):
             if w.shape != self.params[wname].shape:
                 raise ShapeError(f"Layer '{self.name}', weight '{wname}': expected shape "
                                  f"{self.params[wname].shape}, received {w.shape}.")
+            check_finite_weights(self.name, wname, w, "set_weights()")   # NaN/inf, or past float32
             new[wname] = np.ascontiguousarray(w, dtype=self.dtype)
         for wname, w in new.items():
             self.params[wname][...] = w   # in place: optimizers and traces keep their references

@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError
+from ..io.checks import check_finite_weights
 from ..layers.base import Layer, format_shape
 from ..layers.symbolic import KerasTensor
 from .training import Trainer
@@ -407,6 +408,7 @@ class Model(Trainer, Layer):
             if np.shape(new) != leaf.params[k].shape:
                 raise ShapeError(f"Layer '{leaf.name}', weight '{k}': expected shape "
                                  f"{leaf.params[k].shape}, received {np.shape(new)}.")
+            check_finite_weights(leaf.name, k, new, "set_weights()")   # NaN/inf, or past float32
         for (leaf, k), new in zip(named, weights):
             leaf.params[k][...] = new
         self._frozen_features = None             # cached features came from the old weights

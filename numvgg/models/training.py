@@ -55,6 +55,7 @@ from ..io import training_state
 from . import checks
 from . import train_plan
 from .feature_cache import FrozenFeatureCache, frozen_prefix
+from .diagnose import DivergenceMonitor, diagnose_nonfinite_loss
 from .data_iter import EpochIterator, no_sample_logs, split_validation, unpack_batch
 from .interrupt import InterruptGuard
 
@@ -78,6 +79,7 @@ class Trainer:
     _pending_resume = None
     _plan = None                 # the TrainPlan of the step running now
     _nonfinite_loss_warned = False
+    _divergence = DivergenceMonitor()
 
     # -- compile -------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
@@ -333,6 +335,8 @@ class Trainer:
         loss, dy, from_logits = self.compute_loss_and_grad(y, y_pred, sample_weight)
         if not np.isfinite(loss):
             self._warn_nonfinite_loss(loss, y_pred, self._where)
+        else:
+            self._watch_divergence(loss, self._where)
         if plan.slots:
             self.backward(dy, need_input_grad=False, from_logits=from_logits, train_only=plan.trained)
             self.optimizer.apply(plan.gradients(), plan.variables)
@@ -385,24 +389,26 @@ class Trainer:
         if self._nonfinite_loss_warned:
             return
         self._nonfinite_loss_warned = True
-        bad = [f"{leaf.name}/{name}" for leaf in self.leaf_layers() for name, w in leaf.params.items()
-               if not np.isfinite(w).all()]
-        if bad:
-            cause = (f"the weights of {bad[:4]}{' ...' if len(bad) > 4 else ''} already hold NaN or "
-                     "inf: an earlier update blew up (a learning rate too high? inputs not scaled "
-                     "or preprocessed?)")
-        elif not np.isfinite(y_pred).all():
-            n_bad = int((~np.isfinite(y_pred)).sum())
-            cause = (f"the weights are finite but {n_bad} of the {y_pred.size} predictions are not: "
-                     "an activation overflowed (inputs far larger than the model expects?)")
-        else:
-            largest = float(np.max(np.abs(y_pred))) if y_pred.size else 0.0
-            cause = (f"the weights and the predictions are finite (the largest |prediction| is "
-                     f"{largest:.3g}), so the loss itself overflowed float32: predictions or "
-                     "targets far outside the range the loss expects?")
+        cause = diagnose_nonfinite_loss(self, y_pred, self._output_logits(),
+                                        self._learning_rate_value()).message
         warnings.warn(f"{where}: the loss of this batch is {float(loss_value)}; {cause}. Training "
                       "goes on as in Keras; add numvgg.callbacks.TerminateOnNaN() to stop at the "
                       "first such batch.", RuntimeWarning, stacklevel=4)
+
+    def _watch_divergence(self, loss_value, where):
+        """numvgg's check, not Keras': a finite loss that grew 1000x past the first batch's."""
+        found = self._divergence.update(loss_value, self, self._output_logits(),
+                                        self._learning_rate_value())
+        if found is not None:
+            warnings.warn(f"{where}: {found.message}", RuntimeWarning, stacklevel=4)
+
+    def _output_logits(self):
+        leaf = self._output_leaves()[0] if self.built else None
+        return getattr(leaf, "last_logits", None)
+
+    def _learning_rate_value(self):
+        lr = getattr(self.optimizer, "learning_rate", None)
+        return lr if isinstance(lr, (int, float)) else None
 
     def _checked_arrays(self, x, y, call, need_targets=True, finite=True):
         """``x`` and ``y`` checked whole (arrays only; datasets are checked batch by batch).
@@ -433,6 +439,7 @@ class Trainer:
         x, y, _ = self._checked_arrays(x, y, "train_on_batch()")
         self.reset_metrics()
         self._nonfinite_loss_warned = False
+        self._divergence = DivergenceMonitor()
         logs = self._run_train_step((x, y, sample_weight), "train_on_batch", "train_on_batch()")
         return logs if return_dict else self._flatten_logs(logs)
 
@@ -541,6 +548,7 @@ class Trainer:
             epochs=epochs, steps=train_iter.num_batches)
         self.stop_training = False
         self._nonfinite_loss_warned = False
+        self._divergence = DivergenceMonitor()
         run = _FitRun(epochs=epochs, steps=train_iter.num_batches, check_batches=not arrays,
                       validation_data=validation_data, validation_steps=validation_steps,
                       validation_batch_size=validation_batch_size or batch_size,
