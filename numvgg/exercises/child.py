@@ -96,6 +96,8 @@ def main(argv=None) -> int:
     student_path = request["path"]
     memory_mb = request.get("memory_mb")
     _limit_memory(memory_mb)
+    # Resolved before the student's file runs: it may rebind numvgg's names.
+    references = exercise.reference_functions()
     tripwire.install(exercise.guarded_functions(), student_path)
     send({"kind": "ready"})
 
@@ -108,7 +110,6 @@ def main(argv=None) -> int:
         detail = describe_student_exception(exc, student_path, memory_mb)
         send({"kind": "load_error", "detail": f"while importing the file: {detail['text']}"})
         return 0
-    references = exercise.reference_functions()
     functions = {n: getattr(module, n) for n in exercise.function_names if callable(getattr(module, n, None))}
     borrowed = [n for n, ref in references.items() if functions.get(n) is ref]
     send({"kind": "loaded", "functions": {n: _signature_spec(f) for n, f in functions.items()},

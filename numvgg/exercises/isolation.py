@@ -267,11 +267,12 @@ def _judge(exercise, path: Path, run: _ChildRun, limits: Limits, report: Report)
             queue = collections.deque(records[index])
             impl = _ReplayImplementation({n: Replayer(n, spec, queue) for n, spec in specs.items()}, path.name)
             report.results.append(run_check(check, impl, student_path=path.resolve()))
-        elif index in started or not finished:
-            when = "during this check" if index in started else "before this check"
-            reason = _end_reason(run, limits)
-            report.results.append(CheckResult(check.title, FAIL, f"{reason}, {when}",
+        elif index in started:
+            report.results.append(CheckResult(check.title, FAIL, f"{_end_reason(run, limits)}, during this check",
                                               getattr(check, "points", 1)))
+        elif not finished:
+            report.results.append(CheckResult(check.title, FAIL, "not run: the process running your code had "
+                                              "ended", getattr(check, "points", 1)))
         else:
             report.results.append(CheckResult(check.title, FAIL, "no result came back for this check",
                                               getattr(check, "points", 1)))
