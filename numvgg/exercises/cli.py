@@ -62,7 +62,8 @@ def _cmd_start(args) -> int:
         print(f"{PROG} start: cannot write into {directory}: {exc}", file=sys.stderr)
         return 1
     print(f"Wrote {skeleton} (the skeleton) and {notes} (the exercise).")
-    print(f"When ready: python -m numvgg.exercises check {exercise.name} {skeleton}")
+    extra = f" --exercises-dir {exercise.folder.parent}" if hasattr(exercise, "folder") else ""
+    print(f"When ready: python -m numvgg.exercises check {exercise.name} {skeleton}{extra}")
     return 0
 
 
