@@ -408,3 +408,58 @@ def test_softmax_log_of_shifted_softmax_is_rejected(tmp_path):
     assert set(failed) == {"forward, entries far apart within a row: logits [[0, -800, 5], ...]: no log(0)",
                            "forward, float32 logits 110 apart within a row: no log(0)"}, str(report)
     assert all("log-softmax directly" in detail for detail in failed.values())
+
+
+# -- your layer inside VGG16 ----------------------------------------------------------------------------------
+
+DENSE = """\
+    import numpy as np
+
+    def dense_forward(x, kernel, bias):
+        out = np.tensordot(x, kernel, axes=1)
+        return (out if bias is None else out + bias), (x, kernel)
+
+    def dense_backward(dout, cache, need_input_grad=True, need_weight_grads=True):
+        x, kernel = cache
+        dx = np.tensordot(dout, kernel, axes=(-1, -1)) if need_input_grad else None
+        if not need_weight_grads:
+            return dx, None, None
+        x2, d2 = x.reshape(-1, x.shape[-1]), dout.reshape(-1, dout.shape[-1])
+        return dx, np.einsum("ni,nk->ik", x2, d2), {bias_grad}
+    """
+
+
+def test_run_puts_the_students_function_into_vgg16(tmp_path, capsys):
+    good = write(tmp_path / "good" / "dense.py", DENSE.replace("{bias_grad}", "d2.sum(axis=0)"))
+    assert main(["run", "dense", str(good), "--no-keras"]) == 0
+    out = capsys.readouterr().out
+    assert "Your code ran in place of: numvgg.ops.dense:dense_backward, numvgg.ops.dense:dense_forward." in out
+    rows = [line.split() for line in out.splitlines() if line.startswith(("fc1", "block1_conv1"))]
+    assert [r[:2] for r in rows] == [["block1_conv1", "output"], ["fc1", "output"], ["fc1", "grad_input"],
+                                     ["block1_conv1", "grad_input"]]
+    assert all(r[-1] == "ok" for r in rows) and "Every layer agrees." in out
+    assert "Keras: not compared (--no-keras)" in out
+
+    # dbias as a mean: the forward still agrees, the gradients below fc1 do not.
+    wrong = write(tmp_path / "wrong" / "dense.py", DENSE.replace("{bias_grad}", "d2.mean(axis=0)"))
+    assert main(["run", "dense", str(wrong), "--no-keras"]) == 0        # bias grads are not in the table
+    capsys.readouterr()
+    broken = write(tmp_path / "broken" / "dense.py", DENSE.replace("{bias_grad}", "d2.sum(axis=0)")
+                   .replace("axes=(-1, -1)) if", "axes=(-1, -1)) * 2 if"))
+    assert main(["run", "dense", str(broken), "--no-keras"]) == 1
+    out = capsys.readouterr().out
+    assert "predictions   grad_input" in out and "DIFFERS" in out
+    assert "the first is predictions grad_input" in out
+
+    assert main(["run", "adam_step", str(good)]) == 2
+    assert "has no place in VGG16" in capsys.readouterr().err
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_run_compares_with_keras_when_installed(tmp_path, capsys, keras):
+    good = write(tmp_path / "dense.py", DENSE.replace("{bias_grad}", "d2.sum(axis=0)"))
+    assert main(["run", "dense", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "vs Keras" in out and "Keras: its VGG16 with the same weights" in out
+    assert "Every layer agrees." in out

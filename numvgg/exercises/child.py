@@ -116,6 +116,15 @@ def main(argv=None) -> int:
           "borrowed": borrowed, "tripped": sorted(set(tripwire.tripped))})
     if borrowed:
         return 0
+    if request.get("mode") == "vgg16":
+        from .vgg_run import PLUG_POINTS, child_main
+        missing = [n for n in PLUG_POINTS[exercise.name] if n not in functions]
+        if missing:
+            send({"kind": "load_error", "detail": f"{os.path.basename(student_path)} defines no function "
+                                                  f"{', '.join(f'{n}()' for n in missing)}"})
+            return 0
+        child_main(request, send, functions)
+        return 0
 
     for index, check in enumerate(checks):
         send({"kind": "start", "index": index})

@@ -148,7 +148,7 @@ def _cmd_run(args) -> int:
     if limits is None:
         return 2
     try:
-        return run_in_vgg16(exercise, args.file, size=args.size, limits=limits)
+        return run_in_vgg16(exercise, args.file, size=args.size, limits=limits, use_keras=not args.no_keras)
     except ValueError as exc:
         print(f"{PROG} run: {exc}", file=sys.stderr)
         return 2
@@ -239,6 +239,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                                                 "dense, relu_sigmoid_backward, im2col, col2im)")
     p.add_argument("file", metavar="FILE", help="your solution")
     p.add_argument("--size", type=int, default=32, help="input height and width (default 32)")
+    p.add_argument("--no-keras", action="store_true", help="do not compare with Keras even if it is installed")
     p.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="time limit (default 300)")
     p.add_argument("--memory-mb", type=int, default=4096, metavar="MIB", help="memory cap (default 4096)")
     p.set_defaults(exercises_func=_cmd_run)

@@ -86,8 +86,8 @@ def _child_env() -> dict:
     return env
 
 
-def _run_child(exercise, path: Path, limits: Limits) -> _ChildRun:
-    request = {"exercise": exercise.spec(), "path": str(path), "memory_mb": limits.memory_mb}
+def _run_child(exercise, path: Path, limits: Limits, extra=None) -> _ChildRun:
+    request = {"exercise": exercise.spec(), "path": str(path), "memory_mb": limits.memory_mb, **(extra or {})}
     read_fd, write_fd = os.pipe()
     run = _ChildRun(messages=[])
     with tempfile.TemporaryDirectory(prefix="numvgg-submission-") as workdir, \
@@ -136,7 +136,7 @@ def _read_messages(fd: int, run: _ChildRun, deadline: float) -> None:
                 run.unreadable = f"a message that is not a record ({type(message).__name__})"
                 return
             run.messages.append(message)
-            if message["kind"] in ("done", "load_error") or (message["kind"] == "loaded"
+            if message["kind"] in ("done", "load_error", "tensors", "vgg_error") or (message["kind"] == "loaded"
                                                              and message.get("borrowed")):
                 return
 
