@@ -95,6 +95,7 @@ def write(path: Path, source: str) -> Path:
 
 # -- isolation: every way a submission can misbehave --------------------------------------------------
 
+@pytest.mark.slow
 def test_bad_submissions_fail_with_their_reason_and_the_batch_goes_on(tmp_path):
     folder = tmp_path / "class"
     for student, (source, _) in BAD.items():
@@ -307,6 +308,18 @@ def test_teacher_exercise_from_a_folder(tmp_path, capsys, monkeypatch):
     assert lines[3].split() == ["frank", "3/6", "3/6"]            # the three forward checks
 
 
+def test_teacher_exercises_from_an_entry_point(monkeypatch):
+    class EntryPoint:
+        def load(self):
+            return [str(EXAMPLES)]
+
+    import importlib.metadata
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda group: [EntryPoint()] if group == "numvgg.exercises" else [])
+    assert [e.name for e in all_exercises()][-1] == "leaky_relu"
+    assert get_exercise("leaky_relu").summary.startswith("LeakyReLU")
+
+
 def test_teacher_exercise_folder_errors(tmp_path):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "exercise.py").write_text("SUMMARY = 'x'\n")
@@ -429,6 +442,7 @@ DENSE = """\
     """
 
 
+@pytest.mark.slow
 def test_run_puts_the_students_function_into_vgg16(tmp_path, capsys):
     good = write(tmp_path / "good" / "dense.py", DENSE.replace("{bias_grad}", "d2.sum(axis=0)"))
     assert main(["run", "dense", str(good), "--no-keras"]) == 0

@@ -1,8 +1,10 @@
 """Grade an exercise: load the student's file, run its checks, write the report.
 
-The student's file is imported in isolation (``importlib`` from its path,
-under a private module name, removed from ``sys.modules`` afterwards), so
-nothing else on ``sys.path`` is picked up and two checks never share state.
+:func:`check_file` runs the student's file in a process of its own and judges
+the results here (:mod:`.isolation`); inside that process the file is
+imported with :func:`load_student_file` (``importlib`` from its path, under a
+private module name, removed from ``sys.modules`` afterwards), so nothing
+else on ``sys.path`` is picked up.
 
 Every check ends in one of four ways, each one line of the report:
 

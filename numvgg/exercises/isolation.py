@@ -100,8 +100,11 @@ def _run_child(exercise, path: Path, limits: Limits, extra=None) -> _ChildRun:
         finally:
             os.close(write_fd)
         try:
-            proc.stdin.write(json.dumps(request).encode())
-            proc.stdin.close()
+            try:
+                proc.stdin.write(json.dumps(request).encode())
+                proc.stdin.close()
+            except BrokenPipeError:         # it died at once; the reason is read below
+                pass
             _read_messages(read_fd, run, time.monotonic() + limits.timeout)
         finally:
             os.close(read_fd)
