@@ -26,7 +26,13 @@ import numpy as np
 import pytest
 
 from numvgg.exercises import EXERCISES, check_file, get_exercise
-from numvgg.exercises.batch import find_submissions, grade_folder, table, to_csv, to_json
+from numvgg.exercises.batch import (
+    find_submissions,
+    grade_folder,
+    table,
+    to_csv,
+    to_json,
+)
 from numvgg.exercises.catalog import FolderExercise, all_exercises
 from numvgg.exercises.cli import main
 from numvgg.exercises.grading import CheckFailed, assert_close
@@ -125,7 +131,7 @@ def test_monkey_patching_numvgg_cannot_change_the_verdict(tmp_path):
     path = write(tmp_path / "relu_sigmoid_backward.py", BAD["monkey_patches"][0])
     report = check_file("relu_sigmoid_backward", path, FAST)
     assert report.points == 1, str(report)              # only "leaves dout unchanged" is true of zeros_like
-    assert "leaves dout unchanged" in [r.title for r in report.results if r.status == "PASS"][0]
+    assert "leaves dout unchanged" in next(r.title for r in report.results if r.status == "PASS")
 
 
 def test_delegation_through_the_optimizer_is_caught(tmp_path):
@@ -232,7 +238,7 @@ def test_grade_a_mixed_folder_to_table_csv_and_json(tmp_path, capsys):
     alice_gap = [r for r in rows if r["student"] == "alice" and r["exercise"] == "global_average_pooling"]
     assert len(alice_gap) == 7
     assert [r["status"] for r in alice_gap].count("PASS") == 3
-    division = [r for r in alice_gap if r["check"].startswith("backward, known answer")][0]
+    division = next(r for r in alice_gap if r["check"].startswith("backward, known answer"))
     assert division["status"] == "FAIL" and division["points"] == "0" and "divide by 15" in division["detail"]
     bob = [r for r in rows if r["student"] == "bob" and r["exercise"] == "relu_sigmoid_backward"]
     assert bob[0]["status"] == "FAIL" and "sys.exit(1)" in bob[0]["detail"]
@@ -454,10 +460,6 @@ def test_run_puts_the_students_function_into_vgg16(tmp_path, capsys):
     assert all(r[-1] == "ok" for r in rows) and "Every layer agrees." in out
     assert "Keras: not compared (--no-keras)" in out
 
-    # dbias as a mean: the forward still agrees, the gradients below fc1 do not.
-    wrong = write(tmp_path / "wrong" / "dense.py", DENSE.replace("{bias_grad}", "d2.mean(axis=0)"))
-    assert main(["run", "dense", str(wrong), "--no-keras"]) == 0        # bias grads are not in the table
-    capsys.readouterr()
     broken = write(tmp_path / "broken" / "dense.py", DENSE.replace("{bias_grad}", "d2.sum(axis=0)")
                    .replace("axes=(-1, -1)) if", "axes=(-1, -1)) * 2 if"))
     assert main(["run", "dense", str(broken), "--no-keras"]) == 1

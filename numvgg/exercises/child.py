@@ -86,7 +86,12 @@ def main(argv=None) -> int:
 
     from . import tripwire, wire
     from .catalog import from_spec
-    from .checker import Implementation, StudentFileError, describe_student_exception, load_student_file
+    from .checker import (
+        Implementation,
+        StudentFileError,
+        describe_student_exception,
+        load_student_file,
+    )
 
     def send(message):
         wire.write_frame(fd, message)

@@ -42,7 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import wire
-from .checker import FAIL, CheckResult, MissingFunction, Report, StudentCodeError, run_check
+from .checker import (
+    FAIL,
+    CheckResult,
+    MissingFunction,
+    Report,
+    StudentCodeError,
+    run_check,
+)
 
 # A whole submission normally takes about a second; these leave room for slow
 # solutions on a loaded machine, and stop an endless loop or a memory hog early.

@@ -56,7 +56,7 @@ def seeded_weights(model, seed: int) -> None:
     rng = np.random.default_rng(seed)
     first = True
     for layer in model.layers:
-        for name, weight in layer.params.items():
+        for weight in layer.params.values():
             if weight.ndim == 1:
                 weight[...] = rng.normal(0.0, 0.1, weight.shape)
             else:
@@ -195,7 +195,7 @@ def format_rows(rows: list[Row], exercise: str, size: int, keras_note: str) -> s
              f"{FORWARD_TOLERANCE:.0e} (outputs) and {BACKWARD_TOLERANCE:.0e} (gradients)", keras_note, "",
              header, "-" * len(header)]
     for row in rows:
-        cells = f"{row.layer:<14}{row.tensor:<12}{str(row.shape):<22}{row.vs_numvgg:>11.2e}"
+        cells = f"{row.layer:<14}{row.tensor:<12}{row.shape!s:<22}{row.vs_numvgg:>11.2e}"
         if keras:
             cells += f"{row.vs_keras:>11.2e}"
         tolerance = FORWARD_TOLERANCE if row.tensor == "output" else BACKWARD_TOLERANCE

@@ -19,8 +19,16 @@ from functools import partial
 
 import numpy as np
 
-from numvgg.exercises.grading import (Check, assert_close, call, expect_dtype, expect_tuple, gradient_check,
-                                      linspace, random)
+from numvgg.exercises.grading import (
+    Check,
+    assert_close,
+    call,
+    expect_dtype,
+    expect_tuple,
+    gradient_check,
+    linspace,
+    random,
+)
 
 SUMMARY = "LeakyReLU forward and backward: x where x > 0, negative_slope * x elsewhere"
 FUNCTIONS = ("leaky_relu_forward", "leaky_relu_backward")

@@ -7,8 +7,6 @@ Read leaky_relu.md (next to this file), then replace each
 """
 from __future__ import annotations
 
-import numpy as np
-
 
 def leaky_relu_forward(x, negative_slope=0.3):
     """``out = x`` where ``x > 0``, ``negative_slope * x`` elsewhere.
