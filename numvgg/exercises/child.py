@@ -22,12 +22,16 @@ import os
 import sys
 
 
-def _limit_memory(megabytes) -> None:
-    if not megabytes:
-        return
+#: Largest file the process may write (its captured output is one): a print loop cannot fill the disk.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+def _limit_resources(megabytes) -> None:
     import resource
-    limit = int(megabytes) * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
+    if megabytes:
+        limit = int(megabytes) * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _signature_spec(func) -> list:
@@ -81,7 +85,7 @@ def main(argv=None) -> int:
     fd = int(argv[0])
     request = json.loads(sys.stdin.read())
 
-    # Imports first, then the memory cap: the cap is for the student's code.
+    # Imports first, then the caps: they are for the student's code.
     import numpy  # noqa: F401
 
     from . import tripwire, wire
@@ -100,7 +104,7 @@ def main(argv=None) -> int:
     checks = exercise.build_checks()
     student_path = request["path"]
     memory_mb = request.get("memory_mb")
-    _limit_memory(memory_mb)
+    _limit_resources(memory_mb)
     # Resolved before the student's file runs: it may rebind numvgg's names.
     references = exercise.reference_functions()
     tripwire.install(exercise.guarded_functions(), student_path)

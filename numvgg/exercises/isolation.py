@@ -252,7 +252,7 @@ def _judge(exercise, path: Path, run: _ChildRun, limits: Limits, report: Report)
     for message in run.messages:
         by_kind[message["kind"]].append(message)
     if not by_kind["ready"]:
-        report.grader_failed = not run.timed_out
+        report.grader_failed = True         # no student code had run yet: the grading itself broke
         report.error = (f"the grading process stopped before loading {path.name} "
                         f"({_end_reason(run, limits)})" + (f":\n{run.output.strip()}" if run.output.strip() else ""))
         return
