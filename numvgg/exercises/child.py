@@ -56,7 +56,7 @@ class Recorder:
 
         from . import tripwire, wire
         from .checker import describe_student_exception
-        arrays = wire.array_args(args)
+        arrays = wire.array_args(args, kwargs)
         before = [a.copy() for a in arrays]
         record = {"fn": self.__name__, "digest": wire.digest(args, kwargs)}
         first_trip = len(tripwire.tripped)

@@ -206,9 +206,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(exercises_func=_cmd_start)
 
     p = actions.add_parser("check", help="grade a solution file (exit code 0 only when every check passes)",
-                           description="Import FILE on its own and run the exercise's checks: known answers, "
-                                       "gradient checks, comparisons with numvgg on random shapes, and the "
-                                       "classic mistakes. --reference runs them on numvgg's own code.")
+                           description="Run FILE in a process of its own (under a time limit and a memory "
+                                       "cap) through the exercise's checks: known answers, gradient checks, "
+                                       "comparisons with numvgg on random shapes, and the classic mistakes; the "
+                                       "verdict is made outside that process. --reference runs the checks on "
+                                       "numvgg's own code.")
     p.add_argument("name", metavar="NAME", help="the exercise (see 'list')")
     p.add_argument("file", metavar="FILE", nargs="?", help="your solution, e.g. im2col.py")
     p.add_argument("--reference", action="store_true", help="check numvgg's own implementation instead")

@@ -56,14 +56,16 @@ class NumvggTuple:
 
 # -- arrays among a call's arguments ------------------------------------------------------------
 
-def array_args(args) -> list[np.ndarray]:
+def array_args(args, kwargs=None) -> list[np.ndarray]:
     """The arrays a call received: each array argument and each array inside a tuple argument.
 
     The same walk as :func:`numvgg.exercises.grading.call` makes when it looks for
-    in-place changes, so both sides number the arrays the same way.
+    in-place changes (positional arguments, then keyword arguments by name), so
+    both sides number the arrays the same way.
     """
     found = []
-    for value in args:
+    values = list(args) + [kwargs[k] for k in sorted(kwargs or {})]
+    for value in values:
         if isinstance(value, np.ndarray):
             found.append(value)
         elif isinstance(value, tuple):
