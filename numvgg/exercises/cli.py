@@ -225,7 +225,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("submissions", metavar="SUBMISSIONS", help="the class's folder")
     p.add_argument("--exercise", action="append", default=[], metavar="NAME",
                    help="grade this exercise (repeatable; default: every exercise handed in)")
-    p.add_argument("--csv", metavar="FILE", help="write one row per check (student, exercise, check, status, "
+    p.add_argument("--csv", metavar="FILE", help="write one row per check (student, exercise, file, check, status, "
                                                  "points, max_points, detail)")
     p.add_argument("--json", metavar="FILE", help="write every result, per student and exercise")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="grade N submissions at once (default 1)")
