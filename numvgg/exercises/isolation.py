@@ -166,7 +166,10 @@ def _end_reason(run: _ChildRun, limits: Limits) -> str:
         return f"its process sent unreadable results ({run.unreadable})"
     code = run.returncode
     if code is not None and code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
         memory = (f"; out of memory? the limit is {limits.memory_mb} MiB"
                   if name in ("SIGKILL", "SIGABRT") and limits.memory_mb else "")
         return f"crash: the process running it died from signal {name}{memory}"
@@ -176,12 +179,17 @@ def _end_reason(run: _ChildRun, limits: Limits) -> str:
 
 # -- replaying in the grader ---------------------------------------------------------------------------
 
+_KINDS = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+          inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.VAR_KEYWORD)
+
+
 def _signature(spec) -> inspect.Signature | None:
+    """The student's signature rebuilt from ``(name, kind, has a default)`` (defaults are placeholders)."""
     try:
-        return inspect.Signature([inspect.Parameter(name, inspect._ParameterKind(kind),
+        return inspect.Signature([inspect.Parameter(name, _KINDS[kind],
                                                     default=None if has_default else inspect.Parameter.empty)
                                   for name, kind, has_default in spec])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
 
 
