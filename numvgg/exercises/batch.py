@@ -19,12 +19,10 @@ import io
 import json
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
-from .catalog import from_spec
 from .checker import Report
 from .isolation import Limits, run_isolated
 
@@ -78,10 +76,6 @@ def find_submissions(folder, known_exercises) -> list[Submission]:
     return found
 
 
-def _grade_one(spec: dict, path: str, limits: Limits) -> Report:
-    return run_isolated(from_spec(spec), Path(path), limits)
-
-
 def grade_folder(folder, exercises, limits: Limits | None = None, jobs: int = 1, progress=None) -> ClassResult:
     """Grade every submission in ``folder`` for ``exercises`` (exercise objects).
 
@@ -111,15 +105,16 @@ def grade_folder(folder, exercises, limits: Limits | None = None, jobs: int = 1,
         for submission in submissions:
             finished(submission, run_isolated(by_name[submission.exercise], submission.path, limits))
         return result
-    # Workers are forked from this process, never from a student's: they only start children.
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
-        futures = {pool.submit(_grade_one, by_name[s.exercise].spec(), str(s.path), limits): s
-                   for s in submissions}
+    # Threads are enough: each waits on its submission's process, and the replay here is
+    # the smaller part of the work. (Forking this process could copy a Keras/TensorFlow
+    # runtime in an unusable state; spawning would rerun ``python -m numvgg``'s main.)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(run_isolated, by_name[s.exercise], s.path, limits): s for s in submissions}
         for future in as_completed(futures):
             submission = futures[future]
             try:
                 report = future.result()
-            except Exception as exc:       # noqa: BLE001 -- a broken worker is a failed run, said so
+            except Exception as exc:       # noqa: BLE001 -- a grader error is a failed run, said so
                 report = Report(submission.exercise, str(submission.path),
                                 error=f"grading failed: {type(exc).__name__}: {exc}", grader_failed=True)
             finished(submission, report)
