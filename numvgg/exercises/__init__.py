@@ -8,17 +8,27 @@ answers, gradient checks, random asymmetric shapes and the classic mistakes.
 
 From the command line (``python -m numvgg.exercises`` or ``numvgg exercises``)::
 
-    list | start NAME DIR [--force] | check NAME FILE | check NAME --reference
+    list | start NAME DIR [--force] [--hints none|some|full] [--lang en|zh]
+    check NAME FILE | check NAME --reference | grade SUBMISSIONS/ | run NAME FILE
+
+Each submission runs in a process of its own, under a time limit and a
+memory cap; the verdict is made in the grader's process (:mod:`.isolation`).
+Teachers add exercises as folders (:class:`.catalog.FolderExercise`); the
+course guide is docs/teaching.md.
 
 From Python::
 
     from numvgg.exercises import EXERCISES, make_skeleton, check_file
     print(check_file("im2col", "im2col.py"))
 
-Modules: :mod:`.catalog` (the list), :mod:`.skeleton` (generation),
-:mod:`.grading` (comparison tools), :mod:`.checks` (each exercise's checks),
-:mod:`.checker` (loading and the report), :mod:`.functional` (function forms
-of the Adam rule and the softmax cross-entropy), :mod:`.cli`.
+Modules: :mod:`.catalog` (the list, teachers' folders), :mod:`.skeleton`
+(generation), :mod:`.handout` (hint levels), :mod:`.grading` (the check
+toolkit), :mod:`.checks` (each exercise's checks), :mod:`.checker` (the
+report), :mod:`.isolation` and :mod:`.child` (the two processes),
+:mod:`.wire` (what crosses between them), :mod:`.tripwire` (delegation to
+numvgg caught), :mod:`.batch` (a class), :mod:`.vgg_run` (a function inside
+VGG16), :mod:`.functional` (function forms of the Adam rule and the softmax
+cross-entropy), :mod:`.cli`.
 """
 import importlib
 

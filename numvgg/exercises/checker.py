@@ -1,8 +1,10 @@
 """Grade an exercise: load the student's file, run its checks, write the report.
 
-The student's file is imported in isolation (``importlib`` from its path,
-under a private module name, removed from ``sys.modules`` afterwards), so
-nothing else on ``sys.path`` is picked up and two checks never share state.
+:func:`check_file` runs the student's file in a process of its own and judges
+the results here (:mod:`.isolation`); inside that process the file is
+imported with :func:`load_student_file` (``importlib`` from its path, under a
+private module name, removed from ``sys.modules`` afterwards), so nothing
+else on ``sys.path`` is picked up.
 
 Every check ends in one of four ways, each one line of the report:
 
@@ -42,6 +44,7 @@ class CheckResult:
     title: str
     status: str              # PASS or FAIL
     detail: str = ""
+    points: int = 1          # what the check is worth (a passed check earns them all)
 
     def line(self) -> str:
         if not self.detail:
@@ -57,6 +60,16 @@ class Report:
     source: str                          # the file, or "numvgg (reference)"
     results: list[CheckResult] = field(default_factory=list)
     error: str = ""                      # the file could not be loaded at all
+    output: str = ""                     # what the student's code printed (the end of it)
+    grader_failed: bool = False          # the grading itself broke, not the student's code
+
+    @property
+    def points(self) -> int:
+        return sum(r.points for r in self.results if r.status == PASS)
+
+    @property
+    def max_points(self) -> int:
+        return sum(r.points for r in self.results)
 
     @property
     def passed(self) -> bool:
@@ -161,61 +174,90 @@ def _not_implemented_name(exc: BaseException) -> str:
     return frames[-1].name if frames else "a function"
 
 
+def describe_student_exception(exc: BaseException, path, memory_mb=None) -> dict:
+    """What a student's exception means, as ``{"kind": ..., "text": ...}`` for the report.
+
+    Kinds: ``not_implemented``, ``exit`` (``sys.exit()``), ``memory``,
+    ``delegation`` (numvgg's own function called, see :mod:`.tripwire`) and
+    ``exception``.
+    """
+    from .tripwire import DelegationError
+    path = Path(path)
+    where = _student_frame(exc, path.resolve() if path.exists() else path)
+    at = f" ({where})" if where else ""
+    if isinstance(exc, NotImplementedError):
+        return {"kind": "not_implemented",
+                "text": f"not implemented ({_not_implemented_name(exc)}() still raises NotImplementedError)"}
+    if isinstance(exc, SystemExit):
+        return {"kind": "exit", "text": f"your code called sys.exit({exc.code!r}){at}: a solution returns its "
+                                        f"result, it never ends the program"}
+    if isinstance(exc, MemoryError):
+        limit = f" (the limit is {memory_mb} MiB)" if memory_mb else ""
+        return {"kind": "memory", "text": f"your code ran out of memory{limit}{at}"}
+    if isinstance(exc, DelegationError):
+        return {"kind": "delegation", "text": f"{exc}{at}"}
+    if where:
+        return {"kind": "exception", "text": f"error in your code, {where} -> {_brief_exception(exc)}"}
+    return {"kind": "exception", "text": f"error in your code -> {_brief_exception(exc)}"}
+
+
+class StudentCodeError(Exception):
+    """Raised in the grader when the replayed student call had raised (the message says how)."""
+
+
 # -- running ------------------------------------------------------------------------------------
+
+def run_check(check, impl, student_path: Path | None = None) -> CheckResult:
+    """Run one check on ``impl``; every way it can end becomes one :class:`CheckResult`."""
+    result = _run_check(check, impl, student_path)
+    result.points = getattr(check, "points", 1)
+    return result
+
+
+def _run_check(check, impl, student_path):
+    try:
+        detail = check.run(impl)
+    except CheckFailed as failure:
+        return CheckResult(check.title, FAIL, str(failure))
+    except (MissingFunction, StudentCodeError) as failure:
+        return CheckResult(check.title, FAIL, str(failure))
+    except NotImplementedError as exc:
+        return CheckResult(check.title, FAIL, f"not implemented ({_not_implemented_name(exc)}() "
+                                              f"still raises NotImplementedError)")
+    except Exception as exc:             # noqa: BLE001 -- report, never crash the grader
+        where = _student_frame(exc, student_path)
+        if where:
+            detail = f"error in your code, {where} -> {_brief_exception(exc)}"
+        elif student_path is not None:
+            detail = f"could not use your result: {_brief_exception(exc)}"
+        else:   # the reference itself failed: a bug in numvgg, so show where
+            last = traceback.extract_tb(exc.__traceback__)[-1]
+            detail = (f"error in numvgg, {os.path.basename(last.filename)}, line {last.lineno}, "
+                      f"in {last.name} -> {_brief_exception(exc)}")
+        return CheckResult(check.title, FAIL, detail)
+    return CheckResult(check.title, PASS, detail or "")
+
 
 def run_checks(exercise: Exercise, impl: Implementation, student_path: Path | None = None) -> list[CheckResult]:
     """Run every check of ``exercise`` on ``impl``; one :class:`CheckResult` each."""
-    results = []
-    for check in exercise.build_checks():
-        try:
-            detail = check.run(impl)
-        except CheckFailed as failure:
-            results.append(CheckResult(check.title, FAIL, str(failure)))
-        except MissingFunction as missing:
-            results.append(CheckResult(check.title, FAIL, str(missing)))
-        except NotImplementedError as exc:
-            results.append(CheckResult(check.title, FAIL, f"not implemented ({_not_implemented_name(exc)}() "
-                                                          f"still raises NotImplementedError)"))
-        except Exception as exc:             # noqa: BLE001 -- report, never crash the grader
-            where = _student_frame(exc, student_path)
-            if where:
-                detail = f"error in your code, {where} -> {_brief_exception(exc)}"
-            elif student_path is not None:
-                detail = f"could not use your result: {_brief_exception(exc)}"
-            else:   # the reference itself failed: a bug in numvgg, so show where
-                last = traceback.extract_tb(exc.__traceback__)[-1]
-                detail = (f"error in numvgg, {os.path.basename(last.filename)}, line {last.lineno}, "
-                          f"in {last.name} -> {_brief_exception(exc)}")
-            results.append(CheckResult(check.title, FAIL, detail))
-        else:
-            results.append(CheckResult(check.title, PASS, detail or ""))
-    return results
+    return [run_check(check, impl, student_path) for check in exercise.build_checks()]
 
 
-def check_file(name: str, path) -> Report:
-    """Check the student's file at ``path`` against exercise ``name``."""
-    exercise = get_exercise(name)
-    path = Path(path)
-    report = Report(exercise.name, str(path))
-    try:
-        module = load_student_file(path)
-    except StudentFileError as exc:
-        report.error = str(exc)
-        return report
-    functions = {n: getattr(module, n) for n in exercise.function_names if callable(getattr(module, n, None))}
-    borrowed = [n for n, ref in exercise.reference_functions().items() if functions.get(n) is ref]
-    if borrowed:
-        report.error = (f"{', '.join(f'{n}()' for n in borrowed)} in {path.name} is numvgg's own function "
-                        f"(imported, not written): nothing to check")
-        return report
-    impl = Implementation(functions, path.name)
-    report.results = run_checks(exercise, impl, student_path=path.resolve())
-    return report
+def check_file(name: str, path, limits=None, exercise_dirs=()) -> Report:
+    """Check the student's file at ``path`` against exercise ``name``.
+
+    The file runs in a process of its own, under ``limits``
+    (:class:`~.isolation.Limits`: a time limit and a memory cap); the verdict is
+    made here, from what that process sends back (see :mod:`.isolation`).
+    """
+    from .isolation import Limits, run_isolated
+    exercise = get_exercise(name, exercise_dirs)
+    return run_isolated(exercise, Path(path), limits or Limits())
 
 
-def check_reference(name: str) -> Report:
+def check_reference(name: str, exercise_dirs=()) -> Report:
     """Run exercise ``name``'s checks on numvgg's own functions (they must all pass)."""
-    exercise = get_exercise(name)
+    exercise = get_exercise(name, exercise_dirs)
     impl = Implementation(exercise.reference_functions(), "numvgg")
     report = Report(exercise.name, "numvgg (reference)")
     report.results = run_checks(exercise, impl)

@@ -3,8 +3,10 @@
 The exercises hand out *functions*, and two of them have no function in the
 library: the softmax cross-entropy lives in
 :class:`numvgg.losses.CategoricalCrossentropy` and the Adam rule in
-:meth:`numvgg.optimizers.Adam.update_step`. The functions below compute the
-same numbers as those classes (the exercise checks compare them on every run,
+:meth:`numvgg.optimizers.Adam.update_step`. :func:`adam_update` runs that very
+method on one weight (the rule is written once, in the optimizer);
+the softmax cross-entropy pair computes the same numbers as the loss class
+(the exercise checks compare them on every run,
 ``numvgg exercises check softmax_cross_entropy --reference``), so the
 skeletons are still generated from clean, tested source.
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+
+from ..optimizers import Adam
 
 
 class SoftmaxCrossEntropyCache(NamedTuple):
@@ -67,13 +71,6 @@ def adam_update(variable: np.ndarray, gradient: np.ndarray, m: np.ndarray, v: np
                 epsilon: float = 1e-7):
     """One Adam step for one weight, as Keras 3 computes it.
 
-    With ``t`` the step number (1 for the first update)::
-
-        alpha = learning_rate * sqrt(1 - beta_2**t) / (1 - beta_1**t)
-        m = m + (gradient - m) * (1 - beta_1)
-        v = v + (gradient**2 - v) * (1 - beta_2)
-        variable = variable - alpha * m / (sqrt(v) + epsilon)
-
     Args:
         variable: the weight ``w``, any shape (a conv kernel ``(KH, KW, C, F)``,
             a bias ``(F,)``, ...).
@@ -85,13 +82,14 @@ def adam_update(variable: np.ndarray, gradient: np.ndarray, m: np.ndarray, v: np
         ``(variable, m, v)`` after the step: new arrays, in ``variable``'s
         dtype; the arguments are left unchanged.
     """
-    f = variable.dtype.type          # hyperparameters rounded to the weight's dtype, as Keras does
-    t = f(t)
-    # Bias correction folded into the rate: m and v start at zero, so early
-    # averages are too small by (1 - beta**t); dividing that out here is cheaper
-    # than correcting m and v themselves.
-    alpha = f(learning_rate) * np.sqrt(1 - np.power(f(beta_2), t)) / (1 - np.power(f(beta_1), t))
-    m = m + (gradient - m) * f(1 - beta_1)
-    v = v + (np.square(gradient) - v) * f(1 - beta_2)
-    variable = variable - m * alpha / (np.sqrt(v) + f(epsilon))
-    return variable, m, v
+    # The rule itself lives in one place, numvgg.optimizers.Adam.update_step: an
+    # optimizer for this one weight, its slots and step counter set to the state given.
+    variable = np.array(variable, copy=True)
+    optimizer = Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+    optimizer.build([variable])
+    optimizer.momentums[0][...] = m
+    optimizer.velocities[0][...] = v
+    optimizer._iterations = int(t) - 1          # update_step works on step _iterations + 1
+    rate = variable.dtype.type(optimizer._current_learning_rate())
+    optimizer.update_step(gradient, variable, rate, 0)
+    return variable, optimizer.momentums[0], optimizer.velocities[0]

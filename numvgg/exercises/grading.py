@@ -46,9 +46,10 @@ class CheckFailed(Exception):
 
 @dataclass(frozen=True)
 class Check:
-    """One line of the report: a title and ``run(impl) -> detail or None``."""
+    """One line of the report: a title and ``run(impl) -> detail or None``; ``points`` it is worth."""
     title: str
     run: Callable
+    points: int = 1
 
 
 # -- inputs ---------------------------------------------------------------------
@@ -186,7 +187,12 @@ def assert_close(got, expected, what: str, rtol=RTOL, atol=ATOL, hints=(), shape
                 texts.append(f" -- {text}")
         return "".join(texts)
 
-    if not np.all(np.isfinite(got64)) and np.all(np.isfinite(exp64)):
+    if not np.all(np.isfinite(exp64)):
+        # NaN compares unequal to everything, so the error test below would see no
+        # error at all: a NaN reference must never let a result pass.
+        raise CheckFailed(f"{what}: the expected value has {int(np.sum(~np.isfinite(exp64)))} NaN or inf "
+                          f"entries, so nothing can be compared (a bug in the check, not in your code)")
+    if not np.all(np.isfinite(got64)):
         idx = tuple(int(i) for i in np.argwhere(~np.isfinite(got64))[0])
         raise CheckFailed(f"{what}: {int(np.sum(~np.isfinite(got64)))} entries are NaN or inf "
                           f"(first at index {idx}: {got64[idx]}); expected finite values{extra()}")

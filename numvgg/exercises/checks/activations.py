@@ -176,6 +176,32 @@ def _large_logits():
     return base + np.array([[1000.0], [-1000.0], [500.0], [0.0]])    # rows far from 0: exp must not see them
 
 
+def _wide_row_logits(dtype=np.float64):
+    """Rows whose OWN entries lie far apart: shifting by the max keeps exp finite, but softmax of
+    the smallest entry underflows to 0, so log(softmax(z - max)) is -inf and the loss NaN or inf."""
+    spread = 800.0 if dtype == np.float64 else 110.0      # exp(-110) is 0 in float32 already
+    return np.array([[0.0, -spread, 5.0], [1.0, 2.0, -spread], [-spread, 3.0, 0.5]], dtype=dtype)
+
+
+_LOG_SOFTMAX_HINT = ("softmax of an entry far below its row's max is 0 in floating point, so "
+                     "log(softmax(z)) is -inf: compute log-softmax directly as "
+                     "(z - max) - log(sum(exp(z - max))), never as the log of a probability")
+
+
+def _log_of_softmax_hint(got, expected):
+    return None if np.all(np.isfinite(got)) else _LOG_SOFTMAX_HINT
+
+
+def _sce_wide_rows(impl, dtype):
+    logits = _wide_row_logits(dtype)
+    y = _one_hot([1, 2, 0], 3).astype(dtype)          # the target is the far-below entry
+    loss, _ = _sce_forward(impl, logits, y)
+    expected, _ = functional.softmax_cross_entropy_forward(logits, y)
+    tol = {"rtol": 1e-6, "atol": 1e-4} if dtype == np.float32 else {}
+    return assert_close(loss, expected, "loss", hints=[_log_of_softmax_hint], **tol,
+                        shape_hint="the loss is one number, the mean over the batch")
+
+
 def softmax_cross_entropy_checks():
     return [
         Check("forward, known answer: np.linspace logits (3, 4), one-hot targets",
@@ -186,6 +212,10 @@ def softmax_cross_entropy_checks():
               partial(_sce_forward_case, logits=random((4, 6), seed=3), y=_targets(4, 6, seed=4, smoothing=0.1))),
         Check("forward, large logits (+1000, -1000, 500): no overflow",
               partial(_sce_forward_case, logits=_large_logits(), y=_targets(4, 5, seed=6))),
+        Check("forward, entries far apart within a row: logits [[0, -800, 5], ...]: no log(0)",
+              partial(_sce_wide_rows, dtype=np.float64)),
+        Check("forward, float32 logits 110 apart within a row: no log(0)",
+              partial(_sce_wide_rows, dtype=np.float32)),
         Check("backward, known answer: np.linspace logits (3, 4), one-hot targets",
               partial(_sce_backward_case, logits=linspace((3, 4), -2.0, 2.0), y=_one_hot([0, 3, 1], 4))),
         Check("backward, gradient check (float64) with a random dloss: logits (4, 5)", _sce_gradcheck),
