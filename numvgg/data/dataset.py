@@ -28,15 +28,11 @@ What numvgg reproduces exactly (tests compare with Keras 3):
 
 Where numvgg differs, and why:
 
-* **Decoding** is Pillow's, not TensorFlow's (the route Keras' own
-  ``format='grain'`` takes). PNG, BMP and GIF pixels are identical. For
-  JPEG, TF's ``decode_image`` uses libjpeg's *fast* integer inverse DCT
-  (``JDCT_IFAST``) while Pillow always uses the accurate one (``JDCT_ISLOW``):
-  numvgg's pixels equal ``tf.io.decode_jpeg(..., dct_method='INTEGER_ACCURATE')``
-  exactly and differ from Keras' by about 1 grey level on average, at most
-  ~5 (measured on 375x500 photos; Pillow offers no way to pick the fast IDCT
-  without also turning off chroma smoothing). ``color_mode='grayscale'`` of a
-  colour image uses Pillow's ``L`` formula, which may differ from TF's by 1.
+* **Decoding.** JPEGs are decoded by libjpeg-turbo with TF's settings (see
+  :mod:`numvgg.data.jpeg`): identical pixels, also for ``'grayscale'``
+  (libjpeg's luma). Other formats are decoded by Pillow: PNG, BMP and GIF
+  pixels are identical in ``'rgb'``; ``color_mode='grayscale'`` of a colour
+  PNG/BMP/GIF uses Pillow's ``L`` formula, which may differ from TF's by 1.
   16-bit PNGs are reduced to their high byte, as TF does; a 1-bit PNG read as
   ``'rgba'`` gets alpha 255 (TF gives 1).
 * **Per-epoch shuffling.** Keras shuffles with a tf.data buffer of
@@ -65,6 +61,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import io
 import math
 import warnings
 from dataclasses import dataclass
@@ -75,7 +72,8 @@ from PIL import Image
 from ..errors import DatasetError
 from .directory import (ALLOWLIST_FORMATS, find_unreadable, index_directory, shuffle_like_keras,
                         split_subset)
-from .images import COLOR_MODES, ImageFileError, convert_color_mode, open_image
+from .images import COLOR_MODES, ImageFileError, convert_color_mode, read_image_bytes
+from .jpeg import decode_jpeg, is_jpeg
 from .resize import aspect_ratio_crop, check_interpolation, resize
 
 LABEL_MODES = ("int", "categorical", "binary", None)
@@ -112,12 +110,20 @@ class ImageSpec:
         Raises:
             ImageFileError: the file cannot be read or decoded (names it).
         """
-        img = open_image(path)
-        try:
-            img = convert_color_mode(_high_byte_if_16_bit(img), self.color_mode)
-            pixels = np.asarray(img)                       # decodes now: (H, W) or (H, W, C) uint8
-        except (OSError, SyntaxError, ValueError) as e:
-            raise ImageFileError(f"Cannot decode image '{path}': {e}") from e
+        data = read_image_bytes(path)
+        pixels = None
+        if is_jpeg(data):            # TF's JPEG decoder, bit for bit (see numvgg.data.jpeg)
+            try:
+                pixels = decode_jpeg(data, self.color_mode)
+            except ValueError as e:
+                raise ImageFileError(f"Cannot decode image '{path}': {e}") from e
+        if pixels is None:           # PNG, BMP, GIF (identical in Pillow), or no simplejpeg
+            try:
+                img = Image.open(io.BytesIO(data))
+                img = convert_color_mode(_high_byte_if_16_bit(img), self.color_mode)
+                pixels = np.asarray(img)                   # decodes now: (H, W) or (H, W, C) uint8
+            except (OSError, SyntaxError, ValueError) as e:
+                raise ImageFileError(f"Cannot decode image '{path}': {e}") from e
         if pixels.ndim == 2:
             pixels = pixels[:, :, None]                    # (H, W) -> (H, W, 1)
         if self.crop_to_aspect_ratio:
