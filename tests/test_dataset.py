@@ -108,7 +108,7 @@ def test_subset_both_matches_keras(keras, mixed_dir):
     for o, t in zip(ours, theirs):
         assert o.file_paths == t.file_paths
     assert not set(ours[0].file_paths) & set(ours[1].file_paths)
-    assert ours[0].shuffle and not ours[1].shuffle          # Keras never reshuffles validation
+    assert ours[0].reshuffle_each_iteration and not ours[1].reshuffle_each_iteration  # as Keras
 
 
 def test_explicit_labels_list_matches_keras(keras, mixed_dir):
