@@ -6,3 +6,9 @@ from .pooling import GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 
 __all__ = ["Layer", "Conv2D", "Dense", "Flatten", "Dropout", "Activation", "MaxPooling2D",
            "GlobalAveragePooling2D", "GlobalMaxPooling2D"]
+from .normalization import BatchNormalization
+from .preprocessing import (CenterCrop, RandomBrightness, RandomContrast, RandomFlip, RandomRotation,
+                            RandomTranslation, RandomZoom, Rescaling, Resizing)
+
+__all__ += ["BatchNormalization", "Rescaling", "Resizing", "CenterCrop", "RandomFlip",
+            "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness"]
