@@ -357,3 +357,10 @@ def get(identifier, loss=None, output_shape=None, y_true_shape=None) -> Metric:
     if callable(identifier):
         return MeanMetricWrapper(identifier)
     raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
+
+
+# Confusion-count metrics live in their own module (built on Metric above); registered by name here.
+from .confusion_metrics import AUC, Precision, Recall  # noqa: E402
+
+for _cls, _snake in ((Precision, "precision"), (Recall, "recall"), (AUC, "auc")):
+    ALL_METRICS[_cls.__name__] = ALL_METRICS[_snake] = _cls
