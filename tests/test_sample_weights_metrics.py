@@ -8,7 +8,7 @@ import pytest
 
 from numvgg import losses
 from numvgg.callbacks import LearningRateScheduler
-from numvgg.confusion_metrics import AUC, Precision, Recall
+from numvgg.metrics import AUC, Precision, Recall
 from numvgg.metrics import get as get_metric
 from numvgg.models.sample_weights import (batch_sample_weight, check_class_weight,
                                           check_sample_weight, class_weight_to_sample_weights,
