@@ -209,10 +209,11 @@ def _map_coordinates(c: np.ndarray, n: int, fill_mode: str) -> np.ndarray:
 
 
 class AffineCache(NamedTuple):
-    """For each output pixel: up to four input pixels and their weights."""
+    """For each output pixel: the input pixels it read (up to four) and their weights."""
     x_shape: tuple          # (N, H, W, C)
-    index: np.ndarray       # (N, 4, H*W) int: flat input index y * W + x; -1 = fill_value
-    weight: np.ndarray      # (N, 4, H*W): interpolation weights (0 for unused taps)
+    rows: np.ndarray        # (taps, N*H*W) int: row of the flattened (N*H*W + 1, C) input; the
+                            # extra last row holds fill_value (taps outside the image read it)
+    weights: np.ndarray     # (taps, N*H*W): interpolation weights
 
 
 def check_fill_and_interpolation(fill_mode: str, interpolation: str, name: str = "layer") -> None:
@@ -251,48 +252,55 @@ def affine_transform_forward(x: np.ndarray, transforms: np.ndarray, interpolatio
     a0, a1, a2, b0, b1, b2, c0, c1 = (t[:, k:k + 1] for k in range(8))  # each (N, 1)
     # float32 throughout, as TF computes the input point.
     k = c0 * xs + c1 * ys + np.float32(1)
-    in_x = _map_coordinates((a0 * xs + a1 * ys + a2) / k, w, fill_mode)   # (N, H*W)
-    in_y = _map_coordinates((b0 * xs + b1 * ys + b2) / k, h, fill_mode)   # (N, H*W)
+    in_x = _map_coordinates((a0 * xs + a1 * ys + a2) / k, w, fill_mode).ravel()   # (N*H*W,)
+    in_y = _map_coordinates((b0 * xs + b1 * ys + b2) / k, h, fill_mode).ravel()   # (N*H*W,)
+    image_start = np.repeat(np.arange(n, dtype=np.int64) * (h * w), h * w)          # (N*H*W,)
+    sentinel = n * h * w                                               # the fill_value row
 
+    def rows_of(r, col):
+        inside = (r >= 0) & (r < h) & (col >= 0) & (col < w)
+        return np.where(inside, image_start + r * w + col, sentinel)
+
+    # One extra row of fill_value: every tap outside the image reads it (TF's read_with_fill_value).
+    flat = np.concatenate([x.reshape(n * h * w, c), np.full((1, c), fill_value, x.dtype)])
     if interpolation == "nearest":
         # std::round: halves away from zero.
-        cols = (np.sign(in_x) * np.floor(np.abs(in_x) + 0.5)).astype(np.int64)[:, None]  # (N, 1, H*W)
-        rows = (np.sign(in_y) * np.floor(np.abs(in_y) + 0.5)).astype(np.int64)[:, None]
-        weight = np.ones((n, 1, h * w), dtype=x.dtype)
+        col = (np.sign(in_x) * np.floor(np.abs(in_x) + np.float32(0.5))).astype(np.int64)
+        row = (np.sign(in_y) * np.floor(np.abs(in_y) + np.float32(0.5))).astype(np.int64)
+        rows = rows_of(row, col)[None]                                 # (1, N*H*W)
+        weights = np.ones((1, n * h * w), dtype=x.dtype)
+        out = np.take(flat, rows[0], axis=0)                           # (N*H*W, C)
     else:
         x0, y0 = np.floor(in_x), np.floor(in_y)
-        fx, fy = (in_x - x0).astype(x.dtype), (in_y - y0).astype(x.dtype)
-        cols = np.stack([x0, x0 + 1, x0, x0 + 1], axis=1).astype(np.int64)      # (N, 4, H*W)
-        rows = np.stack([y0, y0, y0 + 1, y0 + 1], axis=1).astype(np.int64)
-        weight = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], axis=1)
-    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
-    index = np.where(inside, rows * w + cols, -1)                       # (N, taps, H*W)
-
-    flat = x.reshape(n, h * w, c)                                       # (N, H*W, C)
-    gathered = np.take_along_axis(flat[:, None], np.maximum(index, 0)[..., None], axis=2)  # (N, taps, H*W, C)
-    gathered = np.where(inside[..., None], gathered, x.dtype.type(fill_value))
-    if interpolation == "nearest":
-        out = gathered[:, 0]
-    else:
+        # TF's weights: (x_ceil - x) and (x - x_floor), x_ceil = x_floor + 1.
+        wx1, wy1 = in_x - x0, in_y - y0
+        wx0, wy0 = (x0 + np.float32(1)) - in_x, (y0 + np.float32(1)) - in_y
+        x0i, y0i = x0.astype(np.int64), y0.astype(np.int64)
+        rows = np.stack([rows_of(y0i, x0i), rows_of(y0i, x0i + 1),
+                         rows_of(y0i + 1, x0i), rows_of(y0i + 1, x0i + 1)])   # (4, N*H*W)
+        g = [np.take(flat, r, axis=0) for r in rows]                   # 4 x (N*H*W, C)
+        wx0c, wx1c, wy0c, wy1c = (v.astype(x.dtype)[:, None] for v in (wx0, wx1, wy0, wy1))
         # TF's order: blend along x on the top and bottom rows, then along y.
-        fx4, fy4 = fx[..., None], fy[..., None]                          # (N, H*W, 1)
-        top = (1 - fx4) * gathered[:, 0] + fx4 * gathered[:, 1]
-        bottom = (1 - fx4) * gathered[:, 2] + fx4 * gathered[:, 3]
-        out = (1 - fy4) * top + fy4 * bottom
-    out = out.reshape(n, h, w, c).astype(x.dtype, copy=False)            # (N, H, W, C)
-    return out, AffineCache(x.shape, index, np.where(inside, weight, 0).astype(x.dtype))
+        out = wy0c * (wx0c * g[0] + wx1c * g[1]) + wy1c * (wx0c * g[2] + wx1c * g[3])
+        # In x's dtype, from the same factors as the blend, so backward is its exact transpose.
+        weights = np.stack([wy0c * wx0c, wy0c * wx1c, wy1c * wx0c, wy1c * wx1c])[..., 0]   # (4, N*H*W)
+    out = out.reshape(n, h, w, c).astype(x.dtype, copy=False)          # (N, H, W, C)
+    return out, AffineCache(x.shape, rows, weights)
 
 
 def affine_transform_backward(dout: np.ndarray, cache: AffineCache) -> np.ndarray:
     """``dL/dx`` of :func:`affine_transform_forward`: scatter ``dout`` to the input pixels it
-    was read from, times the interpolation weights (taps on ``fill_value`` get nothing)."""
+    was read from, times the interpolation weights (the ``fill_value`` row is dropped:
+    a constant gets no gradient)."""
     n, h, w, c = cache.x_shape
-    g = dout.reshape(n, 1, h * w, c) * cache.weight[..., None]          # (N, taps, H*W, C)
-    dx = np.zeros((n, h * w, c), dtype=dout.dtype)
-    batch = np.broadcast_to(np.arange(n)[:, None, None], cache.index.shape)
-    used = cache.index >= 0
-    np.add.at(dx, (batch[used], cache.index[used]), g[used])
-    return dx.reshape(n, h, w, c)
+    g = dout.reshape(1, n * h * w, c)
+    dx = np.zeros((n * h * w + 1, c), dtype=dout.dtype)
+    for rows, weights in zip(cache.rows, cache.weights):              # one tap at a time
+        # np.add.at adds repeated rows correctly; bincount per channel is much faster.
+        contribution = g[0] * weights[:, None]                         # (N*H*W, C)
+        for ch in range(c):
+            dx[:, ch] += np.bincount(rows, contribution[:, ch], minlength=n * h * w + 1)
+    return dx[:-1].reshape(n, h, w, c)
 
 
 # ---------------------------------------------------------------------------- Keras' matrices
