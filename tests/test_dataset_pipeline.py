@@ -169,3 +169,23 @@ def test_image_dataset_chains_like_a_keras_script(tmp_path):
         np.testing.assert_array_equal(y, (np.round(x[:, 0, 0, 0] * 255) >= 6).astype(np.int32))
     assert ds.class_names == ["a", "b"] and not hasattr(chained, "class_names")   # as in Keras
     assert isinstance(next(iter(ds.as_numpy_iterator()))[0], np.ndarray)
+
+
+def test_fit_evaluate_predict_iterate_these_datasets():
+    from numvgg.layers import Dense
+    from numvgg.models import Sequential
+    from numvgg.optimizers import Adam
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((12, 3)).astype(np.float32)
+    y = (x[:, :1] > 0).astype(np.float32)
+    model = Sequential([Dense(1, activation="sigmoid", input_shape=(3,))])
+    model.compile(optimizer=Adam(1e-2), loss="binary_crossentropy", metrics=["acc"])
+    train = Dataset.from_tensor_slices((x, y)).shuffle(12, seed=0).batch(4).prefetch(AUTOTUNE)
+    history = model.fit(train, epochs=2, verbose=0, validation_data=Dataset.from_tensor_slices((x, y)).batch(6))
+    assert len(history.history["loss"]) == 2 and "val_acc" in history.history
+    endless = Dataset.from_tensor_slices((x, y)).batch(4).repeat()
+    model.fit(endless, epochs=1, steps_per_epoch=5, verbose=0)          # tf.data's repeat() recipe
+    loss, acc = model.evaluate(Dataset.from_tensor_slices((x, y)).batch(5), verbose=0)
+    assert np.isfinite(loss) and 0.0 <= acc <= 1.0
+    predictions = model.predict(Dataset.from_tensor_slices(x).batch(5), verbose=0)
+    np.testing.assert_allclose(predictions, model.predict(x, verbose=0), rtol=1e-6)
