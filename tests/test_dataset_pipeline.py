@@ -6,9 +6,15 @@ import time
 
 import numpy as np
 import pytest
-
-from numvgg.data import AUTOTUNE, INFINITE, UNKNOWN, Dataset, image_dataset_from_directory
 from PIL import Image
+
+from numvgg.data import (
+    AUTOTUNE,
+    INFINITE,
+    UNKNOWN,
+    Dataset,
+    image_dataset_from_directory,
+)
 
 
 def _listify(ds, tf_side=False):
@@ -163,7 +169,7 @@ def test_image_dataset_chains_like_a_keras_script(tmp_path):
                .map(lambda x, y: (x / 255.0, y), num_parallel_calls=AUTOTUNE).cache().prefetch(AUTOTUNE))
     batches = list(chained)
     assert [len(x) for x, _ in batches] == [3, 3, 3, 3]
-    ids = sorted(int(round(v * 255)) for x, _ in batches for v in x[:, 0, 0, 0])
+    ids = sorted(round(float(v) * 255) for x, _ in batches for v in x[:, 0, 0, 0])
     assert ids == list(range(12))
     for x, y in batches:                       # labels still follow their images
         np.testing.assert_array_equal(y, (np.round(x[:, 0, 0, 0] * 255) >= 6).astype(np.int32))

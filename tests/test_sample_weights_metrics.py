@@ -10,9 +10,14 @@ from numvgg import losses
 from numvgg.callbacks import LearningRateScheduler
 from numvgg.metrics import AUC, Precision, Recall
 from numvgg.metrics import get as get_metric
-from numvgg.models.sample_weights import (batch_sample_weight, check_class_weight,
-                                          check_sample_weight, class_weight_to_sample_weights,
-                                          num_classes_of, unpack_x_y_sample_weight)
+from numvgg.models.sample_weights import (
+    batch_sample_weight,
+    check_class_weight,
+    check_sample_weight,
+    class_weight_to_sample_weights,
+    num_classes_of,
+    unpack_x_y_sample_weight,
+)
 from numvgg.optimizers.sgd import SGD
 
 REDUCTIONS = ["sum_over_batch_size", "sum", "mean_with_sample_weight", "none"]
@@ -56,7 +61,9 @@ def test_weighted_losses_equal_keras(keras, tf, rng, name, reduction):
 @pytest.mark.keras
 @pytest.mark.parametrize("kind", ["binary", "sparse", "one_hot"])
 def test_class_weight_to_sample_weights_equals_keras(keras, rng, kind):
-    from keras.src.trainers.data_adapters.data_adapter_utils import class_weight_to_sample_weights as theirs
+    from keras.src.trainers.data_adapters.data_adapter_utils import (
+        class_weight_to_sample_weights as theirs,
+    )
     labels = rng.integers(0, 3 if kind != "binary" else 2, 12)
     y = {"binary": labels[:, None].astype(np.float32), "sparse": labels,
          "one_hot": np.eye(3, dtype=np.float32)[labels]}[kind]

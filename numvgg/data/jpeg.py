@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
 try:
     import simplejpeg
 except ImportError:          # an optional speed/fidelity path: Pillow still decodes every file

@@ -124,20 +124,20 @@ class Dataset:
 
     # -- constructors -------------------------------------------------------------
     @staticmethod
-    def from_tensor_slices(tensors) -> "Dataset":
+    def from_tensor_slices(tensors) -> Dataset:
         """One element per row: ``from_tensor_slices((x, y))`` yields ``(x[i], y[i])``."""
         return SliceDataset(tensors)
 
     # -- transformations ---------------------------------------------------------
-    def batch(self, batch_size: int, drop_remainder: bool = False) -> "Dataset":
+    def batch(self, batch_size: int, drop_remainder: bool = False) -> Dataset:
         """Stack ``batch_size`` consecutive elements (the last batch may be smaller)."""
         return BatchDataset(self, _check_count("batch_size", batch_size, False), drop_remainder)
 
-    def unbatch(self) -> "Dataset":
+    def unbatch(self) -> Dataset:
         """Split each element along its first axis: a batch of ``B`` gives ``B`` elements."""
         return UnbatchDataset(self)
 
-    def map(self, map_func, num_parallel_calls=None, deterministic=None) -> "Dataset":
+    def map(self, map_func, num_parallel_calls=None, deterministic=None) -> Dataset:
         """Apply ``map_func`` to every element (``map_func(*element)`` for a tuple).
 
         ``num_parallel_calls``: ``None`` runs in the calling thread; a positive
@@ -150,7 +150,7 @@ class Dataset:
         threads = None if num_parallel_calls is None else _threads_for(num_parallel_calls)
         return MapDataset(self, map_func, threads)
 
-    def shuffle(self, buffer_size: int, seed=None, reshuffle_each_iteration: bool = True) -> "Dataset":
+    def shuffle(self, buffer_size: int, seed=None, reshuffle_each_iteration: bool = True) -> Dataset:
         """Shuffle with a buffer of ``buffer_size`` elements (see the module docstring)."""
         if buffer_size == AUTOTUNE:
             raise ValueError("`buffer_size` of shuffle() must be a positive int (AUTOTUNE is "
@@ -158,26 +158,26 @@ class Dataset:
         return ShuffleDataset(self, _check_count("buffer_size", buffer_size, False), seed,
                               bool(reshuffle_each_iteration))
 
-    def repeat(self, count=None) -> "Dataset":
+    def repeat(self, count=None) -> Dataset:
         """``count`` passes over the data (``None`` or -1: for ever)."""
         count = None if count is None or count == -1 else _check_count("count", count)
         return RepeatDataset(self, count)
 
-    def take(self, count: int) -> "Dataset":
+    def take(self, count: int) -> Dataset:
         """The first ``count`` elements of each pass (-1: all)."""
         return TakeDataset(self, _check_count("count", count))
 
-    def skip(self, count: int) -> "Dataset":
+    def skip(self, count: int) -> Dataset:
         """All but the first ``count`` elements of each pass (-1: skip all)."""
         return SkipDataset(self, _check_count("count", count))
 
-    def concatenate(self, dataset: "Dataset") -> "Dataset":
+    def concatenate(self, dataset: Dataset) -> Dataset:
         """This dataset's elements, then ``dataset``'s."""
         if not isinstance(dataset, Dataset):
             raise TypeError(f"concatenate() needs a numvgg Dataset, got {type(dataset).__name__}.")
         return ConcatenateDataset(self, dataset)
 
-    def cache(self, filename: str = "") -> "Dataset":
+    def cache(self, filename: str = "") -> Dataset:
         """Keep the elements of the first complete pass: in memory (``""``) or in ``filename``.
 
         Later passes replay them without running the steps before ``cache``
@@ -187,7 +187,7 @@ class Dataset:
         """
         return CacheDataset(self, os.fspath(filename))
 
-    def prefetch(self, buffer_size) -> "Dataset":
+    def prefetch(self, buffer_size) -> Dataset:
         """Prepare up to ``buffer_size`` elements in a background thread (``AUTOTUNE``: 2)."""
         size = 2 if buffer_size == AUTOTUNE else _check_count("buffer_size", buffer_size, False)
         return PrefetchDataset(self, size)

@@ -106,7 +106,7 @@ def resize_bilinear_backward(dout: np.ndarray, cache: ResizeCache) -> np.ndarray
     ``dx = My^T @ dout @ Mx``: every input pixel collects the gradient of the
     outputs that read it, with the same weights.
     """
-    n, h, w, c = cache.x_shape
+    _, h, w, _ = cache.x_shape                                   # (N, H, W, C)
     dtype = dout.dtype if np.issubdtype(dout.dtype, np.floating) else np.float32
     my = _interpolation_matrix(h, cache.size[0], dtype)         # (OH, H)
     mx = _interpolation_matrix(w, cache.size[1], dtype)         # (OW, W)

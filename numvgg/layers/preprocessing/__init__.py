@@ -11,5 +11,14 @@ from .random_flip import RandomFlip
 from .rescaling import Rescaling
 from .resizing import CenterCrop, Resizing
 
-__all__ = ["Rescaling", "Resizing", "CenterCrop", "RandomFlip", "RandomRotation", "RandomZoom",
-           "RandomTranslation", "RandomContrast", "RandomBrightness"]
+__all__ = [
+           "CenterCrop",
+           "RandomBrightness",
+           "RandomContrast",
+           "RandomFlip",
+           "RandomRotation",
+           "RandomTranslation",
+           "RandomZoom",
+           "Rescaling",
+           "Resizing",
+]
