@@ -195,3 +195,10 @@ def test_fit_evaluate_predict_iterate_these_datasets():
     assert np.isfinite(loss) and 0.0 <= acc <= 1.0
     predictions = model.predict(Dataset.from_tensor_slices(x).batch(5), verbose=0)
     np.testing.assert_allclose(predictions, model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_file_cache_refuses_what_it_cannot_store(tmp_path):
+    ds = Dataset.from_tensor_slices({"a": np.arange(3)}).cache(str(tmp_path / "c"))
+    with pytest.raises(TypeError, match="file cache holds arrays or tuples"):
+        list(ds)
+    assert not (tmp_path / "c.npz").exists()

@@ -480,7 +480,12 @@ class CacheDataset(_Wrapper):
             parts = element if isinstance(element, tuple) else (element,)
             arrays[f"n{i}"] = np.asarray(len(parts) if isinstance(element, tuple) else -1)
             for j, part in enumerate(parts):
-                arrays[f"e{i}_{j}"] = np.asarray(part)
+                part = np.asarray(part)
+                if part.dtype == object:
+                    raise TypeError(f"cache('{self.filename}'): a file cache holds arrays or tuples of "
+                                    f"arrays; element {i} has a {type(element).__name__} part that is "
+                                    "not a numeric array. Use cache() (in memory) for other elements.")
+                arrays[f"e{i}_{j}"] = part
         folder = os.path.dirname(os.path.abspath(self._path()))
         fd, tmp = tempfile.mkstemp(suffix=".npz", dir=folder)
         try:
