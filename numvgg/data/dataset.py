@@ -22,7 +22,11 @@ What numvgg reproduces exactly (tests compare with Keras 3):
   ``'categorical'`` -> float32 one-hot ``(B, K)``; ``None`` -> images only;
 * **pixels**: float32 ``(B, H, W, C)`` in 0..255, resized like
   ``tf.image.resize`` (see :mod:`numvgg.data.resize`): identical to Keras for
-  PNG, BMP and GIF with ``'bilinear'`` / ``'nearest'``;
+  JPEG (decoded as TF does, :mod:`numvgg.data.jpeg`), PNG, BMP and GIF with
+  ``'bilinear'`` / ``'nearest'``;
+* **the methods Keras scripts chain on**: the dataset is a
+  :class:`~numvgg.data.pipeline.Dataset` (``map``, ``shuffle``, ``cache``,
+  ``prefetch``, ...), and each batch's files are decoded in parallel threads;
 * the printed lines ``Found N files belonging to K classes.`` and
   ``Using M files for training.``
 
