@@ -48,7 +48,7 @@ def _cmd_train(args):
     result = run_recipe(train_dir, val_dir, args.out, image_size=args.image_size,
                         batch_size=args.batch_size, epochs=args.epochs,
                         fine_tune_epochs=args.fine_tune_epochs, weights=args.weights,
-                        seed=args.seed, verbose=args.verbose)
+                        seed=args.seed, verbose=args.verbose, augment=args.augment)
     _report(result)
     return 0
 
@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(two classes).")
     p.add_argument("directory", metavar="DIR")
     recipe_args(p, "numvgg_train")
+    p.add_argument("--augment", action="store_true",
+                   help="RandomFlip + RandomRotation(0.1) + RandomZoom(0.2) in front of the base "
+                        "(Chollet, 2nd edition); turns off the feature cache")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("summary", help="print VGG16's summary (Keras' table and totals)")

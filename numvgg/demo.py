@@ -95,8 +95,15 @@ def _conv_base(image_size, weights, log):
 def run_recipe(train_dir: str, val_dir: str, out_dir: str, image_size: int = 64,
                batch_size: int = 16, epochs: int = 60, fine_tune_epochs: int = 3,
                learning_rate: float = 1e-3, fine_tune_learning_rate: float = 1e-5,
-               weights="imagenet", seed: int = 0, verbose="auto", log=print) -> RecipeResult:
-    """The original blog post's recipe on image folders; see the module docstring."""
+               weights="imagenet", seed: int = 0, verbose="auto", log=print,
+               augment: bool = False) -> RecipeResult:
+    """The original blog post's recipe on image folders; see the module docstring.
+
+    ``augment=True`` puts Chollet's (2nd edition) augmentation in front of the
+    conv base: ``RandomFlip('horizontal')``, ``RandomRotation(0.1)``,
+    ``RandomZoom(0.2)``, active in ``fit`` only. The images then differ every
+    epoch, so the frozen base's features are not cached.
+    """
     from .applications.vgg16 import preprocess_input
     from .layers import Dense, GlobalAveragePooling2D
     from .models import Sequential
@@ -118,6 +125,13 @@ def run_recipe(train_dir: str, val_dir: str, out_dir: str, image_size: int = 64,
 
     conv_base, used_imagenet = _conv_base(image_size, weights, log)
     model = Sequential(name="sequential")
+    if augment:
+        # On preprocessed pixels rather than raw ones (Chollet): the same images, since
+        # flips, reflect-filled warps and bilinear blends commute with a per-channel shift.
+        from .layers import RandomFlip, RandomRotation, RandomZoom
+        model.add(RandomFlip("horizontal", seed=seed, input_shape=(image_size, image_size, 3)))
+        model.add(RandomRotation(0.1, seed=seed + 1))
+        model.add(RandomZoom(0.2, seed=seed + 2))
     model.add(conv_base)
     model.add(GlobalAveragePooling2D())
     model.add(Dense(512, activation="relu"))
@@ -128,7 +142,7 @@ def run_recipe(train_dir: str, val_dir: str, out_dir: str, image_size: int = 64,
     # cache_frozen_features: the frozen base runs once per image, not once per epoch
     # (Keras' "fast feature extraction", done inside fit; the numbers are the same).
     model.compile(optimizer=Adam(learning_rate=learning_rate), loss="binary_crossentropy",
-                  metrics=["acc"], cache_frozen_features=True)
+                  metrics=["acc"], cache_frozen_features=not augment)
     log("Phase 1: conv base frozen, training the new head")
     history1 = model.fit(train_ds, epochs=epochs, validation_data=val_ds, verbose=verbose)
 

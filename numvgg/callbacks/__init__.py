@@ -33,3 +33,6 @@ from .terminate_on_nan import TerminateOnNaN
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "MonitorCallback",
            "EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint", "CSVLogger",
            "TerminateOnNaN", "LambdaCallback", "BackupAndRestore", "HOOK_NAMES", "pythonify_logs"]
+from .learning_rate_scheduler import LearningRateScheduler  # noqa: E402
+
+__all__ += ["LearningRateScheduler"]

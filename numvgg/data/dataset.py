@@ -22,21 +22,21 @@ What numvgg reproduces exactly (tests compare with Keras 3):
   ``'categorical'`` -> float32 one-hot ``(B, K)``; ``None`` -> images only;
 * **pixels**: float32 ``(B, H, W, C)`` in 0..255, resized like
   ``tf.image.resize`` (see :mod:`numvgg.data.resize`): identical to Keras for
-  PNG, BMP and GIF with ``'bilinear'`` / ``'nearest'``;
+  JPEG (decoded as TF does, :mod:`numvgg.data.jpeg`), PNG, BMP and GIF with
+  ``'bilinear'`` / ``'nearest'``;
+* **the methods Keras scripts chain on**: the dataset is a
+  :class:`~numvgg.data.pipeline.Dataset` (``map``, ``shuffle``, ``cache``,
+  ``prefetch``, ...), and each batch's files are decoded in parallel threads;
 * the printed lines ``Found N files belonging to K classes.`` and
   ``Using M files for training.``
 
 Where numvgg differs, and why:
 
-* **Decoding** is Pillow's, not TensorFlow's (the route Keras' own
-  ``format='grain'`` takes). PNG, BMP and GIF pixels are identical. For
-  JPEG, TF's ``decode_image`` uses libjpeg's *fast* integer inverse DCT
-  (``JDCT_IFAST``) while Pillow always uses the accurate one (``JDCT_ISLOW``):
-  numvgg's pixels equal ``tf.io.decode_jpeg(..., dct_method='INTEGER_ACCURATE')``
-  exactly and differ from Keras' by about 1 grey level on average, at most
-  ~5 (measured on 375x500 photos; Pillow offers no way to pick the fast IDCT
-  without also turning off chroma smoothing). ``color_mode='grayscale'`` of a
-  colour image uses Pillow's ``L`` formula, which may differ from TF's by 1.
+* **Decoding.** JPEGs are decoded by libjpeg-turbo with TF's settings (see
+  :mod:`numvgg.data.jpeg`): identical pixels, also for ``'grayscale'``
+  (libjpeg's luma). Other formats are decoded by Pillow: PNG, BMP and GIF
+  pixels are identical in ``'rgb'``; ``color_mode='grayscale'`` of a colour
+  PNG/BMP/GIF uses Pillow's ``L`` formula, which may differ from TF's by 1.
   16-bit PNGs are reduced to their high byte, as TF does; a 1-bit PNG read as
   ``'rgba'`` gets alpha 255 (TF gives 1).
 * **Per-epoch shuffling.** Keras shuffles with a tf.data buffer of
@@ -63,10 +63,12 @@ Where numvgg differs, and why:
 """
 from __future__ import annotations
 
-import copy
 import inspect
+import io
 import math
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,7 +77,9 @@ from PIL import Image
 from ..errors import DatasetError
 from .directory import (ALLOWLIST_FORMATS, find_unreadable, index_directory, shuffle_like_keras,
                         split_subset)
-from .images import COLOR_MODES, ImageFileError, convert_color_mode, open_image
+from .images import COLOR_MODES, ImageFileError, convert_color_mode, read_image_bytes
+from .jpeg import decode_jpeg, is_jpeg
+from .pipeline import Dataset
 from .resize import aspect_ratio_crop, check_interpolation, resize
 
 LABEL_MODES = ("int", "categorical", "binary", None)
@@ -112,12 +116,20 @@ class ImageSpec:
         Raises:
             ImageFileError: the file cannot be read or decoded (names it).
         """
-        img = open_image(path)
-        try:
-            img = convert_color_mode(_high_byte_if_16_bit(img), self.color_mode)
-            pixels = np.asarray(img)                       # decodes now: (H, W) or (H, W, C) uint8
-        except (OSError, SyntaxError, ValueError) as e:
-            raise ImageFileError(f"Cannot decode image '{path}': {e}") from e
+        data = read_image_bytes(path)
+        pixels = None
+        if is_jpeg(data):            # TF's JPEG decoder, bit for bit (see numvgg.data.jpeg)
+            try:
+                pixels = decode_jpeg(data, self.color_mode)
+            except ValueError as e:
+                raise ImageFileError(f"Cannot decode image '{path}': {e}") from e
+        if pixels is None:           # PNG, BMP, GIF (identical in Pillow), or no simplejpeg
+            try:
+                img = Image.open(io.BytesIO(data))
+                img = convert_color_mode(_high_byte_if_16_bit(img), self.color_mode)
+                pixels = np.asarray(img)                   # decodes now: (H, W) or (H, W, C) uint8
+            except (OSError, SyntaxError, ValueError) as e:
+                raise ImageFileError(f"Cannot decode image '{path}': {e}") from e
         if pixels.ndim == 2:
             pixels = pixels[:, :, None]                    # (H, W) -> (H, W, 1)
         if self.crop_to_aspect_ratio:
@@ -141,12 +153,35 @@ def encode_labels(labels: np.ndarray, label_mode: str, num_classes: int) -> np.n
 # --------------------------------------------------------------------------
 # 2. The dataset object
 # --------------------------------------------------------------------------
-class ImageDataset:
+def _load_or_error(spec: ImageSpec, path):
+    """``spec.load(path)``, or the :class:`ImageFileError` it raised (threads report back)."""
+    try:
+        return spec.load(path)
+    except ImageFileError as e:
+        return e
+
+
+_DECODE_POOL = None
+
+
+def _decode_pool() -> ThreadPoolExecutor:
+    """One shared pool of decoding threads (one per CPU), made on first use."""
+    global _DECODE_POOL
+    if _DECODE_POOL is None:
+        _DECODE_POOL = ThreadPoolExecutor(max(1, os.cpu_count() or 1),
+                                          thread_name_prefix="numvgg-decode")
+    return _DECODE_POOL
+
+
+class ImageDataset(Dataset):
     """A re-iterable stream of ``(images, labels)`` batches read from disk.
 
-    Only one batch is in memory at a time. Iterating gives, per batch,
-    ``(x, y)`` with ``x`` float32 ``(B, H, W, C)`` and ``y`` as
-    :func:`encode_labels` describes, or just ``x`` when ``label_mode`` is
+    A :class:`~numvgg.data.pipeline.Dataset`, so tf.data's methods chain on
+    it (``map``, ``shuffle``, ``cache``, ``prefetch``, ...). Only one batch is
+    in memory at a time; the files of a batch are decoded in parallel threads
+    (as Keras' own ``map(..., num_parallel_calls=AUTOTUNE)`` does). Iterating
+    gives, per batch, ``(x, y)`` with ``x`` float32 ``(B, H, W, C)`` and ``y``
+    as :func:`encode_labels` describes, or just ``x`` when ``label_mode`` is
     ``None``. The last batch may be smaller. With ``batch_size=None`` single
     samples ``(H, W, C)`` are yielded instead.
 
@@ -154,6 +189,7 @@ class ImageDataset:
         class_names: class names, index order (``None`` without labels).
         file_paths: the files, in their un-shuffled-per-epoch order.
         labels: int32 class index per file (``None`` without labels).
+        reshuffle_each_iteration: does every pass draw a new file order?
     """
 
     def __init__(self, file_paths, labels, class_names, label_mode, spec: ImageSpec,
@@ -164,75 +200,52 @@ class ImageDataset:
         self.label_mode = label_mode
         self.spec = spec
         self.batch_size = batch_size
-        self.shuffle = shuffle
+        # Not called ``shuffle``: that name is tf.data's method (ds.shuffle(1000)).
+        self.reshuffle_each_iteration = bool(shuffle)
         self.seed = seed
         self.on_bad_file = on_bad_file
-        self._transforms: tuple = ()
-        self._max_batches = None
         self._epoch = 0
         self._warned: set[str] = set()
 
     # -- size ----------------------------------------------------------------
-    def _num_batches(self) -> int:
+    def cardinality(self) -> int:
+        """Number of batches per pass (number of samples when ``batch_size`` is ``None``)."""
         step = self.batch_size or 1
         return math.ceil(len(self.file_paths) / step)
 
-    def __len__(self) -> int:
-        """Number of batches per pass (number of samples when ``batch_size`` is ``None``)."""
-        n = self._num_batches()
-        return n if self._max_batches is None else min(n, self._max_batches)
-
-    def cardinality(self) -> int:
-        """Same as ``len(ds)``, under tf.data's name."""
-        return len(self)
-
     # -- iteration -------------------------------------------------------------
-    def __iter__(self):
-        """Start a pass. Each pass draws a new order when ``shuffle`` is on."""
+    def _iterate(self):
+        """One pass. Each pass draws a new order when ``reshuffle_each_iteration`` is on."""
         order = np.arange(len(self.file_paths))
-        if self.shuffle:
+        if self.reshuffle_each_iteration:
             order = np.random.default_rng((self.seed, self._epoch)).permutation(len(order))
             self._epoch += 1
-        return self._batches(order)
-
-    def as_numpy_iterator(self):
-        """tf.data's spelling; the batches are NumPy arrays already."""
-        return iter(self)
-
-    def _batches(self, order):
         step = self.batch_size or 1
-        for k, start in enumerate(range(0, len(order), step)):
-            if self._max_batches is not None and k >= self._max_batches:
-                return
+        for start in range(0, len(order), step):
             batch = self._load_batch(order[start:start + step])
             if batch is None:             # every file of this batch was unreadable
                 continue
             if self.batch_size is None:   # unbatched: drop the batch axis
                 batch = tuple(b[0] for b in batch) if isinstance(batch, tuple) else batch[0]
-            for number, fn in enumerate(self._transforms, start=1):
-                try:
-                    batch = fn(*batch) if isinstance(batch, tuple) else fn(batch)
-                except Exception as e:
-                    # The traceback points into the user's function; say how it was called.
-                    call = "fn(images, labels)" if isinstance(batch, tuple) else "fn(images)"
-                    e.add_note(f"(raised by the function given to map() #{number}, called as {call})")
-                    raise
             yield batch
 
     def _load_batch(self, indices):
         """Read the files at ``indices``: ``(x, y)``, ``x`` alone, or ``None`` if all failed."""
+        paths = [self.file_paths[i] for i in indices]
+        if len(paths) > 1:
+            loaded = list(_decode_pool().map(lambda p: _load_or_error(self.spec, p), paths))
+        else:
+            loaded = [_load_or_error(self.spec, p) for p in paths]
         images, kept = [], []
-        for i in indices:
-            path = self.file_paths[i]
-            try:
-                images.append(self.spec.load(path))
-            except ImageFileError as e:
+        for i, path, result in zip(indices, paths, loaded):
+            if isinstance(result, ImageFileError):
                 if self.on_bad_file == "error":
-                    raise DatasetError(f"Cannot load '{path}' while reading a batch: {e}") from e
+                    raise DatasetError(f"Cannot load '{path}' while reading a batch: {result}") from result
                 if path not in self._warned:
                     self._warned.add(path)
-                    warnings.warn(f"Skipping unreadable image '{path}': {e}", stacklevel=3)
+                    warnings.warn(f"Skipping unreadable image '{path}': {result}", stacklevel=4)
                 continue
+            images.append(result)
             kept.append(i)
         if not images:
             return None
@@ -242,46 +255,39 @@ class ImageDataset:
         y = encode_labels(self.labels[kept], self.label_mode, len(self.class_names))
         return x, y
 
-    # -- derived datasets ------------------------------------------------------------
-    def _derived(self) -> "ImageDataset":
-        new = copy.copy(self)
-        new._epoch = 0
-        new._warned = set()
-        return new
+    # -- transformations ------------------------------------------------------------
+    def map(self, map_func, num_parallel_calls=None, deterministic=None) -> Dataset:
+        """A new dataset applying ``map_func`` to every batch, as ``tf.data.Dataset.map`` does.
 
-    def map(self, fn) -> "ImageDataset":
-        """A new dataset applying ``fn`` to every batch, as ``tf.data.Dataset.map`` does.
-
-        A labelled batch is passed as two arguments and ``fn`` must return the
-        new pair: ``ds.map(lambda x, y: (preprocess_input(x), y))``. An
+        A labelled batch is passed as two arguments and ``map_func`` must return
+        the new pair: ``ds.map(lambda x, y: (preprocess_input(x), y))``. An
         unlabelled batch is passed alone: ``ds.map(preprocess_input)``.
-        The original dataset is unchanged.
+        ``num_parallel_calls`` as in :meth:`Dataset.map`. The original dataset
+        is unchanged.
         """
-        if not callable(fn):
-            raise TypeError(f"map() needs a function, got {type(fn).__name__}.")
-        if not self._transforms:     # before any map the element structure is known: check fn fits
-            nargs = 1 if self.label_mode is None else 2
-            try:
-                inspect.signature(fn).bind(*range(nargs))
-            except TypeError as e:
-                what = ("(images, labels) pairs, so fn is called as fn(images, labels) and must "
-                        "return a pair, e.g. ds.map(lambda x, y: (preprocess_input(x), y))"
-                        if nargs == 2 else "images only, so fn is called as fn(images)")
-                raise TypeError(f"map(): this dataset yields {what}; {fn!r} cannot be called with "
-                                f"{nargs} argument(s).") from e
-            except ValueError:
-                pass                 # no signature available (some built-ins): let the call decide
-        new = self._derived()
-        new._transforms = self._transforms + (fn,)
-        return new
+        if not callable(map_func):
+            raise TypeError(f"map() needs a function, got {type(map_func).__name__}.")
+        nargs = 1 if self.label_mode is None else 2
+        try:       # the element structure is known here: check map_func fits before any pass
+            inspect.signature(map_func).bind(*range(nargs))
+        except TypeError as e:
+            what = ("(images, labels) pairs, so fn is called as fn(images, labels) and must "
+                    "return a pair, e.g. ds.map(lambda x, y: (preprocess_input(x), y))"
+                    if nargs == 2 else "images only, so fn is called as fn(images)")
+            raise TypeError(f"map(): this dataset yields {what}; {map_func!r} cannot be called "
+                            f"with {nargs} argument(s).") from e
+        except ValueError:
+            pass                 # no signature available (some built-ins): let the call decide
+        call = "fn(images, labels)" if nargs == 2 else "fn(images)"
 
-    def take(self, count: int) -> "ImageDataset":
-        """A new dataset yielding at most ``count`` batches per pass (``-1``: all)."""
-        count = int(count)
-        new = self._derived()
-        if count >= 0:
-            new._max_batches = count if self._max_batches is None else min(count, self._max_batches)
-        return new
+        def noted(*args):
+            try:
+                return map_func(*args)
+            except Exception as e:
+                # The traceback points into the user's function; say how it was called.
+                e.add_note(f"(raised by the function given to map(), called as {call})")
+                raise
+        return super().map(noted, num_parallel_calls, deterministic)
 
     def __repr__(self) -> str:
         y = "no labels" if self.label_mode is None else f"label_mode={self.label_mode!r}"

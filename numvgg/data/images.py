@@ -84,6 +84,33 @@ def _check_data_format(data_format) -> str:
     return data_format
 
 
+def read_image_bytes(path) -> bytes:
+    """The whole file at ``path`` (str, ``pathlib.Path`` or bytes) as bytes.
+
+    Raises:
+        ImageNotFoundError: no file at ``path``.
+        ImageFileError: a folder, an unreadable or an empty file (naming it).
+        TypeError: ``path`` is of another type.
+    """
+    if not isinstance(path, (pathlib.Path, bytes, str)):
+        raise TypeError(f"path should be path-like or io.BytesIO, not {type(path)}")
+    if isinstance(path, pathlib.Path):
+        path = str(path.resolve())
+    shown = os.fsdecode(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError as e:
+        raise ImageNotFoundError(f"No image file at '{shown}'.") from e
+    except IsADirectoryError as e:
+        raise ImageFileError(f"'{shown}' is a directory, not an image file.") from e
+    except OSError as e:          # permissions, I/O errors
+        raise ImageFileError(f"Cannot read image file '{shown}': {e}") from e
+    if not data:
+        raise ImageFileError(f"Cannot read image '{shown}': the file is empty (0 bytes).")
+    return data
+
+
 def open_image(path) -> Image.Image:
     """Open ``path`` (str, ``pathlib.Path``, bytes, or an ``io.BytesIO``) as a PIL image.
 
@@ -101,22 +128,8 @@ def open_image(path) -> Image.Image:
             return Image.open(path)
         except (UnidentifiedImageError, OSError, ValueError) as e:
             raise ImageFileError(f"Cannot read the in-memory image: {e}") from e
-    if not isinstance(path, (pathlib.Path, bytes, str)):
-        raise TypeError(f"path should be path-like or io.BytesIO, not {type(path)}")
-    if isinstance(path, pathlib.Path):
-        path = str(path.resolve())
-    shown = os.fsdecode(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError as e:
-        raise ImageNotFoundError(f"No image file at '{shown}'.") from e
-    except IsADirectoryError as e:
-        raise ImageFileError(f"'{shown}' is a directory, not an image file.") from e
-    except OSError as e:          # permissions, I/O errors
-        raise ImageFileError(f"Cannot read image file '{shown}': {e}") from e
-    if not data:
-        raise ImageFileError(f"Cannot read image '{shown}': the file is empty (0 bytes).")
+    data = read_image_bytes(path)
+    shown = os.fsdecode(str(path.resolve()) if isinstance(path, pathlib.Path) else path)
     try:
         return Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as e:

@@ -197,6 +197,8 @@ def check_layer(layer, input_shape, seed: int = 0, training: bool = False,
 
     errors = {"x": rel_error(dx, numerical_gradient_array(run, x, dout, h))}
     for name, w in twin.params.items():
+        if name in twin.non_trainable_param_names:
+            continue                    # BatchNormalization's moving statistics get no gradient
         # ``run`` ignores its argument: forward reads the weight array that
         # numerical_gradient_array perturbs in place.
         errors[name] = rel_error(grads[name], numerical_gradient_array(run, w, dout, h))
@@ -271,6 +273,33 @@ def _layer_cases():
         ("MaxPooling2D 3x3 s2 same", MaxPooling2D(3, strides=2, padding="same"), (2, 6, 5, 3), False),
         ("GlobalAveragePooling2D", GlobalAveragePooling2D(), (2, 5, 7, 3), False),
         ("GlobalMaxPooling2D", GlobalMaxPooling2D(), (2, 5, 7, 3), False),
+        *_augmentation_and_normalization_cases(),
+    ]
+
+
+def _augmentation_and_normalization_cases():
+    """Preprocessing layers (random ones in training mode, with their seeded draws) and
+    BatchNormalization with batch statistics (training) and moving statistics (inference)."""
+    from ..layers import (BatchNormalization, CenterCrop, RandomBrightness, RandomContrast,
+                          RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling,
+                          Resizing)
+    frozen_stats = BatchNormalization()
+    frozen_stats.build((None, 5, 7, 3))
+    frozen_stats.set_weights([np.full(3, 1.5), np.full(3, -0.5), np.full(3, 0.3), np.full(3, 2.0)])
+    return [
+        ("Rescaling", Rescaling(1 / 127.5, offset=-1), (2, 5, 7, 3), False),
+        ("Resizing bilinear up", Resizing(7, 9), (2, 5, 6, 3), False),
+        ("CenterCrop", CenterCrop(3, 4), (2, 5, 7, 3), False),
+        ("RandomFlip training", RandomFlip(seed=1), (3, 5, 7, 2), True),
+        ("RandomRotation training", RandomRotation(0.2, seed=2), (2, 5, 7, 2), True),
+        ("RandomZoom training", RandomZoom(0.3, seed=3), (2, 5, 7, 2), True),
+        ("RandomTranslation training", RandomTranslation(0.2, 0.3, seed=4), (2, 5, 7, 2), True),
+        ("RandomContrast training", RandomContrast((0.3, 0.3), value_range=(-5, 5), seed=5),
+         (2, 5, 7, 2), True),
+        ("RandomBrightness training", RandomBrightness(0.1, value_range=(-5, 5), seed=6),
+         (2, 5, 7, 2), True),
+        ("BatchNormalization training", BatchNormalization(), (4, 3, 5, 2), True),
+        ("BatchNormalization inference", frozen_stats, (2, 5, 7, 3), False),
     ]
 
 

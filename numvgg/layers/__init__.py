@@ -4,9 +4,14 @@ from .conv import Conv2D
 from .core import Activation, Dense, Dropout, Flatten
 from .input_layer import Input, InputLayer
 from .merging import Add, Average, Concatenate, Multiply
+from .normalization import BatchNormalization
 from .pooling import GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+from .preprocessing import (CenterCrop, RandomBrightness, RandomContrast, RandomFlip, RandomRotation,
+                            RandomTranslation, RandomZoom, Rescaling, Resizing)
 from .symbolic import KerasTensor
 
 __all__ = ["Layer", "Conv2D", "Dense", "Flatten", "Dropout", "Activation", "MaxPooling2D",
            "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "KerasTensor",
-           "Concatenate", "Add", "Multiply", "Average"]
+           "Concatenate", "Add", "Multiply", "Average",
+           "BatchNormalization", "Rescaling", "Resizing", "CenterCrop", "RandomFlip",
+           "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness"]
