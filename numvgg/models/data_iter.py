@@ -24,15 +24,18 @@ _RAN_OUT = ("Your input ran out of data; interrupting training. Make sure that y
 
 
 def unpack_batch(batch):
-    """``(x, y)`` from a batch that is ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
+    """``(x, y, sample_weight)`` from a batch that is ``x``, ``(x,)``, ``(x, y)`` or
+    ``(x, y, sample_weight)`` (missing parts are ``None``)."""
     if isinstance(batch, (tuple, list)):
         if len(batch) == 1:
-            return batch[0], None
-        if len(batch) in (2, 3):
-            return batch[0], batch[1]
+            return batch[0], None, None
+        if len(batch) == 2:
+            return batch[0], batch[1], None
+        if len(batch) == 3:
+            return batch[0], batch[1], batch[2]
         raise ValueError(f"A batch must be x, (x, y) or (x, y, sample_weight); got a "
                          f"{type(batch).__name__} of {len(batch)} items.")
-    return batch, None
+    return batch, None, None
 
 
 
@@ -59,9 +62,10 @@ def split_validation(x, y, validation_split: float):
 class _ArrayBatches:
     """Re-iterable batches over in-memory arrays, reshuffled at each ``iter()``."""
 
-    def __init__(self, x, y, batch_size, shuffle):
+    def __init__(self, x, y, batch_size, shuffle, sample_weight=None):
         self.x = np.asarray(x)
         self.y = None if y is None else np.asarray(y)
+        self.sample_weight = sample_weight
         if self.x.ndim == 0:
             raise ValueError("x must be an array of samples (batch axis first), got a scalar.")
         if self.y is not None and len(self.y) != len(self.x):
@@ -78,14 +82,15 @@ class _ArrayBatches:
         order = nv_random.generator().permutation(n) if self.shuffle else None
         for start in range(0, n, self.batch_size):
             idx = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
-            yield self.x[idx], (None if self.y is None else self.y[idx])
+            yield (self.x[idx], None if self.y is None else self.y[idx],
+                   None if self.sample_weight is None else self.sample_weight[idx])
 
 
 class EpochIterator:
-    """Yields ``(step, (x_batch, y_batch))`` for one epoch at a time."""
+    """Yields ``(step, (x_batch, y_batch, sample_weight_batch))`` for one epoch at a time."""
 
     def __init__(self, x, y=None, batch_size=None, steps_per_epoch=None, shuffle=False,
-                 need_targets=True):
+                 need_targets=True, sample_weight=None):
         if x is None:
             raise ValueError("No input data: pass x (and y), or a dataset of (x, y) batches.")
         if steps_per_epoch is not None and (not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0):
@@ -93,7 +98,7 @@ class EpochIterator:
         if _is_array_like(x):
             if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
                 raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-            self.source = _ArrayBatches(x, y, batch_size or 32, shuffle)
+            self.source = _ArrayBatches(x, y, batch_size or 32, shuffle, sample_weight)
         else:
             if y is not None:
                 raise ValueError("When x is a dataset or generator, y must be None: the targets "

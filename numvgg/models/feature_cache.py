@@ -24,12 +24,14 @@ import hashlib
 
 import numpy as np
 
+from ..layers.preprocessing.base import RandomLayer
+
 
 def _changes_in_training(layer) -> bool:
     """Whether ``layer`` computes something else with ``training=True``: dropout,
     random augmentation, batch statistics (a trainable BatchNormalization)."""
     for leaf in layer.leaf_layers():
-        if getattr(leaf, "rate", 0.0) > 0.0 or getattr(leaf, "random_in_training", False):
+        if getattr(leaf, "rate", 0.0) > 0.0 or isinstance(leaf, RandomLayer):
             return True
         if type(leaf).__name__ == "BatchNormalization" and leaf.trainable:
             return True

@@ -56,6 +56,8 @@ from . import checks
 from . import train_plan
 from .feature_cache import FrozenFeatureCache, frozen_prefix
 from .diagnose import DivergenceMonitor, diagnose_nonfinite_loss
+from .sample_weights import (batch_sample_weight, check_class_weight, check_sample_weight,
+                             num_classes_of, unpack_x_y_sample_weight)
 from .data_iter import EpochIterator, no_sample_logs, split_validation, unpack_batch
 from .interrupt import InterruptGuard
 
@@ -432,11 +434,14 @@ class Trainer:
         return x, y, True
 
     # -- public batch API ------------------------------------------------------
-    def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics) of
         the batch, measured before the update, as Keras does."""
         self._assert_compiled("train_on_batch")
         x, y, _ = self._checked_arrays(x, y, "train_on_batch()")
+        if class_weight is not None:
+            class_weight = check_class_weight(class_weight, num_classes_of(self.output_shape))
+        sample_weight = batch_sample_weight(y, sample_weight, class_weight)
         self.reset_metrics()
         self._nonfinite_loss_warned = False
         self._divergence = DivergenceMonitor()
@@ -509,9 +514,9 @@ class Trainer:
 
     # -- fit / evaluate / predict -------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
-            steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
-            validation_freq=1):
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
         """Train for ``epochs`` epochs, as ``keras.Model.fit``; returns a ``History``.
 
         ``x`` is an array (with ``y``) or a dataset / generator of ``(x, y)``
@@ -529,19 +534,30 @@ class Trainer:
         checks.check_fit_arguments(epochs, initial_epoch, validation_split, validation_freq,
                                    validation_data)
         x, y, arrays = self._checked_arrays(x, y, "fit()")
+        if sample_weight is not None:
+            if not arrays:
+                raise ValueError("`sample_weight` argument is not supported when using a dataset or "
+                                 "generator: yield (x, y, sample_weight) batches instead.")
+            sample_weight = check_sample_weight(sample_weight, len(x))
+        if class_weight is not None:
+            class_weight = check_class_weight(class_weight, num_classes_of(self.output_shape)
+                                              if self.built else None)
         if validation_split and validation_data is None:
+            if sample_weight is not None:
+                cut = len(x) - len(split_validation(x, y, validation_split)[1][0])
+                sample_weight = sample_weight[:cut]
             (x, y), validation_data = split_validation(x, y, validation_split)
         if isinstance(validation_data, tuple):
             vx, vy, _ = self._checked_arrays(validation_data[0], validation_data[1],
                                              "fit(validation_data=...)")
-            validation_data = (vx, vy)
+            validation_data = (vx, vy) if len(validation_data) == 2 else (vx, vy, validation_data[2])
         checks.check_validation_data(self, validation_data)           # issue 15: before step 1
         self._bce_unchecked = getattr(self.loss, "name", None) == "binary_crossentropy"
         if arrays and y is not None and self._bce_unchecked:
             checks.check_binary_targets(y, "fit()")
             self._bce_unchecked = False
         train_iter = EpochIterator(x, y, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
-                                   shuffle=shuffle)
+                                   shuffle=shuffle, sample_weight=sample_weight)
         verbose = 1 if verbose == "auto" else verbose
         cbks = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
             callbacks, add_history=True, add_progbar=verbose != 0, model=self, verbose=verbose,
@@ -552,7 +568,7 @@ class Trainer:
         run = _FitRun(epochs=epochs, steps=train_iter.num_batches, check_batches=not arrays,
                       validation_data=validation_data, validation_steps=validation_steps,
                       validation_batch_size=validation_batch_size or batch_size,
-                      validation_freq=validation_freq,
+                      validation_freq=validation_freq, class_weight=class_weight,
                       signature=self._fit_signature(x, y, arrays, batch_size or 32))
         with InterruptGuard() as guard:
             try:
@@ -586,7 +602,7 @@ class Trainer:
             # mid-epoch can replay it; `skip` batches of a resumed epoch are done already.
             self.training_progress = training_state.TrainingProgress(epoch, skip, nv_random.get_state())
             cbks.on_epoch_begin(epoch)
-            for step, (xb, yb) in train_iter.enumerate_epoch():
+            for step, (xb, yb, swb) in train_iter.enumerate_epoch():
                 if step < skip:                          # trained before the state was saved
                     continue
                 where = f"fit(): epoch {epoch + 1}/{run.epochs}, step {step + 1}/{run.steps or '?'}"
@@ -598,7 +614,8 @@ class Trainer:
                 with guard.step():
                     if plan is None or self._run_eagerly:    # Keras traces fit's step once
                         plan = self._trace("fit", run.signature)
-                    logs = self._run_train_step((xb, yb, None), "fit", where, plan=plan)
+                    swb = batch_sample_weight(yb, swb, run.class_weight)
+                    logs = self._run_train_step((xb, yb, swb), "fit", where, plan=plan)
                     self.training_progress = training_state.TrainingProgress(
                         epoch, step + 1, self.training_progress.shuffle_state)
                 cbks.on_train_batch_end(step, logs)
@@ -610,9 +627,9 @@ class Trainer:
             skip = 0
             epoch_logs = self._logs()
             if run.validation_data is not None and (epoch + 1) % run.validation_freq == 0:
-                vx, vy = unpack_batch(run.validation_data) if isinstance(run.validation_data, tuple) \
-                    else (run.validation_data, None)
-                val_logs = self.evaluate(vx, vy, batch_size=run.validation_batch_size,
+                vx, vy, vsw = unpack_batch(run.validation_data) \
+                    if isinstance(run.validation_data, tuple) else (run.validation_data, None, None)
+                val_logs = self.evaluate(vx, vy, batch_size=run.validation_batch_size, sample_weight=vsw,
                                          steps=run.validation_steps, callbacks=cbks,
                                          return_dict=True, verbose=0)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
@@ -652,7 +669,10 @@ class Trainer:
         from ..callbacks import CallbackList
         self._assert_compiled("evaluate")
         x, y, arrays = self._checked_arrays(x, y, "evaluate()")
-        it = EpochIterator(x, y, batch_size=batch_size, steps_per_epoch=steps, shuffle=False)
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, len(x))
+        it = EpochIterator(x, y, batch_size=batch_size, steps_per_epoch=steps, shuffle=False,
+                           sample_weight=sample_weight)
         verbose = 1 if verbose == "auto" else verbose
         cbks = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
             callbacks, add_history=False, add_progbar=verbose != 0, model=self, verbose=verbose,
@@ -660,11 +680,11 @@ class Trainer:
         self.reset_metrics()
         cbks.on_test_begin()
         logs = {}
-        for step, (xb, yb) in it.enumerate_epoch():
+        for step, (xb, yb, swb) in it.enumerate_epoch():
             if not arrays:
                 xb, yb = self._check_batch(xb, yb, f"evaluate(): step {step + 1}")
             cbks.on_test_batch_begin(step)
-            logs = self.test_step((xb, yb, None))
+            logs = self.test_step((xb, yb, swb))
             cbks.on_test_batch_end(step, logs)
         logs = self._logs() if not it.ran_out else no_sample_logs(self._logs())   # issue 15
         cbks.on_test_end(logs)
@@ -689,7 +709,7 @@ class Trainer:
             epochs=1, steps=it.num_batches)
         cbks.on_predict_begin()
         outputs = []
-        for step, (xb, _) in it.enumerate_epoch():
+        for step, (xb, _, _) in it.enumerate_epoch():
             if not arrays:
                 xb = checks.as_sample_array(xb, f"predict(): step {step + 1}: the batch's x")
                 checks.check_input_shape(self, xb, f"predict(): step {step + 1}")
@@ -713,18 +733,6 @@ class _FitRun(NamedTuple):
     validation_steps: int | None
     validation_batch_size: int | None
     validation_freq: int
+    class_weight: dict | None    # weights the training batches only, never the validation data
     signature: tuple             # what Keras' fit traces on (see train_plan.fit_signature)
 
-
-def unpack_x_y_sample_weight(data):
-    """Keras' ``unpack_x_y_sample_weight``: ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sw)``."""
-    if isinstance(data, tuple):
-        if len(data) == 1:
-            return data[0], None, None
-        if len(data) == 2:
-            return data[0], data[1], None
-        if len(data) == 3:
-            return data
-        raise ValueError(f"Data must be x, (x,), (x, y) or (x, y, sample_weight); received a tuple "
-                         f"of {len(data)} items.")
-    return data, None, None
