@@ -55,7 +55,7 @@ def seeded_weights(model, seed: int) -> None:
     """
     rng = np.random.default_rng(seed)
     first = True
-    for layer in model.layers:
+    for layer in model.leaf_layers():
         for weight in layer.params.values():
             if weight.ndim == 1:
                 weight[...] = rng.normal(0.0, 0.1, weight.shape)
@@ -83,7 +83,7 @@ def forward_backward(model, size: int) -> dict:
         model.forward(x)
         model.backward(dout)
     return {layer.name: {"output": np.asarray(t[layer.name].output),
-                         "grad_input": np.asarray(t[layer.name].grad_input)} for layer in model.layers}
+                         "grad_input": np.asarray(t[layer.name].grad_input)} for layer in model.leaf_layers()}
 
 
 # -- in the student's process ---------------------------------------------------------------------
@@ -95,7 +95,7 @@ def plug_in(model, exercise_name: str, functions: dict) -> list[str]:
     for function, place in PLUG_POINTS[exercise_name].items():
         student = functions[function]
         if place == "relu":
-            for layer in model.layers:
+            for layer in model.leaf_layers():
                 if getattr(layer, "activation_name", None) == "relu":
                     layer._act_backward = student
                     replaced.append(f"{layer.name}: relu backward")
@@ -164,14 +164,14 @@ def keras_tensors(model, size: int):
         return None
     kmodel = keras.applications.VGG16(include_top=True, weights=None, input_shape=(size, size, 3))
     klayers = [layer for layer in kmodel.layers if not isinstance(layer, keras.layers.InputLayer)]
-    for klayer, layer in zip(klayers, model.layers):
+    for klayer, layer in zip(klayers, model.leaf_layers()):
         if layer.params:
             klayer.set_weights([layer.params[name] for name in ("kernel", "bias") if name in layer.params])
     x, dout = inputs(size)
     outs, d_outs, d_input, _ = _keras_trace(tf, keras, kmodel, klayers, x, dout)
     # Keras gives dL/d(output) per layer; a layer's dL/d(input) is the previous layer's dL/d(output).
     grad_inputs = [d_input, *d_outs[:-1]]
-    return {layer.name: {"output": out, "grad_input": gi} for layer, out, gi in zip(model.layers, outs, grad_inputs)}
+    return {layer.name: {"output": out, "grad_input": gi} for layer, out, gi in zip(model.leaf_layers(), outs, grad_inputs)}
 
 
 def compare(yours: dict, ours: dict, keras: dict | None) -> list[Row]:

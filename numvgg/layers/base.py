@@ -24,6 +24,7 @@ Keras are loops over names.
 from __future__ import annotations
 
 import abc
+import warnings
 import itertools
 from collections import defaultdict
 
@@ -102,6 +103,10 @@ class Layer(abc.ABC):
         self.output_shape = None
         # A first layer may declare its input like Keras: Dense(4, input_shape=(8,)).
         self._declared_input_shape = (None, *input_shape) if input_shape is not None else None
+        if input_shape is not None:
+            warnings.warn("Do not pass an `input_shape`/`input_dim` argument to a layer. When using "
+                          "Sequential models, prefer using an `Input(shape)` object as the first "
+                          "layer in the model instead.", UserWarning, stacklevel=3)
         self._inbound_nodes: list = []   # graph nodes (functional API) this layer was called in
         self._keep_cache = True
         self._cache_value = None

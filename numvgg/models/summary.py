@@ -107,6 +107,18 @@ def format_summary(model, line_length=None) -> str:
     trainable = sum(w.size for w in model.trainable_weights)
     frozen = total - trainable
     itemsize = model.dtype.itemsize
-    for label, n in (("Total", total), ("Trainable", trainable), ("Non-trainable", frozen)):
-        lines.append(f" {label} params: {n:,} ({readable_memory_size(n * itemsize)})")
+    optimizer = getattr(model, "optimizer", None)
+    opt_count = opt_bytes = 0
+    if optimizer is not None and optimizer.built:
+        # Keras counts the optimizer's variables once it is built (at the first training
+        # step), in the total too: `iterations` (int64), `learning_rate` (float32), the slots.
+        slots = sum(a.size for arrays in optimizer._slots.values() for a in arrays)
+        opt_count, opt_bytes = 2 + slots, 8 + 4 + slots * itemsize
+    rows = [("Total", total + opt_count, total * itemsize + opt_bytes),
+            ("Trainable", trainable, trainable * itemsize),
+            ("Non-trainable", frozen, frozen * itemsize)]
+    if opt_count:
+        rows.append(("Optimizer", opt_count, opt_bytes))
+    for label, n, n_bytes in rows:
+        lines.append(f" {label} params: {n:,} ({readable_memory_size(n_bytes)})")
     return "\n".join(lines)
