@@ -4,12 +4,14 @@ Keras' module names carry over: ``numvgg.applications``, ``numvgg.layers``,
 ``numvgg.models``, ``numvgg.optimizers``, ``numvgg.losses``, ``numvgg.metrics``,
 ``numvgg.callbacks``, ``numvgg.utils``.
 """
-__version__ = "0.1.0"
+# First: modules that still read the version from the package top
+# (``from .. import __version__``) find it while the imports below run.
+from .version import __version__
 
-from . import applications, callbacks, layers, losses, metrics, models, optimizers, utils  # noqa: E402
-from .applications import VGG16  # noqa: E402
-from .models import Sequential  # noqa: E402
-from .random import set_random_seed  # noqa: E402
+from . import applications, callbacks, layers, losses, metrics, models, optimizers, utils
+from .applications import VGG16
+from .models import Sequential
+from .random import set_random_seed
 
 __all__ = ["VGG16", "Sequential", "applications", "callbacks", "layers", "losses", "metrics",
-           "models", "optimizers", "utils", "set_random_seed"]
+           "models", "optimizers", "utils", "set_random_seed", "__version__"]
