@@ -8,10 +8,10 @@ Keras' module names carry over: ``numvgg.applications``, ``numvgg.layers``,
 # (``from .. import __version__``) find it while the imports below run.
 from .version import __version__
 
-from . import applications, callbacks, layers, losses, metrics, models, optimizers, utils
+from . import applications, callbacks, layers, losses, metrics, models, optimizers, preprocessing, utils
 from .applications import VGG16
 from .models import Sequential
 from .random import set_random_seed
 
 __all__ = ["VGG16", "Sequential", "applications", "callbacks", "layers", "losses", "metrics",
-           "models", "optimizers", "utils", "set_random_seed", "__version__"]
+           "models", "optimizers", "preprocessing", "utils", "set_random_seed", "__version__"]

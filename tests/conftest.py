@@ -123,3 +123,15 @@ def vgg16_top_224():
     from numvgg.applications.vgg16 import VGG16
     initializers.set_seed(224)
     return VGG16(include_top=True, weights=None)
+
+
+# -- markers --------------------------------------------------------------------------------
+_KERAS_FIXTURES = {"keras", "tf", "vgg16_pair_factory", "vgg16_pair"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that uses Keras (through a fixture) with ``keras``, so
+    ``pytest -m "not keras"`` runs the fast inner loop without TensorFlow."""
+    for item in items:
+        if _KERAS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.keras)

@@ -6,3 +6,7 @@ from .pooling import GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 
 __all__ = ["Layer", "Conv2D", "Dense", "Flatten", "Dropout", "Activation", "MaxPooling2D",
            "GlobalAveragePooling2D", "GlobalMaxPooling2D"]
+
+from .pooling import AveragePooling2D, AvgPool2D, MaxPool2D  # noqa: E402
+
+__all__ += ["AveragePooling2D", "AvgPool2D", "MaxPool2D"]
