@@ -136,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "weights", None) in ("none", "None"):
-        args.weights = None
+    if hasattr(args, "weights"):
+        from .commands import _weights_arg      # the one 'none' -> None rule
+        args.weights = _weights_arg(args.weights)
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
