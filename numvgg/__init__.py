@@ -6,7 +6,7 @@ Keras' module names carry over: ``numvgg.applications``, ``numvgg.layers``,
 """
 # First: modules that still read the version from the package top
 # (``from .. import __version__``) find it while the imports below run.
-from .version import __version__
+from .version import __version__  # noqa: I001  (first: see the comment above)
 
 from . import applications, callbacks, layers, losses, metrics, models, optimizers, preprocessing, utils
 from .applications import VGG16

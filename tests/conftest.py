@@ -39,8 +39,8 @@ def import_keras():
     """Import and return ``keras`` (on TensorFlow), applying the policy above
     (``pytest.fail`` in CI, ``pytest.skip`` elsewhere) when that is impossible."""
     try:
-        import tensorflow  # noqa: F401  (the backend; imported first so its errors show)
         import keras as keras_module
+        import tensorflow  # noqa: F401  (the backend; imported first so its errors show)
     except ImportError as exc:
         message = (f"Keras/TensorFlow cannot be imported ({exc!r}); the parity tests need them: "
                    "pip install -e '.[test]'")

@@ -10,8 +10,16 @@ from numvgg import initializers
 from numvgg.applications.vgg16 import VGG16
 from numvgg.debug import compare_with_keras
 from numvgg.debug.parity import KerasUnavailableError
-from numvgg.layers import (Activation, AveragePooling2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
-                           Layer, MaxPooling2D)
+from numvgg.layers import (
+    Activation,
+    AveragePooling2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling2D,
+    Layer,
+    MaxPooling2D,
+)
 from numvgg.models import Sequential
 
 

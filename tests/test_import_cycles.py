@@ -14,7 +14,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from import_graph import find_cycles, import_graph
 
 NUMVGG = Path(__file__).resolve().parent.parent / "numvgg"

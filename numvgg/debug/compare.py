@@ -30,8 +30,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .parity import (BACKWARD_TOLERANCE, FORWARD_TOLERANCE, KerasUnavailableError, ParityRow, compare,
-                     import_keras)
+from .parity import (
+    BACKWARD_TOLERANCE,
+    FORWARD_TOLERANCE,
+    KerasUnavailableError,
+    ParityRow,
+    compare,
+    import_keras,
+)
 from .trace import trace
 
 #: numvgg layer class -> the arguments its Keras twin is built from (read from get_config()).

@@ -341,10 +341,20 @@ def _layer_cases():
 
     Shapes are small and asymmetric (N != H != W != C, C_in != C_out, odd
     sizes) so a transposed axis or a dropped border pixel cannot hide."""
-    from ..layers import (Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten,
-                          GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D)
+    from ..layers import (
+        Activation,
+        AveragePooling2D,
+        Conv2D,
+        Dense,
+        Dropout,
+        Flatten,
+        GlobalAveragePooling2D,
+        GlobalMaxPooling2D,
+        MaxPooling2D,
+    )
     return [
-        ("Conv2D 3x3 same s1 relu", Conv2D(4, (3, 3), padding="same", activation="relu"), (2, 5, 7, 3), False),
+        ("Conv2D 3x3 same s1 relu", Conv2D(4, (3, 3), padding="same", activation="relu"), (2, 5, 7, 3),
+         False),
         ("Conv2D 3x3 valid s2", Conv2D(4, (3, 3), strides=2, padding="valid"), (2, 7, 6, 3), False),
         ("Conv2D 1x2 same s2 tanh", Conv2D(3, (1, 2), strides=2, padding="same", activation="tanh"),
          (2, 5, 7, 2), False),
@@ -360,7 +370,8 @@ def _layer_cases():
         ("MaxPooling2D 2x2 (odd size)", MaxPooling2D(), (2, 7, 5, 3), False),
         ("MaxPooling2D 3x3 s2 same", MaxPooling2D(3, strides=2, padding="same"), (2, 6, 5, 3), False),
         ("AveragePooling2D 2x2 (odd size)", AveragePooling2D(), (2, 7, 5, 3), False),
-        ("AveragePooling2D 3x3 s2 same", AveragePooling2D(3, strides=2, padding="same"), (2, 6, 5, 3), False),
+        ("AveragePooling2D 3x3 s2 same", AveragePooling2D(3, strides=2, padding="same"), (2, 6, 5, 3),
+         False),
         ("GlobalAveragePooling2D", GlobalAveragePooling2D(), (2, 5, 7, 3), False),
         ("GlobalMaxPooling2D", GlobalMaxPooling2D(), (2, 5, 7, 3), False),
     ]

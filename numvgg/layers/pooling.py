@@ -19,7 +19,8 @@ class MaxPooling2D(Layer):
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
         super().__init__(**kwargs)
         if padding not in ("same", "valid"):
-            raise ValueError(f"MaxPooling2D '{self.name}': padding must be 'same' or 'valid', got {padding!r}")
+            raise ValueError(f"MaxPooling2D '{self.name}': padding must be 'same' or 'valid', "
+                             f"got {padding!r}")
         self.pool_size = standardize_tuple(pool_size, 2, "pool_size")
         # Keras lets strides=0 through here (and fails later); a zero step is never meant.
         self.strides = standardize_tuple(strides, 2, "strides") if strides is not None else self.pool_size

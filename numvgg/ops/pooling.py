@@ -176,7 +176,8 @@ def _window_counts(h: int, w: int, pool_size, strides, pads, oh: int, ow: int, d
     top, bottom, left, right = pads
     inside = np.zeros((1, h + top + bottom, w + left + right, 1), dtype=dtype)
     inside[:, top:top + h, left:left + w, :] = 1
-    views = _window_views(inside, *pool_size, *strides, oh, ow)
+    (ph, pw), (sh, sw) = pool_size, strides
+    views = _window_views(inside, ph, pw, sh, sw, oh, ow)
     return np.sum(views, axis=0)[0]                                         # (OH, OW, 1)
 
 
