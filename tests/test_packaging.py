@@ -40,3 +40,19 @@ def test_declared_python_floor_is_the_tested_one():
 def test_markers_are_registered():
     markers = _setup_cfg()["tool:pytest"]["markers"]
     assert re.search(r"^keras:", markers, re.M) and re.search(r"^slow:", markers, re.M)
+
+
+def test_tests_using_keras_fixtures_get_the_keras_marker():
+    import conftest
+
+    class Item:
+        def __init__(self, fixturenames):
+            self.fixturenames = fixturenames
+            self.markers = []
+
+        def add_marker(self, marker):
+            self.markers.append(marker.name)
+
+    items = [Item(["tmp_path"]), Item(["keras", "rng"]), Item(["tf"]), Item(["vgg16_pair"])]
+    conftest.pytest_collection_modifyitems(None, items)
+    assert [item.markers for item in items] == [[], ["keras"], ["keras"], ["keras"]]
