@@ -47,10 +47,9 @@ import abc
 
 import numpy as np
 
-from .ops.activations import sigmoid_forward
-
 from .errors import ShapeError
 from .metrics import squeeze_or_expand_to_same_rank
+from .ops.activations import sigmoid_forward
 
 EPSILON = 1e-7          # keras.backend.epsilon(): the clipping margin for probabilities
 REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", None)
