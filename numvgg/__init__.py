@@ -5,13 +5,15 @@ and the modules ``numvgg.applications``, ``numvgg.layers``,
 ``numvgg.models``, ``numvgg.optimizers``, ``numvgg.losses``, ``numvgg.metrics``,
 ``numvgg.callbacks``, ``numvgg.utils``.
 """
-__version__ = "0.1.0"
+# First: modules that still read the version from the package top
+# (``from .. import __version__``) find it while the imports below run.
+from .version import __version__  # noqa: I001  (first: see the comment above)
 
-from . import applications, callbacks, layers, losses, metrics, models, optimizers, utils  # noqa: E402
-from .applications import VGG16  # noqa: E402
-from .layers import Input  # noqa: E402
-from .models import Model, Sequential  # noqa: E402
-from .random import set_random_seed  # noqa: E402
+from . import applications, callbacks, layers, losses, metrics, models, optimizers, preprocessing, utils
+from .applications import VGG16
+from .layers import Input
+from .models import Model, Sequential
+from .random import set_random_seed
 
-__all__ = ["VGG16", "Input", "Model", "Sequential", "applications", "callbacks", "layers", "losses", "metrics",
-           "models", "optimizers", "utils", "set_random_seed"]
+__all__ = ["VGG16", "Input", "Model", "Sequential", "applications", "callbacks", "layers", "losses",
+           "metrics", "models", "optimizers", "preprocessing", "utils", "set_random_seed", "__version__"]

@@ -78,11 +78,15 @@ def _cmd_tour(args):
     model.summary()
     rng = np.random.default_rng(0)
     x = preprocess_input(rng.integers(0, 256, size=(1, size, size, 3)).astype("float32"))
-    print(f"\nOne image through the layers, input {x.shape}:")
-    for layer in model.layers:
+    from .debug.receptive_field import receptive_fields
+    fields = receptive_fields(model.layers)
+    print(f"\nOne image through the layers, input {x.shape}. RF: the side of the square of "
+          f"input pixels one output pixel sees, and its step (jump) in input pixels:")
+    for layer, field in zip(model.layers, fields):
         x = layer(x)
+        rf = "RF whole image" if field.size is None else f"RF {field.size[0]:>3} jump {field.jump[0]:>2}"
         print(f"  {layer.name:<14} {type(layer).__name__:<14} -> {str(x.shape):<20} "
-              f"mean {x.mean():9.4f}  max {x.max():9.4f}")
+              f"mean {x.mean():9.4f}  max {x.max():9.4f}  {rf}")
     return 0
 
 
@@ -196,8 +200,9 @@ def _quiet_broken_pipe() -> int:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "weights", None) in ("none", "None"):
-        args.weights = None
+    if hasattr(args, "weights"):
+        from .commands import _weights_arg      # the one 'none' -> None rule
+        args.weights = _weights_arg(args.weights)
     if not getattr(args, "command", None):
         parser.print_help()
         return 0

@@ -36,7 +36,9 @@ def _fail(command: str, error) -> int:
 
 
 def _weights_arg(value):
-    """``'none'`` -> ``None`` (the parser in cli.py does the same); anything else as given."""
+    """``'none'`` (any case) -> ``None``; anything else as given. cli.main applies it
+    to every subcommand's ``--weights``; the handlers here apply it again for
+    parsers built with :func:`register` alone."""
     return None if value is None or str(value).lower() == "none" else value
 
 

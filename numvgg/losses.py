@@ -49,6 +49,7 @@ import numpy as np
 
 from .errors import ShapeError
 from .metrics import squeeze_or_expand_to_same_rank
+from .ops.activations import sigmoid_forward
 
 EPSILON = 1e-7          # keras.backend.epsilon(): the clipping margin for probabilities
 REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", None)
@@ -186,12 +187,6 @@ class Loss(abc.ABC):
 
 # -- building blocks ---------------------------------------------------------------
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    """``1 / (1 + exp(-z))`` without overflow for any ``z``."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
-
-
 def _log_softmax_parts(z: np.ndarray):
     """``shifted = z - max(z)`` and ``log(sum(exp(shifted)))`` on the last axis,
     so ``log_softmax(z) = shifted - log_sum`` never overflows."""
@@ -268,7 +263,7 @@ class BinaryCrossentropy(_Crossentropy):
         # values = mean over C entries, so each entry gets dvalues / C.
         delem = np.expand_dims(dvalues, -1) / x.dtype.type(x.shape[-1])
         if kind == "logits":
-            return delem * (_sigmoid(x) - y)
+            return delem * (sigmoid_forward(x)[0] - y)
         dp = delem * (-(y / x) + (1 - y) / (1 - x))
         return np.where(passes, dp, x.dtype.type(0))
 

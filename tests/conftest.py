@@ -39,8 +39,8 @@ def import_keras():
     """Import and return ``keras`` (on TensorFlow), applying the policy above
     (``pytest.fail`` in CI, ``pytest.skip`` elsewhere) when that is impossible."""
     try:
-        import tensorflow  # noqa: F401  (the backend; imported first so its errors show)
         import keras as keras_module
+        import tensorflow  # noqa: F401  (the backend; imported first so its errors show)
     except ImportError as exc:
         message = (f"Keras/TensorFlow cannot be imported ({exc!r}); the parity tests need them: "
                    "pip install -e '.[test]'")
@@ -123,3 +123,15 @@ def vgg16_top_224():
     from numvgg.applications.vgg16 import VGG16
     initializers.set_seed(224)
     return VGG16(include_top=True, weights=None)
+
+
+# -- markers --------------------------------------------------------------------------------
+_KERAS_FIXTURES = {"keras", "tf", "vgg16_pair_factory", "vgg16_pair"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that uses Keras (through a fixture) with ``keras``, so
+    ``pytest -m "not keras"`` runs the fast inner loop without TensorFlow."""
+    for item in items:
+        if _KERAS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.keras)

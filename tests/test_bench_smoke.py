@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# The module fixture runs the benchmark script: minutes on a busy 2-core machine.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "bench" / "bench_vs_keras.py"
 CASES = ("forward", "train_full", "train_frozen", "memory", "winograd")

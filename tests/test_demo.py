@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from numvgg.demo import CLASSES, make_demo_images
@@ -24,6 +25,7 @@ def test_demo_images_are_deterministic(tmp_path):
                 np.testing.assert_array_equal(pa, pb)
 
 
+@pytest.mark.slow
 def test_demo_quick_runs_the_seed_recipe_end_to_end(tmp_path):
     out = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if k != "KERAS_HOME"}
@@ -73,6 +75,7 @@ def test_demo_help_lists_its_options():
         assert option in proc.stdout
 
 
+@pytest.mark.slow
 def test_train_runs_the_recipe_on_a_users_folder(tmp_path):
     make_demo_images(str(tmp_path / "mine"), n_train=6, n_val=3, size=32, seed=2)
     env = {**os.environ, "KERAS_HOME": str(tmp_path / "empty_keras_home")}

@@ -89,7 +89,12 @@ def _id(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
-@pytest.mark.parametrize("path", DOC_FILES, ids=_id)
+# The tutorials train the recipe's model (tens of seconds each on 2 cores).
+SLOW_DOCS = {"docs/tutorial.md", "docs/zh/tutorial.md", "docs/architecture.md"}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if _id(p) in SLOW_DOCS else p
+                                  for p in DOC_FILES], ids=_id)
 def test_examples_run(path, tmp_path, monkeypatch):
     """Run the file's python blocks in order, sharing one namespace."""
     blocks = fenced_blocks(path)

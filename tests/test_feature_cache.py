@@ -35,6 +35,7 @@ def fit(model, data, cache, **kwargs):
     return model.fit(*data, batch_size=4, epochs=3, validation_data=data, verbose=0, **kwargs)
 
 
+@pytest.mark.slow
 def test_cached_phase1_gives_the_same_history_and_weights(data, monkeypatch):
     plain, _ = seed_model()
     h_plain = fit(plain, data, cache=False)

@@ -276,6 +276,7 @@ def test_vgg16_no_top_matches_keras(input_shape, pooling, batch, keras, tf, vgg1
     assert_chain_parity(keras, tf, pair.numvgg, pair.keras, (batch, *input_shape), seed=11)
 
 
+@pytest.mark.slow
 def test_vgg16_with_small_top_matches_keras(keras, tf, vgg16_pair_factory):
     pair = vgg16_pair_factory(include_top=True, input_shape=(32, 32, 3), classes=10)
     assert_chain_parity(keras, tf, pair.numvgg, pair.keras, (2, 32, 32, 3), seed=12)
@@ -306,6 +307,7 @@ def test_kink_detection_sees_a_crossed_relu_and_a_swapped_pool_winner():
     assert crossed_kinks([relu, pool], ours, theirs) == ["k_pool: 1 window(s) with another winner"]
 
 
+@pytest.mark.slow
 def test_vgg16_with_top_at_224_matches_keras(keras, tf, vgg16_top_224):
     """The full 138M-parameter model, batch 1: every layer's output (forward only)."""
     ours = vgg16_top_224

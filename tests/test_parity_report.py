@@ -57,6 +57,7 @@ def test_report_table_is_readable(report):
     assert lines[-1].startswith("OK. Forward: 18 tensors") and "Backward: 45 tensors" in lines[-1]
 
 
+@pytest.mark.slow
 def test_a_wrong_kernel_gradient_fails_on_exactly_those_rows(keras, tmp_path, monkeypatch):
     """Weights from a file numvgg wrote (legacy .h5, loaded by both sides), pooling
     'avg', and a conv backward whose kernel gradient is 1% too large."""

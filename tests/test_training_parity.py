@@ -51,6 +51,7 @@ def batches():
     return x, y
 
 
+@pytest.mark.slow
 def test_seed_recipe_two_phases_match_keras_step_by_step(keras, batches):
     xs, ys = batches
     model, base = build_numvgg()
@@ -117,6 +118,7 @@ def test_phase1_never_backpropagates_into_the_conv_base(monkeypatch, batches):
     assert len(calls) == 3, "phase 2 must backpropagate through block5's three convs only"
 
 
+@pytest.mark.slow
 def test_fit_history_matches_keras(keras, batches):
     xs, ys = batches
     x, y = xs.reshape(-1, SIZE, SIZE, 3), ys.reshape(-1, 1)

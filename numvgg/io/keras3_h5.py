@@ -30,17 +30,10 @@ import h5py
 import numpy as np
 
 from ..errors import WeightFileError
+from ..naming import to_snake_case
 from .h5access import SavedWeight, file_label, get_group, saved_weight
 
 _AUTO_NAME = re.compile(r"^(?P<prefix>.+?)(?:_(?P<counter>\d+))?$")
-
-
-def to_snake_case(class_name: str) -> str:
-    """Keras' rule for auto names: ``'MaxPooling2D'`` -> ``'max_pooling2d'``,
-    ``'Conv2D'`` -> ``'conv2d'``, ``'GlobalAveragePooling2D'`` -> ``'global_average_pooling2d'``."""
-    name = re.sub(r"\W+", "", class_name)
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)   # split before a capitalised word
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def auto_names(class_names: list[str]) -> list[str]:

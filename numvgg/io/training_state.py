@@ -54,7 +54,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from .. import random as nv_random
 from ..errors import TrainingStateError, WeightFileError
 from . import weights as weights_io

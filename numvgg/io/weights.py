@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import h5py
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..errors import WeightFileError
 from . import keras3_h5, legacy_h5
 from .atomic import atomic_path

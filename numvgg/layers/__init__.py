@@ -15,3 +15,7 @@ __all__ = ["Layer", "Conv2D", "Dense", "Flatten", "Dropout", "Activation", "MaxP
            "Concatenate", "Add", "Multiply", "Average",
            "BatchNormalization", "Rescaling", "Resizing", "CenterCrop", "RandomFlip",
            "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness"]
+
+from .pooling import AveragePooling2D, AvgPool2D, MaxPool2D  # noqa: E402
+
+__all__ += ["AveragePooling2D", "AvgPool2D", "MaxPool2D"]

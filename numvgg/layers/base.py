@@ -33,20 +33,12 @@ import numpy as np
 from .. import config
 from ..errors import ShapeError
 from ..io.checks import check_finite_weights
+from ..naming import to_snake_case
 from . import symbolic
 
 # Keras gives unnamed layers names like ``dense``, ``dense_1``, ``conv2d_2``.
 _NAME_COUNTERS: dict[str, itertools.count] = defaultdict(itertools.count)
 
-
-def _snake_case(class_name: str) -> str:
-    out = []
-    for i, ch in enumerate(class_name):
-        if ch.isupper() and i and (not class_name[i - 1].isupper() or
-                                   (i + 1 < len(class_name) and class_name[i + 1].islower())):
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out).replace("2_d", "2d")
 
 
 def unique_name(prefix: str) -> str:
@@ -89,7 +81,7 @@ class Layer(abc.ABC):
 
     def __init__(self, name: str | None = None, trainable: bool = True,
                  dtype: str | None = None, input_shape=None):
-        self.name = name or unique_name(_snake_case(type(self).__name__))
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
         self._trainable = bool(trainable)
         # Keras: a layer's dtype defaults to keras.config.floatx() *when it is made*.
         self.dtype = np.dtype(dtype if dtype is not None else config.floatx())

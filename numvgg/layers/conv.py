@@ -5,16 +5,8 @@ from .. import config, initializers
 from ..ops import conv as conv_ops
 from ..ops.winograd import conv2d_forward_winograd
 from .activation_mixin import ActivationMixin
+from .arguments import standardize_tuple
 from .base import Layer
-
-
-def _pair(v, what):
-    if isinstance(v, int):
-        return (v, v)
-    v = tuple(v)
-    if len(v) != 2 or not all(isinstance(i, int) and i > 0 for i in v):
-        raise ValueError(f"{what} must be an int or a pair of positive ints, got {v!r}")
-    return v
 
 
 class Conv2D(ActivationMixin, Layer):
@@ -44,8 +36,8 @@ class Conv2D(ActivationMixin, Layer):
         if padding not in ("same", "valid"):
             raise ValueError(f"Conv2D '{self.name}': padding must be 'same' or 'valid', got {padding!r}")
         self.filters = filters
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
+        self.kernel_size = standardize_tuple(kernel_size, 2, "kernel_size")
+        self.strides = standardize_tuple(strides, 2, "strides")
         self.padding = padding
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)

@@ -1,6 +1,8 @@
 """Core layers: ``Dense``, ``Flatten``, ``Dropout``, ``Activation``."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import initializers
@@ -20,6 +22,13 @@ class Dense(ActivationMixin, Layer):
 
     def __init__(self, units: int, activation=None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        input_dim = kwargs.pop("input_dim", None)
+        if input_dim is not None:
+            # Keras 3 still accepts it, as input_shape=(input_dim,), and warns (same text).
+            warnings.warn("Do not pass an `input_shape`/`input_dim` argument to a layer. When using "
+                          "Sequential models, prefer using an `Input(shape)` object as the first "
+                          "layer in the model instead.", stacklevel=2)
+            kwargs["input_shape"] = (input_dim,)
         super().__init__(**kwargs)
         if not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"Dense '{self.name}': units must be a positive int, got {units!r}")

@@ -2,14 +2,9 @@
 
 Keras' ``keras.Model(inputs, outputs)`` returns an instance of its class
 ``Functional``, and ``summary()`` shows nested models as ``(Functional)``;
-``VGG16`` returns one. numvgg keeps the name for the same reasons: the type
-shown in tables, and the group name ``functional`` in ``.weights.h5`` files.
-All the work is done by :class:`~numvgg.models.model.Model`.
+``VGG16`` returns one. The class lives next to :class:`~numvgg.models.model.Model`
+(which creates it); this module gives it Keras' import path.
 """
-from __future__ import annotations
+from .model import Functional
 
-from .model import Model
-
-
-class Functional(Model):
-    """A model built from ``Input`` tensors and layer calls (see :class:`Model`)."""
+__all__ = ["Functional"]

@@ -52,9 +52,11 @@ class Model(Trainer, Layer):
     def __new__(cls, *args, **kwargs):
         # Keras: Model(inputs, outputs) *is* a Functional model.
         if cls is Model:
-            from .functional import Functional
             return super().__new__(Functional)
         return super().__new__(cls)
+
+    # True for Sequential, whose graph is built as layers are added.
+    _graph_comes_later = False
 
     def __init__(self, inputs=None, outputs=None, name: str | None = None, trainable: bool = True,
                  **kwargs):
@@ -67,7 +69,7 @@ class Model(Trainer, Layer):
         self.outputs: list[KerasTensor] = []
         self._forward_record: dict | None = None
         if inputs is None and outputs is None:
-            if isinstance(self, _GRAPH_CLASSES()):
+            if self._graph_comes_later:
                 return                         # Sequential fills its graph as layers come
             raise TypeError(
                 f"{type(self).__name__}: numvgg models are graphs: build one with "
@@ -446,9 +448,11 @@ class Model(Trainer, Layer):
                                                    for l in self.layers]}
 
 
-def _GRAPH_CLASSES():
-    from .sequential import Sequential
-    return (Sequential,)
+
+class Functional(Model):
+    """A model built from ``Input`` tensors and layer calls: what ``Model(inputs, outputs)``
+    returns, as in Keras (``summary()`` shows nested ones as ``(Functional)``, and
+    ``.weights.h5`` files name their group ``functional``)."""
 
 
 def _trains(layer, train_only, need_weight_grads) -> bool:

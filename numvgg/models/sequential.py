@@ -23,6 +23,8 @@ class Sequential(Model):
     Backward caches nothing itself: each layer keeps its own cache.
     """
 
+    _graph_comes_later = True
+
     def __init__(self, layers=None, trainable: bool = True, name: str | None = None):
         super().__init__(name=name or unique_name("sequential"), trainable=trainable)
         self._stack: list[Layer] = []

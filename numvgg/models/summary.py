@@ -55,8 +55,7 @@ def _keras_type(layer) -> str:
 def _is_chain(model) -> bool:
     """Keras' "sequential-like" test: one node per depth, one input per node,
     no layer called twice. Such a model's table has no "Connected to" column."""
-    from .sequential import Sequential
-    if isinstance(model, Sequential):
+    if model._graph_comes_later:          # a Sequential: a chain by construction
         return True
     nodes = model._nodes
     if len({id(n.layer) for n in nodes}) != len(nodes):

@@ -156,3 +156,89 @@ def global_max_pooling2d_backward(dout: np.ndarray, cache: GlobalMaxCache) -> np
     """Each channel's gradient is split equally between its tied maxima."""
     share = (dout / cache.counts).astype(dout.dtype, copy=False)     # (N, C)
     return np.where(cache.winners, share[:, None, None, :], np.zeros((), dtype=dout.dtype))
+
+
+# -- average pooling (Keras' AveragePooling2D) -------------------------------------------------
+class AvgPoolCache(NamedTuple):
+    """What the average-pool backward needs: the geometry and, per output
+    position, how many real (not padding) pixels its window averaged."""
+    x_shape: tuple
+    pool_size: tuple[int, int]
+    strides: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    counts: np.ndarray       # (OH, OW, 1): the divisor of each window
+
+
+def _window_counts(h: int, w: int, pool_size, strides, pads, oh: int, ow: int, dtype) -> np.ndarray:
+    """``(OH, OW, 1)``: the number of input pixels inside each window. With
+    ``'same'`` padding the border windows hang over the edge; TensorFlow (so
+    Keras) divides by the pixels that are really there, not by ``PH*PW``."""
+    top, bottom, left, right = pads
+    inside = np.zeros((1, h + top + bottom, w + left + right, 1), dtype=dtype)
+    inside[:, top:top + h, left:left + w, :] = 1
+    (ph, pw), (sh, sw) = pool_size, strides
+    views = _window_views(inside, ph, pw, sh, sw, oh, ow)
+    return np.sum(views, axis=0)[0]                                         # (OH, OW, 1)
+
+
+def avgpool2d_forward(x: np.ndarray, pool_size=(2, 2), strides=None, padding: str = "valid"):
+    """Mean over each ``PH x PW`` window.
+
+    Args:
+        x: ``(N, H, W, C)``.
+        pool_size: ``(PH, PW)``; ``strides`` defaults to ``pool_size`` (Keras).
+        padding: ``'valid'`` floors odd sizes; ``'same'`` pads, and a window
+            that covers padding averages only its real pixels (TensorFlow's rule).
+    Returns:
+        out ``(N, OH, OW, C)``, cache :class:`AvgPoolCache`.
+    """
+    ph, pw = pool_size
+    sh, sw = strides if strides is not None else pool_size
+    n, h, w, c = x.shape
+    oh = conv_output_size(h, ph, sh, padding)
+    ow = conv_output_size(w, pw, sw, padding)
+    pads = conv_pads(h, w, ph, pw, (sh, sw), padding)
+    top, bottom, left, right = pads
+    if any(pads):
+        xp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
+        xp[:, top:top + h, left:left + w, :] = x
+    else:
+        xp = x
+    total = np.zeros((n, oh, ow, c), dtype=x.dtype)
+    for v in _window_views(xp, ph, pw, sh, sw, oh, ow):
+        total += v
+    counts = _window_counts(h, w, (ph, pw), (sh, sw), pads, oh, ow, x.dtype)
+    return total / counts, AvgPoolCache(x.shape, (ph, pw), (sh, sw), pads, counts)
+
+
+def avgpool2d_backward(dout: np.ndarray, cache: AvgPoolCache) -> np.ndarray:
+    """Each output shares its gradient equally among the pixels it averaged:
+    ``dout / count`` goes to every position of its window (overlaps add up),
+    and what lands on padding is dropped."""
+    x_shape, (ph, pw), (sh, sw), pads, counts = cache
+    n, h, w, c = x_shape
+    _, oh, ow, _ = dout.shape
+    top, bottom, left, right = pads
+    share = dout / counts                                                   # (N, OH, OW, C)
+    dxp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dout.dtype)
+    for i in range(ph):
+        for j in range(pw):
+            dxp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :] += share
+    return dxp[:, top:top + h, left:left + w, :]
+
+
+def avgpool2d_forward_naive(x, pool_size=(2, 2), strides=None, padding: str = "valid"):
+    """Loop version for teaching and tests: with ``'same'``, each window is
+    clipped to the image and averaged over what is left."""
+    ph, pw = pool_size
+    sh, sw = strides if strides is not None else pool_size
+    n, h, w, c = x.shape
+    oh, ow = conv_output_size(h, ph, sh, padding), conv_output_size(w, pw, sw, padding)
+    top, _, left, _ = conv_pads(h, w, ph, pw, (sh, sw), padding)
+    out = np.zeros((n, oh, ow, c), dtype=x.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            r0, s0 = i * sh - top, j * sw - left
+            window = x[:, max(r0, 0):min(r0 + ph, h), max(s0, 0):min(s0 + pw, w), :]
+            out[:, i, j, :] = window.mean(axis=(1, 2))
+    return out

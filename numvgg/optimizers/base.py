@@ -46,6 +46,7 @@ import warnings
 import numpy as np
 
 from ..errors import ShapeError
+from ..naming import to_snake_case
 from . import schedules as schedules_module
 
 
@@ -111,7 +112,7 @@ class Optimizer(abc.ABC):
             raise ValueError("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. "
                              f"Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
                              f"global_clipnorm={global_clipnorm}")
-        self.name = name or _snake_case(type(self).__name__)
+        self.name = name or to_snake_case(type(self).__name__)
         self.weight_decay = weight_decay
         self.clipnorm = clipnorm
         self.clipvalue = clipvalue
@@ -388,12 +389,3 @@ class Optimizer(abc.ABC):
         lr = (repr(self._learning_rate) if not isinstance(self._learning_rate, np.floating)
               else f"{float(self._learning_rate):g}")
         return f"<{type(self).__name__} learning_rate={lr} iterations={self._iterations}>"
-
-
-def _snake_case(class_name: str) -> str:
-    out = []
-    for i, ch in enumerate(class_name):
-        if ch.isupper() and i and not class_name[i - 1].isupper():
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
