@@ -26,8 +26,9 @@ import warnings
 
 from .errors import NumvggError
 
-_WEIGHTS_HELP = ("'imagenet' (Keras' published file, from the cache or downloaded), a weights "
-                 "file (.h5 or .weights.h5), or 'none' for random weights (default: %(default)s)")
+_WEIGHTS_HELP = ("'imagenet' (Keras' published file, from the cache or downloaded), 'hed' (HED's "
+                 "VGG16 trunk: conv layers only), a weights file (.h5 or .weights.h5), or 'none' for "
+                 "random weights (default: %(default)s)")
 
 
 # -- small shared pieces ----------------------------------------------------------------------
@@ -54,9 +55,20 @@ def _load_images(paths, size: int):
 
 
 def _build_vgg16(weights, include_top: bool, size: int):
-    """VGG16 with ``weights`` (``'imagenet'``, a path or ``None``) for ``size x size`` input."""
+    """VGG16 with ``weights`` (``'imagenet'``, ``'hed'``, a path or ``None``) for
+    ``size x size`` input. ``'hed'`` is HED's trunk (cached, else fetched); a path
+    is matched by layer name wherever the layers sit (HED's file), else as Keras does."""
     from .applications.vgg16 import VGG16
-    return VGG16(include_top=include_top, weights=weights, input_shape=(size, size, 3))
+    if weights in (None, "imagenet"):
+        return VGG16(include_top=include_top, weights=weights, input_shape=(size, size, 3))
+    from .io.pretrained import get_hed_weights_path
+    from .io.weights import load_vgg16_weights
+    path = get_hed_weights_path() if weights == "hed" else weights
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Weights file '{path}' does not exist.")
+    model = VGG16(include_top=include_top, weights=None, input_shape=(size, size, 3))
+    load_vgg16_weights(model, path)
+    return model
 
 
 def _local_copies(published):
