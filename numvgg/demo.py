@@ -275,8 +275,8 @@ def comparison_table(pretrained: RecipeResult | None, random_run: RecipeResult) 
     phase1 = len(random_run.history_phase1.history["val_acc"])
     names = [SOURCE_LABELS[r.source] for r in runs]
     width = max(len(n) for n in names) + 2
-    lines = ["Validation accuracy per epoch (chance: 0.50; fine-tuning from epoch "
-             f"{phase1 + 1}):", "epoch" + "".join(f"{n:>{width}}" for n in names)]
+    lines = [f"Validation accuracy per epoch (chance: 0.50; fine-tuning from epoch {phase1 + 1}):",
+             "epoch" + "".join(f"{n:>{width}}" for n in names)]
     for e in _shown_epochs(len(per_epoch[0]), phase1):
         lines.append(f"{e + 1:5d}" + "".join(f"{acc[e]:>{width}.4f}" for acc in per_epoch))
     for r in runs:

@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import keras_required
+
 from numvgg.errors import WeightDownloadError
 from numvgg.io import download, pretrained
 

