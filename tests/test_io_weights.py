@@ -410,11 +410,25 @@ def test_by_name_matches_names_not_order(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_by_name_is_refused_for_keras3_files(tmp_path):
+def test_by_name_finds_keras3_layers_by_their_name_attribute(tmp_path):
+    # Keras refuses by_name for .weights.h5; numvgg matches the groups' name attributes
+    # (tests/test_pretrained.py covers layers nested deep inside, as in HED's file).
     path = tmp_path / "tiny.weights.h5"
-    save_weights(tiny_model(), path)
-    with pytest.raises(WeightFileError, match="by_name"):
-        load_weights(tiny_model(), path, by_name=True)
+    source = tiny_model()
+    save_weights(source, path)
+    model = Sequential([Conv2D(4, (3, 3), name="conv_a", input_shape=(6, 6, 3)),
+                        MaxPooling2D(name="pool"), Flatten(name="flat"),
+                        Dense(5, name="dense_a"), Dense(7, name="new_head")])
+    new_head = model.get_layer("new_head").get_weights()
+    load_weights(model, path, by_name=True)
+    for name in ("conv_a", "dense_a"):
+        for a, b in zip(model.get_layer(name).get_weights(), source.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    for a, b in zip(model.get_layer("new_head").get_weights(), new_head):
+        np.testing.assert_array_equal(a, b)
+    stranger = Sequential([Dense(3, name="other", input_shape=(4,))])
+    with pytest.raises(WeightFileError, match="no layer of model .* is in the file by name"):
+        load_weights(stranger, path, by_name=True)
 
 
 def test_keras3_missing_layer_is_an_error_and_extra_layer_a_warning(tmp_path):

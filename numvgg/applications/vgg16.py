@@ -141,7 +141,10 @@ def VGG16(include_top: bool = True, weights="imagenet", input_tensor=None, input
         model.load_weights(get_vgg16_weights_path(include_top))
         model.weights_source = "imagenet"
     elif weights is not None:
-        model.load_weights(weights)
+        # VGG16's layers by name wherever the file holds them (a nested model's file, HED's
+        # trunk), else Keras' own rule; all or nothing (numvgg.io.weights.load_vgg16_weights).
+        from ..io.weights import load_vgg16_weights
+        load_vgg16_weights(model, weights)
         model.weights_source = os.fspath(weights)
     return model
 

@@ -176,7 +176,7 @@ class _ProgressBar:
 
 # -- get_file -------------------------------------------------------------------------------
 def get_file(fname: str | None, origin: str, file_hash: str | None = None,
-             cache_subdir: str = "models", search_dirs=()) -> str:
+             cache_subdir: str = "models", search_dirs=(), timeout: float | None = None) -> str:
     """The local path of ``fname``: found in a known folder, or downloaded from ``origin``.
 
     Args:
@@ -186,6 +186,8 @@ def get_file(fname: str | None, origin: str, file_hash: str | None = None,
             does not match is never returned.
         cache_subdir: the folder under Keras' cache (``'models'`` for weights).
         search_dirs: extra folders to look in first.
+        timeout: seconds the connection may stay silent before the download
+            gives up (the demo passes a short one).
 
     Returns:
         The path of a file whose hash matches (or of the first file found when
@@ -208,7 +210,7 @@ def get_file(fname: str | None, origin: str, file_hash: str | None = None,
     if found is not None:
         return found
     target_dir = cache_dir(cache_subdir)
-    return _download(fname, origin, file_hash, target_dir, folders)
+    return _download(fname, origin, file_hash, target_dir, folders, timeout)
 
 
 def find_local(fname: str, file_hash: str | None, folders) -> str | None:
@@ -230,13 +232,13 @@ def find_local(fname: str, file_hash: str | None, folders) -> str | None:
 
 
 def _download(fname: str, origin: str, file_hash: str | None, target_dir: str,
-              folders: list[str]) -> str:
+              folders: list[str], timeout: float | None = None) -> str:
     target = os.path.join(target_dir, fname)
     fd, partial = tempfile.mkstemp(prefix=f".{fname}.", suffix=".part", dir=target_dir)
     print(f"Downloading data from {origin}", file=sys.stderr)
     try:
         hasher = _hasher(file_hash or "")
-        with os.fdopen(fd, "wb") as out, urlopen(origin, timeout=READ_TIMEOUT_SECONDS) as response:
+        with os.fdopen(fd, "wb") as out, urlopen(origin, timeout=READ_TIMEOUT_SECONDS if timeout is None else timeout) as response:
             length = response.headers.get("Content-Length")
             expected = int(length) if length and length.isdigit() else None
             bar = _ProgressBar(expected)
@@ -312,7 +314,7 @@ def _reason(error: Exception) -> str:
 
 
 # -- the published files ---------------------------------------------------------------------
-def get_vgg16_weights_path(include_top: bool, search_dirs=()) -> str:
+def get_vgg16_weights_path(include_top: bool, search_dirs=(), timeout: float | None = None) -> str:
     """Path of the published VGG16 ImageNet weights (Keras' file, address and md5).
 
     ``include_top=True``: ``vgg16_weights_tf_dim_ordering_tf_kernels.h5`` (~528 MB,
@@ -320,7 +322,7 @@ def get_vgg16_weights_path(include_top: bool, search_dirs=()) -> str:
     """
     published = VGG16_WEIGHTS if include_top else VGG16_WEIGHTS_NOTOP
     return get_file(published.fname, published.origin, file_hash=published.md5,
-                    cache_subdir="models", search_dirs=search_dirs)
+                    cache_subdir="models", search_dirs=search_dirs, timeout=timeout)
 
 
 def find_cached_vgg16_weights(include_top: bool, search_dirs=()) -> str | None:

@@ -159,6 +159,47 @@ def _as_str(value) -> str:
     return value.decode("utf8", "replace") if isinstance(value, (bytes, np.bytes_)) else str(value)
 
 
+# Groups Keras 3 writes beside the model's own tree; they hold no layer.
+_NOT_LAYERS = ("optimizer", "metrics")
+
+
+def read_named_layers(f: h5py.File) -> list[Keras3Node]:
+    """Every group of ``f`` that holds weights, wherever it sits, with its ``name`` attribute.
+
+    :func:`read_tree` follows the ``layers/`` groups of Functional and
+    Sequential models. A subclassed Keras model stores its layers under their
+    *attribute* names instead, e.g. HED's file::
+
+        block1/layers/conv2d/vars/0    name 'block1_conv1', inside the Sequential 'block1'
+        dsn1/vars/0                    name 'conv2d' (a 1x1 side-output conv)
+
+    so matching by name walks every group. Shapes only; no data is read.
+    """
+    found: list[Keras3Node] = []
+    _collect_named(f, "", found)
+    return found
+
+
+def _collect_named(f: h5py.File, path: str, found: list) -> None:
+    group = get_group(f, path) if path else f
+    if "vars" in group:
+        vars_group = get_group(group, "vars")
+        weights = _read_vars(vars_group)
+        if weights:
+            name = _as_str(vars_group.attrs["name"]) if "name" in vars_group.attrs else None
+            found.append(Keras3Node(path, name, weights))
+    for key in sorted(group, key=str):
+        if isinstance(key, bytes):
+            raise WeightFileError(f"Group name {key!r} under '{group.name}' is not UTF-8 text; "
+                                  "the file is damaged.")
+        if key == "vars" or (not path and key in _NOT_LAYERS):
+            continue
+        # A link is not followed: get_group refuses it with a clear message.
+        is_link = not isinstance(group.get(key, getlink=True), h5py.HardLink)
+        if is_link or group.get(key, getclass=True) is h5py.Group:
+            _collect_named(f, f"{path}/{key}" if path else key, found)
+
+
 @dataclass
 class NodeToWrite:
     """What :func:`write_tree` writes for one object: its real name, its own

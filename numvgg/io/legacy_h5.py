@@ -85,6 +85,29 @@ def read_layers(root: h5py.Group) -> list[LegacyLayer]:
     return [read_layer(root, name) for name in names]
 
 
+def read_named_layers(root: h5py.Group) -> list[tuple[str, str, list[SavedWeight]]]:
+    """``(leaf_name, where, weights)`` for every leaf layer the file holds weights of,
+    including the layers of a nested model, in file order.
+
+    A nested model is one entry of ``layer_names`` whose ``weight_names`` are
+    paths like ``block1_conv1/kernel`` (``vgg16`` inside the transfer-learning
+    model) or ``sequential/dense/kernel``; the leaf is the path component just
+    before the weight's own name. A weight stored without a path (the
+    published files' ``block1_conv1_W_1:0``) belongs to its entry's layer.
+    """
+    leaves: dict[str, tuple[str, str, list[SavedWeight]]] = {}
+    for layer in read_layers(root):
+        for weight in layer.weights:
+            parts = weight.name.split("/")
+            leaf = parts[-2] if len(parts) >= 2 else layer.name
+            key = f"{layer.name}/{leaf}"
+            if key not in leaves:
+                leaves[key] = (leaf, f"layer '{layer.name}'" + (f", '{leaf}'" if leaf != layer.name
+                                                                  else ""), [])
+            leaves[key][2].append(weight)
+    return list(leaves.values())
+
+
 def read_top_level_weights(root: h5py.Group) -> list[SavedWeight]:
     """The weights a model holds itself (not through a layer); numvgg models have none."""
     if TOP_LEVEL_GROUP not in root:

@@ -12,7 +12,15 @@ and :mod:`numvgg.io.keras3_h5`), then matched to the model the way Keras does:
   whose weights are all of its layers' weights, trainable ones first.
 * **Keras 3 files** (``.weights.h5``) by structure: the k-th ``Conv2D`` of a
   model goes to the group ``conv2d_k``, the first nested model to
-  ``functional`` (or ``sequential``), and so on down the tree.
+  ``functional`` (or ``sequential``), and so on down the tree. With
+  ``by_name=True`` (Keras refuses it for these files; numvgg accepts it) each
+  layer of the model goes to the group whose ``name`` attribute is its name,
+  wherever that group sits in the file (nested Sequentials, functional
+  sub-models, a subclassed model's attributes as in HED's file).
+
+:func:`load_vgg16_weights` is what ``VGG16(weights=path)`` needs: every layer
+of VGG16 found by name anywhere in either layout, else Keras' own rule, else
+an error naming the layers that are missing.
 
 Loading is all or nothing: every count and shape is checked, then every array
 is read, and only then is anything assigned. A file that does not fit leaves
@@ -289,7 +297,8 @@ def _plan_keras3_node(plan: _Plan, layer, node, used: set, expected_path: str) -
                 f"layers with weights ({_names(sub.name for sub, _, _ in weighted)}) has its group "
                 f"in the file ({_names(repr(expected) for _, _, expected in weighted)}); there the "
                 f"file holds {_names(held)}. Was it saved from another model (e.g. the "
-                "transfer-learning model that nests VGG16)?")
+                "transfer-learning model that nests VGG16)? by_name=True finds layers by name "
+                "wherever they sit.")
             return
         for sub, child, expected in children:
             _plan_keras3_node(plan, sub, child, used, expected)
@@ -304,6 +313,63 @@ def _plan_keras3(plan: _Plan, model, f: h5py.File) -> None:
         # Keras ignores them silently; say so, it is usually a sign of the wrong file.
         plan.warnings.append(f"Weights file '{plan.path}' holds weights that model '{model.name}' "
                              f"has no layer for; they were ignored: {_names(unused)}.")
+
+
+# -- by name, anywhere in the file ------------------------------------------------------------------
+class NamedLeaf(NamedTuple):
+    """A saved leaf layer found by its name: ``where`` points at it for messages."""
+    name: str
+    where: str
+    weights: list[SavedWeight]
+
+
+def named_leaves(f: h5py.File) -> list[NamedLeaf]:
+    """Every saved leaf layer of ``f`` with weights and a name, in either layout."""
+    if detect_layout(f) == "legacy":
+        return [NamedLeaf(*leaf) for leaf in legacy_h5.read_named_layers(legacy_h5.legacy_root(f))]
+    return [NamedLeaf(node.real_name, f"file group {node.label}", node.weights)
+            for node in keras3_h5.read_named_layers(f) if node.real_name]
+
+
+def _plan_by_name_anywhere(plan: _Plan, model, leaves: list[NamedLeaf], require_all: bool) -> list[str]:
+    """Pair each leaf layer of ``model`` with the saved leaf of the same name; returns
+    the names of the model's layers with weights that the file does not hold.
+
+    ``require_all``: a missing layer is a problem (VGG16's trunk must be whole);
+    otherwise missing layers keep their weights, as with Keras' ``by_name``, but
+    a file that matches nothing at all is still an error.
+    """
+    by_name: dict[str, list[NamedLeaf]] = {}
+    for leaf in leaves:
+        by_name.setdefault(leaf.name, []).append(leaf)
+    missing = []
+    for layer, _ in _leaves(model):
+        if not layer.params:
+            continue
+        found = by_name.get(layer.name, [])
+        if not found:
+            missing.append(layer.name)
+            continue
+        if len(found) > 1:
+            plan.fail(f"layer '{layer.name}' is in the file {len(found)} times "
+                      f"({_names(leaf.where for leaf in found)}): by name, it is ambiguous.")
+        saved = found[0]
+        slots = [Slot(layer, k) for k in layer.params]
+        where = f"layer '{layer.name}' ({saved.where})"
+        if len(slots) != len(saved.weights):
+            plan.mismatch(f"weight count mismatch for {where}: the model layer has {len(slots)} "
+                          f"weight(s) but the file holds {len(saved.weights)}.")
+            continue
+        _pair_weights(plan, where, slots, saved.weights)
+    with_weights = [layer.name for layer, _ in _leaves(model) if layer.params]
+    if missing and require_all:
+        plan.mismatch(f"the file holds no layer named {_names(missing, limit=20)} "
+                      f"({len(missing)} of model '{model.name}''s {len(with_weights)} layers with "
+                      f"weights). It holds: {_names(sorted(by_name), limit=20) or 'no named layers'}.")
+    elif len(missing) == len(with_weights) and with_weights:
+        plan.mismatch(f"no layer of model '{model.name}' ({_names(with_weights)}) is in the file by "
+                      f"name; it holds {_names(sorted(by_name)) or 'no named layers'}.")
+    return missing
 
 
 # -- public API ---------------------------------------------------------------------------------
@@ -329,8 +395,12 @@ def load_weights(model, path, by_name: bool = False, skip_mismatch: bool = False
         path: a ``.h5`` file in either legacy layout (the published
             ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5`` is one), or a
             Keras 3 ``.weights.h5``. The layout is read from the content.
-        by_name: legacy files only: match saved layers to the model's layers by
-            name instead of by order. Keras 3 files are always matched by structure.
+        by_name: match saved layers to the model's layers by name instead of by
+            order (legacy) or structure (Keras 3). Legacy files: the model's own
+            layers, as in Keras. Keras 3 files (Keras refuses ``by_name`` for
+            them): every leaf layer of the model, found by the ``name``
+            attribute wherever it sits in the file. Layers the file does not
+            hold keep their weights.
         skip_mismatch: skip, with a warning, each weight (legacy) or layer
             (Keras 3) whose shape or count does not fit, and load the rest.
 
@@ -350,15 +420,53 @@ def load_weights(model, path, by_name: bool = False, skip_mismatch: bool = False
             (_plan_legacy_by_name if by_name else _plan_legacy_by_order)(plan, model, root)
         else:
             if by_name:
-                raise WeightFileError(
-                    f"by_name=True only applies to legacy .h5 files, and '{path}' is a Keras 3 "
-                    ".weights.h5 file: those are matched by the model's structure (as in Keras).")
-            _plan_keras3(plan, model, f)
+                # Keras raises here; numvgg finds each layer by its name attribute.
+                _plan_by_name_anywhere(plan, model, named_leaves(f), require_all=False)
+            else:
+                _plan_keras3(plan, model, f)
         plan.raise_problems()
         values = [a.saved.read(a.slot.layer.name, a.slot.weight) for a in plan.assignments]
     _assign(plan.assignments, values)
     for message in plan.warnings:
         warnings.warn(message, stacklevel=2)
+
+
+def load_vgg16_weights(model, path) -> str:
+    """Load ``path`` into VGG16 (or any model): what ``VGG16(weights=path)`` does.
+
+    1. **By name, anywhere**: if the file holds every layer of ``model`` that
+       has weights (``block1_conv1`` ... and, with the top, ``fc1`` ...),
+       wherever they sit (a legacy ``.h5``, a Keras 3 ``.weights.h5``, nested
+       Sequentials or sub-models as in HED's file), they are loaded by name.
+       Extra layers in the file (HED's side outputs) are ignored.
+    2. Otherwise **Keras' own rule** (:func:`load_weights`: legacy by order,
+       Keras 3 by structure), so a file of a VGG16 whose layers were renamed
+       loads as it does in Keras.
+
+    All or nothing: when neither fits, the model is unchanged and the error
+    names the layers the file lacks and what Keras' rule found wrong.
+
+    Returns:
+        ``'by name'`` or ``'by structure'``: how the file was matched.
+    """
+    _check_model(model, "load")
+    path = os.fspath(path)
+    plan = _Plan(path, skip_mismatch=False)
+    with open_for_reading(path) as f, damaged_file_errors(path):
+        _plan_by_name_anywhere(plan, model, named_leaves(f), require_all=True)
+        if not plan.problems:
+            values = [assignment.saved.read() for assignment in plan.assignments]
+    if not plan.problems:
+        _assign(plan.assignments, values)
+        return "by name"
+    try:
+        load_weights(model, path)
+    except WeightFileError as e:
+        by_name = "; ".join(plan.problems[:_MAX_LISTED_PROBLEMS])
+        raise WeightFileError(f"Cannot load weights from '{path}' into model '{model.name}'; nothing "
+                              f"was loaded.\nBy name: {by_name}\nBy Keras' rule (order/structure): "
+                              f"{e}") from e
+    return "by structure"
 
 
 def _assign(assignments: list[Assignment], values: list[np.ndarray]) -> None:
