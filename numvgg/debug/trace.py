@@ -40,8 +40,9 @@ input and output are its first leaf's input and its last leaf's output.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -242,7 +243,7 @@ class Trace:
         self._saved: list[tuple[Any, str, Any]] | None = None
 
     # -- installing and removing the wrappers -----------------------------------------
-    def start(self) -> "Trace":
+    def start(self) -> Trace:
         """Wrap every leaf's ``forward`` and ``backward`` (instance attributes)."""
         if self._saved is not None:
             raise RuntimeError("This trace is already active.")
@@ -271,7 +272,7 @@ class Trace:
     def active(self) -> bool:
         return self._saved is not None
 
-    def __enter__(self) -> "Trace":
+    def __enter__(self) -> Trace:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:

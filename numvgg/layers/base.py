@@ -24,8 +24,8 @@ Keras are loops over names.
 from __future__ import annotations
 
 import abc
-import warnings
 import itertools
+import warnings
 from collections import defaultdict
 
 import numpy as np

@@ -1,8 +1,6 @@
 """Core layers: ``Dense``, ``Flatten``, ``Dropout``, ``Activation``."""
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from .. import initializers
@@ -24,10 +22,7 @@ class Dense(ActivationMixin, Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         input_dim = kwargs.pop("input_dim", None)
         if input_dim is not None:
-            # Keras 3 still accepts it, as input_shape=(input_dim,), and warns (same text).
-            warnings.warn("Do not pass an `input_shape`/`input_dim` argument to a layer. When using "
-                          "Sequential models, prefer using an `Input(shape)` object as the first "
-                          "layer in the model instead.", stacklevel=2)
+            # Keras 3 still accepts it, as input_shape=(input_dim,); Layer warns as Keras does.
             kwargs["input_shape"] = (input_dim,)
         super().__init__(**kwargs)
         if not isinstance(units, (int, np.integer)) or units <= 0:

@@ -85,7 +85,7 @@ class Node:
                         for i, shape in enumerate(output_shapes)]
 
     @property
-    def parents(self) -> list["Node"]:
+    def parents(self) -> list[Node]:
         """The nodes that produced this node's inputs (an input layer's node has none)."""
         return [t.node for t in self.inputs]
 

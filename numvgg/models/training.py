@@ -52,14 +52,19 @@ from .. import optimizers as optimizers_module
 from .. import random as nv_random
 from ..errors import ShapeError
 from ..io import training_state
-from . import checks
-from . import train_plan
-from .feature_cache import FrozenFeatureCache, frozen_prefix
-from .diagnose import DivergenceMonitor, diagnose_nonfinite_loss
-from .sample_weights import (batch_sample_weight, check_class_weight, check_sample_weight,
-                             num_classes_of, unpack_x_y_sample_weight)
+from . import checks, train_plan
 from .data_iter import EpochIterator, no_sample_logs, split_validation, unpack_batch
+from .diagnose import DivergenceMonitor, diagnose_nonfinite_loss
+from .feature_cache import FrozenFeatureCache, frozen_prefix
 from .interrupt import InterruptGuard
+from .sample_weights import (
+    batch_sample_weight,
+    check_class_weight,
+    check_sample_weight,
+    num_classes_of,
+    unpack_x_y_sample_weight,
+)
+
 
 class Trainer:
     """Mixin that gives :class:`~numvgg.models.Model` Keras' training methods."""
@@ -288,7 +293,7 @@ class Trainer:
         return {m.name: float(m.result()) for m in self.metrics}
 
     # -- which layers train: Keras' tracing rule --------------------------------------
-    def _trace(self, entry: str, signature) -> "train_plan.TrainPlan":
+    def _trace(self, entry: str, signature) -> train_plan.TrainPlan:
         """The plan a step of ``entry`` ('fit' or 'train_on_batch') runs with,
         read anew only where Keras (TensorFlow) would trace the step again."""
         if self._run_eagerly:
@@ -303,7 +308,7 @@ class Trainer:
         traces.append((signature, plan))
         return plan
 
-    def _new_plan(self) -> "train_plan.TrainPlan":
+    def _new_plan(self) -> train_plan.TrainPlan:
         plan = train_plan.make_plan(self)
         if self.optimizer.built:
             known = {id(v) for v in self.optimizer._variables}
@@ -362,7 +367,6 @@ class Trainer:
 
     def _run_train_step(self, data, entry: str, where: str, plan=None):
         """``train_step`` with the plan of ``entry``'s trace in place."""
-        x = data[0]
         self._plan = plan or self._trace(entry, train_plan.batch_signature(*data))
         self._where = where
         return self.train_step(data)
