@@ -1,17 +1,38 @@
 """Global switches, kept in one place.
 
-``set_conv_algorithm('winograd')`` makes every 3x3, stride-1 ``Conv2D`` compute
-its forward pass with Winograd's F(2x2, 3x3) (:mod:`numvgg.ops.winograd`):
-2.25x fewer multiplications, results equal to im2col's up to float32 rounding.
-Other convolutions, and every backward pass, use im2col whatever the setting.
-``'im2col'`` is the default: it is the algorithm the docs and exercises teach.
+The convolution algorithm (:mod:`numvgg.ops.conv` says which path runs when):
+
+* ``'im2col'``: im2col + one matrix product, forward and backward: the
+  algorithm the docs and the exercises teach. A student stepping through
+  calls ``set_conv_algorithm('im2col')`` (or ``Conv2D(algorithm='im2col')``).
+* ``'kernel_rows'``: stride-1 convolutions as ``KH`` products over kernel-row
+  patches (a third of im2col's copying).
+* ``'winograd2'``: Winograd F(2x2, 3x3), 2.25x fewer multiplications.
+* ``'winograd4'``: Winograd F(4x4, 3x3), 4x fewer multiplications.
+* ``'winograd'``: an alias of ``'winograd4'``.
+* ``'auto'`` (the default): per layer shape, the path measured fastest on a
+  2-core AVX-512 EPYC (:func:`numvgg.ops.conv.auto_path`); docs/performance.md
+  says why it is the default and how large its float32 error is (<= 1e-5 of
+  Keras' largest activation at every VGG16 layer).
+
+The Winograd sizes apply to 3x3, stride-1 convolutions; others fall back
+(:func:`numvgg.ops.conv.conv_path`).
 """
 from __future__ import annotations
 
 import contextlib
 
-CONV_ALGORITHMS = ("im2col", "winograd")
-_conv_algorithm = "im2col"
+CONV_ALGORITHMS = ("auto", "im2col", "kernel_rows", "winograd2", "winograd4", "winograd")
+CONV_ALIASES = {"winograd": "winograd4"}
+DEFAULT_CONV_ALGORITHM = "auto"
+_conv_algorithm = DEFAULT_CONV_ALGORITHM
+
+
+def resolve_conv_algorithm(name, who: str = "conv algorithm") -> str:
+    """Check ``name`` and resolve aliases: ``'winograd'`` -> ``'winograd4'``."""
+    if name not in CONV_ALGORITHMS:
+        raise ValueError(f"Unknown {who} {name!r}. Valid choices: {list(CONV_ALGORITHMS)}.")
+    return CONV_ALIASES.get(name, name)
 
 
 def conv_algorithm() -> str:
@@ -20,15 +41,16 @@ def conv_algorithm() -> str:
 
 
 def set_conv_algorithm(name: str) -> None:
+    """``set_conv_algorithm('im2col')``: every ``Conv2D`` without its own
+    ``algorithm=`` runs plain im2col from now on."""
     global _conv_algorithm
-    if name not in CONV_ALGORITHMS:
-        raise ValueError(f"Unknown conv algorithm {name!r}. Valid choices: {list(CONV_ALGORITHMS)}.")
+    resolve_conv_algorithm(name)
     _conv_algorithm = name
 
 
 @contextlib.contextmanager
 def using_conv_algorithm(name: str):
-    """``with using_conv_algorithm('winograd'): model.predict(x)``."""
+    """``with using_conv_algorithm('winograd4'): model.predict(x)``."""
     previous = conv_algorithm()
     set_conv_algorithm(name)
     try:
