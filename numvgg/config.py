@@ -17,10 +17,16 @@ The convolution algorithm (:mod:`numvgg.ops.conv` says which path runs when):
 
 The Winograd sizes apply to 3x3, stride-1 convolutions; others fall back
 (:func:`numvgg.ops.conv.conv_path`).
+
+``set_num_threads(n)``: threads for the NumPy work around BLAS (copies,
+transforms, ReLU, pooling; :mod:`numvgg.ops.parallel`). The default is one
+per usable core; ``1`` runs everything in the calling thread. Results are
+bit-identical for every setting.
 """
 from __future__ import annotations
 
 import contextlib
+import os
 
 CONV_ALGORITHMS = ("auto", "im2col", "kernel_rows", "winograd2", "winograd4", "winograd")
 CONV_ALIASES = {"winograd": "winograd4"}
@@ -57,3 +63,33 @@ def using_conv_algorithm(name: str):
         yield
     finally:
         set_conv_algorithm(previous)
+
+
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+_num_threads = _usable_cores()
+
+
+def num_threads() -> int:
+    """Threads numvgg uses for the work around BLAS (:mod:`numvgg.ops.parallel`)."""
+    return _num_threads
+
+
+def set_num_threads(n: int) -> None:
+    global _num_threads
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
+    _num_threads = n
+
+
+@contextlib.contextmanager
+def using_num_threads(n: int):
+    """``with using_num_threads(1): ...`` runs the block single-threaded."""
+    previous = num_threads()
+    set_num_threads(n)
+    try:
+        yield
+    finally:
+        set_num_threads(previous)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .. import config, initializers
 from ..ops import conv as conv_ops
+from ..ops.winograd import KernelTransforms
 from .activation_mixin import ActivationMixin
 from .base import Layer
 
@@ -52,6 +53,8 @@ class Conv2D(ActivationMixin, Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.set_activation(activation)
+        # Winograd's transformed kernel, reused while the kernel is unchanged.
+        self._kernel_transforms = KernelTransforms()
 
     def build(self, input_shape):
         if len(input_shape) != 4:
@@ -77,7 +80,8 @@ class Conv2D(ActivationMixin, Layer):
     def forward(self, x, training=False):
         x = self._as_input(x)
         z, conv_cache = conv_ops.conv2d_forward(x, self.params["kernel"], self.params.get("bias"),
-                                                self.strides, self.padding, self.algorithm)
+                                                self.strides, self.padding, self.algorithm,
+                                                self._kernel_transforms)
         out, act_cache = self._activate(z, inplace=True)
         self._cache = (conv_cache, act_cache)
         return out

@@ -59,6 +59,7 @@ class ConvCache(NamedTuple):
     strides: tuple[int, int]
     pads: tuple[int, int, int, int]   # (top, bottom, left, right)
     algorithm: str = "im2col"         # the path the forward took; backward follows it
+    transforms: object = None         # the layer's winograd.KernelTransforms, if it has one
 
 
 def conv_output_size(size: int, k: int, stride: int, padding: str) -> int:
@@ -186,7 +187,8 @@ def conv_path(algorithm, x_shape, kernel_shape, strides) -> str:
 
 
 def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
-                   strides=(1, 1), padding: str = "same", algorithm: str | None = None):
+                   strides=(1, 1), padding: str = "same", algorithm: str | None = None,
+                   transforms=None):
     """Convolve NHWC ``x`` with an HWIO ``kernel`` (cross-correlation, as Keras).
 
     Args:
@@ -200,6 +202,8 @@ def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
             ``'winograd4'``, ``'winograd'`` or ``'auto'``; ``None`` follows
             :func:`numvgg.config.conv_algorithm`. See the module docstring for
             which path runs when.
+        transforms: a :class:`numvgg.ops.winograd.KernelTransforms` that keeps
+            the Winograd-transformed kernel between calls (layers pass theirs).
     Returns:
         out: ``(N, OH, OW, F)``; cache: :class:`ConvCache` (its ``algorithm``
         is the path that ran).
@@ -223,25 +227,36 @@ def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
             cols = im2col(pad_input(x[b], pads), kh, kw, strides)   # (n_b*OH*OW, KH*KW*C)
             np.matmul(cols, w_mat, out=out_rows[b.start * rows_per_image:b.stop * rows_per_image])
     else:
-        out = stride1_conv(x, kernel, pads, (oh, ow), path)
+        out = stride1_conv(x, kernel, pads, (oh, ow), path, transforms)
     if bias is not None:
         out += bias
-    return out, ConvCache(x, kernel, strides, pads, path)
+    return out, ConvCache(x, kernel, strides, pads, path, transforms)
 
 
-def stride1_conv(x: np.ndarray, kernel: np.ndarray, pads, out_hw, path: str) -> np.ndarray:
+def stride1_conv(x: np.ndarray, kernel: np.ndarray, pads, out_hw, path: str,
+                 transforms=None, flipped_of=None) -> np.ndarray:
     """Stride-1 correlation of ``x`` with ``kernel`` and explicit ``pads``, no bias,
     by ``path`` (``'kernel_rows'``, ``'winograd2'`` or ``'winograd4'``).
 
     Args:
         x: ``(N, H, W, C)``; kernel: ``(KH, KW, C, F)``; out_hw: ``(OH, OW)``.
+        transforms: a :class:`~numvgg.ops.winograd.KernelTransforms` to reuse
+            the transformed kernel; flipped_of: the forward kernel when
+            ``kernel`` is its flipped version (the input gradient's).
     Returns:
         ``(N, OH, OW, F)``.
     """
     from . import winograd                                   # winograd imports this module
+    from .parallel import parallel_map
     if path.startswith("winograd"):
         m = int(path[len("winograd"):])
-        return winograd.conv2d_winograd(x, winograd.transform_kernel(kernel, m), pads, out_hw, m)
+        if transforms is None:
+            u = winograd.transform_kernel(kernel, m)
+        elif flipped_of is not None:
+            u = transforms.get(flipped_of, m, flipped=True)
+        else:
+            u = transforms.get(kernel, m)
+        return winograd.conv2d_winograd(x, u, pads, out_hw, m)
     if path != "kernel_rows":
         raise ValueError(f"stride1_conv: unknown path {path!r}; valid: 'kernel_rows', "
                          "'winograd2', 'winograd4'")
@@ -250,9 +265,12 @@ def stride1_conv(x: np.ndarray, kernel: np.ndarray, pads, out_hw, path: str) -> 
     f = kernel.shape[3]
     out = np.empty((n, oh, ow, f), dtype=np.result_type(x, kernel))
     out_rows = out.reshape(n, oh * ow, f)                    # (N, OH*OW, F) view into out
-    tmp = np.empty((oh * ow, f), dtype=out.dtype)
-    for i in range(n):
+
+    def one_image(i):
+        tmp = np.empty((oh * ow, f), dtype=out.dtype)
         _conv_by_kernel_rows(pad_input(x[i:i + 1], pads)[0], kernel, oh, ow, out_rows[i], tmp)
+
+    parallel_map(one_image, range(n))                        # images on the thread pool
     return out
 
 
@@ -300,18 +318,30 @@ def kernel_grad_by_rows(x: np.ndarray, dout: np.ndarray, kernel_shape, pads) -> 
     Returns:
         ``(KH, KW, C, F)``.
     """
+    from .parallel import PIECES, parallel_map, split
     kh, kw, c, f = kernel_shape
     n, oh, ow, _ = dout.shape
-    dk = np.zeros((kh, kw * c, f), dtype=np.result_type(x, dout))   # (KH, KW*C, F)
-    for b in range(n):
-        r = _kernel_row_patches(pad_input(x[b:b + 1], pads)[0], kw, ow)   # (Hp, OW*KW*C)
-        d_rows = dout[b].reshape(oh * ow, f)                 # (OH*OW, F)
-        for i in range(kh):
-            dk[i] += r[i:i + oh].reshape(oh * ow, kw * c).T @ d_rows
+
+    def images(part):                                        # one partial sum per group of images
+        dk = np.zeros((kh, kw * c, f), dtype=np.result_type(x, dout))   # (KH, KW*C, F)
+        for b in range(part.start, part.stop):
+            r = _kernel_row_patches(pad_input(x[b:b + 1], pads)[0], kw, ow)   # (Hp, OW*KW*C)
+            d_rows = dout[b].reshape(oh * ow, f)             # (OH*OW, F)
+            for i in range(kh):
+                dk[i] += r[i:i + oh].reshape(oh * ow, kw * c).T @ d_rows
+        return dk
+
+    # The groups are fixed (parallel.PIECES), and summed in order: the same
+    # result whatever the number of threads.
+    partials = parallel_map(images, split(n, PIECES))
+    dk = partials[0]
+    for p in partials[1:]:
+        dk += p
     return dk.reshape(kernel_shape)
 
 
-def stride1_input_grad(dout: np.ndarray, kernel: np.ndarray, pads, x_hw, path: str) -> np.ndarray:
+def stride1_input_grad(dout: np.ndarray, kernel: np.ndarray, pads, x_hw, path: str,
+                       transforms=None) -> np.ndarray:
     """``dx`` of a stride-1 convolution, as a convolution itself.
 
     ``out[r] = sum_i xp[r + i] k[i]`` sends ``dout[r] * k[i]`` to padded pixel
@@ -328,7 +358,7 @@ def stride1_input_grad(dout: np.ndarray, kernel: np.ndarray, pads, x_hw, path: s
     top, bottom, left, right = pads
     flipped = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))   # (KH, KW, F, C)
     back_pads = (kh - 1 - top, kh - 1 - bottom, kw - 1 - left, kw - 1 - right)
-    return stride1_conv(dout, flipped, back_pads, x_hw, path)
+    return stride1_conv(dout, flipped, back_pads, x_hw, path, transforms, flipped_of=kernel)
 
 
 def conv2d_backward(dout: np.ndarray, cache: ConvCache, need_input_grad: bool = True,
@@ -348,9 +378,10 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, need_input_grad: bool = 
         ``(dx, dkernel, dbias)`` with the shapes of ``x``, ``kernel`` and
         ``(F,)``; an entry is ``None`` when not asked for.
     """
-    x, kernel, strides, pads, path = cache
+    x, kernel, strides, pads, path, transforms = cache
     if path != "im2col":
-        dx = stride1_input_grad(dout, kernel, pads, x.shape[1:3], path) if need_input_grad else None
+        dx = stride1_input_grad(dout, kernel, pads, x.shape[1:3], path, transforms) \
+            if need_input_grad else None
         dkernel = kernel_grad_by_rows(x, dout, kernel.shape, pads) if need_weight_grads else None
         dbias = dout.sum(axis=(0, 1, 2)) if need_weight_grads else None
         return dx, dkernel, dbias

@@ -118,14 +118,16 @@ def transform_kernel(kernel: np.ndarray, m: int = 2, matrices=None) -> np.ndarra
 
     Row ``b*a + a_h`` holds position ``(a_h, b)`` of the ``a x a`` transform
     (``a_h`` down the rows, ``b`` across the columns), the order
-    :func:`_conv_tiles` produces its input tiles in. Computed in float64,
-    rounded once to the kernel's dtype.
+    :func:`_conv_tiles` produces its input tiles in. Both sides at once:
+    ``U[(b, a_h)] = sum_{k,l} G[a_h, k] G[b, l] g[k, l]``, one product of an
+    ``(a*a, 9)`` matrix with the kernel seen as ``(9, C*F)``.
     """
     _, g_mat, _ = matrices or MATRICES[m]
     a = g_mat.shape[0]
     c, f = kernel.shape[2:]
-    u = np.einsum("ak,klcf,bl->bacf", g_mat, kernel.astype(np.float64), g_mat)   # (a_b, a_h, C, F)
-    return u.reshape(a * a, c, f).astype(kernel.dtype)
+    both = np.einsum("bl,ak->bakl", g_mat, g_mat).reshape(a * a, 9)   # (a_b*a_h, k*l)
+    u = both.astype(kernel.dtype) @ kernel.reshape(9, c * f)          # (a*a, C*F)
+    return u.reshape(a * a, c, f)
 
 
 def _conv_tiles(xp: np.ndarray, u: np.ndarray, m: int, matrices=None) -> np.ndarray:
@@ -162,8 +164,25 @@ def _conv_tiles(xp: np.ndarray, u: np.ndarray, m: int, matrices=None) -> np.ndar
     return y.reshape(m, m, n, th, tw, f)
 
 
+def _padded_block(x: np.ndarray, row0: int, row1: int, width: int, left: int) -> np.ndarray:
+    """Input rows ``row0 .. row1-1`` and columns ``-left .. width-left-1`` of
+    ``x (N, H, W, C)``, zero outside the image: ``(N, row1-row0, width, C)``."""
+    n, h, w, c = x.shape
+    block = np.zeros((n, row1 - row0, width, c), dtype=x.dtype)
+    r_lo, r_hi = max(row0, 0), min(row1, h)
+    ww = min(w, width - left)
+    if r_hi > r_lo:
+        block[:, r_lo - row0:r_hi - row0, left:left + ww] = x[:, r_lo:r_hi, :ww]
+    return block
+
+
 def conv2d_winograd(x: np.ndarray, u: np.ndarray, pads, out_hw, m: int, matrices=None) -> np.ndarray:
     """Stride-1 3x3 correlation of ``x`` with a transformed kernel ``u``, explicit padding.
+
+    The output's tiles are cut into :data:`numvgg.ops.parallel.PIECES` pieces
+    (groups of images, or of tile rows for fewer images) that run on the
+    thread pool; each piece goes through :func:`_conv_tiles` in chunks of
+    tile rows of about ``_CHUNK_BYTES``.
 
     Args:
         x: ``(N, H, W, C)``; u: ``(a*a, C, F)`` from :func:`transform_kernel`.
@@ -171,30 +190,64 @@ def conv2d_winograd(x: np.ndarray, u: np.ndarray, pads, out_hw, m: int, matrices
     Returns:
         ``(N, OH, OW, F)``.
     """
+    from .parallel import PIECES, parallel_map, split
     n, h, w, c = x.shape
     f = u.shape[-1]
     oh, ow = out_hw
     top, _, left, _ = pads
     th, tw = -(-oh // m), -(-ow // m)                                 # tiles, the last maybe partial
-    hp, wp = m * th + 2, m * tw + 2
+    wp = m * tw + 2
     out = np.empty((n, oh, ow, f), dtype=np.result_type(x, u))
-    # Images per chunk; when one image alone is too big, tile rows per chunk.
-    per_tile = (m + 2) ** 2 * max(c, f) * x.itemsize
-    images = max(1, _CHUNK_BYTES // max(per_tile * th * tw, 1))
-    tile_rows = th if images > 1 else max(1, _CHUNK_BYTES // (per_tile * tw))
-    for n0 in range(0, n, images):
-        nb = min(images, n - n0)
-        # Zero padding up to whole tiles (the padded copy also makes the chunk contiguous).
-        xp = np.zeros((nb, hp, wp, c), dtype=x.dtype)
-        hh, ww = min(h, hp - top), min(w, wp - left)
-        xp[:, top:top + hh, left:left + ww, :] = x[n0:n0 + nb, :hh, :ww, :]
-        for t0 in range(0, th, tile_rows):
-            t1 = min(th, t0 + tile_rows)
-            y = _conv_tiles(xp[:, m * t0:m * t1 + 2], u, m, matrices)   # (m_j, m_i, nb, T, TW, F)
+    if out.size == 0:
+        return out
+    per_tile_row = (m + 2) ** 2 * max(c, f) * x.itemsize * tw
+    if n >= PIECES:
+        pieces = [(images, slice(0, th)) for images in split(n, PIECES)]
+    else:
+        pieces = [(slice(i, i + 1), rows) for i in range(n) for rows in split(th, PIECES)]
+
+    def run(piece):
+        images, rows = piece
+        xb = x[images]
+        nb = xb.shape[0]
+        step = max(1, _CHUNK_BYTES // (per_tile_row * nb))
+        for t0 in range(rows.start, rows.stop, step):
+            t1 = min(rows.stop, t0 + step)
+            xp = _padded_block(xb, m * t0 - top, m * t1 + 2 - top, wp, left)   # (nb, m*T+2, Wp, C)
+            y = _conv_tiles(xp, u, m, matrices)                       # (m_j, m_i, nb, T, TW, F)
             r0, r1 = m * t0, min(oh, m * t1)
             block = y.transpose(2, 3, 1, 4, 0, 5).reshape(nb, m * (t1 - t0), m * tw, f)
-            out[n0:n0 + nb, r0:r1] = block[:, :r1 - r0, :ow]
+            out[images, r0:r1] = block[:, :r1 - r0, :ow]
+
+    parallel_map(run, pieces)
     return out
+
+
+class KernelTransforms:
+    """A layer's transformed kernels ``U = G g G^T``, kept between calls.
+
+    At inference the kernel does not change, so transforming it again on
+    every call (a 512x512 kernel: 36 x 512 x 512 values) would be wasted.
+    :meth:`get` compares the kernel with the copy it transformed (one pass
+    over the kernel) and transforms again only when it changed, for example
+    after an optimizer step, which updates the kernel in place.
+    """
+
+    def __init__(self):
+        self._entries = {}
+
+    def get(self, kernel: np.ndarray, m: int, flipped: bool = False) -> np.ndarray:
+        """``U`` of ``kernel`` (``flipped``: of the kernel flipped in H and W with C
+        and F swapped, the one the input gradient uses)."""
+        key = (m, flipped)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0].shape == kernel.shape and entry[0].dtype == kernel.dtype \
+                and np.array_equal(entry[0], kernel):
+            return entry[1]
+        source = kernel[::-1, ::-1].transpose(0, 1, 3, 2) if flipped else kernel
+        u = transform_kernel(np.ascontiguousarray(source), m)
+        self._entries[key] = (kernel.copy(), u)
+        return u
 
 
 def conv2d_forward_winograd(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
