@@ -150,26 +150,26 @@ def _batch_chunks(n: int, row_bytes: int):
 
 def auto_path(x_shape, kernel_shape, strides) -> str:
     """The path ``'auto'`` takes for one convolution, from measurements on a
-    2-vCPU AMD EPYC with AVX-512 (bench/conv_paths.py prints the table).
+    2-vCPU AMD EPYC with AVX-512 (``bench/conv_paths.py`` prints the table;
+    docs/performance.md has it).
 
-    Winograd F(4x4, 3x3) wins on every 3x3 stride-1 layer with enough
-    channels; with few input channels (VGG16's first layer, C = 3) its 36
-    products are too thin and the kernel-row path wins; other strided or
-    small-map convolutions keep plain im2col.
+    * 3x3, stride 1, ``C*F >= 8192`` (VGG16 from block2_conv1 on):
+      Winograd F(4x4, 3x3). Its transforms cost in proportion to ``C + F``
+      and its products to ``C*F``, so with few channels (block 1) the
+      transforms dominate and it loses.
+    * other stride-1 convolutions with ``C >= 16`` on maps of at least
+      1024 pixels (block1_conv2): the kernel-row path.
+    * everything else (block1_conv1's 3 channels, strides, small maps): im2col.
     """
     _, h, w, c = x_shape
     kh, kw, _, f = kernel_shape
     if tuple(strides) != (1, 1):
         return "im2col"
-    if (kh, kw) == (3, 3) and c >= AUTO_WINOGRAD_MIN_CHANNELS and min(h, w) >= 4:
+    if (kh, kw) == (3, 3) and c * f >= 8192:
         return "winograd4"
     if kh > 1 and c >= 16 and h * w >= 1024:
         return "kernel_rows"
     return "im2col"
-
-
-# Below this many input channels, 'auto' does not use Winograd (see auto_path).
-AUTO_WINOGRAD_MIN_CHANNELS = 16
 
 
 def conv_path(algorithm, x_shape, kernel_shape, strides) -> str:

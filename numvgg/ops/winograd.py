@@ -18,9 +18,11 @@ elementwise products become ``a*a`` independent matrix products
 
 The matrices come from ``a - 1`` interpolation points plus the point at
 infinity (:func:`winograd_matrices`, derived in docs/performance.md). For
-F(4,3) numvgg uses ``0, ±1, ±1/2, ∞``: they keep the transforms' entries
-near 1, so float32 loses less than with the textbook ``0, ±1, ±2, ∞``
-(measured in tests/test_winograd.py and in docs/performance.md).
+F(4,3) numvgg uses ``0, ±1, 1/2, -2, ∞``: a point and its negative
+reciprocal balance the large and small powers in the transforms, and float32
+loses 2-3x less than with the textbook ``0, ±1, ±2, ∞`` or with
+``0, ±1, ±1/2, ∞`` (measured by bench/conv_accuracy.py, published in
+docs/performance.md).
 
 Shapes: ``x (N, H, W, C)``, ``kernel (3, 3, C, F)``, output ``(N, H, W, F)``
 (``'same'``) or ``(N, H-2, W-2, F)`` (``'valid'``). All three transforms are
@@ -39,8 +41,10 @@ _CHUNK_BYTES = 64 * 2**20
 
 # Interpolation points (the point at infinity is always added as the last one).
 POINTS_F2 = (0, 1, -1)
-POINTS_F4 = (0, 1, -1, Fraction(1, 2), Fraction(-1, 2))
-POINTS_F4_TEXTBOOK = (0, 1, -1, 2, -2)        # Lavin & Gray's choice, kept for comparison
+POINTS_F4 = (0, 1, -1, Fraction(1, 2), -2)
+# Kept for comparison (bench/conv_accuracy.py --points): Lavin & Gray's, and halves.
+POINTS_F4_TEXTBOOK = (0, 1, -1, 2, -2)
+POINTS_F4_HALVES = (0, 1, -1, Fraction(1, 2), Fraction(-1, 2))
 
 
 def _solve_exact(rows: list[list[Fraction]], rhs: list[Fraction]) -> list[Fraction]:
@@ -241,12 +245,12 @@ class KernelTransforms:
         and F swapped, the one the input gradient uses)."""
         key = (m, flipped)
         entry = self._entries.get(key)
-        if entry is not None and entry[0].shape == kernel.shape and entry[0].dtype == kernel.dtype \
-                and np.array_equal(entry[0], kernel):
+        if entry is not None and entry[2] is MATRICES[m] and entry[0].shape == kernel.shape \
+                and entry[0].dtype == kernel.dtype and np.array_equal(entry[0], kernel):
             return entry[1]
         source = kernel[::-1, ::-1].transpose(0, 1, 3, 2) if flipped else kernel
         u = transform_kernel(np.ascontiguousarray(source), m)
-        self._entries[key] = (kernel.copy(), u)
+        self._entries[key] = (kernel.copy(), u, MATRICES[m])
         return u
 
 
