@@ -226,17 +226,19 @@ def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
         for b in _batch_chunks(n, rows_per_image * kh * kw * c * x.itemsize):
             cols = im2col(pad_input(x[b], pads), kh, kw, strides)   # (n_b*OH*OW, KH*KW*C)
             np.matmul(cols, w_mat, out=out_rows[b.start * rows_per_image:b.stop * rows_per_image])
+        if bias is not None:
+            out += bias
     else:
-        out = stride1_conv(x, kernel, pads, (oh, ow), path, transforms)
-    if bias is not None:
-        out += bias
+        out = stride1_conv(x, kernel, pads, (oh, ow), path, transforms, bias=bias)
     return out, ConvCache(x, kernel, strides, pads, path, transforms)
 
 
 def stride1_conv(x: np.ndarray, kernel: np.ndarray, pads, out_hw, path: str,
-                 transforms=None, flipped_of=None) -> np.ndarray:
-    """Stride-1 correlation of ``x`` with ``kernel`` and explicit ``pads``, no bias,
-    by ``path`` (``'kernel_rows'``, ``'winograd2'`` or ``'winograd4'``).
+                 transforms=None, flipped_of=None, bias=None) -> np.ndarray:
+    """Stride-1 correlation of ``x`` with ``kernel`` and explicit ``pads``, plus
+    ``bias`` if given, by ``path`` (``'kernel_rows'``, ``'winograd2'`` or
+    ``'winograd4'``). The bias is added piece by piece on the thread pool,
+    while each piece of the output is still in cache.
 
     Args:
         x: ``(N, H, W, C)``; kernel: ``(KH, KW, C, F)``; out_hw: ``(OH, OW)``.
@@ -256,7 +258,7 @@ def stride1_conv(x: np.ndarray, kernel: np.ndarray, pads, out_hw, path: str,
             u = transforms.get(flipped_of, m, flipped=True)
         else:
             u = transforms.get(kernel, m)
-        return winograd.conv2d_winograd(x, u, pads, out_hw, m)
+        return winograd.conv2d_winograd(x, u, pads, out_hw, m, bias=bias)
     if path != "kernel_rows":
         raise ValueError(f"stride1_conv: unknown path {path!r}; valid: 'kernel_rows', "
                          "'winograd2', 'winograd4'")
@@ -269,6 +271,8 @@ def stride1_conv(x: np.ndarray, kernel: np.ndarray, pads, out_hw, path: str,
     def one_image(i):
         tmp = np.empty((oh * ow, f), dtype=out.dtype)
         _conv_by_kernel_rows(pad_input(x[i:i + 1], pads)[0], kernel, oh, ow, out_rows[i], tmp)
+        if bias is not None:
+            out_rows[i] += bias
 
     parallel_map(one_image, range(n))                        # images on the thread pool
     return out

@@ -180,7 +180,8 @@ def _padded_block(x: np.ndarray, row0: int, row1: int, width: int, left: int) ->
     return block
 
 
-def conv2d_winograd(x: np.ndarray, u: np.ndarray, pads, out_hw, m: int, matrices=None) -> np.ndarray:
+def conv2d_winograd(x: np.ndarray, u: np.ndarray, pads, out_hw, m: int, matrices=None,
+                    bias: np.ndarray | None = None) -> np.ndarray:
     """Stride-1 3x3 correlation of ``x`` with a transformed kernel ``u``, explicit padding.
 
     The output's tiles are cut into :data:`numvgg.ops.parallel.PIECES` pieces
@@ -191,6 +192,7 @@ def conv2d_winograd(x: np.ndarray, u: np.ndarray, pads, out_hw, m: int, matrices
     Args:
         x: ``(N, H, W, C)``; u: ``(a*a, C, F)`` from :func:`transform_kernel`.
         pads: ``(top, bottom, left, right)``, each in 0..2; out_hw: ``(OH, OW)``.
+        bias: ``(F,)`` or ``None``, added to each piece as it is written.
     Returns:
         ``(N, OH, OW, F)``.
     """
@@ -222,6 +224,8 @@ def conv2d_winograd(x: np.ndarray, u: np.ndarray, pads, out_hw, m: int, matrices
             r0, r1 = m * t0, min(oh, m * t1)
             block = y.transpose(2, 3, 1, 4, 0, 5).reshape(nb, m * (t1 - t0), m * tw, f)
             out[images, r0:r1] = block[:, :r1 - r0, :ow]
+            if bias is not None:
+                out[images, r0:r1] += bias
 
     parallel_map(run, pieces)
     return out
@@ -279,7 +283,5 @@ def conv2d_forward_winograd(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray 
     oh, ow = conv_output_size(h, 3, 1, padding), conv_output_size(w, 3, 1, padding)
     if u is None:
         u = transform_kernel(kernel, m)                              # (a*a, C, F)
-    out = conv2d_winograd(x, u, pads, (oh, ow), m)
-    if bias is not None:
-        out += bias
+    out = conv2d_winograd(x, u, pads, (oh, ow), m, bias=bias)
     return out, ConvCache(x, kernel, (1, 1), pads, f"winograd{m}")
