@@ -151,3 +151,19 @@ def test_layer_uses_its_algorithm_and_the_global_one():
     c = Conv2D(2, 1, algorithm="winograd")                    # 1x1: falls back quietly
     assert c(x).shape == (2, 9, 7, 2)
 
+
+
+@pytest.mark.parametrize("padding, pool, strides", [("valid", (2, 2), None), ("same", (3, 3), (2, 2))])
+def test_max_pool_is_bit_identical_for_any_number_of_threads(padding, pool, strides):
+    from numvgg.ops.pooling import maxpool2d_backward, maxpool2d_forward
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 4, (5, 9, 8, 3)).astype(np.float32)       # many ties
+    results = []
+    for threads in (1, 2, 3):
+        with config.using_num_threads(threads):
+            out, cache = maxpool2d_forward(x, pool, strides, padding)
+            fast, _ = maxpool2d_forward(x, pool, strides, padding, need_cache=False)
+            results.append((out, fast, cache.argmax, maxpool2d_backward(out, cache)))
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
