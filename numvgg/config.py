@@ -10,10 +10,11 @@ The convolution algorithm (:mod:`numvgg.ops.conv` says which path runs when):
 * ``'winograd2'``: Winograd F(2x2, 3x3), 2.25x fewer multiplications.
 * ``'winograd4'``: Winograd F(4x4, 3x3), 4x fewer multiplications.
 * ``'winograd'``: an alias of ``'winograd4'``.
-* ``'auto'`` (the default): per layer shape, the path measured fastest on a
-  2-core AVX-512 EPYC (:func:`numvgg.ops.conv.auto_path`); docs/performance.md
-  says why it is the default and how large its float32 error is (<= 1e-5 of
-  Keras' largest activation at every VGG16 layer).
+* ``'auto'`` (the default): per layer shape, the fastest of ``'im2col'``,
+  ``'kernel_rows'`` and ``'winograd2'``, the paths that round like im2col
+  (measured on a 2-core AVX-512 EPYC; :func:`numvgg.ops.conv.auto_path`).
+  docs/performance.md says why it is the default and shows every
+  algorithm's float32 error against Keras, layer by layer.
 
 The Winograd sizes apply to 3x3, stride-1 convolutions; others fall back
 (:func:`numvgg.ops.conv.conv_path`).

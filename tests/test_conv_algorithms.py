@@ -46,13 +46,14 @@ def test_conv_path_fallbacks(algorithm, kernel, strides, expected):
 
 
 def test_auto_picks_per_vgg16_layer():
-    """block1_conv1 (3 channels): im2col; block1_conv2: kernel rows; from block 2 on: F(4x4, 3x3)."""
+    """block1_conv1 (3 channels): im2col; block1_conv2: kernel rows; from block 2 on: F(2x2, 3x3).
+    Never F(4x4, 3x3), which rounds more: it is only used when asked for."""
     assert auto_path((8, 224, 224, 3), (3, 3, 3, 64), (1, 1)) == "im2col"
     assert auto_path((8, 224, 224, 64), (3, 3, 64, 64), (1, 1)) == "kernel_rows"
     for side, c, f in ((112, 64, 128), (56, 256, 256), (14, 512, 512)):
-        assert auto_path((8, side, side, c), (3, 3, c, f), (1, 1)) == "winograd4"
+        assert auto_path((8, side, side, c), (3, 3, c, f), (1, 1)) == "winograd2"
     assert auto_path((8, 56, 56, 256), (3, 3, 256, 256), (2, 2)) == "im2col"
-    assert conv_path(None, (8, 56, 56, 256), (3, 3, 256, 256), (1, 1)) == "winograd4"   # default: auto
+    assert conv_path(None, (8, 56, 56, 256), (3, 3, 256, 256), (1, 1)) == "winograd2"   # default: auto
 
 
 def test_im2col_is_exactly_the_plain_product():
@@ -167,3 +168,19 @@ def test_max_pool_is_bit_identical_for_any_number_of_threads(padding, pool, stri
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+def test_im2col_cache_keeps_the_four_fields_students_unpack():
+    """Exercises unpack ``x, kernel, strides, pads = cache``; the fast paths' cache
+    starts with the same four fields, and a plain 4-tuple still means im2col."""
+    from numvgg.ops.conv import ConvCache, FastConvCache
+    rng = np.random.default_rng(5)
+    x, kernel = rng.standard_normal((2, 5, 6, 3)), rng.standard_normal((3, 3, 3, 2))
+    out, cache = conv2d_forward(x, kernel, None, (1, 1), "same", "im2col")
+    assert type(cache) is ConvCache and len(cache) == 4 and cache.algorithm == "im2col"
+    _, fast = conv2d_forward(x, kernel, None, (1, 1), "same", "winograd2")
+    assert isinstance(fast, FastConvCache) and fast.algorithm == "winograd2"
+    assert fast[0] is x and fast[1] is kernel and fast[2:4] == cache[2:4]
+    dout = rng.standard_normal(out.shape)
+    for got, want in zip(conv2d_backward(dout, tuple(cache)), conv2d_backward(dout, cache)):
+        np.testing.assert_array_equal(got, want)

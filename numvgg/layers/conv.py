@@ -30,7 +30,8 @@ class Conv2D(ActivationMixin, Layer):
     chooses the forward path and, through the cache, the backward one
     (:mod:`numvgg.ops.conv` says which path runs when).
 
-    Backward caches: the op's :class:`~numvgg.ops.conv.ConvCache` (the input,
+    Backward caches: the op's :class:`~numvgg.ops.conv.ConvCache` or
+    :class:`~numvgg.ops.conv.FastConvCache` (the input,
     the kernel and the path that ran) and the activation's cache (the ReLU mask).
     """
 

@@ -31,8 +31,11 @@ Which path runs (``algorithm``, default :func:`numvgg.config.conv_algorithm`):
 * ``'winograd2'`` / ``'winograd4'`` (``'winograd'`` = ``'winograd4'``): 3x3
   kernels with stride 1 (:mod:`numvgg.ops.winograd`); backward: ``dkernel``
   by kernel rows, ``dx`` by the same Winograd size.
-* ``'auto'``: per layer shape, the path measured fastest on a 2-core AVX-512
-  EPYC (:func:`auto_path`; the table is in docs/performance.md).
+* ``'auto'``: per layer shape, the fastest of the paths whose float32
+  rounding matches im2col's (``'im2col'``, ``'kernel_rows'``,
+  ``'winograd2'``), measured on a 2-core AVX-512 EPYC (:func:`auto_path`;
+  the table is in docs/performance.md). ``'winograd4'`` is faster still but
+  rounds about 5x more, so it is only used when asked for.
 
 A path that cannot run a given convolution falls back: Winograd on a non-3x3
 kernel uses ``'kernel_rows'`` at stride 1 and ``'im2col'`` otherwise;
@@ -58,8 +61,20 @@ class ConvCache(NamedTuple):
     kernel: np.ndarray       # (KH, KW, C, F)
     strides: tuple[int, int]
     pads: tuple[int, int, int, int]   # (top, bottom, left, right)
-    algorithm: str = "im2col"         # the path the forward took; backward follows it
-    transforms: object = None         # the layer's winograd.KernelTransforms, if it has one
+
+    algorithm = "im2col"              # the path the forward took; backward follows it
+
+
+class FastConvCache(NamedTuple):
+    """:class:`ConvCache` of the stride-1 paths: the same four fields (so
+    ``cache[:4]`` reads like im2col's), plus the path that ran and the layer's
+    :class:`~numvgg.ops.winograd.KernelTransforms` (or ``None``)."""
+    x: np.ndarray            # (N, H, W, C)
+    kernel: np.ndarray       # (KH, KW, C, F)
+    strides: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    algorithm: str           # 'kernel_rows', 'winograd2' or 'winograd4'
+    transforms: object = None
 
 
 def conv_output_size(size: int, k: int, stride: int, padding: str) -> int:
@@ -151,10 +166,11 @@ def _batch_chunks(n: int, row_bytes: int):
 def auto_path(x_shape, kernel_shape, strides) -> str:
     """The path ``'auto'`` takes for one convolution, from measurements on a
     2-vCPU AMD EPYC with AVX-512 (``bench/conv_paths.py`` prints the table;
-    docs/performance.md has it).
+    docs/performance.md has it). Only paths as exact as im2col in float32
+    are candidates (errors ~1e-6 against Keras, like Keras' own rounding).
 
     * 3x3, stride 1, ``C*F >= 8192`` (VGG16 from block2_conv1 on):
-      Winograd F(4x4, 3x3). Its transforms cost in proportion to ``C + F``
+      Winograd F(2x2, 3x3). Its transforms cost in proportion to ``C + F``
       and its products to ``C*F``, so with few channels (block 1) the
       transforms dominate and it loses.
     * other stride-1 convolutions with ``C >= 16`` on maps of at least
@@ -166,7 +182,7 @@ def auto_path(x_shape, kernel_shape, strides) -> str:
     if tuple(strides) != (1, 1):
         return "im2col"
     if (kh, kw) == (3, 3) and c * f >= 8192:
-        return "winograd4"
+        return "winograd2"
     if kh > 1 and c >= 16 and h * w >= 1024:
         return "kernel_rows"
     return "im2col"
@@ -205,8 +221,8 @@ def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
         transforms: a :class:`numvgg.ops.winograd.KernelTransforms` that keeps
             the Winograd-transformed kernel between calls (layers pass theirs).
     Returns:
-        out: ``(N, OH, OW, F)``; cache: :class:`ConvCache` (its ``algorithm``
-        is the path that ran).
+        out: ``(N, OH, OW, F)``; cache: :class:`ConvCache` for ``'im2col'``,
+        :class:`FastConvCache` (which records the path) for the others.
     """
     strides = tuple(strides)
     n, h, w, c = x.shape
@@ -230,7 +246,9 @@ def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
             out += bias
     else:
         out = stride1_conv(x, kernel, pads, (oh, ow), path, transforms, bias=bias)
-    return out, ConvCache(x, kernel, strides, pads, path, transforms)
+    if path == "im2col":
+        return out, ConvCache(x, kernel, strides, pads)
+    return out, FastConvCache(x, kernel, strides, pads, path, transforms)
 
 
 def stride1_conv(x: np.ndarray, kernel: np.ndarray, pads, out_hw, path: str,
@@ -382,8 +400,10 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, need_input_grad: bool = 
         ``(dx, dkernel, dbias)`` with the shapes of ``x``, ``kernel`` and
         ``(F,)``; an entry is ``None`` when not asked for.
     """
-    x, kernel, strides, pads, path, transforms = cache
+    x, kernel, strides, pads = cache[:4]
+    path = getattr(cache, "algorithm", "im2col")     # a student's 4-field ConvCache: im2col
     if path != "im2col":
+        transforms = cache.transforms
         dx = stride1_input_grad(dout, kernel, pads, x.shape[1:3], path, transforms) \
             if need_input_grad else None
         dkernel = kernel_grad_by_rows(x, dout, kernel.shape, pads) if need_weight_grads else None

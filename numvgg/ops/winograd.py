@@ -265,11 +265,11 @@ def conv2d_forward_winograd(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray 
     with stride 1; ``m`` is 2 for F(2x2, 3x3) or 4 for F(4x4, 3x3). ``u`` may
     pass a kernel already transformed by :func:`transform_kernel`.
 
-    Returns ``(out, ConvCache)``; the cache's ``algorithm`` names this
+    Returns ``(out, FastConvCache)``; the cache's ``algorithm`` names this
     Winograd size, so :func:`numvgg.ops.conv.conv2d_backward` computes ``dx``
     with it too.
     """
-    from .conv import ConvCache, conv_output_size, conv_pads    # conv.py imports this module
+    from .conv import FastConvCache, conv_output_size, conv_pads    # conv.py imports this module
     if kernel.shape[:2] != (3, 3) or tuple(strides) != (1, 1):
         raise ValueError(f"Winograd F({m}x{m}, 3x3) needs a 3x3 kernel and stride 1; got kernel "
                          f"{kernel.shape[:2]} and strides {tuple(strides)}. Use 'im2col'.")
@@ -284,4 +284,4 @@ def conv2d_forward_winograd(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray 
     if u is None:
         u = transform_kernel(kernel, m)                              # (a*a, C, F)
     out = conv2d_winograd(x, u, pads, (oh, ow), m, bias=bias)
-    return out, ConvCache(x, kernel, (1, 1), pads, f"winograd{m}")
+    return out, FastConvCache(x, kernel, (1, 1), pads, f"winograd{m}")
