@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from numvgg.ops.conv import auto_path, conv2d_backward, conv2d_forward  # noqa: E402
+from numvgg.ops.conv import auto_path, conv2d_backward, conv2d_forward
 
 PATHS = ("im2col", "kernel_rows", "winograd2", "winograd4")
 # (name, input side, C, F) of VGG16's convolutions at 224x224.
@@ -65,10 +65,10 @@ def main(argv=None) -> None:
                                 (1, 1), "same", "im2col")
         cells, errors = [], []
         for path in PATHS:
-            out, cache = conv2d_forward(x[:1], kernel, None, (1, 1), "same", path)
+            out, _ = conv2d_forward(x[:1], kernel, None, (1, 1), "same", path)
             errors.append(np.abs(out - ref).max() / np.abs(ref).max())
 
-            def run(path=path):
+            def run(path=path, x=x, kernel=kernel):
                 out, cache = conv2d_forward(x, kernel, None, (1, 1), "same", path)
                 if args.backward:
                     conv2d_backward(out, cache)

@@ -5,8 +5,17 @@ import pytest
 
 from numvgg import config
 from numvgg.layers import Conv2D
-from numvgg.ops.conv import (auto_path, conv2d_backward, conv2d_backward_naive, conv2d_forward,
-                             conv2d_forward_naive, conv_pads, conv_path, im2col, pad_input)
+from numvgg.ops.conv import (
+    auto_path,
+    conv2d_backward,
+    conv2d_backward_naive,
+    conv2d_forward,
+    conv2d_forward_naive,
+    conv_pads,
+    conv_path,
+    im2col,
+    pad_input,
+)
 from numvgg.ops.parallel import parallel_map, split
 
 FAST = ("kernel_rows", "winograd2", "winograd4")
@@ -26,10 +35,9 @@ def test_names_alias_and_clear_errors():
 
 
 def test_using_conv_algorithm_restores_even_on_error():
-    with pytest.raises(RuntimeError):
-        with config.using_conv_algorithm("im2col"):
-            assert config.conv_algorithm() == "im2col"
-            raise RuntimeError("inside")
+    with pytest.raises(RuntimeError), config.using_conv_algorithm("im2col"):
+        assert config.conv_algorithm() == "im2col"
+        raise RuntimeError("inside")
     assert config.conv_algorithm() == "auto"
 
 

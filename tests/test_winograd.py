@@ -8,11 +8,19 @@ import pytest
 from numvgg import config
 from numvgg.debug.gradcheck import check_op
 from numvgg.layers import Conv2D
-from numvgg.ops import conv as conv_ops
 from numvgg.ops import winograd
-from numvgg.ops.conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_forward_naive
-from numvgg.ops.winograd import (KernelTransforms, conv2d_forward_winograd, transform_kernel,
-                                 winograd_matrices)
+from numvgg.ops.conv import (
+    conv2d_backward,
+    conv2d_backward_naive,
+    conv2d_forward,
+    conv2d_forward_naive,
+)
+from numvgg.ops.winograd import (
+    KernelTransforms,
+    conv2d_forward_winograd,
+    transform_kernel,
+    winograd_matrices,
+)
 
 WINOGRAD = ("winograd2", "winograd4")
 

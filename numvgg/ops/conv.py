@@ -266,7 +266,7 @@ def stride1_conv(x: np.ndarray, kernel: np.ndarray, pads, out_hw, path: str,
     Returns:
         ``(N, OH, OW, F)``.
     """
-    from . import winograd                                   # winograd imports this module
+    from . import winograd  # winograd imports this module
     from .parallel import parallel_map
     if path.startswith("winograd"):
         m = int(path[len("winograd"):])

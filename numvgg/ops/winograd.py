@@ -108,7 +108,7 @@ def winograd_matrices(m: int, points) -> tuple[np.ndarray, np.ndarray, np.ndarra
             else:
                 for i in range(m):
                     at[i][j] = -at[i][j]
-    as_array = lambda rows_: np.array([[float(v) for v in r] for r in rows_])   # noqa: E731
+    as_array = lambda rows_: np.array([[float(v) for v in r] for r in rows_])
     return as_array(at), as_array(g), as_array(bt)
 
 
@@ -197,7 +197,7 @@ def conv2d_winograd(x: np.ndarray, u: np.ndarray, pads, out_hw, m: int, matrices
         ``(N, OH, OW, F)``.
     """
     from .parallel import PIECES, parallel_map, split
-    n, h, w, c = x.shape
+    n, _, _, c = x.shape
     f = u.shape[-1]
     oh, ow = out_hw
     top, _, left, _ = pads
@@ -269,13 +269,17 @@ def conv2d_forward_winograd(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray 
     Winograd size, so :func:`numvgg.ops.conv.conv2d_backward` computes ``dx``
     with it too.
     """
-    from .conv import FastConvCache, conv_output_size, conv_pads    # conv.py imports this module
+    from .conv import (  # conv.py imports this module
+        FastConvCache,
+        conv_output_size,
+        conv_pads,
+    )
     if kernel.shape[:2] != (3, 3) or tuple(strides) != (1, 1):
         raise ValueError(f"Winograd F({m}x{m}, 3x3) needs a 3x3 kernel and stride 1; got kernel "
                          f"{kernel.shape[:2]} and strides {tuple(strides)}. Use 'im2col'.")
     if m not in MATRICES:
         raise ValueError(f"Winograd output tile m must be one of {sorted(MATRICES)}, got {m!r}")
-    n, h, w, c = x.shape
+    _, h, w, c = x.shape
     if kernel.shape[2] != c:
         raise ValueError(f"conv2d: input has {c} channels but the kernel expects {kernel.shape[2]} "
                          f"(x {x.shape}, kernel {kernel.shape})")
