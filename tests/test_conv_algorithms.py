@@ -192,3 +192,17 @@ def test_im2col_cache_keeps_the_four_fields_students_unpack():
     dout = rng.standard_normal(out.shape)
     for got, want in zip(conv2d_backward(dout, tuple(cache)), conv2d_backward(dout, cache)):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_thread_pool_works_in_a_forked_child():
+    """A child forked after the pool started (a data-loading worker, say) gets a new pool."""
+    import os
+    with config.using_num_threads(2):
+        assert parallel_map(abs, [-1, -2]) == [1, 2]           # the parent's pool is running
+        pid = os.fork()
+        if pid == 0:                                            # the child
+            ok = parallel_map(abs, [-3, -4]) == [3, 4]
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0

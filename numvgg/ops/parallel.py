@@ -49,6 +49,16 @@ def _get_pool(size: int) -> ThreadPoolExecutor:
         return _pool
 
 
+def _forget_pool_after_fork():
+    """A forked child has the pool object but none of its threads: start afresh."""
+    global _pool, _pool_size, _lock
+    _pool, _pool_size, _lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def _run_marked(fn, item):
     _inside.active = True
     try:
