@@ -61,6 +61,7 @@ def test_auto_picks_per_vgg16_layer():
     for side, c, f in ((112, 64, 128), (56, 256, 256), (14, 512, 512)):
         assert auto_path((8, side, side, c), (3, 3, c, f), (1, 1)) == "winograd2"
     assert auto_path((8, 56, 56, 256), (3, 3, 256, 256), (2, 2)) == "im2col"
+    assert auto_path((8, 8, 8, 256), (3, 3, 256, 256), (1, 1)) == "im2col"       # maps below 14x14
     assert conv_path(None, (8, 56, 56, 256), (3, 3, 256, 256), (1, 1)) == "winograd2"   # default: auto
 
 
