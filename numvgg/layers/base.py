@@ -207,6 +207,7 @@ class Layer(abc.ABC):
                                "forward that kept no cache (predict() and evaluate() keep none; "
                                "layer(x) and model(x) do), or called twice for one forward pass.")
         cache, self._cache_value = self._cache_value, None
+        self.grads = []           # a new backward: the last one's weight gradients are stale
         return cache
 
     # -- the layer tree -----------------------------------------------------

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import config, initializers
 from ..ops import conv as conv_ops
-from ..ops.winograd import conv2d_forward_winograd
+from ..ops.winograd import KernelTransforms
 from .activation_mixin import ActivationMixin
 from .arguments import standardize_tuple
 from .base import Layer
@@ -16,20 +16,23 @@ class Conv2D(ActivationMixin, Layer):
     ``(filters,)``; out ``(N, OH, OW, filters)`` with ``OH = ceil(H / sh)``
     for ``'same'`` and ``floor((H - KH) / sh) + 1`` for ``'valid'``.
 
-    ``algorithm``: ``'im2col'`` or ``'winograd'`` (3x3, stride 1 only) for
-    the forward pass; ``None`` follows :func:`numvgg.config.conv_algorithm`.
+    ``algorithm``: one of :data:`numvgg.config.CONV_ALGORITHMS` (``'im2col'``,
+    ``'kernel_rows'``, ``'winograd2'``, ``'winograd4'``, ``'winograd'``,
+    ``'auto'``); ``None`` follows :func:`numvgg.config.conv_algorithm`. It
+    chooses the forward path and, through the cache, the backward one
+    (:mod:`numvgg.ops.conv` says which path runs when).
 
-    Backward caches: the op's :class:`~numvgg.ops.conv.ConvCache` (the input
-    and the kernel) and the activation's cache (the ReLU mask).
+    Backward caches: the op's :class:`~numvgg.ops.conv.ConvCache` or
+    :class:`~numvgg.ops.conv.FastConvCache` (the input,
+    the kernel and the path that ran) and the activation's cache (the ReLU mask).
     """
 
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
                  activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", algorithm: str | None = None, **kwargs):
         super().__init__(**kwargs)
-        if algorithm is not None and algorithm not in config.CONV_ALGORITHMS:
-            raise ValueError(f"Conv2D: unknown algorithm {algorithm!r}. Valid choices: "
-                             f"{list(config.CONV_ALGORITHMS)} or None (numvgg.config's default).")
+        if algorithm is not None:
+            config.resolve_conv_algorithm(algorithm, who="Conv2D algorithm (or None for numvgg.config's)")
         self.algorithm = algorithm
         if not isinstance(filters, int) or filters <= 0:
             raise ValueError(f"Conv2D '{self.name}': filters must be a positive int, got {filters!r}")
@@ -43,6 +46,8 @@ class Conv2D(ActivationMixin, Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.set_activation(activation)
+        # Winograd's transformed kernel, reused while the kernel is unchanged.
+        self._kernel_transforms = KernelTransforms()
 
     def build(self, input_shape):
         if len(input_shape) != 4:
@@ -67,12 +72,9 @@ class Conv2D(ActivationMixin, Layer):
 
     def forward(self, x, training=False):
         x = self._as_input(x)
-        forward = conv_ops.conv2d_forward
-        if (self.algorithm or config.conv_algorithm()) == "winograd" and \
-                self.kernel_size == (3, 3) and self.strides == (1, 1):
-            forward = conv2d_forward_winograd
-        z, conv_cache = forward(x, self.params["kernel"], self.params.get("bias"),
-                                self.strides, self.padding)
+        z, conv_cache = conv_ops.conv2d_forward(x, self.params["kernel"], self.params.get("bias"),
+                                                self.strides, self.padding, self.algorithm,
+                                                self._kernel_transforms)
         out, act_cache = self._activate(z, inplace=True)
         self._cache = (conv_cache, act_cache)
         return out

@@ -18,12 +18,37 @@ the forward and backward work on chunks of the batch, and backward rebuilds
 
 ``conv2d_forward_naive`` / ``conv2d_backward_naive`` are the same maths as
 plain loops, kept for teaching and as the reference the tests compare with.
+
+Which path runs (``algorithm``, default :func:`numvgg.config.conv_algorithm`):
+
+* ``'im2col'``: exactly the above, any kernel and stride; backward by
+  ``cols.T @ dout`` and ``col2im``. This is the path the docs and the
+  exercises teach.
+* ``'kernel_rows'``: stride 1 only; the same sum split by kernel row
+  (:func:`_conv_by_kernel_rows`), a third of im2col's copying. Backward:
+  ``dkernel`` by kernel rows, ``dx`` as the stride-1 convolution of ``dout``
+  with the flipped kernel (:func:`stride1_input_grad`), by kernel rows too.
+* ``'winograd2'`` / ``'winograd4'`` (``'winograd'`` = ``'winograd4'``): 3x3
+  kernels with stride 1 (:mod:`numvgg.ops.winograd`); backward: ``dkernel``
+  by kernel rows, ``dx`` by the same Winograd size.
+* ``'auto'``: per layer shape, the fastest of the paths whose float32
+  rounding matches im2col's (``'im2col'``, ``'kernel_rows'``,
+  ``'winograd2'``), measured on a 2-core AVX-512 EPYC (:func:`auto_path`;
+  the table is in docs/performance.md). ``'winograd4'`` is faster still but
+  rounds about 5x more, so it is only used when asked for.
+
+A path that cannot run a given convolution falls back: Winograd on a non-3x3
+kernel uses ``'kernel_rows'`` at stride 1 and ``'im2col'`` otherwise;
+``'kernel_rows'`` at stride > 1 uses ``'im2col'``. The cache records the path
+that ran, and ``conv2d_backward`` follows it.
 """
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import numpy as np
+
+from .. import config
 
 # Images per im2col chunk are chosen so one ``cols`` matrix stays near this size.
 _CHUNK_BYTES = 64 * 2**20
@@ -36,6 +61,20 @@ class ConvCache(NamedTuple):
     kernel: np.ndarray       # (KH, KW, C, F)
     strides: tuple[int, int]
     pads: tuple[int, int, int, int]   # (top, bottom, left, right)
+
+    algorithm = "im2col"              # the path the forward took; backward follows it
+
+
+class FastConvCache(NamedTuple):
+    """:class:`ConvCache` of the stride-1 paths: the same four fields (so
+    ``cache[:4]`` reads like im2col's), plus the path that ran and the layer's
+    :class:`~numvgg.ops.winograd.KernelTransforms` (or ``None``)."""
+    x: np.ndarray            # (N, H, W, C)
+    kernel: np.ndarray       # (KH, KW, C, F)
+    strides: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    algorithm: str           # 'kernel_rows', 'winograd2' or 'winograd4'
+    transforms: object = None
 
 
 def conv_output_size(size: int, k: int, stride: int, padding: str) -> int:
@@ -124,8 +163,49 @@ def _batch_chunks(n: int, row_bytes: int):
         yield slice(start, min(start + step, n))
 
 
+def auto_path(x_shape, kernel_shape, strides) -> str:
+    """The path ``'auto'`` takes for one convolution, from measurements on a
+    2-vCPU AMD EPYC with AVX-512 (``bench/conv_paths.py`` prints the table;
+    docs/performance.md has it). Only paths as exact as im2col in float32
+    are candidates (errors ~1e-6 against Keras, like Keras' own rounding).
+
+    * 3x3, stride 1, ``C*F >= 8192``, maps of at least 14x14 (VGG16 at
+      224x224 from block2_conv1 on): Winograd F(2x2, 3x3). Its transforms
+      cost in proportion to ``C + F`` and its products to ``C*F``, so with
+      few channels (block 1) the transforms dominate and it loses. At 14x14
+      (block 5) it only ties with im2col, so smaller maps keep im2col.
+    * other stride-1 convolutions with ``C >= 16`` on maps of at least
+      1024 pixels (block1_conv2): the kernel-row path.
+    * everything else (block1_conv1's 3 channels, strides, small maps): im2col.
+    """
+    _, h, w, c = x_shape
+    kh, kw, _, f = kernel_shape
+    if tuple(strides) != (1, 1):
+        return "im2col"
+    if (kh, kw) == (3, 3) and c * f >= 8192 and min(h, w) >= 14:
+        return "winograd2"
+    if kh > 1 and c >= 16 and h * w >= 1024:
+        return "kernel_rows"
+    return "im2col"
+
+
+def conv_path(algorithm, x_shape, kernel_shape, strides) -> str:
+    """The path that runs: ``algorithm`` (a name from :data:`numvgg.config.CONV_ALGORITHMS`,
+    ``None`` for the configured one) resolved for this convolution's shape."""
+    name = config.resolve_conv_algorithm(config.conv_algorithm() if algorithm is None else algorithm)
+    stride1 = tuple(strides) == (1, 1)
+    if name == "auto":
+        return auto_path(x_shape, kernel_shape, strides)
+    if name.startswith("winograd") and (tuple(kernel_shape[:2]) != (3, 3) or not stride1):
+        name = "kernel_rows"
+    if name == "kernel_rows" and not stride1:
+        name = "im2col"
+    return name
+
+
 def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
-                   strides=(1, 1), padding: str = "same"):
+                   strides=(1, 1), padding: str = "same", algorithm: str | None = None,
+                   transforms=None):
     """Convolve NHWC ``x`` with an HWIO ``kernel`` (cross-correlation, as Keras).
 
     Args:
@@ -135,8 +215,15 @@ def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
         strides: ``(sh, sw)``.
         padding: ``'same'`` (output ``ceil(H/sh)``) or ``'valid'``
             (output ``floor((H-KH)/sh)+1``).
+        algorithm: ``'im2col'``, ``'kernel_rows'``, ``'winograd2'``,
+            ``'winograd4'``, ``'winograd'`` or ``'auto'``; ``None`` follows
+            :func:`numvgg.config.conv_algorithm`. See the module docstring for
+            which path runs when.
+        transforms: a :class:`numvgg.ops.winograd.KernelTransforms` that keeps
+            the Winograd-transformed kernel between calls (layers pass theirs).
     Returns:
-        out: ``(N, OH, OW, F)``; cache: :class:`ConvCache`.
+        out: ``(N, OH, OW, F)``; cache: :class:`ConvCache` for ``'im2col'``,
+        :class:`FastConvCache` (which records the path) for the others.
     """
     strides = tuple(strides)
     n, h, w, c = x.shape
@@ -147,26 +234,67 @@ def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
     pads = conv_pads(h, w, kh, kw, strides, padding)
     oh = conv_output_size(h, kh, strides[0], padding)
     ow = conv_output_size(w, kw, strides[1], padding)
-    out = np.empty((n, oh, ow, f), dtype=np.result_type(x, kernel))
-    out_rows = out.reshape(n * oh * ow, f)                   # (N*OH*OW, F) view into out
-    rows_per_image = oh * ow
-    if strides == (1, 1) and kh > 1 and c >= 16 and rows_per_image >= 1024:
-        # Stride 1, big maps (VGG16's blocks 1-3): the same product, split by
-        # kernel row, copies a third of what full im2col copies (see
-        # _conv_by_kernel_rows); measured 20-40% faster there. Small maps and
-        # few channels make its matrix products too thin, so they keep im2col.
-        tmp = np.empty((rows_per_image, f), dtype=out.dtype)
-        for i in range(n):
-            dst = out_rows[i * rows_per_image:(i + 1) * rows_per_image]
-            _conv_by_kernel_rows(pad_input(x[i:i + 1], pads)[0], kernel, oh, ow, dst, tmp)
-    else:
+    path = conv_path(algorithm, x.shape, kernel.shape, strides)
+    if path == "im2col":
+        out = np.empty((n, oh, ow, f), dtype=np.result_type(x, kernel))
+        out_rows = out.reshape(n * oh * ow, f)               # (N*OH*OW, F) view into out
+        rows_per_image = oh * ow
         w_mat = kernel.reshape(kh * kw * c, f)               # (KH*KW*C, F)
         for b in _batch_chunks(n, rows_per_image * kh * kw * c * x.itemsize):
             cols = im2col(pad_input(x[b], pads), kh, kw, strides)   # (n_b*OH*OW, KH*KW*C)
             np.matmul(cols, w_mat, out=out_rows[b.start * rows_per_image:b.stop * rows_per_image])
-    if bias is not None:
-        out += bias
-    return out, ConvCache(x, kernel, strides, pads)
+        if bias is not None:
+            out += bias
+    else:
+        out = stride1_conv(x, kernel, pads, (oh, ow), path, transforms, bias=bias)
+    if path == "im2col":
+        return out, ConvCache(x, kernel, strides, pads)
+    return out, FastConvCache(x, kernel, strides, pads, path, transforms)
+
+
+def stride1_conv(x: np.ndarray, kernel: np.ndarray, pads, out_hw, path: str,
+                 transforms=None, flipped_of=None, bias=None) -> np.ndarray:
+    """Stride-1 correlation of ``x`` with ``kernel`` and explicit ``pads``, plus
+    ``bias`` if given, by ``path`` (``'kernel_rows'``, ``'winograd2'`` or
+    ``'winograd4'``). The bias is added piece by piece on the thread pool,
+    while each piece of the output is still in cache.
+
+    Args:
+        x: ``(N, H, W, C)``; kernel: ``(KH, KW, C, F)``; out_hw: ``(OH, OW)``.
+        transforms: a :class:`~numvgg.ops.winograd.KernelTransforms` to reuse
+            the transformed kernel; flipped_of: the forward kernel when
+            ``kernel`` is its flipped version (the input gradient's).
+    Returns:
+        ``(N, OH, OW, F)``.
+    """
+    from . import winograd  # winograd imports this module
+    from .parallel import parallel_map
+    if path.startswith("winograd"):
+        m = int(path[len("winograd"):])
+        if transforms is None:
+            u = winograd.transform_kernel(kernel, m)
+        elif flipped_of is not None:
+            u = transforms.get(flipped_of, m, flipped=True)
+        else:
+            u = transforms.get(kernel, m)
+        return winograd.conv2d_winograd(x, u, pads, out_hw, m, bias=bias)
+    if path != "kernel_rows":
+        raise ValueError(f"stride1_conv: unknown path {path!r}; valid: 'kernel_rows', "
+                         "'winograd2', 'winograd4'")
+    n = x.shape[0]
+    oh, ow = out_hw
+    f = kernel.shape[3]
+    out = np.empty((n, oh, ow, f), dtype=np.result_type(x, kernel))
+    out_rows = out.reshape(n, oh * ow, f)                    # (N, OH*OW, F) view into out
+
+    def one_image(i):
+        tmp = np.empty((oh * ow, f), dtype=out.dtype)
+        _conv_by_kernel_rows(pad_input(x[i:i + 1], pads)[0], kernel, oh, ow, out_rows[i], tmp)
+        if bias is not None:
+            out_rows[i] += bias
+
+    parallel_map(one_image, range(n))                        # images on the thread pool
+    return out
 
 
 def _conv_by_kernel_rows(xp: np.ndarray, kernel: np.ndarray, oh: int, ow: int,
@@ -184,16 +312,76 @@ def _conv_by_kernel_rows(xp: np.ndarray, kernel: np.ndarray, oh: int, ow: int,
         dst: ``(OH*OW, F)``, written; tmp: ``(OH*OW, F)`` scratch.
     """
     kh, kw, c, f = kernel.shape
-    hp = xp.shape[0]
-    r = np.empty((hp, ow, kw, c), dtype=xp.dtype)
-    for j in range(kw):
-        r[:, :, j, :] = xp[:, j:j + ow, :]
-    r = r.reshape(hp, ow * kw * c)                           # (Hp, OW*KW*C)
+    r = _kernel_row_patches(xp, kw, ow)                      # (Hp, OW*KW*C)
     k_rows = kernel.reshape(kh, kw * c, f)                   # (KH, KW*C, F)
     np.matmul(r[0:oh].reshape(oh * ow, kw * c), k_rows[0], out=dst)
     for i in range(1, kh):
         np.matmul(r[i:i + oh].reshape(oh * ow, kw * c), k_rows[i], out=tmp)
         dst += tmp
+
+
+def _kernel_row_patches(xp: np.ndarray, kw: int, ow: int) -> np.ndarray:
+    """``(Hp, Wp, C) -> (Hp, OW*KW*C)``: at every padded row and output column,
+    the ``KW*C`` values one kernel row sees (stride 1)."""
+    hp, _, c = xp.shape
+    r = np.empty((hp, ow, kw, c), dtype=xp.dtype)
+    for j in range(kw):
+        r[:, :, j, :] = xp[:, j:j + ow, :]
+    return r.reshape(hp, ow * kw * c)                        # (Hp, OW*KW*C)
+
+
+def kernel_grad_by_rows(x: np.ndarray, dout: np.ndarray, kernel_shape, pads) -> np.ndarray:
+    """``dkernel`` of a stride-1 convolution, one kernel row at a time.
+
+    Kernel row ``i`` saw, for output row ``r``, padded input row ``r + i``; so
+    ``dkernel[i] = patches[i:i+OH].T @ dout`` with the kernel-row patches of
+    :func:`_kernel_row_patches`: the im2col formula ``cols.T @ dout`` split in
+    ``KH`` products, without building ``cols``.
+
+    Returns:
+        ``(KH, KW, C, F)``.
+    """
+    from .parallel import PIECES, parallel_map, split
+    kh, kw, c, f = kernel_shape
+    n, oh, ow, _ = dout.shape
+
+    def images(part):                                        # one partial sum per group of images
+        dk = np.zeros((kh, kw * c, f), dtype=np.result_type(x, dout))   # (KH, KW*C, F)
+        for b in range(part.start, part.stop):
+            r = _kernel_row_patches(pad_input(x[b:b + 1], pads)[0], kw, ow)   # (Hp, OW*KW*C)
+            d_rows = dout[b].reshape(oh * ow, f)             # (OH*OW, F)
+            for i in range(kh):
+                dk[i] += r[i:i + oh].reshape(oh * ow, kw * c).T @ d_rows
+        return dk
+
+    # The groups are fixed (parallel.PIECES), and summed in order: the same
+    # result whatever the number of threads.
+    partials = parallel_map(images, split(n, PIECES))
+    dk = partials[0]
+    for p in partials[1:]:
+        dk += p
+    return dk.reshape(kernel_shape)
+
+
+def stride1_input_grad(dout: np.ndarray, kernel: np.ndarray, pads, x_hw, path: str,
+                       transforms=None) -> np.ndarray:
+    """``dx`` of a stride-1 convolution, as a convolution itself.
+
+    ``out[r] = sum_i xp[r + i] k[i]`` sends ``dout[r] * k[i]`` to padded pixel
+    ``r + i``; collecting at one pixel gives ``dxp[q] = sum_i dout[q - i] k[i]``,
+    a correlation of ``dout`` with the kernel flipped in both spatial axes and
+    with C and F swapped, over ``dout`` padded by ``KH - 1 - top`` before and
+    ``KH - 1 - bottom`` after (likewise for the columns). It runs through
+    ``path``, so Winograd speeds up the backward pass as well.
+
+    Returns:
+        ``(N, H, W, C)``.
+    """
+    kh, kw = kernel.shape[:2]
+    top, bottom, left, right = pads
+    flipped = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))   # (KH, KW, F, C)
+    back_pads = (kh - 1 - top, kh - 1 - bottom, kw - 1 - left, kw - 1 - right)
+    return stride1_conv(dout, flipped, back_pads, x_hw, path, transforms, flipped_of=kernel)
 
 
 def conv2d_backward(dout: np.ndarray, cache: ConvCache, need_input_grad: bool = True,
@@ -203,13 +391,25 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, need_input_grad: bool = 
     With ``cols = im2col(x)`` and ``out = cols @ W``:
     ``dW = cols.T @ dout``, ``db = sum(dout)``, ``dx = col2im(dout @ W.T)``.
 
+    That is the ``'im2col'`` path. When the forward took a stride-1 path
+    (``cache.algorithm``), ``dkernel`` comes from :func:`kernel_grad_by_rows`
+    and ``dx`` from :func:`stride1_input_grad` by the same path.
+
     Args:
         dout: ``(N, OH, OW, F)``, upstream gradient.
     Returns:
         ``(dx, dkernel, dbias)`` with the shapes of ``x``, ``kernel`` and
         ``(F,)``; an entry is ``None`` when not asked for.
     """
-    x, kernel, strides, pads = cache
+    x, kernel, strides, pads = cache[:4]
+    path = getattr(cache, "algorithm", "im2col")     # a student's 4-field ConvCache: im2col
+    if path != "im2col":
+        transforms = cache.transforms
+        dx = stride1_input_grad(dout, kernel, pads, x.shape[1:3], path, transforms) \
+            if need_input_grad else None
+        dkernel = kernel_grad_by_rows(x, dout, kernel.shape, pads) if need_weight_grads else None
+        dbias = dout.sum(axis=(0, 1, 2)) if need_weight_grads else None
+        return dx, dkernel, dbias
     n, h, w, c = x.shape
     kh, kw, _, f = kernel.shape
     _, oh, ow, _ = dout.shape

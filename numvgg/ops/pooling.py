@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .conv import conv_output_size, conv_pads
+from .parallel import PIECES, parallel_map, split
 
 
 class MaxPoolCache(NamedTuple):
@@ -50,24 +51,39 @@ def maxpool2d_forward(x: np.ndarray, pool_size=(2, 2), strides=None, padding: st
     oh = conv_output_size(h, ph, sh, padding)
     ow = conv_output_size(w, pw, sw, padding)
     pads = conv_pads(h, w, ph, pw, (sh, sw), padding)
-    top, bottom, left, right = pads
-    if any(pads):
-        xp = np.full((n, h + top + bottom, w + left + right, c), -np.inf, dtype=x.dtype)
-        xp[:, top:top + h, left:left + w, :] = x
-    else:
-        xp = x
-    views = _window_views(xp, ph, pw, sh, sw, oh, ow)
-    out = views[0].copy()
-    for v in views[1:]:
-        np.maximum(out, v, out=out)
+    out = np.empty((n, oh, ow, c), dtype=x.dtype)
+    argmax = np.empty(out.shape, dtype=np.int16) if need_cache else None
+
+    def images(part):
+        """The op on the images ``part``, writing into ``out`` (and ``argmax``)."""
+        top, bottom, left, right = pads
+        xb = x[part]
+        if any(pads):
+            xp = np.full((xb.shape[0], h + top + bottom, w + left + right, c), -np.inf, dtype=x.dtype)
+            xp[:, top:top + h, left:left + w, :] = xb
+        else:
+            xp = xb
+        views = _window_views(xp, ph, pw, sh, sw, oh, ow)
+        o = out[part]
+        np.copyto(o, views[0])
+        for v in views[1:]:
+            np.maximum(o, v, out=o)
+        if need_cache:
+            # The winner's position: scan the window backwards so the FIRST maximum in
+            # row-major order is the one left standing (np.argmax's rule, and TF's).
+            a = argmax[part]
+            a[...] = 0
+            hit = np.empty(o.shape, dtype=bool)
+            for k in range(len(views) - 1, 0, -1):
+                np.equal(views[k], o, out=hit)
+                a[hit] = k
+            np.equal(views[0], o, out=hit)
+            a[hit] = 0
+
+    # Images on the thread pool; elementwise work, so the split changes no bit.
+    parallel_map(images, split(n, PIECES))
     if not need_cache:
         return out, None
-    # The winner's position: scan the window backwards so the FIRST maximum in
-    # row-major order is the one left standing (np.argmax's rule, and TF's).
-    argmax = np.zeros(out.shape, dtype=np.int16)
-    for k in range(len(views) - 1, 0, -1):
-        argmax[views[k] == out] = k
-    argmax[views[0] == out] = 0
     return out, MaxPoolCache(x.shape, argmax, (ph, pw), (sh, sw), pads)
 
 

@@ -1,125 +1,291 @@
-"""Winograd's minimal filtering F(2x2, 3x3): a 3x3 convolution with fewer multiplications.
+"""Winograd's minimal filtering F(m x m, 3x3): a 3x3 convolution with fewer multiplications.
 
-An option beside im2col for 3x3, stride-1 convolutions (all 13 of VGG16's),
-chosen explicitly with ``numvgg.config.set_conv_algorithm('winograd')``.
+Two sizes are offered, chosen with ``numvgg.config.set_conv_algorithm``:
+``'winograd2'`` = F(2x2, 3x3) and ``'winograd4'`` = F(4x4, 3x3) (``'winograd'``
+is an alias of ``'winograd4'``). They apply to 3x3, stride-1 convolutions (all
+13 of VGG16's), forward and input gradient.
 
-Each 2x2 block of output pixels depends on a 4x4 tile of input. Lavin & Gray
-(2015) show it equals
+Each ``m x m`` block of output pixels depends on an ``a x a`` input tile,
+``a = m + 2``. Lavin & Gray (2015) show it equals
 
     Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A
 
-for a 3x3 kernel ``g`` and a 4x4 input tile ``d``: 16 multiplications per
-output block and channel pair instead of 36 (2.25x fewer). Summed over input
-channels, the elementwise products become 16 independent matrix products
+for a 3x3 kernel ``g`` and an ``a x a`` tile ``d``: ``a*a`` multiplications per
+output block and channel pair instead of ``9*m*m`` (F(2,3): 16 vs 36, 2.25x
+fewer; F(4,3): 36 vs 144, 4x fewer). Summed over input channels, the
+elementwise products become ``a*a`` independent matrix products
 ``V[ab] @ U[ab]`` of shape ``(tiles, C) @ (C, F)``, which BLAS does fast.
 
+The matrices come from ``a - 1`` interpolation points plus the point at
+infinity (:func:`winograd_matrices`, derived in docs/performance.md). For
+F(4,3) numvgg uses ``0, ±1, 1/2, -2, ∞``: a point and its negative
+reciprocal balance the large and small powers in the transforms, and float32
+loses 2-3x less than with the textbook ``0, ±1, ±2, ∞`` or with
+``0, ±1, ±1/2, ∞`` (measured by bench/conv_accuracy.py, published in
+docs/performance.md).
+
 Shapes: ``x (N, H, W, C)``, ``kernel (3, 3, C, F)``, output ``(N, H, W, F)``
-(``'same'``) or ``(N, H-2, W-2, F)`` (``'valid'``). The backward pass is the
-same as im2col's (:func:`numvgg.ops.conv.conv2d_backward`): only the way the
-forward sum is computed differs, not what it is. Rounding differs from im2col
-in the last float32 digits (measured ~1e-6 relative).
+(``'same'``) or ``(N, H-2, W-2, F)`` (``'valid'``). All three transforms are
+matrix products over whole arrays of tiles (no Python loop over tiles); the
+image is processed in chunks of images or tile rows so the transformed arrays
+stay near ``_CHUNK_BYTES``.
 """
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
-from .conv import ConvCache, conv_output_size, conv_pads
-
-# The transforms, written out (rows of B^T, G and A^T).
-B_T = np.array([[1, 0, -1, 0],
-                [0, 1, 1, 0],
-                [0, -1, 1, 0],
-                [0, 1, 0, -1]], dtype=np.float64)
-G = np.array([[1, 0, 0],
-              [0.5, 0.5, 0.5],
-              [0.5, -0.5, 0.5],
-              [0, 0, 1]], dtype=np.float64)
-A_T = np.array([[1, 1, 1, 0],
-                [0, 1, -1, -1]], dtype=np.float64)
-
-# Tiles per chunk, so the transformed input (16 x tiles x C) stays near 64 MB.
+# Each chunk's transformed input (a*a x tiles x C) or product (a*a x tiles x F) stays near this.
 _CHUNK_BYTES = 64 * 2**20
 
-
-def transform_kernel(kernel: np.ndarray) -> np.ndarray:
-    """``U = G g G^T`` for every (C, F) pair: ``(3, 3, C, F) -> (16, C, F)``."""
-    g = G.astype(kernel.dtype)                                     # 0.5 and 1: exact in float32
-    t = np.tensordot(g, kernel, axes=(1, 0))                       # (4, 3, C, F): G g
-    u = np.tensordot(g, t, axes=(1, 1))                            # (4b, 4a, C, F): (G g) G^T
-    return np.ascontiguousarray(u.transpose(1, 0, 2, 3)).reshape(16, *kernel.shape[2:])
-
-
-def _bt_combine(r0, r1, r2, r3):
-    """Apply ``B^T`` along one axis, given the four rows (or columns) of the tiles."""
-    return (r0 - r2, r1 + r2, r2 - r1, r1 - r3)
+# Interpolation points (the point at infinity is always added as the last one).
+POINTS_F2 = (0, 1, -1)
+POINTS_F4 = (0, 1, -1, Fraction(1, 2), -2)
+# Kept for comparison (bench/conv_accuracy.py --points): Lavin & Gray's, and halves.
+POINTS_F4_TEXTBOOK = (0, 1, -1, 2, -2)
+POINTS_F4_HALVES = (0, 1, -1, Fraction(1, 2), Fraction(-1, 2))
 
 
-def transform_input(xp: np.ndarray, th: int, tw: int) -> np.ndarray:
-    """``V = B^T d B`` for every 4x4 tile (stride 2) of the padded input.
+def _solve_exact(rows: list[list[Fraction]], rhs: list[Fraction]) -> list[Fraction]:
+    """Solve an overdetermined but consistent linear system exactly (Gaussian elimination)."""
+    n = len(rows[0])
+    aug = [list(r) + [b] for r, b in zip(rows, rhs)]
+    pivot_row = 0
+    for col in range(n):
+        p = next(i for i in range(pivot_row, len(aug)) if aug[i][col] != 0)
+        aug[pivot_row], aug[p] = aug[p], aug[pivot_row]
+        aug[pivot_row] = [v / aug[pivot_row][col] for v in aug[pivot_row]]
+        for i in range(len(aug)):
+            if i != pivot_row and aug[i][col] != 0:
+                factor = aug[i][col]
+                aug[i] = [v - factor * pv for v, pv in zip(aug[i], aug[pivot_row])]
+        pivot_row += 1
+    if any(row[-1] != 0 for row in aug[n:]):
+        raise ValueError("the Winograd identity has no solution for these points")
+    return [aug[i][-1] for i in range(n)]
+
+
+def winograd_matrices(m: int, points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(A^T, G, B^T)`` of F(m, 3) for the finite ``points`` (``m + 1`` of them) plus infinity.
+
+    * ``A^T`` (m x a) evaluates: column ``j`` is ``(1, p_j, p_j^2, ...)``; the
+      point at infinity contributes only to the last output.
+    * ``G`` (a x 3) evaluates the kernel polynomial at each point, divided by
+      ``N_j = prod_{l != j} (p_j - p_l)`` (Lagrange's denominators); at
+      infinity it takes the kernel's last tap.
+    * ``B^T`` (a x a) is then the one matrix that makes
+      ``Y = A^T [(G g) ⊙ (B^T d)]`` equal the correlation ``y_i = sum_k g_k d_{i+k}``
+      for every ``g`` and ``d``; it is found by solving that identity exactly
+      in rational arithmetic.
+    """
+    points = [Fraction(p) for p in points]
+    a = m + 2
+    if len(points) != a - 1 or len(set(points)) != len(points):
+        raise ValueError(f"F({m}, 3) needs {a - 1} distinct finite points, got {points}")
+    at = [[p ** i for p in points] + [Fraction(int(i == m - 1))] for i in range(m)]
+    g = []
+    for j, p in enumerate(points):
+        denom = Fraction(1)
+        for l, q in enumerate(points):
+            if l != j:
+                denom *= p - q
+        g.append([p ** k / denom for k in range(3)])
+    g.append([Fraction(0), Fraction(0), Fraction(1)])
+    # sum_j AT[i, j] G[j, k] BT[j, l] = [l == i + k] for all i, k: one system per column l.
+    rows = [[at[i][j] * g[j][k] for j in range(a)] for i in range(m) for k in range(3)]
+    bt_cols = [_solve_exact(rows, [Fraction(int(l == i + k)) for i in range(m) for k in range(3)])
+               for l in range(a)]
+    bt = [[bt_cols[l][j] for l in range(a)] for j in range(a)]
+    # Each point's row of B^T may be scaled if its G row (or, at infinity, its
+    # A^T column) is scaled back: make every B^T row start positive, which
+    # gives Lavin & Gray's F(2, 3) matrices exactly.
+    for j in range(a):
+        if next(v for v in bt[j] if v != 0) < 0:
+            bt[j] = [-v for v in bt[j]]
+            if j < a - 1:
+                g[j] = [-v for v in g[j]]
+            else:
+                for i in range(m):
+                    at[i][j] = -at[i][j]
+    as_array = lambda rows_: np.array([[float(v) for v in r] for r in rows_])
+    return as_array(at), as_array(g), as_array(bt)
+
+
+# m -> (A^T, G, B^T), float64. Every entry of A^T and B^T is a small dyadic
+# fraction, exact in float32; G's entries (like 1/6) are rounded once, on the kernel.
+MATRICES = {2: winograd_matrices(2, POINTS_F2), 4: winograd_matrices(4, POINTS_F4)}
+
+
+def transform_kernel(kernel: np.ndarray, m: int = 2, matrices=None) -> np.ndarray:
+    """``U = G g G^T`` for every (C, F) pair: ``(3, 3, C, F) -> (a*a, C, F)``.
+
+    Row ``b*a + a_h`` holds position ``(a_h, b)`` of the ``a x a`` transform
+    (``a_h`` down the rows, ``b`` across the columns), the order
+    :func:`_conv_tiles` produces its input tiles in. Both sides at once:
+    ``U[(b, a_h)] = sum_{k,l} G[a_h, k] G[b, l] g[k, l]``, one product of an
+    ``(a*a, 9)`` matrix with the kernel seen as ``(9, C*F)``.
+    """
+    _, g_mat, _ = matrices or MATRICES[m]
+    a = g_mat.shape[0]
+    c, f = kernel.shape[2:]
+    both = np.einsum("bl,ak->bakl", g_mat, g_mat).reshape(a * a, 9)   # (a_b*a_h, k*l)
+    u = both.astype(kernel.dtype) @ kernel.reshape(9, c * f)          # (a*a, C*F)
+    return u.reshape(a * a, c, f)
+
+
+def _conv_tiles(xp: np.ndarray, u: np.ndarray, m: int, matrices=None) -> np.ndarray:
+    """The Winograd convolution of one padded chunk whose size is a whole number of tiles.
 
     Args:
-        xp: ``(N, 2*th + 2, 2*tw + 2, C)``, padded.
+        xp: ``(N, m*TH + 2, m*TW + 2, C)``, padded; ``u``: ``(a*a, C, F)``.
     Returns:
-        ``(16, N*th*tw, C)``: one matrix per position ``(a, b)`` of the 4x4 transform.
+        ``(a_w=m, a_h=m, N, TH, TW, F)``: output pixel ``(n, m*t + i, m*s + j)``
+        is element ``[j, i, n, t, s]``; the caller scatters it into place.
     """
-    n, _, _, c = xp.shape
-    rows = [xp[:, k:k + 2 * th:2] for k in range(4)]              # 4 x (N, th, Wp, C), views
-    v = np.empty((4, 4, n, th, tw, c), dtype=xp.dtype)
-    for a, t in enumerate(_bt_combine(*rows)):                     # t: (N, th, Wp, C)
-        cols = [t[:, :, k:k + 2 * tw:2] for k in range(4)]        # 4 x (N, th, tw, C)
-        for b, vb in enumerate(_bt_combine(*cols)):
-            v[a, b] = vb
-    return v.reshape(16, n * th * tw, c)                           # (16, tiles, C)
+    at, _, bt = matrices or MATRICES[m]
+    at, bt = at.astype(xp.dtype), bt.astype(xp.dtype)
+    a = m + 2
+    n, hp, wp, c = xp.shape
+    th, tw = (hp - 2) // m, (wp - 2) // m
+    f = u.shape[-1]
+    # B^T down the rows: tile row t sees padded rows m*t .. m*t + a - 1, which
+    # are contiguous, so a strided view gives every tile row's (a, Wp*C) block.
+    s0, s1, _, s3 = xp.strides
+    rows = np.lib.stride_tricks.as_strided(xp, shape=(n, th, a, wp * c), strides=(s0, m * s1, s1, s3),
+                                           writeable=False)          # (N, TH, a, Wp*C), a view
+    z = np.matmul(bt, rows).reshape(n, th, a, wp, c)                  # (N, TH, a_h, Wp, C)
+    # B^T across the columns: gather each column offset l of every tile so that
+    # l comes first, then one product (a x a) @ (a x everything else).
+    zg = np.empty((a, a, n, th, tw, c), dtype=xp.dtype)              # (l, a_h, N, TH, TW, C)
+    for l in range(a):
+        zg[l] = z[:, :, :, l:l + m * (tw - 1) + 1:m, :].transpose(2, 0, 1, 3, 4)
+    v = np.matmul(bt, zg.reshape(a, -1)).reshape(a * a, n * th * tw, c)  # (a_b*a_h, tiles, C)
+    prod = np.matmul(v, u)                                            # (a*a, tiles, F)
+    # A^T along a_h, then along a_b.
+    y = np.matmul(at, prod.reshape(a, a, -1))                         # (a_b, m_i, tiles*F)
+    y = np.matmul(at, y.reshape(a, -1))                               # (m_j, m_i*tiles*F)
+    return y.reshape(m, m, n, th, tw, f)
 
 
-def inverse_transform(m: np.ndarray, n: int, th: int, tw: int) -> np.ndarray:
-    """``Y = A^T M A``: ``(16, N*th*tw, F) -> (N, 2*th, 2*tw, F)``."""
-    f = m.shape[-1]
-    m = m.reshape(4, 4, n, th, tw, f)
-    # A^T has rows (1, 1, 1, 0) and (0, 1, -1, -1): apply along a, then along b.
-    s = (m[0] + m[1] + m[2], m[1] - m[2] - m[3])                   # 2 x (4, N, th, tw, F)
-    y = np.empty((n, th, 2, tw, 2, f), dtype=m.dtype)
-    for p in range(2):
-        y[:, :, p, :, 0] = s[p][0] + s[p][1] + s[p][2]
-        y[:, :, p, :, 1] = s[p][1] - s[p][2] - s[p][3]
-    return y.reshape(n, 2 * th, 2 * tw, f)
+def _padded_block(x: np.ndarray, row0: int, row1: int, width: int, left: int) -> np.ndarray:
+    """Input rows ``row0 .. row1-1`` and columns ``-left .. width-left-1`` of
+    ``x (N, H, W, C)``, zero outside the image: ``(N, row1-row0, width, C)``."""
+    n, h, w, c = x.shape
+    block = np.zeros((n, row1 - row0, width, c), dtype=x.dtype)
+    r_lo, r_hi = max(row0, 0), min(row1, h)
+    ww = min(w, width - left)
+    if r_hi > r_lo:
+        block[:, r_lo - row0:r_hi - row0, left:left + ww] = x[:, r_lo:r_hi, :ww]
+    return block
+
+
+def conv2d_winograd(x: np.ndarray, u: np.ndarray, pads, out_hw, m: int, matrices=None,
+                    bias: np.ndarray | None = None) -> np.ndarray:
+    """Stride-1 3x3 correlation of ``x`` with a transformed kernel ``u``, explicit padding.
+
+    The output's tiles are cut into :data:`numvgg.ops.parallel.PIECES` pieces
+    (groups of images, or of tile rows for fewer images) that run on the
+    thread pool; each piece goes through :func:`_conv_tiles` in chunks of
+    tile rows of about ``_CHUNK_BYTES``.
+
+    Args:
+        x: ``(N, H, W, C)``; u: ``(a*a, C, F)`` from :func:`transform_kernel`.
+        pads: ``(top, bottom, left, right)``, each in 0..2; out_hw: ``(OH, OW)``.
+        bias: ``(F,)`` or ``None``, added to each piece as it is written.
+    Returns:
+        ``(N, OH, OW, F)``.
+    """
+    from .parallel import PIECES, parallel_map, split
+    n, _, _, c = x.shape
+    f = u.shape[-1]
+    oh, ow = out_hw
+    top, _, left, _ = pads
+    th, tw = -(-oh // m), -(-ow // m)                                 # tiles, the last maybe partial
+    wp = m * tw + 2
+    out = np.empty((n, oh, ow, f), dtype=np.result_type(x, u))
+    if out.size == 0:
+        return out
+    per_tile_row = (m + 2) ** 2 * max(c, f) * x.itemsize * tw
+    if n >= PIECES:
+        pieces = [(images, slice(0, th)) for images in split(n, PIECES)]
+    else:
+        pieces = [(slice(i, i + 1), rows) for i in range(n) for rows in split(th, PIECES)]
+
+    def run(piece):
+        images, rows = piece
+        xb = x[images]
+        nb = xb.shape[0]
+        step = max(1, _CHUNK_BYTES // (per_tile_row * nb))
+        for t0 in range(rows.start, rows.stop, step):
+            t1 = min(rows.stop, t0 + step)
+            xp = _padded_block(xb, m * t0 - top, m * t1 + 2 - top, wp, left)   # (nb, m*T+2, Wp, C)
+            y = _conv_tiles(xp, u, m, matrices)                       # (m_j, m_i, nb, T, TW, F)
+            r0, r1 = m * t0, min(oh, m * t1)
+            block = y.transpose(2, 3, 1, 4, 0, 5).reshape(nb, m * (t1 - t0), m * tw, f)
+            out[images, r0:r1] = block[:, :r1 - r0, :ow]
+            if bias is not None:
+                out[images, r0:r1] += bias
+
+    parallel_map(run, pieces)
+    return out
+
+
+class KernelTransforms:
+    """A layer's transformed kernels ``U = G g G^T``, kept between calls.
+
+    At inference the kernel does not change, so transforming it again on
+    every call (a 512x512 kernel: 36 x 512 x 512 values) would be wasted.
+    :meth:`get` compares the kernel with the copy it transformed (one pass
+    over the kernel) and transforms again only when it changed, for example
+    after an optimizer step, which updates the kernel in place.
+    """
+
+    def __init__(self):
+        self._entries = {}
+
+    def get(self, kernel: np.ndarray, m: int, flipped: bool = False) -> np.ndarray:
+        """``U`` of ``kernel`` (``flipped``: of the kernel flipped in H and W with C
+        and F swapped, the one the input gradient uses)."""
+        key = (m, flipped)
+        entry = self._entries.get(key)
+        if entry is not None and entry[2] is MATRICES[m] and entry[0].shape == kernel.shape \
+                and entry[0].dtype == kernel.dtype and np.array_equal(entry[0], kernel):
+            return entry[1]
+        source = kernel[::-1, ::-1].transpose(0, 1, 3, 2) if flipped else kernel
+        u = transform_kernel(np.ascontiguousarray(source), m)
+        self._entries[key] = (kernel.copy(), u, MATRICES[m])
+        return u
 
 
 def conv2d_forward_winograd(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
-                            strides=(1, 1), padding: str = "same", u: np.ndarray | None = None):
+                            strides=(1, 1), padding: str = "same", u: np.ndarray | None = None,
+                            m: int = 2):
     """Same contract as :func:`numvgg.ops.conv.conv2d_forward`, for 3x3 kernels
-    with stride 1. ``u`` may pass a kernel already transformed by
-    :func:`transform_kernel` (layers cache it between calls).
+    with stride 1; ``m`` is 2 for F(2x2, 3x3) or 4 for F(4x4, 3x3). ``u`` may
+    pass a kernel already transformed by :func:`transform_kernel`.
 
-    Returns ``(out, ConvCache)``: the cache is im2col's, so the backward is shared.
+    Returns ``(out, FastConvCache)``; the cache's ``algorithm`` names this
+    Winograd size, so :func:`numvgg.ops.conv.conv2d_backward` computes ``dx``
+    with it too.
     """
+    from .conv import (  # conv.py imports this module
+        FastConvCache,
+        conv_output_size,
+        conv_pads,
+    )
     if kernel.shape[:2] != (3, 3) or tuple(strides) != (1, 1):
-        raise ValueError(f"Winograd F(2x2, 3x3) needs a 3x3 kernel and stride 1; got kernel "
-                         f"{kernel.shape[:2]} and strides {tuple(strides)}. Use im2col.")
-    n, h, w, c = x.shape
-    f = kernel.shape[3]
+        raise ValueError(f"Winograd F({m}x{m}, 3x3) needs a 3x3 kernel and stride 1; got kernel "
+                         f"{kernel.shape[:2]} and strides {tuple(strides)}. Use 'im2col'.")
+    if m not in MATRICES:
+        raise ValueError(f"Winograd output tile m must be one of {sorted(MATRICES)}, got {m!r}")
+    _, h, w, c = x.shape
     if kernel.shape[2] != c:
-        raise ValueError(f"conv2d: input has {c} channels but the kernel expects {kernel.shape[2]}")
+        raise ValueError(f"conv2d: input has {c} channels but the kernel expects {kernel.shape[2]} "
+                         f"(x {x.shape}, kernel {kernel.shape})")
     pads = conv_pads(h, w, 3, 3, (1, 1), padding)
     oh, ow = conv_output_size(h, 3, 1, padding), conv_output_size(w, 3, 1, padding)
-    th, tw = -(-oh // 2), -(-ow // 2)                              # 2x2 output tiles
     if u is None:
-        u = transform_kernel(kernel)                               # (16, C, F)
-    out = np.empty((n, oh, ow, f), dtype=np.result_type(x, kernel))
-    top, _, left, _ = pads
-    per_image = 16 * th * tw * max(c, f) * x.itemsize
-    step = max(1, _CHUNK_BYTES // per_image)
-    for start in range(0, n, step):
-        xb = x[start:start + step]
-        nb = xb.shape[0]
-        # Pad to exactly 2*th + 2 rows and 2*tw + 2 columns of tiles.
-        xp = np.zeros((nb, 2 * th + 2, 2 * tw + 2, c), dtype=x.dtype)
-        hh, ww = min(h, 2 * th + 2 - top), min(w, 2 * tw + 2 - left)
-        xp[:, top:top + hh, left:left + ww, :] = xb[:, :hh, :ww, :]
-        v = transform_input(xp, th, tw)                            # (16, tiles, C)
-        m = np.matmul(v, u)                                        # (16, tiles, F)
-        y = inverse_transform(m, nb, th, tw)                       # (nb, 2*th, 2*tw, F)
-        out[start:start + nb] = y[:, :oh, :ow, :]
-    if bias is not None:
-        out += bias
-    return out, ConvCache(x, kernel, (1, 1), pads)
+        u = transform_kernel(kernel, m)                              # (a*a, C, F)
+    out = conv2d_winograd(x, u, pads, (oh, ow), m, bias=bias)
+    return out, FastConvCache(x, kernel, (1, 1), pads, f"winograd{m}")
