@@ -441,6 +441,13 @@ class Model(Trainer, Layer):
             raise FileExistsError(f"{filepath} exists and overwrite=False")
         save_weights(self, filepath)
 
+    def save(self, filepath, overwrite: bool = True) -> None:
+        """Write the whole model (architecture, weights, compile config) to a
+        Keras 3 ``.keras`` file, atomically; ``keras.models.load_model`` reads it
+        (see :mod:`numvgg.saving.keras_file` for what is stored)."""
+        from ..saving import save_model
+        save_model(self, filepath, overwrite=overwrite)
+
     def get_config(self):
         return {**super().get_config(), "layers": [l.get_config() | {"class_name": type(l).__name__}
                                                    for l in self.layers]}
