@@ -284,7 +284,11 @@ def functional_from_config(config: dict):
         if layer.is_input_layer:
             tensors[(name, 0, 0)] = layer.output
         for i, node in enumerate(entry.get("inbound_nodes", [])):
-            kwargs = {k: v for k, v in (node.get("kwargs") or {}).items() if v is not None}
+            # Keras records training=False on a call made without it; the model's
+            # own training flag overrides it when the model runs (Keras'
+            # functional.operation_fn), so only other values change anything.
+            kwargs = {k: v for k, v in (node.get("kwargs") or {}).items()
+                      if v is not None and not (k == "training" and v is False)}
             if kwargs:
                 raise KerasFileError(f"layer '{name}' is called with {sorted(kwargs)}; numvgg "
                                      "replays only plain calls layer(x).")
