@@ -360,3 +360,36 @@ def test_preprocessing_layers_both_ways(keras, tmp_path):
     ours = load_model(tmp_path / "theirs.keras")
     _assert_same_predictions(ours, theirs, x)
     assert ours.layers[1].get_config()["factor"] == pytest.approx((-0.1, 0.1))
+
+
+@pytest.mark.keras
+def test_a_keras_layer_numvgg_lacks_is_named_with_its_class(keras, tmp_path):
+    inputs = keras.Input((4,))
+    x = keras.layers.LayerNormalization(name="norm")(keras.layers.Dense(3)(inputs))
+    keras.Model(inputs, x).save(tmp_path / "ln.keras")
+    with pytest.raises(KerasFileError, match="Layer 'norm' is a LayerNormalization, a class "
+                                             "numvgg does not have"):
+        load_model(tmp_path / "ln.keras")
+
+
+@pytest.mark.keras
+def test_a_keras_dilated_conv_is_refused_not_changed(keras, tmp_path):
+    inputs = keras.Input((9, 9, 3))
+    outputs = keras.layers.Conv2D(2, 3, dilation_rate=2, name="atrous")(inputs)
+    keras.Model(inputs, outputs).save(tmp_path / "d.keras")
+    with pytest.raises(KerasFileError, match=r"'atrous' \(Conv2D\): dilation_rate=\[2, 2\] is not "
+                                             "supported"):
+        load_model(tmp_path / "d.keras")
+
+
+def test_subclassed_models_are_refused_with_the_reason():
+    class MyModel(Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = nl.Dense(1)
+
+        def call(self, x):
+            return self.dense(x)
+
+    with pytest.raises(TypeError, match="Subclassing with a custom call"):
+        MyModel()
