@@ -235,14 +235,62 @@ def test_unknown_layer_class_names_the_class_and_the_layer(tmp_path):
         load_model(path)
 
 
-def test_an_option_numvgg_lacks_is_an_error_naming_it(tmp_path):
+def _options_model():
+    inputs = nl.Input((6, 6, 3))
+    x = nl.Conv2D(2, 3, name="conv")(inputs)
+    x = nl.GlobalAveragePooling2D(name="gap")(x)
+    x = nl.Dropout(0.5, name="drop")(x)
+    return Model(inputs, nl.Dense(1, name="dense")(x))
+
+
+@pytest.mark.parametrize("layer, option, value", [
+    ("dense", "kernel_regularizer", {"class_name": "L2", "config": {"l2": 0.01}}),
+    ("conv", "data_format", "channels_first"),
+    ("conv", "groups", 2),
+    ("conv", "dilation_rate", [2, 2]),
+    ("gap", "keepdims", True),
+    ("drop", "noise_shape", [None, 1]),
+])
+def test_an_option_numvgg_lacks_is_an_error_naming_it(tmp_path, layer, option, value):
+    path = tmp_path / "m.keras"
+    _options_model().save(path)
+    _edit_layer(path, layer, lambda e: e["config"].update({option: value}))
+    with pytest.raises(KerasFileError, match=f"'{layer}' \\(\\w+\\): {option}=.* is not supported"):
+        load_model(path)
+
+
+def test_an_optimizer_option_numvgg_lacks_is_refused(tmp_path):
     path = tmp_path / "m.keras"
     model = _small_model()
+    model.compile(optimizer="adam", loss="mse")
     model.save(path)
-    name = model.layers[1].name
-    _edit_layer(path, name, lambda e: e["config"].update(kernel_regularizer={"class_name": "L2"}))
-    with pytest.raises(KerasFileError, match=f"'{name}' \\(Dense\\): kernel_regularizer"):
+
+    def use_ema(data):
+        config = json.loads(data)
+        config["compile_config"]["optimizer"]["config"]["use_ema"] = True
+        return json.dumps(config).encode()
+    _rewrite(path, "config.json", use_ema)
+    with pytest.raises(KerasFileError, match="use_ema=True is not supported"):
         load_model(path)
+    assert load_model(path, compile=False).count_params() == model.count_params()
+
+
+def test_custom_objects_are_refused(tmp_path):
+    _small_model().save(tmp_path / "m.keras")
+    with pytest.raises(KerasFileError, match="custom_objects"):
+        load_model(tmp_path / "m.keras", custom_objects={"MyLayer": object})
+
+
+def test_a_layer_called_twice_runs_forward_but_refuses_backward():
+    inputs = nl.Input((3,))
+    shared = nl.Dense(3, name="shared")
+    model = Model(inputs, nl.Add()([shared(inputs), shared(inputs)]))
+    x = np.ones((2, 3), "float32")
+    out = model(x)
+    np.testing.assert_allclose(out, 2 * shared(x), rtol=1e-6)
+    model(x)
+    with pytest.raises(RuntimeError, match="'shared' is called at more than one place"):
+        model.backward(np.ones_like(out))
 
 
 @pytest.mark.parametrize("damage, message", [
