@@ -441,3 +441,29 @@ def test_subclassed_models_are_refused_with_the_reason():
 
     with pytest.raises(TypeError, match="Subclassing with a custom call"):
         MyModel()
+
+
+@pytest.mark.keras
+def test_several_inputs_outputs_a_nested_sequential_and_a_lazy_sequential(keras, tmp_path):
+    a, b = nl.Input((4,), name="a"), nl.Input((4,), name="b")
+    h = nl.Dense(3, activation="relu")(nl.Concatenate()([a, b]))
+    inner = Sequential([nl.Dense(2), nl.Dense(2)])
+    ours = Model([a, b], [nl.Dense(1, name="o1")(h), inner(h)])
+    ours.save(tmp_path / "multi.keras")
+    theirs = keras.models.load_model(tmp_path / "multi.keras")
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(3, 4)).astype("float32") for _ in range(2)]
+    for mine, keras_out in zip(ours(x), theirs.predict(x, verbose=0)):
+        np.testing.assert_allclose(mine, keras_out, rtol=1e-5, atol=1e-6)
+    theirs.save(tmp_path / "multi_k.keras")
+    again = load_model(tmp_path / "multi_k.keras")
+    for mine, loaded in zip(ours(x), again(x)):
+        np.testing.assert_array_equal(mine, loaded)
+
+    k_seq = keras.Sequential([keras.layers.Dense(3), keras.layers.Dense(1)])
+    k_seq.build((None, 5))                      # no Input: the file records the built shape
+    k_seq.save(tmp_path / "lazy.keras")
+    seq = load_model(tmp_path / "lazy.keras")
+    _assert_same_predictions(seq, k_seq, x[0][:, :1].repeat(5, axis=1))
+    with pytest.raises(KerasFileError, match="not built yet"):
+        Sequential([nl.Dense(3)]).save(tmp_path / "unbuilt.keras")
