@@ -12,7 +12,7 @@ from .applications import VGG16  # noqa: E402
 from .layers import Input  # noqa: E402
 from .models import Model, Sequential  # noqa: E402
 from .random import set_random_seed  # noqa: E402
-from . import saving  # noqa: E402  (numvgg.saving.load_model, as keras.saving.load_model)
+from . import saving  # noqa: E402, F401  (numvgg.saving.load_model, as keras.saving.load_model)
 
 __all__ = ["VGG16", "Input", "Model", "Sequential", "applications", "callbacks", "layers", "losses", "metrics",
            "models", "optimizers", "utils", "set_random_seed"]

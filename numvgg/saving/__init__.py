@@ -2,4 +2,4 @@
 from .keras_file import load_model, save_model
 from .serialization import KerasFileError
 
-__all__ = ["load_model", "save_model", "KerasFileError"]
+__all__ = ["KerasFileError", "load_model", "save_model"]

@@ -124,8 +124,9 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
             Keras counterpart, or the file cannot be written.
         FileExistsError: ``overwrite=False`` and the file exists.
     """
-    from ..io.weights import _write_keras3
     import h5py
+
+    from ..io.weights import _write_keras3
     filepath = os.fspath(filepath)
     if not filepath.endswith(".keras"):
         raise KerasFileError(f"Cannot save the model to '{filepath}': the name must end in "
@@ -145,11 +146,11 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
     weights = io.BytesIO()
     with h5py.File(weights, "w") as f:
         _write_keras3(f, model)
-    with atomic_path(filepath, KerasFileError, "the model") as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
-            z.writestr("metadata.json", json.dumps(metadata))
-            z.writestr("config.json", json.dumps(config))
-            z.writestr("model.weights.h5", weights.getvalue())
+    with atomic_path(filepath, KerasFileError, "the model") as tmp, \
+            zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
+        z.writestr("metadata.json", json.dumps(metadata))
+        z.writestr("config.json", json.dumps(config))
+        z.writestr("model.weights.h5", weights.getvalue())
 
 
 # -- reading ---------------------------------------------------------------------------
