@@ -140,6 +140,8 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
     compiled = compile_config(model)
     if compiled is not None:
         config["compile_config"] = compiled
+    # The Keras version whose format this is (tested against it); Keras does not
+    # check it when loading. numvgg adds its own version next to it.
     metadata = {"keras_version": "3.15.1",
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
                 "numvgg_version": __version__}
