@@ -14,6 +14,7 @@ from .applications import VGG16
 from .layers import Input
 from .models import Model, Sequential
 from .random import set_random_seed
+from . import saving  # noqa: F401  (numvgg.saving.load_model, as keras.saving.load_model)
 
 __all__ = ["VGG16", "Input", "Model", "Sequential", "applications", "callbacks", "layers", "losses",
            "metrics", "models", "optimizers", "preprocessing", "utils", "set_random_seed", "__version__"]

@@ -18,4 +18,4 @@ def test_train_augment_puts_flip_rotation_zoom_in_front_of_the_base(tmp_path, ca
     layers = re.findall(r"\((RandomFlip|RandomRotation|RandomZoom|Functional)\)", out)
     assert layers == ["RandomFlip", "RandomRotation", "RandomZoom", "Functional"]
     assert "Validation accuracy after fine-tuning:" in out
-    assert (tmp_path / "out" / "seed_model.weights.h5").exists()
+    assert (tmp_path / "out" / "recipe_model.weights.h5").exists()

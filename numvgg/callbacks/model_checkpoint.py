@@ -5,14 +5,21 @@ What is written:
 * ``save_weights_only=True``: ``model.save_weights(path)``. numvgg's
   ``save_weights`` writes to a temporary file and renames it, so a crash in
   the middle of a save never leaves a half-written checkpoint behind.
-* ``save_weights_only=False`` (Keras: the whole model): the full training state
-  (weights, optimizer slots, epoch, random generators) through
-  ``model.save_training_state(path)``; ``epoch = model.load_training_state(path)``
-  then ``fit(..., initial_epoch=epoch)`` resumes. A model without that method
-  (a stand-in in tests) gets its weights saved and a warning, once.
+* ``save_weights_only=False`` and a name ending in ``.keras`` (Keras 3's
+  rule): the whole model in Keras' ``.keras`` format, ``model.save(path)``
+  (atomic too); ``keras.models.load_model`` and ``numvgg.models.load_model``
+  read it. Like Keras' file, it holds the compile config but not the
+  optimizer's slots (see :mod:`numvgg.saving.keras_file`).
+* ``save_weights_only=False`` and any other name (numvgg's addition; Keras 3
+  refuses such names): the full training state (weights, optimizer slots,
+  epoch, random generators) through ``model.save_training_state(path)``;
+  ``epoch = model.load_training_state(path)`` then
+  ``fit(..., initial_epoch=epoch)`` resumes exactly. Name it ``*.state.h5``.
+  A model without that method (a stand-in in tests) gets its weights saved
+  and a warning, once.
 
-Unlike Keras, the file name's extension is not checked (Keras insists on
-``.weights.h5`` or ``.keras``): the model's saving method picks the format.
+Unlike Keras, the other names are not refused: the model's saving method
+picks the format from the name.
 """
 from __future__ import annotations
 
@@ -153,6 +160,8 @@ class ModelCheckpoint(MonitorCallback):
             os.makedirs(dirname, exist_ok=True)
         if self.save_weights_only:
             self.model.save_weights(filepath)
+        elif filepath.endswith(".keras") and hasattr(self.model, "save"):
+            self.model.save(filepath)
         elif hasattr(self.model, "save_training_state"):
             self.model.save_training_state(filepath)
         else:

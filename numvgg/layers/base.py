@@ -295,6 +295,12 @@ class Layer(abc.ABC):
     def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
 
+    @classmethod
+    def from_config(cls, config: dict):
+        """A new, unbuilt layer from :meth:`get_config`'s dict, as Keras'
+        ``Layer.from_config`` (``.keras`` files go through :mod:`numvgg.saving`)."""
+        return cls(**config)
+
     def __repr__(self) -> str:
         shape = format_shape(self.output_shape) if self.output_shape else "unbuilt"
         return f"<{type(self).__name__} name={self.name!r} output={shape} params={self.count_params():,}>"

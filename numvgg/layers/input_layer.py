@@ -55,6 +55,15 @@ class InputLayer(Layer):
         return {"batch_shape": self.batch_shape, "dtype": self.dtype.name, "sparse": False,
                 "ragged": False, "name": self.name}
 
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        for key in ("sparse", "ragged", "optional"):     # Keras' flags; numvgg inputs are dense
+            if config.pop(key, False):
+                raise ValueError(f"InputLayer '{config.get('name')}': {key}=True is not supported "
+                                 "by numvgg (dense inputs only).")
+        return cls(**config)
+
 
 def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None, tensor=None):
     """A symbolic input tensor, as ``keras.Input``: ``Input(shape=(224, 224, 3))``.

@@ -10,4 +10,11 @@ def leaf_layers(model):
     return model.leaf_layers()
 
 
-__all__ = ["Model", "Functional", "Sequential", "leaf_layers"]
+def load_model(filepath, compile: bool = True, custom_objects=None, safe_mode: bool = True):
+    """Load a Keras 3 ``.keras`` file, as ``keras.models.load_model`` (see :mod:`numvgg.saving`)."""
+    from ..saving import load_model as _load_model
+    return _load_model(filepath, compile=compile, custom_objects=custom_objects,
+                       safe_mode=safe_mode)
+
+
+__all__ = ["Model", "Functional", "Sequential", "leaf_layers", "load_model"]

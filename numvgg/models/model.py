@@ -443,9 +443,28 @@ class Model(Trainer, Layer):
             raise FileExistsError(f"{filepath} exists and overwrite=False")
         save_weights(self, filepath)
 
+    def save(self, filepath, overwrite: bool = True) -> None:
+        """Write the whole model (architecture, weights, compile config) to a
+        Keras 3 ``.keras`` file, atomically; ``keras.models.load_model`` reads it
+        (see :mod:`numvgg.saving.keras_file` for what is stored)."""
+        from ..saving import save_model
+        save_model(self, filepath, overwrite=overwrite)
+
     def get_config(self):
-        return {**super().get_config(), "layers": [l.get_config() | {"class_name": type(l).__name__}
-                                                   for l in self.layers]}
+        """Keras' config of this model, the ``config`` part of ``config.json`` in a
+        ``.keras`` file: every layer's config and, for a functional model, the
+        calls that connect them (see :mod:`numvgg.saving.serialization`)."""
+        from ..saving.serialization import serialize_layer
+        return serialize_layer(self)["config"]
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """A new model with fresh weights from :meth:`get_config`'s dict (Keras' or numvgg's)."""
+        from ..saving import serialization
+        from .sequential import Sequential
+        if issubclass(cls, Sequential):
+            return serialization.sequential_from_config(config)
+        return serialization.functional_from_config(config)
 
 
 
