@@ -329,3 +329,56 @@ def test_input_shape_on_a_layer_warns_like_keras(keras):
     for K in (keras, numvgg):
         with pytest.warns(UserWarning, match="prefer using an `Input\\(shape\\)` object"):
             K.layers.Dense(3, input_shape=(4,))
+
+
+def test_batchnorm_frozen_without_recompiling_keeps_its_traced_mode(keras):
+    """Keras reads BatchNormalization's flag when the step is traced: frozen after a fit
+    (no recompile), it still normalizes with batch statistics and updates them."""
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(16, 4)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
+    results = {}
+    weights = None
+    for K in (numvgg, keras):
+        model = K.Sequential([K.Input((4,)), K.layers.Dense(3), K.layers.BatchNormalization(name="bn"),
+                              K.layers.Dense(1)])
+        if weights is None:
+            weights = model.get_weights()
+        model.set_weights(weights)
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+        model.get_layer("bn").trainable = False          # forgot to recompile
+        h = model.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+        results[K.__name__] = (h.history["loss"][0], model.get_layer("bn").get_weights())
+    ours, theirs = results["numvgg"], results["keras"]
+    assert ours[0] == pytest.approx(theirs[0], rel=1e-5)
+    for a, b in zip(ours[1], theirs[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_multi_output_fit_and_evaluate_match_keras(keras):
+    """A list (or dict) of targets, one loss per output, loss_weights: the same history keys
+    (each output's unweighted loss too) and values; several inputs predict as one array each."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 3)).astype("float32")
+    y1 = rng.normal(size=(6, 1)).astype("float32")
+    y2 = (rng.random((6, 1)) > 0.5).astype("float32")
+    results, weights = {}, None
+    for K in (numvgg, keras):
+        inputs = K.Input((3,))
+        h = K.layers.Dense(4)(inputs)
+        model = K.Model(inputs, [K.layers.Dense(1, name="o1")(h),
+                                 K.layers.Dense(1, name="o2", activation="sigmoid")(h)])
+        weights = weights or model.get_weights()
+        model.set_weights(weights)
+        model.compile(optimizer="sgd", loss=["mse", "binary_crossentropy"], loss_weights=[0.5, 2.0])
+        history = model.fit(x, [y1, y2], epochs=2, batch_size=3, verbose=0, shuffle=False)
+        evaluated = model.evaluate(x, {"o1": y1, "o2": y2}, verbose=0)
+        a, b = K.Input((3,)), K.Input((3,))
+        two_in = K.Model([a, b], K.layers.Concatenate()([a, b]))
+        results[K.__name__] = (history.history, evaluated, two_in.predict([x, 2 * x], verbose=0))
+    (h_ours, e_ours, p_ours), (h_theirs, e_theirs, p_theirs) = results["numvgg"], results["keras"]
+    assert sorted(h_ours) == sorted(h_theirs) == ["loss", "o1_loss", "o2_loss"]
+    for key in h_theirs:
+        np.testing.assert_allclose(h_ours[key], h_theirs[key], rtol=1e-5)
+    np.testing.assert_allclose(e_ours, e_theirs, rtol=1e-5)
+    np.testing.assert_array_equal(p_ours, p_theirs)

@@ -31,6 +31,10 @@ class BatchNormalization(Layer):
     statistics were used (see :mod:`numvgg.ops.normalization`).
     """
 
+    # Its forward reads ``trainable`` (batch statistics only when trainable), so a
+    # training step runs it with the flag its trace saw (models/train_plan.py).
+    reads_trainable_in_forward = True
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones", **kwargs):

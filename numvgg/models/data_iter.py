@@ -40,6 +40,19 @@ def unpack_batch(batch):
 
 
 
+def num_samples(x) -> int:
+    """How many samples ``x`` holds: an array's length, or the first array's for
+    the list of arrays a model with several inputs (or outputs) takes."""
+    return len(x[0]) if isinstance(x, (list, tuple)) else len(x)
+
+
+def take(x, index):
+    """``x[index]`` for an array, or for each array of a list (several inputs/outputs)."""
+    if x is None:
+        return None
+    return [a[index] for a in x] if isinstance(x, (list, tuple)) else x[index]
+
+
 def split_validation(x, y, validation_split: float):
     """Keras' ``validation_split``: the *last* fraction of the arrays, before any shuffling."""
     if not _is_array_like(x):
@@ -47,15 +60,13 @@ def split_validation(x, y, validation_split: float):
                          "`validation_data` with a dataset.")
     if not 0.0 < validation_split < 1.0:
         raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
-    x = np.asarray(x)
-    n = len(x)
+    n = num_samples(x)
     cut = int(math.floor(n * (1.0 - validation_split)))
     if cut in (0, n):
         raise ValueError(f"validation_split={validation_split} leaves no training or no "
                          f"validation samples out of {n}.")
-    y = None if y is None else np.asarray(y)
-    train = (x[:cut], None if y is None else y[:cut])
-    val = (x[cut:], None if y is None else y[cut:])
+    train = (take(x, slice(None, cut)), take(y, slice(None, cut)))
+    val = (take(x, slice(cut, None)), take(y, slice(cut, None)))
     return train, val
 
 
@@ -63,26 +74,27 @@ class _ArrayBatches:
     """Re-iterable batches over in-memory arrays, reshuffled at each ``iter()``."""
 
     def __init__(self, x, y, batch_size, shuffle, sample_weight=None):
-        self.x = np.asarray(x)
-        self.y = None if y is None else np.asarray(y)
+        # A model with several inputs (outputs) takes a list of arrays as x (y).
+        self.x = list(x) if isinstance(x, (list, tuple)) else np.asarray(x)
+        self.y = None if y is None else list(y) if isinstance(y, (list, tuple)) else np.asarray(y)
         self.sample_weight = sample_weight
-        if self.x.ndim == 0:
+        if not isinstance(self.x, list) and self.x.ndim == 0:
             raise ValueError("x must be an array of samples (batch axis first), got a scalar.")
-        if self.y is not None and len(self.y) != len(self.x):
-            raise ValueError(f"x and y have different numbers of samples: x has {len(self.x)}, "
-                             f"y has {len(self.y)}.")
+        if self.y is not None and num_samples(self.y) != num_samples(self.x):
+            raise ValueError(f"x and y have different numbers of samples: x has "
+                             f"{num_samples(self.x)}, y has {num_samples(self.y)}.")
         self.batch_size = batch_size
         self.shuffle = shuffle
 
     def __len__(self):
-        return math.ceil(len(self.x) / self.batch_size)
+        return math.ceil(num_samples(self.x) / self.batch_size)
 
     def __iter__(self):
-        n = len(self.x)
+        n = num_samples(self.x)
         order = nv_random.generator().permutation(n) if self.shuffle else None
         for start in range(0, n, self.batch_size):
             idx = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
-            yield (self.x[idx], None if self.y is None else self.y[idx],
+            yield (take(self.x, idx), take(self.y, idx),
                    None if self.sample_weight is None else self.sample_weight[idx])
 
 

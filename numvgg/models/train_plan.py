@@ -27,6 +27,7 @@ layer: that part of the network runs as plain inference).
 """
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 import numpy as np
@@ -40,10 +41,14 @@ class TrainPlan(NamedTuple):
         slots: ``(layer, weight_name)`` of every trained weight, in model order.
         keep_cache: the leaf layers whose caches the backward will use
             (a layer is left out when no trained layer comes at or before it).
+        traced_flags: ``trainable`` as it was at the trace, for the layers whose
+            forward reads it (``BatchNormalization``: batch statistics only when
+            trainable). Keras' traced step keeps those values until the next trace.
     """
     trained: frozenset
     slots: list
     keep_cache: frozenset
+    traced_flags: tuple = ()     # (layer, trainable) of the layers whose forward reads the flag
 
     @property
     def variables(self) -> list:
@@ -67,7 +72,24 @@ def make_plan(model) -> TrainPlan:
         seen_trained = seen_trained or leaf in trained
         if seen_trained:
             keep.add(leaf)
-    return TrainPlan(trained, slots, frozenset(keep))
+    traced = tuple((leaf, leaf.trainable) for leaf in model.leaf_layers()
+                   if getattr(leaf, "reads_trainable_in_forward", False))
+    return TrainPlan(trained, slots, frozenset(keep), traced)
+
+
+@contextlib.contextmanager
+def flags_as_traced(plan: TrainPlan):
+    """Run a step with the ``trainable`` flags the plan's trace saw (then put back the
+    current ones): a BatchNormalization frozen *after* the trace keeps using batch
+    statistics in that trace's steps, as in Keras."""
+    now = [(layer, layer._trainable) for layer, _ in plan.traced_flags]
+    try:
+        for layer, then in plan.traced_flags:
+            layer._trainable = then
+        yield
+    finally:
+        for layer, value in now:
+            layer._trainable = value
 
 
 def _specs(arrays) -> list:

@@ -53,7 +53,7 @@ from .. import random as nv_random
 from ..errors import ShapeError
 from ..io import training_state
 from . import checks, train_plan
-from .data_iter import EpochIterator, no_sample_logs, split_validation, unpack_batch
+from .data_iter import EpochIterator, no_sample_logs, num_samples, split_validation, unpack_batch
 from .diagnose import DivergenceMonitor, diagnose_nonfinite_loss
 from .feature_cache import FrozenFeatureCache, frozen_prefix
 from .interrupt import InterruptGuard
@@ -187,6 +187,9 @@ class Trainer:
         self._loss_fns = fns
         self._loss_factors = weights
         self._output_names = names
+        # Keras logs each output's (unweighted) loss too ("o1_loss") when there are several.
+        self._output_loss_trackers = [] if n == 1 else [
+            metrics_module.Mean(name=f"{name}_loss") for name, fn in zip(names, fns) if fn is not None]
         for fn, leaf in zip(fns, self._output_leaves()):
             want = getattr(fn, "logits_activation", None)
             if want and getattr(leaf, "activation_name", None) == want and \
@@ -229,7 +232,7 @@ class Trainer:
         preds = list(y_pred) if many else [y_pred]
         if len(ys) != len(preds):
             raise ValueError(f"The model has {len(preds)} outputs but y holds {len(ys)} targets.")
-        total, grads, fused = 0.0, [], []
+        total, grads, fused, per_output = 0.0, [], [], []
         for fn, factor, leaf, yt, yp in zip(self._loss_fns, self._loss_factors,
                                              self._output_leaves(), ys, preds):
             if fn is None or yt is None:
@@ -244,9 +247,11 @@ class Trainer:
             else:
                 value, grad = fn.value_and_grad(yt, yp, sample_weight=sample_weight)
             total = total + factor * value
+            per_output.append(float(value))          # Keras logs each output's loss unweighted
             grads.append((grad * grad.dtype.type(factor) if factor != 1.0 else grad).astype(
                 yp.dtype, copy=False))
             fused.append(use_logits)
+        self._last_output_losses = per_output
         if not many:
             return total, grads[0], fused[0]
         return total, grads, fused
@@ -258,7 +263,9 @@ class Trainer:
     # -- metrics ----------------------------------------------------------------
     @property
     def metrics(self):
-        return [self._loss_tracker, *self.compiled_metrics] if self.compiled else []
+        if not self.compiled:
+            return []
+        return [self._loss_tracker, *getattr(self, "_output_loss_trackers", []), *self.compiled_metrics]
 
     @property
     def metrics_names(self):
@@ -285,6 +292,8 @@ class Trainer:
             self._resolve_metrics(y)
         n = (y_pred if self._single_output else y_pred[0]).shape[0]
         self._loss_tracker.update_state(loss, sample_weight=n)
+        for tracker, value in zip(getattr(self, "_output_loss_trackers", []), self._last_output_losses):
+            tracker.update_state(value, sample_weight=n)
         for m in self.compiled_metrics:
             m.update_state(y, y_pred)
         return self._logs()
@@ -337,7 +346,8 @@ class Trainer:
         """
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         plan = self._plan
-        y_pred = self(x, training=True, keep_cache=plan.keep_cache)
+        with train_plan.flags_as_traced(plan):
+            y_pred = self(x, training=True, keep_cache=plan.keep_cache)
         self._check_targets(y, y_pred)
         loss, dy, from_logits = self.compute_loss_and_grad(y, y_pred, sample_weight)
         if not np.isfinite(loss):
@@ -419,23 +429,43 @@ class Trainer:
     def _checked_arrays(self, x, y, call, need_targets=True, finite=True):
         """``x`` and ``y`` checked whole (arrays only; datasets are checked batch by batch).
 
-        Returns ``(x, y, is_arrays)``."""
+        A model with several inputs (outputs) takes a list of arrays as ``x``
+        (``y``; a dict keyed by output layer name works too). Returns
+        ``(x, y, is_arrays)``."""
         if x is None or not checks.is_array_data(x):
             return x, y, False
-        x = checks.as_sample_array(x, "x")
-        if self.built:
+        several_in = self.built and not self._single_input and isinstance(x, (list, tuple))
+        x = [checks.as_sample_array(a, f"x[{i}]") for i, a in enumerate(x)] if several_in \
+            else checks.as_sample_array(x, "x")
+        if self.built and not several_in:
             checks.check_input_shape(self, x, call)
         if y is None and need_targets:
             name = call.split("(")[0]
             raise ValueError(f"{call}: y is missing. With arrays, pass the targets too: "
                              f"{name}(x, y, ...); or pass a dataset of (x, y) batches as x.")
         if y is not None:
-            y = checks.as_sample_array(y, "y")
+            y = self._targets_as_arrays(y, call)
         if finite:
-            checks.check_finite(x, "x", call)
-            if y is not None:
-                checks.check_finite(y, "y", call)
+            for name, a in _named_arrays("x", x) + (_named_arrays("y", y) if y is not None else []):
+                checks.check_finite(a, name, call)
         return x, y, True
+
+    def _targets_as_arrays(self, y, call):
+        """``y`` as one array, or one array per output (from a list or a dict by output name)."""
+        if not self.built or self._single_output:
+            return checks.as_sample_array(y, "y")
+        names = [t.node.layer.name for t in self.outputs]
+        if isinstance(y, dict):
+            unknown = sorted(set(y) - set(names))
+            if unknown:
+                raise ValueError(f"{call}: y names output(s) {unknown} that the model does not have; "
+                                 f"its outputs are {names}.")
+            y = [y.get(name) for name in names]
+        if not isinstance(y, (list, tuple)) or len(y) != len(names):
+            raise ValueError(f"{call}: the model has {len(names)} outputs {names}; pass y as a list "
+                             f"of {len(names)} arrays (or a dict keyed by those names).")
+        return [None if a is None else checks.as_sample_array(a, f"y[{i}] ({names[i]})")
+                for i, a in enumerate(y)]
 
     # -- public batch API ------------------------------------------------------
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
@@ -542,13 +572,13 @@ class Trainer:
             if not arrays:
                 raise ValueError("`sample_weight` argument is not supported when using a dataset or "
                                  "generator: yield (x, y, sample_weight) batches instead.")
-            sample_weight = check_sample_weight(sample_weight, len(x))
+            sample_weight = check_sample_weight(sample_weight, num_samples(x))
         if class_weight is not None:
             class_weight = check_class_weight(class_weight, num_classes_of(self.output_shape)
                                               if self.built else None)
         if validation_split and validation_data is None:
             if sample_weight is not None:
-                cut = len(x) - len(split_validation(x, y, validation_split)[1][0])
+                cut = num_samples(x) - num_samples(split_validation(x, y, validation_split)[1][0])
                 sample_weight = sample_weight[:cut]
             (x, y), validation_data = split_validation(x, y, validation_split)
         if isinstance(validation_data, tuple):
@@ -589,7 +619,7 @@ class Trainer:
         """What Keras' fit traces on: the batches' shape signature (see :mod:`.train_plan`)."""
         if not arrays:
             return (None,)          # one trace per compile for datasets and generators
-        return train_plan.fit_signature(len(x), batch_size, x, y)
+        return train_plan.fit_signature(num_samples(x), batch_size, x, y)
 
     def _fit_epochs(self, run, cbks, guard, train_iter, initial_epoch):
         """The epoch loop of :meth:`fit`; returns the last epoch's logs."""
@@ -674,7 +704,7 @@ class Trainer:
         self._assert_compiled("evaluate")
         x, y, arrays = self._checked_arrays(x, y, "evaluate()")
         if sample_weight is not None:
-            sample_weight = check_sample_weight(sample_weight, len(x))
+            sample_weight = check_sample_weight(sample_weight, num_samples(x))
         it = EpochIterator(x, y, batch_size=batch_size, steps_per_epoch=steps, shuffle=False,
                            sample_weight=sample_weight)
         verbose = 1 if verbose == "auto" else verbose
@@ -700,8 +730,8 @@ class Trainer:
         gets a warning naming the samples (their outputs will not be finite)."""
         from ..callbacks import CallbackList
         x, _, arrays = self._checked_arrays(x, None, "predict()", need_targets=False, finite=False)
-        if arrays:
-            report = checks.nonfinite_report(x, "x")
+        for name, a in (_named_arrays("x", x) if arrays else []):
+            report = checks.nonfinite_report(a, name)
             if report:
                 warnings.warn(f"predict(): {report}; their predictions will not be finite.",
                               RuntimeWarning, stacklevel=2)
@@ -740,3 +770,9 @@ class _FitRun(NamedTuple):
     class_weight: dict | None    # weights the training batches only, never the validation data
     signature: tuple             # what Keras' fit traces on (see train_plan.fit_signature)
 
+
+def _named_arrays(name, value) -> list:
+    """``[(name, array)]``, or ``[("x[0]", a0), ...]`` for a list of arrays."""
+    if isinstance(value, list):
+        return [(f"{name}[{i}]", a) for i, a in enumerate(value) if a is not None]
+    return [(name, value)]
