@@ -202,3 +202,17 @@ def test_file_cache_refuses_what_it_cannot_store(tmp_path):
     with pytest.raises(TypeError, match="file cache holds arrays or tuples"):
         list(ds)
     assert not (tmp_path / "c.npz").exists()
+
+
+def test_map_that_writes_in_place_cannot_change_the_data_or_the_cache():
+    """Keras' preprocess_input writes into float NumPy arrays; tf.data's elements are
+    immutable, so numvgg hands out read-only views of what it keeps."""
+    from numvgg.applications.vgg16 import preprocess_input
+    x = np.random.default_rng(0).uniform(0, 255, (6, 4, 4, 3)).astype("float32")
+    keep = x.copy()
+    for ds in (Dataset.from_tensor_slices(x).map(preprocess_input).batch(3),
+               Dataset.from_tensor_slices(x).batch(3).cache().map(preprocess_input)):
+        first, second = list(ds), list(ds)
+        np.testing.assert_array_equal(x, keep)
+        for a, b in zip(first, second):
+            np.testing.assert_array_equal(a, b)

@@ -17,10 +17,12 @@ from numvgg.errors import ShapeError
 @pytest.mark.parametrize("dtype", ["float32", "uint8", "int64", "float64"])
 def test_vgg16_preprocess_matches_keras(keras, rng, shape, dtype):
     x = rng.integers(0, 256, shape).astype(dtype)
-    theirs = keras.applications.vgg16.preprocess_input(x.copy())   # Keras may write into its input
-    ours = preprocess_input(x)
-    assert ours.dtype == np.float32 and ours.shape == shape
-    np.testing.assert_array_equal(ours, np.asarray(theirs, dtype=np.float32))
+    mine, keras_input = x.copy(), x.copy()
+    theirs = keras.applications.vgg16.preprocess_input(keras_input)   # Keras writes into float input
+    ours = preprocess_input(mine)
+    assert ours.dtype == np.asarray(theirs).dtype and ours.shape == shape
+    np.testing.assert_array_equal(ours, np.asarray(theirs))
+    np.testing.assert_array_equal(mine, keras_input)          # the caller's array: as Keras leaves it
 
 
 def test_caffe_is_bgr_minus_the_imagenet_mean():
@@ -42,15 +44,22 @@ def test_all_modes_and_layouts_match_keras(keras, rng, mode, data_format, shape)
     np.testing.assert_array_equal(ours, theirs)
 
 
-def test_input_is_never_modified_and_output_is_a_new_contiguous_array(keras, rng):
+def test_float_input_is_changed_in_place_as_keras_does(keras, rng):
+    """A script that ignores the return value sees what it would see in Keras;
+    integer and read-only input is left alone (a new array comes back)."""
     x = rng.uniform(0, 255, (1, 4, 4, 3)).astype(np.float32)
-    before = x.copy()
-    out = preprocess_input(x)
-    np.testing.assert_array_equal(x, before)
-    assert out.flags["C_CONTIGUOUS"] and not np.shares_memory(out, x)
-    # What the docstring warns about: Keras overwrites a float input.
-    keras.applications.vgg16.preprocess_input(x)
-    assert not np.array_equal(x, before)
+    ours, theirs = x.copy(), x.copy()
+    out = preprocess_input(ours)
+    keras.applications.vgg16.preprocess_input(theirs)
+    np.testing.assert_array_equal(ours, theirs)
+    assert np.shares_memory(out, ours)                     # the channel-reversed view, as Keras
+    pixels = rng.integers(0, 256, (1, 4, 4, 3)).astype(np.uint8)
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    for untouched in (pixels, frozen):
+        before = untouched.copy()
+        assert not np.shares_memory(preprocess_input(untouched), untouched)
+        np.testing.assert_array_equal(untouched, before)
 
 
 def test_preprocess_input_accepts_lists():

@@ -45,13 +45,12 @@ def preprocess_input(x, data_format=None, mode: str = "caffe") -> np.ndarray:
             ``'tf'``: ``x / 127.5 - 1`` (to -1..1); ``'torch'``: ``x / 255``, then
             per channel ``(x - mean) / std`` with ImageNet's RGB mean and std.
     Returns:
-        A **new** float32 array of the same shape; ``x`` is never changed.
-        Keras differs here: given a float NumPy array it writes the result over
-        the input (and, in ``'caffe'`` mode, hands back a channel-reversed view
-        of it), so calling it twice on the same array subtracts the mean twice.
-        Integer input is cast to float32 first, as in Keras; float64 input is
-        computed in float64 and then rounded to float32 (Keras would keep float64;
-        it also keeps float16, which numvgg computes in float32).
+        As in Keras: a float NumPy array is **changed in place** and returned
+        (in ``'caffe'`` mode as a channel-reversed view of it, so the caller's
+        array ends up mean-subtracted but still in RGB order -- use the return
+        value), in its own float dtype. Integer input, lists and read-only
+        arrays get a new float32 array (Keras casts integers the same way; it
+        raises for a read-only array, numvgg copies it).
     Raises:
         ValueError: unknown ``mode`` or ``data_format``.
         ShapeError: not 3-D / 4-D, or the channel axis is not 3 (``'caffe'``, ``'torch'``).
@@ -64,34 +63,34 @@ def preprocess_input(x, data_format=None, mode: str = "caffe") -> np.ndarray:
     elif not isinstance(data_format, str) or data_format not in ("channels_first", "channels_last"):
         raise ValueError("Expected data_format to be one of `channels_first` or `channels_last`. "
                          f"Received: data_format={_short(data_format)}")
+    in_place = isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating) and x.flags.writeable
     x = np.asarray(x)
     if x.ndim not in (3, 4):
         raise ShapeError(f"preprocess_input expects one image (H, W, 3) or a batch (N, H, W, 3); "
                          f"received an array of shape {x.shape}.")
-    # Keras computes in float32 unless handed floats; a float64 input keeps float64 until the end.
-    work_dtype = np.float64 if x.dtype == np.float64 else np.float32
-    # Move channels last so one code path serves both layouts; moved back at the end.
+    # Move channels last so one code path serves both layouts (a view: writes reach x).
     channel_axis = -1 if data_format == "channels_last" else x.ndim - 3
     x = np.moveaxis(x, channel_axis, -1)                      # (..., H, W, C)
     if mode in ("caffe", "torch") and x.shape[-1] != 3:
         raise ShapeError(f"preprocess_input(mode='{mode}') needs 3 colour channels on the "
                          f"{data_format} axis; received an array of shape "
                          f"{np.moveaxis(x, -1, channel_axis).shape}.")
-    x = x.astype(work_dtype)                                  # always a copy: the input stays intact
+    if not in_place:
+        from ..config import floatx
+        x = x.astype(floatx())                                # Keras: integers become floatx
+    dtype = x.dtype
 
     if mode == "tf":
         x /= 127.5
         x -= 1.0
     elif mode == "torch":
         x /= 255.0
-        x -= np.asarray(TORCH_MEAN_RGB, dtype=work_dtype)
-        x /= np.asarray(TORCH_STD_RGB, dtype=work_dtype)
+        x -= np.asarray(TORCH_MEAN_RGB, dtype=dtype)
+        x /= np.asarray(TORCH_STD_RGB, dtype=dtype)
     else:
-        x = x[..., ::-1]                                      # RGB -> BGR (a view of our copy)
-        x -= np.asarray(CAFFE_MEAN_BGR, dtype=work_dtype)
-    x = np.moveaxis(x, -1, channel_axis)
-    return np.ascontiguousarray(x, dtype=np.float32)
-
+        x = x[..., ::-1]                                      # RGB -> BGR: a view, as in Keras
+        x -= np.asarray(CAFFE_MEAN_BGR, dtype=dtype)
+    return np.moveaxis(x, -1, channel_axis)
 
 _CLASS_INDEX_CACHE: dict[str, dict] = {}
 

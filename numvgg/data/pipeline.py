@@ -246,7 +246,26 @@ def _row(tensors, i):
         return tuple(_row(t, i) for t in tensors)
     if isinstance(tensors, dict):
         return {k: _row(t, i) for k, t in tensors.items()}
-    return tensors[i]
+    return _read_only(tensors[i])
+
+
+def _read_only(value):
+    """A read-only view of an array the dataset keeps (the user's tensors, a cache).
+
+    tf.data's elements are immutable; NumPy arrays are not, and a map function
+    that writes into its input -- Keras' ``preprocess_input`` does, on float
+    NumPy arrays -- would otherwise change the user's data or the cache at every
+    pass. Such a function gets a read-only array and works on a copy instead.
+    """
+    if isinstance(value, (tuple, list)):
+        return type(value)(_read_only(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _read_only(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        view = value.view()
+        view.flags.writeable = False
+        return view
+    return value
 
 
 def _call(fn, element):
@@ -460,12 +479,13 @@ class CacheDataset(_Wrapper):
         if self._elements is None and self.filename and os.path.exists(self._path()):
             self._elements = self._read()
         if self._elements is not None:
-            yield from self._elements
+            for element in self._elements:
+                yield _read_only(element)
             return
         seen = []
         for element in self.input:
             seen.append(element)
-            yield element
+            yield _read_only(element)
         # Only a complete pass is kept (a pass cut short by take() would lose elements).
         self._elements = seen
         if self.filename:
