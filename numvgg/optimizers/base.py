@@ -45,8 +45,21 @@ import warnings
 
 import numpy as np
 
+from .. import config
 from ..errors import ShapeError
 from . import schedules as schedules_module
+
+
+def keras_cast(value: float, dtype) -> np.floating:
+    """A Python float as Keras' ``ops.cast(value, dtype)`` makes it.
+
+    TensorFlow first turns the Python float into a float32 tensor, then casts
+    it: in a float64 model ``ops.cast(0.999, 'float64')`` is 0.9990000128746033,
+    not 0.999. Keras' optimizers cast some hyperparameters this way (Adam's
+    betas, SGD's momentum, the weight decay) and use others directly (``1 - beta``,
+    ``epsilon``: exact in float64). In float32 both ways give the same number.
+    """
+    return np.dtype(dtype).type(np.float32(value))
 
 
 # -- gradient clipping (Keras: BaseOptimizer._clip_by_norm, clip_by_global_norm) --
@@ -150,7 +163,8 @@ class Optimizer(abc.ABC):
         if isinstance(learning_rate, schedules_module.LearningRateSchedule) or callable(learning_rate):
             return learning_rate
         if isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool):
-            return np.float32(learning_rate)        # Keras keeps it in a float32 variable
+            # Keras keeps it in a variable of backend.floatx() at the optimizer's creation
+            return np.dtype(config.floatx()).type(learning_rate)
         raise ValueError("Argument `learning_rate` should be float, or an instance of "
                          "LearningRateSchedule, or a callable (that takes in the current iteration "
                          "value and returns the corresponding learning rate value). "
@@ -309,7 +323,7 @@ class Optimizer(abc.ABC):
             return
         for v in variables:
             f = v.dtype.type
-            v -= v * f(self.weight_decay) * f(lr)
+            v -= v * keras_cast(self.weight_decay, v.dtype) * f(lr)
 
     @abc.abstractmethod
     def update_step(self, gradient: np.ndarray, variable: np.ndarray, learning_rate, index: int) -> None:
