@@ -181,3 +181,17 @@ def test_float64_adam_train_on_batch_matches_keras_float64(keras, set_floatx, ke
     errors = [rel_to_max(a - w0, np.asarray(b) - w0)
               for a, b, w0 in zip(ours.get_weights(), theirs.get_weights(), start)]
     assert max(errors) < 1e-10, errors
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("dtype", ["uint8", "float32", "float64"])
+def test_preprocess_input_under_float64_matches_keras(keras, set_floatx, keras_floatx, dtype):
+    """Keras casts integer pixels to floatx and keeps a float input's dtype."""
+    from numvgg.applications.vgg16 import preprocess_input
+    set_floatx("float64")
+    keras_floatx("float64")
+    x = np.random.default_rng(4).integers(0, 256, (2, 5, 7, 3)).astype(dtype)
+    theirs = keras.applications.vgg16.preprocess_input(x.copy())
+    ours = preprocess_input(x)
+    assert ours.dtype == np.asarray(theirs).dtype
+    np.testing.assert_array_equal(ours, theirs)

@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from .. import config
 from ..errors import ClassIndexError, ShapeError
 
 # Mean pixel of the ImageNet training set, in BGR order ('caffe').
@@ -45,13 +46,16 @@ def preprocess_input(x, data_format=None, mode: str = "caffe") -> np.ndarray:
             ``'tf'``: ``x / 127.5 - 1`` (to -1..1); ``'torch'``: ``x / 255``, then
             per channel ``(x - mean) / std`` with ImageNet's RGB mean and std.
     Returns:
-        A **new** float32 array of the same shape; ``x`` is never changed.
+        A **new** array of the same shape, float32 (float64 after
+        ``numvgg.config.set_floatx('float64')``); ``x`` is never changed.
         Keras differs here: given a float NumPy array it writes the result over
         the input (and, in ``'caffe'`` mode, hands back a channel-reversed view
         of it), so calling it twice on the same array subtracts the mean twice.
         Integer input is cast to float32 first, as in Keras; float64 input is
         computed in float64 and then rounded to float32 (Keras would keep float64;
-        it also keeps float16, which numvgg computes in float32).
+        it also keeps float16, which numvgg computes in float32). With floatx
+        float64, integer and float64 input give float64 and float32 input
+        float32, as in Keras.
     Raises:
         ValueError: unknown ``mode`` or ``data_format``.
         ShapeError: not 3-D / 4-D, or the channel axis is not 3 (``'caffe'``, ``'torch'``).
@@ -69,7 +73,9 @@ def preprocess_input(x, data_format=None, mode: str = "caffe") -> np.ndarray:
         raise ShapeError(f"preprocess_input expects one image (H, W, 3) or a batch (N, H, W, 3); "
                          f"received an array of shape {x.shape}.")
     # Keras computes in float32 unless handed floats; a float64 input keeps float64 until the end.
-    work_dtype = np.float64 if x.dtype == np.float64 else np.float32
+    float64 = config.floatx() == "float64"
+    integer_to_float64 = float64 and not np.issubdtype(x.dtype, np.floating)   # Keras: to floatx
+    work_dtype = np.float64 if (x.dtype == np.float64 or integer_to_float64) else np.float32
     # Move channels last so one code path serves both layouts; moved back at the end.
     channel_axis = -1 if data_format == "channels_last" else x.ndim - 3
     x = np.moveaxis(x, channel_axis, -1)                      # (..., H, W, C)
@@ -90,7 +96,7 @@ def preprocess_input(x, data_format=None, mode: str = "caffe") -> np.ndarray:
         x = x[..., ::-1]                                      # RGB -> BGR (a view of our copy)
         x -= np.asarray(CAFFE_MEAN_BGR, dtype=work_dtype)
     x = np.moveaxis(x, -1, channel_axis)
-    return np.ascontiguousarray(x, dtype=np.float32)
+    return np.ascontiguousarray(x, dtype=work_dtype if float64 else np.float32)
 
 
 _CLASS_INDEX_CACHE: dict[str, dict] = {}
