@@ -56,7 +56,8 @@ def keras_cast(value: float, dtype) -> np.floating:
     TensorFlow first turns the Python float into a float32 tensor, then casts
     it: in a float64 model ``ops.cast(0.999, 'float64')`` is 0.9990000128746033,
     not 0.999. Keras' optimizers cast some hyperparameters this way (Adam's
-    betas, SGD's momentum, the weight decay) and use others directly (``1 - beta``,
+    betas, SGD's momentum, the weight decay, a slot's initial value such as
+    Adagrad's ``initial_accumulator_value``) and use others directly (``1 - beta``,
     ``epsilon``: exact in float64). In float32 both ways give the same number.
     """
     return np.dtype(dtype).type(np.float32(value))
@@ -234,7 +235,8 @@ class Optimizer(abc.ABC):
         out = tuple([] for _ in names)
         for i, v in enumerate(variables):
             for slots, name in zip(out, names):
-                slots.append(np.full(v.shape, initial_value, dtype=v.dtype))
+                # Keras fills slots with initializers.Constant: ops.cast of a Python float.
+                slots.append(np.full(v.shape, keras_cast(initial_value, v.dtype), dtype=v.dtype))
                 self._slot_order.append((name, i))
         for slots, name in zip(out, names):
             self._slots[name] = slots
