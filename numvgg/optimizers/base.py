@@ -30,10 +30,13 @@ One update, in Keras' order (``BaseOptimizer.apply`` and
 5. ``update_step`` applies the optimizer's rule to each (gradient, weight);
 6. ``iterations`` grows by one.
 
-Every number is float32, like Keras: hyperparameters given as Python floats are
-cast to the weight's dtype at the point where Keras casts them, so
-``1 - beta_1`` is computed in double precision and then rounded, exactly as a
-Python float meeting a float32 tensor in TensorFlow.
+Every number is in the weight's dtype (float32 unless the model was made in
+float64), like Keras: hyperparameters given as Python floats are cast to the
+weight's dtype at the point where Keras casts them, so ``1 - beta_1`` is
+computed in double precision and then rounded, exactly as a Python float
+meeting a float32 tensor in TensorFlow; see :func:`keras_cast` for the ones
+Keras passes through float32 first. The learning rate is kept in
+``numvgg.config.floatx()`` of the optimizer's creation (Keras' variable).
 """
 from __future__ import annotations
 
