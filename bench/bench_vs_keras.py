@@ -11,7 +11,7 @@ case          what is timed                                                     
 ============  =====================================================================  =======
 forward       ``predict_on_batch``, VGG16 without top, batch 8, 224x224, numvgg's    <= 1.3
               default conv algorithm
-train_full    ``train_on_batch``, seed head on VGG16, everything trainable, Adam,     <= 1.2
+train_full    ``train_on_batch``, recipe head on VGG16, everything trainable, Adam,     <= 1.2
               binary cross-entropy, numvgg's fastest conv algorithm
 train_frozen  the same with the VGG16 base frozen (the recipe's phase 1)             <= 0.9
 memory        peak RSS of ``predict`` on 32 images without top, above the RSS        <= 2 GiB
@@ -23,7 +23,7 @@ winograd      ``forward`` with numvgg's fastest conv algorithm (Winograd F(4x4,3
 it), set with ``numvgg.config.using_conv_algorithm`` around numvgg's calls;
 Keras is unchanged.
 
-The seed head is VGG16 (no top) + GlobalAveragePooling2D + Dense(512, relu) +
+The recipe head is VGG16 (no top) + GlobalAveragePooling2D + Dense(512, relu) +
 Dense(1, sigmoid). Both frameworks get the same weights (numvgg's random
 weights copied into Keras with ``set_weights``) and the same random batch; the
 script checks that they agree (output difference, first-step loss) before it
@@ -372,7 +372,7 @@ def case_train(keras, args, frozen: bool, x, y):
                                             lambda: theirs.train_on_batch(x, y),
                                             args.repeats, max(args.warmup - 1, 0))
     case = "train_frozen" if frozen else "train_full"
-    what = (f"train_on_batch, seed head, {'base frozen' if frozen else 'all trainable'}, "
+    what = (f"train_on_batch, recipe head, {'base frozen' if frozen else 'all trainable'}, "
             f"batch {args.batch}, {args.size}x{args.size}, Adam, BCE, numvgg conv algorithm "
             f"'{name or 'default'}'")
     return timed_row(case, what, t_ours, t_theirs, first_loss={"numvgg": first[0], "keras": first[1]},

@@ -47,6 +47,7 @@ import abc
 
 import numpy as np
 
+from . import config
 from .errors import ShapeError
 from .metrics import squeeze_or_expand_to_same_rank
 from .ops.activations import sigmoid_forward
@@ -65,7 +66,8 @@ class Loss(abc.ABC):
             ``"mean_with_sample_weight"``: ``sum(values * w) / sum(w)``;
             ``None`` / ``"none"``: the weighted per-sample values (then
             ``value_and_grad`` is not available).
-        dtype: computation dtype, ``"float32"`` like Keras.
+        dtype: computation dtype; default ``numvgg.config.floatx()`` when the loss
+            is made (``"float32"`` unless changed), like Keras.
 
     Subclasses implement ``forward`` and ``backward``.
     """
@@ -81,7 +83,7 @@ class Loss(abc.ABC):
                              f"Received: reduction={reduction!r}")
         self.name = name or type(self).__name__
         self.reduction = reduction
-        self.dtype = np.dtype(dtype or "float32")
+        self.dtype = np.dtype(dtype or config.floatx())    # Keras: backend.floatx()
 
     # -- to be implemented -------------------------------------------------
     @abc.abstractmethod

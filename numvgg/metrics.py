@@ -21,6 +21,7 @@ import abc
 
 import numpy as np
 
+from . import config
 from .errors import ShapeError
 
 
@@ -50,11 +51,11 @@ def squeeze_or_expand_to_same_rank(x1: np.ndarray, x2: np.ndarray, expand_rank_1
 # -- per-sample functions (Keras' keras.metrics.<name> functions) ----------------------------
 
 def accuracy(y_true, y_pred) -> np.ndarray:
-    """1.0 where ``y_pred == y_true`` exactly, else 0.0 (float32, elementwise)."""
+    """1.0 where ``y_pred == y_true`` exactly, else 0.0 (in ``config.floatx()``, elementwise)."""
     y_pred = np.asarray(y_pred)
     y_true = np.asarray(y_true).astype(y_pred.dtype, copy=False)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
-    return (y_true == y_pred).astype(np.float32)
+    return (y_true == y_pred).astype(config.floatx())
 
 
 def binary_accuracy(y_true, y_pred, threshold: float = 0.5) -> np.ndarray:
@@ -65,7 +66,7 @@ def binary_accuracy(y_true, y_pred, threshold: float = 0.5) -> np.ndarray:
     """
     y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
     predicted = (y_pred > np.float32(threshold)).astype(y_true.dtype)
-    return (y_true == predicted).astype(np.float32)
+    return (y_true == predicted).astype(config.floatx())
 
 
 def categorical_accuracy(y_true, y_pred) -> np.ndarray:
@@ -75,7 +76,7 @@ def categorical_accuracy(y_true, y_pred) -> np.ndarray:
     if y_true.shape != y_pred.shape:
         raise ShapeError(f"categorical_accuracy: one-hot y_true of shape {y_true.shape} must match "
                          f"y_pred of shape {y_pred.shape} (use sparse_categorical_accuracy for class indices).")
-    return (np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)).astype(np.float32)
+    return (np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)).astype(config.floatx())
 
 
 def sparse_categorical_accuracy(y_true, y_pred) -> np.ndarray:
@@ -88,7 +89,7 @@ def sparse_categorical_accuracy(y_true, y_pred) -> np.ndarray:
     if y_true.shape != y_pred.shape[:-1]:
         raise ShapeError(f"sparse_categorical_accuracy: y_true of shape {y_true.shape} must hold one class "
                          f"index per sample for y_pred of shape {y_pred.shape}.")
-    return (y_true == np.argmax(y_pred, axis=-1).astype(y_true.dtype)).astype(np.float32)
+    return (y_true == np.argmax(y_pred, axis=-1).astype(y_true.dtype)).astype(config.floatx())
 
 
 # -- stateful metrics --------------------------------------------------------------------------
@@ -105,7 +106,7 @@ class Metric(abc.ABC):
 
     def __init__(self, name: str | None = None, dtype=None):
         self.name = name or type(self).__name__.lower()
-        self.dtype = np.dtype(dtype or "float32")
+        self.dtype = np.dtype(dtype or config.floatx())    # Keras: backend.floatx()
         self.reset_state()
 
     @abc.abstractmethod

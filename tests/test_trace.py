@@ -32,7 +32,7 @@ def stack():
 @pytest.fixture(scope="module")
 def x():
     rng = np.random.default_rng(3)
-    return preprocess_input(rng.uniform(0, 255, (2, 32, 32, 3)))
+    return preprocess_input(rng.uniform(0, 255, (2, 32, 32, 3)).astype(np.float32))
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +171,8 @@ def test_record_limits_what_is_kept(mini, xm):
         mini.backward(np.ones((3, 1), np.float32))
     rec = t["block2_conv1"]
     assert rec.output is None and rec.weight_grads == {}
-    assert set(rec.stats) == {"input", "output", "grad_output", "grad_input", "grad kernel", "grad bias"}
+    assert set(rec.stats) == {"input", "pre_activation", "output", "grad_output", "grad_input",
+                              "grad kernel", "grad bias"}
     assert rec.stats["grad kernel"].shape == (3, 3, 4, 6)
     assert rec.stats["output"] == tensor_stats(manual_forward(mini, xm)[2])
 
@@ -201,14 +202,18 @@ def test_table_shows_every_tensor_once(stack, traced):
         assert any(line.startswith(name + " ") for line in lines), name
     assert "(3, 3, 64, 128)" in text and "(128,)" in text and "dL/d kernel" in text
     full = t.table(compact=False)
-    # Every recorded tensor in the full table: 21 layers x 4 + 2 weight grads per weighted layer.
+    # Every recorded tensor in the full table: 21 layers x 4 + 2 weight grads per weighted
+    # layer + a pre-activation per fused activation (all 15 weighted layers have one here).
     n_weighted = sum(bool(leaf.params) for leaf in leaf_layers(stack))
-    assert len(list(t.rows())) == 21 * 4 + 2 * n_weighted
-    assert len(full.splitlines()) == 2 + 21 * 4 + 2 * n_weighted
+    n_fused = sum(getattr(leaf, "activation_name", "linear") != "linear" for leaf in leaf_layers(stack))
+    assert n_fused == 15
+    assert len(list(t.rows())) == 21 * 4 + 2 * n_weighted + n_fused
+    assert len(full.splitlines()) == 2 + 21 * 4 + 2 * n_weighted + n_fused
     # The compact table drops exactly the repeated input / dL/d input rows of layers 2..21.
     assert len(list(t.rows(compact=True))) == len(list(t.rows())) - 2 * 20
     block1_conv2_rows = [r for r in t.rows(compact=True) if r[0] == "vgg16/block1_conv2"]
-    assert [r[1] for r in block1_conv2_rows] == ["output", "grad_output", "grad kernel", "grad bias"]
+    assert [r[1] for r in block1_conv2_rows] == ["pre_activation", "output", "grad_output",
+                                                 "grad kernel", "grad bias"]
     assert "nothing recorded yet" in str(trace(stack))
 
 
@@ -314,3 +319,40 @@ def test_recorded_activation_matches_keras(keras, vgg16_pair):
     ours = t["block3_conv2"].output
     assert ours.shape == expected.shape
     assert np.max(np.abs(ours - expected)) <= 1e-5 * np.max(np.abs(expected))
+
+
+# -- pre-activations of fused activations ---------------------------------------------------
+
+def test_pre_activation_is_conv_plus_bias_before_the_relu(stack, x):
+    """``record=('pre_activation',)`` keeps ``z`` of every layer with a fused activation;
+    it equals the convolution (or matmul) plus bias computed separately, and the
+    activation of it is the layer's output."""
+    from numvgg.ops.conv import conv2d_forward
+    from numvgg.ops.dense import dense_forward
+    with trace(stack, record=("pre_activation", "output")) as t:
+        stack.forward(x)
+    conv = t["block1_conv1"]
+    z, _ = conv2d_forward(x.astype(np.float32), conv.layer.params["kernel"], conv.layer.params["bias"],
+                          strides=(1, 1), padding="same")
+    np.testing.assert_allclose(conv.pre_activation, z, rtol=1e-6, atol=1e-5)
+    assert conv.pre_activation.min() < 0                      # kept before the ReLU wrote into it
+    np.testing.assert_array_equal(np.maximum(conv.pre_activation, 0), conv.output)
+    out = t["out"]                                            # Dense(1, sigmoid): the logits
+    logits, _ = dense_forward(t["hidden"].output, out.layer.params["kernel"], out.layer.params["bias"])
+    np.testing.assert_allclose(out.pre_activation, logits, rtol=1e-6)
+    np.testing.assert_allclose(1 / (1 + np.exp(-out.pre_activation)), out.output, rtol=1e-6)
+    assert t["block1_pool"].pre_activation is None and t["gap"].pre_activation is None
+    assert "pre_activation" in conv.stats and t["block1_pool"].input is None
+
+
+def test_pre_activation_in_all_and_in_the_table_but_not_for_linear(mini, xm):
+    linear = Sequential([Dense(3, name="lin", input_shape=(4,)), Dense(2, activation="tanh", name="th")])
+    with trace(linear, record="all") as t:
+        linear.forward(np.ones((2, 4), np.float32))
+    assert t["lin"].pre_activation is None and "pre_activation" not in t["lin"].stats
+    assert t["th"].pre_activation.shape == (2, 2)
+    assert "pre-activation" in str(t)
+    with trace(mini, record="activations") as t:                 # input and output only
+        mini.forward(xm)
+    assert t["block1_conv1"].pre_activation is None
+    assert all("_activate" not in leaf.__dict__ for leaf in leaf_layers(mini))   # unwrapped on exit

@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from .. import config
 from ..errors import ClassIndexError, ShapeError
 
 # Mean pixel of the ImageNet training set, in BGR order ('caffe').

@@ -13,6 +13,7 @@ gradients that passed through it::
     print(t)                                # one table row per tensor: shape, mean, std, ...
     t["block3_conv2"].output                # (N, H/4, W/4, 256)
     t["block3_conv2"].weight_grads["kernel"]
+    t["block3_conv2"].pre_activation        # conv + bias before the fused ReLU
     t["vgg16/block3_conv2"]                 # the full path inside a nested model
 
 While the ``with`` block runs, each leaf layer's ``forward`` and ``backward``
@@ -50,7 +51,7 @@ from ..errors import NumvggError
 from ..layers.base import format_shape
 
 #: Everything a trace can record about one layer.
-TENSORS = ("input", "output", "grad_output", "grad_input", "weight_grads")
+TENSORS = ("input", "pre_activation", "output", "grad_output", "grad_input", "weight_grads")
 #: Shorthands accepted in ``record=``.
 GROUPS = {
     "all": TENSORS,
@@ -111,6 +112,12 @@ class LayerRecord:
         layer: the layer object itself.
         index: position among the model's leaf layers (0 = first layer).
         input: ``x`` given to ``forward``, e.g. ``(N, H, W, C)``.
+        pre_activation: for a layer with a fused activation (``Conv2D`` or
+            ``Dense`` with ``activation='relu'``, ...; and ``Activation``
+            itself), the tensor ``z`` the activation received, e.g. the conv
+            plus bias before the ReLU. A copy: a fused ReLU overwrites ``z``
+            in place. ``None`` for layers whose activation is linear or that
+            have none (their output is already the pre-activation).
         output: what ``forward`` returned.
         grad_output: ``dL/d(output)`` given to ``backward`` (the upstream
             gradient). When ``from_logits`` is True it is ``dL/dz`` for the
@@ -130,6 +137,7 @@ class LayerRecord:
     layer: Any
     index: int
     input: np.ndarray | None = None
+    pre_activation: np.ndarray | None = None
     output: np.ndarray | None = None
     grad_output: np.ndarray | None = None
     grad_input: np.ndarray | None = None
@@ -211,9 +219,10 @@ class Trace:
 
     Args:
         model: a ``Sequential`` (nested models are walked) or a single layer.
-        record: which tensors to keep, any of ``'input'``, ``'output'``,
-            ``'grad_output'``, ``'grad_input'``, ``'weight_grads'``, or the
-            groups ``'activations'``, ``'grads'``, ``'all'`` (the default).
+        record: which tensors to keep, any of ``'input'``, ``'pre_activation'``,
+            ``'output'``, ``'grad_output'``, ``'grad_input'``, ``'weight_grads'``,
+            or the groups ``'activations'`` (input and output), ``'grads'``,
+            ``'all'`` (the default: everything, ``'pre_activation'`` included).
         stats_only: keep only :class:`TensorStats`, not the arrays: the
             table still works and memory stays flat, even at 224x224.
 
@@ -249,11 +258,15 @@ class Trace:
             raise RuntimeError("This trace is already active.")
         self._saved = []
         for rec in self.records.values():
-            for method in ("forward", "backward"):
+            methods = ("forward", "backward")
+            if "pre_activation" in self.record and hasattr(rec.layer, "_activate"):
+                methods += ("_activate",)
+            for method in methods:
                 # An instance attribute may already be there (another trace): keep it to restore.
                 previous = rec.layer.__dict__.get(method, _MISSING)
                 self._saved.append((rec.layer, method, previous))
-                wrapper = self._wrap_forward if method == "forward" else self._wrap_backward
+                wrapper = {"forward": self._wrap_forward, "backward": self._wrap_backward,
+                           "_activate": self._wrap_activate}[method]
                 setattr(rec.layer, method, wrapper(rec, getattr(rec.layer, method)))
         return self
 
@@ -298,6 +311,20 @@ class Trace:
             return out
         traced_forward.__wrapped__ = forward
         return traced_forward
+
+    def _wrap_activate(self, rec: LayerRecord, activate):
+        """Keep ``z`` as the fused activation receives it (copied first: a fused
+        ReLU writes its output into ``z``)."""
+        def traced_activate(z, *args, **kwargs):
+            if rec.layer.activation_name == "linear":
+                self._keep(rec, "pre_activation", "pre_activation", None)
+            else:
+                # stats_only: the statistics are taken right here, before the ReLU runs.
+                kept = z if self.stats_only else np.array(z, copy=True)
+                self._keep(rec, "pre_activation", "pre_activation", kept)
+            return activate(z, *args, **kwargs)
+        traced_activate.__wrapped__ = activate
+        return traced_activate
 
     def _wrap_backward(self, rec: LayerRecord, backward):
         def traced_backward(dout, *args, **kwargs):
@@ -346,7 +373,7 @@ class Trace:
     def rows(self, compact: bool = False):
         """``(layer path, tensor, TensorStats)`` for every recorded tensor.
 
-        Layers in forward order; within a layer: input, output, upstream
+        Layers in forward order; within a layer: input, pre-activation, output, upstream
         gradient, input gradient, then weight gradients in ``get_weights()``
         order. ``compact=True`` leaves out an ``input`` equal to the previous
         layer's ``output`` and a ``grad_input`` equal to the previous layer's
@@ -354,7 +381,8 @@ class Trace:
         """
         previous = None
         for rec in self.records.values():
-            keys = [k for k in ("input", "output", "grad_output", "grad_input") if k in rec.stats]
+            keys = [k for k in ("input", "pre_activation", "output", "grad_output", "grad_input")
+                    if k in rec.stats]
             keys += [f"grad {w}" for w in rec.layer.weight_names if f"grad {w}" in rec.stats]
             for key in keys:
                 if compact and previous is not None:
@@ -372,7 +400,8 @@ class Trace:
         if not rows:
             return (f"Trace of '{getattr(self.model, 'name', self.model)}': nothing recorded yet "
                     "(run model.forward / model.backward inside the `with` block).")
-        labels = {"input": "input", "output": "output", "grad_output": "dL/d output",
+        labels = {"input": "input", "pre_activation": "pre-activation", "output": "output",
+                  "grad_output": "dL/d output",
                   "grad_input": "dL/d input"}
         shown = []
         for path, key, s in rows:

@@ -181,8 +181,7 @@ class Model(Trainer, Layer):
         Each layer keeps its cache when this call keeps caches (``model(x)``
         does; ``predict`` does not), so :meth:`backward` can follow.
         """
-        if not self.built:
-            raise ValueError(f"Model '{self.name}' has no layers to run yet.")
+        self._build_on_first_call(inputs)
         arrays = self._input_arrays(inputs)
         values = {t.id: x for t, x in zip(self.inputs, arrays)}   # tensor id -> array
         nodes = self._nodes
@@ -204,6 +203,12 @@ class Model(Trainer, Layer):
         self._record_forward()
         results = [values[t.id] for t in self.outputs]
         return results[0] if self._single_output else results
+
+    def _build_on_first_call(self, inputs) -> None:
+        """A functional model is built when it is made: an unbuilt one cannot run.
+        (``Sequential`` overrides this: Keras builds it on its first call.)"""
+        if not self.built:
+            raise ValueError(f"Model '{self.name}' has no layers to run yet.")
 
     def _record_forward(self) -> None:
         """Remember which forward each layer's cache now belongs to (see :meth:`backward`)."""

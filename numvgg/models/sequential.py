@@ -97,13 +97,14 @@ class Sequential(Model):
         else:
             self.built = False
 
-    def forward(self, inputs, training: bool = False):
+    # No forward of its own: Model.forward runs the chain (one frame less per
+    # nested model between fit() and a layer's op, for a student in a debugger).
+    def _build_on_first_call(self, inputs) -> None:
         if not self._stack:
             raise ValueError(f"Model '{self.name}' has no layers.")
         if not self.built:
             # Keras builds a model without a declared input on its first call.
             self.build((None, *inputs.shape[1:]))
-        return super().forward(inputs, training=training)
 
     def build_for(self, input_shape, received: str | None = None) -> None:
         if not self.built and self._stack:

@@ -649,7 +649,8 @@ class Trainer:
                     if plan is None or self._run_eagerly:    # Keras traces fit's step once
                         plan = self._trace("fit", run.signature)
                     swb = batch_sample_weight(yb, swb, run.class_weight)
-                    logs = self._run_train_step((xb, yb, swb), "fit", where, plan=plan)
+                    self._plan, self._where = plan, where
+                    logs = self.train_step((xb, yb, swb))      # straight in: no helper frame
                     self.training_progress = training_state.TrainingProgress(
                         epoch, step + 1, self.training_progress.shuffle_state)
                 cbks.on_train_batch_end(step, logs)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Optimizer
+from .base import Optimizer, keras_cast
 
 
 class Adam(Optimizer):
@@ -51,8 +51,8 @@ class Adam(Optimizer):
     def update_step(self, gradient, variable, learning_rate, index) -> None:
         f = variable.dtype.type
         t = f(self._iterations + 1)
-        beta_1_power = np.power(f(self.beta_1), t)
-        beta_2_power = np.power(f(self.beta_2), t)
+        beta_1_power = np.power(keras_cast(self.beta_1, variable.dtype), t)   # float32-rounded
+        beta_2_power = np.power(keras_cast(self.beta_2, variable.dtype), t)   # even in float64
         alpha = learning_rate * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
 
         m = self.momentums[index]

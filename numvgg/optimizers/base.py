@@ -30,10 +30,13 @@ One update, in Keras' order (``BaseOptimizer.apply`` and
 5. ``update_step`` applies the optimizer's rule to each (gradient, weight);
 6. ``iterations`` grows by one.
 
-Every number is float32, like Keras: hyperparameters given as Python floats are
-cast to the weight's dtype at the point where Keras casts them, so
-``1 - beta_1`` is computed in double precision and then rounded, exactly as a
-Python float meeting a float32 tensor in TensorFlow.
+Every number is in the weight's dtype (float32 unless the model was made in
+float64), like Keras: hyperparameters given as Python floats are cast to the
+weight's dtype at the point where Keras casts them, so ``1 - beta_1`` is
+computed in double precision and then rounded, exactly as a Python float
+meeting a float32 tensor in TensorFlow; see :func:`keras_cast` for the ones
+Keras passes through float32 first. The learning rate is kept in
+``numvgg.config.floatx()`` of the optimizer's creation (Keras' variable).
 """
 from __future__ import annotations
 
@@ -45,9 +48,23 @@ import warnings
 
 import numpy as np
 
+from .. import config
 from ..errors import ShapeError
 from ..naming import to_snake_case
 from . import schedules as schedules_module
+
+
+def keras_cast(value: float, dtype) -> np.floating:
+    """A Python float as Keras' ``ops.cast(value, dtype)`` makes it.
+
+    TensorFlow first turns the Python float into a float32 tensor, then casts
+    it: in a float64 model ``ops.cast(0.999, 'float64')`` is 0.9990000128746033,
+    not 0.999. Keras' optimizers cast some hyperparameters this way (Adam's
+    betas, SGD's momentum, the weight decay, a slot's initial value such as
+    Adagrad's ``initial_accumulator_value``) and use others directly (``1 - beta``,
+    ``epsilon``: exact in float64). In float32 both ways give the same number.
+    """
+    return np.dtype(dtype).type(np.float32(value))
 
 
 # -- gradient clipping (Keras: BaseOptimizer._clip_by_norm, clip_by_global_norm) --
@@ -151,7 +168,8 @@ class Optimizer(abc.ABC):
         if isinstance(learning_rate, schedules_module.LearningRateSchedule) or callable(learning_rate):
             return learning_rate
         if isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool):
-            return np.float32(learning_rate)        # Keras keeps it in a float32 variable
+            # Keras keeps it in a variable of backend.floatx() at the optimizer's creation
+            return np.dtype(config.floatx()).type(learning_rate)
         raise ValueError("Argument `learning_rate` should be float, or an instance of "
                          "LearningRateSchedule, or a callable (that takes in the current iteration "
                          "value and returns the corresponding learning rate value). "
@@ -221,7 +239,8 @@ class Optimizer(abc.ABC):
         out = tuple([] for _ in names)
         for i, v in enumerate(variables):
             for slots, name in zip(out, names):
-                slots.append(np.full(v.shape, initial_value, dtype=v.dtype))
+                # Keras fills slots with initializers.Constant: ops.cast of a Python float.
+                slots.append(np.full(v.shape, keras_cast(initial_value, v.dtype), dtype=v.dtype))
                 self._slot_order.append((name, i))
         for slots, name in zip(out, names):
             self._slots[name] = slots
@@ -310,7 +329,7 @@ class Optimizer(abc.ABC):
             return
         for v in variables:
             f = v.dtype.type
-            v -= v * f(self.weight_decay) * f(lr)
+            v -= v * keras_cast(self.weight_decay, v.dtype) * f(lr)
 
     @abc.abstractmethod
     def update_step(self, gradient: np.ndarray, variable: np.ndarray, learning_rate, index: int) -> None:

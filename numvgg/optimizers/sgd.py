@@ -11,7 +11,7 @@ Update rule for one weight ``w`` with gradient ``g`` and learning rate ``lr``:
 """
 from __future__ import annotations
 
-from .base import Optimizer
+from .base import Optimizer, keras_cast
 
 
 class SGD(Optimizer):
@@ -45,7 +45,7 @@ class SGD(Optimizer):
         if self.momentum == 0:
             variable -= gradient * learning_rate
             return
-        momentum = variable.dtype.type(self.momentum)
+        momentum = keras_cast(self.momentum, variable.dtype)
         m = self.momentums[index]
         m[...] = m * momentum - gradient * learning_rate
         if self.nesterov:
