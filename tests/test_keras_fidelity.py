@@ -382,3 +382,54 @@ def test_multi_output_fit_and_evaluate_match_keras(keras):
         np.testing.assert_allclose(h_ours[key], h_theirs[key], rtol=1e-5)
     np.testing.assert_allclose(e_ours, e_theirs, rtol=1e-5)
     np.testing.assert_array_equal(p_ours, p_theirs)
+
+
+def test_layer_input_output_and_a_feature_extractor_like_keras(keras):
+    """``Model(vgg.input, vgg.get_layer(name).output)``: the classic feature extractor."""
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(2, 32, 32, 3)).astype("float32")
+    outs = {}
+    weights = None
+    for K in (numvgg, keras):
+        vgg = K.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+        weights = weights or vgg.get_weights()
+        vgg.set_weights(weights)
+        extractor = K.Model(vgg.input, [vgg.get_layer("block3_pool").output,
+                                        vgg.get_layer("block4_conv1").output])
+        dense = K.layers.Dense(2, name="d")
+        with pytest.raises(AttributeError, match="has never been called"):
+            dense.output
+        dense(K.Input((3,)))
+        outs[K.__name__] = (extractor.predict(x, verbose=0), extractor.output_names,
+                            tuple(vgg.get_layer("block1_conv1").input.shape),
+                            tuple(dense.output.shape))
+    (p_ours, n_ours, *s_ours), (p_theirs, n_theirs, *s_theirs) = outs["numvgg"], outs["keras"]
+    assert n_ours == n_theirs == ["block3_pool", "block4_conv1"] and s_ours == s_theirs
+    for a, b in zip(p_ours, p_theirs):
+        assert np.abs(a - b).max() <= 1e-5 * np.abs(b).max()
+
+
+def test_preprocess_input_inside_a_functional_model_like_keras(keras, tf):
+    """Chollet's ch. 8: `x = preprocess_input(x)` on the symbolic tensor, then the conv base."""
+    rng = np.random.default_rng(10)
+    pixels = rng.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    got, weights = {}, None
+    for K, pre in ((numvgg, numvgg.applications.vgg16.preprocess_input),
+                   (keras, keras.applications.vgg16.preprocess_input)):
+        inputs = K.Input((32, 32, 3))
+        out = K.layers.Dense(1)(K.layers.Flatten()(K.layers.Conv2D(2, 3)(pre(inputs))))
+        model = K.Model(inputs, out)
+        weights = weights or model.get_weights()
+        model.set_weights(weights)
+        got[K.__name__] = model.predict(pixels.copy(), verbose=0)
+        if K is numvgg:
+            dy = rng.normal(size=(2, 1)).astype("float32")
+            model(pixels.copy())
+            dx = model.backward(dy)
+    np.testing.assert_allclose(got["numvgg"], got["keras"], rtol=1e-5, atol=1e-4)
+    xt = tf.constant(pixels)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = tf.reduce_sum(model(xt) * dy)
+    k_dx = tape.gradient(loss, xt).numpy()
+    assert np.abs(dx - k_dx).max() <= 1e-5 * np.abs(k_dx).max()

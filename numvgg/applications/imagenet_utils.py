@@ -20,6 +20,8 @@ import numpy as np
 
 from .. import config
 from ..errors import ClassIndexError, ShapeError
+from ..layers.base import Layer
+from ..layers.symbolic import KerasTensor
 
 # Mean pixel of the ImageNet training set, in BGR order ('caffe').
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -59,6 +61,14 @@ def preprocess_input(x, data_format=None, mode: str = "caffe") -> np.ndarray:
     if not isinstance(mode, str) or mode not in ("caffe", "tf", "torch"):
         raise ValueError("Expected mode to be one of `caffe`, `tf` or `torch`. "
                          f"Received: mode={_short(mode)}")
+    if isinstance(x, KerasTensor):
+        # Inside a functional model (Chollet's `x = preprocess_input(x)` after the
+        # augmentation layers): a layer doing the same, forward and backward.
+        if mode != "caffe" or data_format not in (None, "channels_last"):
+            raise ValueError("On a symbolic tensor numvgg's preprocess_input does VGG16's 'caffe' "
+                             "mode, channels last; preprocess the arrays before the model for "
+                             f"mode={mode!r}, data_format={data_format!r}.")
+        return CaffePreprocessing()(x)
     if data_format is None:
         data_format = "channels_last"
     elif not isinstance(data_format, str) or data_format not in ("channels_first", "channels_last"):
@@ -92,6 +102,32 @@ def preprocess_input(x, data_format=None, mode: str = "caffe") -> np.ndarray:
         x = x[..., ::-1]                                      # RGB -> BGR: a view, as in Keras
         x -= np.asarray(CAFFE_MEAN_BGR, dtype=dtype)
     return np.moveaxis(x, -1, channel_axis)
+
+
+class CaffePreprocessing(Layer):
+    """``preprocess_input`` as a layer, for a functional model: RGB -> BGR, then
+    subtract ImageNet's mean ``[103.939, 116.779, 123.68]`` (BGR).
+
+    Shapes: in and out ``(N, H, W, 3)``. Backward caches nothing: the map is
+    a channel reversal plus a constant, so ``dx = dout`` with its channels
+    reversed back.
+    """
+
+    def compute_output_shape(self, input_shape):
+        if input_shape[-1] != 3:
+            raise ShapeError(f"CaffePreprocessing '{self.name}' needs 3 colour channels last; "
+                             f"received input of shape {input_shape}.")
+        return tuple(input_shape)
+
+    def forward(self, x, training=False):
+        x = self._as_input(x)
+        self._cache = True                     # nothing to keep, but a forward happened
+        return x[..., ::-1] - np.asarray(CAFFE_MEAN_BGR, dtype=x.dtype)
+
+    def backward(self, dout, need_input_grad=True, need_weight_grads=True):
+        self._take_cache()
+        return np.ascontiguousarray(dout[..., ::-1]) if need_input_grad else None
+
 
 _CLASS_INDEX_CACHE: dict[str, dict] = {}
 

@@ -210,6 +210,28 @@ class Layer(abc.ABC):
         self.grads = []           # a new backward: the last one's weight gradients are stale
         return cache
 
+    # -- the graph (functional API) -----------------------------------------
+    @property
+    def input(self):
+        """The symbolic tensor(s) this layer was first called on (Keras' ``layer.input``)."""
+        node = self._first_node("input")
+        if not node.inputs:                  # an input layer: its tensor is both
+            return node.outputs[0]
+        return list(node.inputs) if node.many_inputs else node.inputs[0]
+
+    @property
+    def output(self):
+        """The symbolic tensor(s) its first call returned, e.g. to build a feature
+        extractor: ``Model(vgg.input, vgg.get_layer('block4_pool').output)``."""
+        node = self._first_node("output")
+        return list(node.outputs) if node.many_outputs else node.outputs[0]
+
+    def _first_node(self, what: str):
+        if not self._inbound_nodes:
+            raise AttributeError(f"The layer {self.name} has never been called and thus has no "
+                                 f"defined {what}.")
+        return self._inbound_nodes[0]
+
     # -- the layer tree -----------------------------------------------------
     def _flatten_layers(self, include_self: bool = True, recursive: bool = True):
         """This layer and every layer inside it, depth first, in model order.

@@ -43,7 +43,6 @@ class InputLayer(Layer):
                              dtype=self.dtype.name)
         node.outputs[0].name = self.name
         self._inbound_nodes.append(node)
-        self.output = node.outputs[0]
 
     def forward(self, x, training=False):
         return self._as_input(x)

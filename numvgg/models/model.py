@@ -152,6 +152,11 @@ class Model(Trainer, Layer):
     def output(self):
         return self.outputs[0] if self._single_output else list(self.outputs)
 
+    @property
+    def output_names(self) -> list[str]:
+        """The names of the layers that make the outputs, as Keras' ``model.output_names``."""
+        return [t.node.layer.name for t in self.outputs]
+
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """A layer by name or by index in :attr:`layers`, as Keras.
 
