@@ -17,6 +17,7 @@ Usage::
 Prints seconds per epoch and milliseconds per image. Figures depend on the
 machine and its load: report them with both.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,9 @@ def make_folder(root: str, count: int) -> None:
             continue
         os.makedirs(folder, exist_ok=True)
         a, b, c = rng.uniform(10, 60, 3)
-        photo = np.stack([(np.sin(xx / a) + 1) * 110, (np.cos(yy / b) + 1) * 110,
-                          (np.sin((xx + yy) / c) + 1) * 110], -1) + rng.normal(0, 10, (375, 500, 3))
+        photo = np.stack(
+            [(np.sin(xx / a) + 1) * 110, (np.cos(yy / b) + 1) * 110, (np.sin((xx + yy) / c) + 1) * 110], -1
+        ) + rng.normal(0, 10, (375, 500, 3))
         Image.fromarray(photo.clip(0, 255).astype(np.uint8)).save(path, quality=90)
 
 
@@ -62,12 +64,24 @@ def main() -> None:
     args = parser.parse_args()
 
     make_folder(args.folder, args.images)
-    ds = image_dataset_from_directory(args.folder, image_size=(150, 150), batch_size=args.batch_size,
-                                      label_mode="binary", seed=0, verbose=False)
+    ds = image_dataset_from_directory(
+        args.folder,
+        image_size=(150, 150),
+        batch_size=args.batch_size,
+        label_mode="binary",
+        seed=0,
+        verbose=False,
+    )
     seconds, n = timed_epoch(ds)
-    print(f"decode + resize:            {seconds:7.2f} s/epoch  {1000 * seconds / n:6.2f} ms/image  ({n} images)")
+    print(
+        f"decode + resize:            {seconds:7.2f} s/epoch  {1000 * seconds / n:6.2f} ms/image  ({n} images)"
+    )
 
-    flip, rotate, zoom = RandomFlip("horizontal", seed=0), RandomRotation(0.1, seed=1), RandomZoom(0.2, seed=2)
+    flip, rotate, zoom = (
+        RandomFlip("horizontal", seed=0),
+        RandomRotation(0.1, seed=1),
+        RandomZoom(0.2, seed=2),
+    )
 
     def augment(x, y):
         # Layers called from several threads draw in a nondeterministic order: fine for timing.
@@ -79,15 +93,20 @@ def main() -> None:
 
     if args.conv_base:
         from numvgg.applications.vgg16 import VGG16
+
         base = VGG16(weights=None, include_top=False, input_shape=(150, 150, 3))
         start = time.perf_counter()
         for x, _ in ds.take(4):
             base(x)
         per_image = (time.perf_counter() - start) / (4 * args.batch_size)
-        print(f"frozen conv base forward:   {per_image * n:7.2f} s/epoch  {1000 * per_image:6.2f} ms/image"
-              f"  (from 4 batches)")
-        print(f"decode + augment share of a frozen-base epoch: "
-              f"{100 * seconds_aug / (seconds_aug + per_image * n):.1f}%")
+        print(
+            f"frozen conv base forward:   {per_image * n:7.2f} s/epoch  {1000 * per_image:6.2f} ms/image"
+            f"  (from 4 batches)"
+        )
+        print(
+            f"decode + augment share of a frozen-base epoch: "
+            f"{100 * seconds_aug / (seconds_aug + per_image * n):.1f}%"
+        )
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ both; the first ``--warmup`` calls of each are not timed (Keras traces its
 take the time (``tottime``: time inside the function itself, so BLAS calls show
 up as ``numpy.matmul`` or ``numpy.dot``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,46 +83,73 @@ GOALS = {
 GOAL_BATCH, GOAL_SIZE, GOAL_MEMORY_IMAGES = 8, 224, 32
 
 SEED = 20240601
-LEARNING_RATE = 1e-5     # small, so a few timed steps cannot drive the random net into NaNs
+LEARNING_RATE = 1e-5  # small, so a few timed steps cannot drive the random net into NaNs
 
 
 # ---------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------
 
+
 def parse_args(argv=None) -> argparse.Namespace:
     """The options; ``--quick`` shrinks everything to a seconds-long smoke run."""
-    p = argparse.ArgumentParser(description="Time and measure numvgg against Keras-TensorFlow "
-                                "on the CPU (same weights, same data, one process).")
-    p.add_argument("--cases", default=None,
-                   help=f"comma-separated subset of {','.join(CASES)} (default: all; "
-                   "with --profile: forward)")
+    p = argparse.ArgumentParser(
+        description="Time and measure numvgg against Keras-TensorFlow "
+        "on the CPU (same weights, same data, one process)."
+    )
+    p.add_argument(
+        "--cases",
+        default=None,
+        help=f"comma-separated subset of {','.join(CASES)} (default: all; with --profile: forward)",
+    )
     p.add_argument("--batch", type=int, help="batch size of the timed cases (8; --quick: 1)")
     p.add_argument("--size", type=int, help="image side, >= 32 (224; --quick: 32)")
     p.add_argument("--repeats", type=int, help="timed calls per framework and case (5; --quick: 1)")
     p.add_argument("--warmup", type=int, help="untimed calls per framework first (1)")
-    p.add_argument("--memory-images", type=int,
-                   help="images given to predict() in the memory case (32; --quick: 2)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="BLAS threads for numvgg and intra-op threads for TensorFlow "
-                   "(default: each library's own, one per core)")
-    p.add_argument("--conv-algorithm", default=None,
-                   help="numvgg's fastest conv algorithm, used by the 'winograd', 'train_full' and "
-                   "'train_frozen' cases (default: 'winograd4' if numvgg offers it, else a name "
-                   "containing 'winograd')")
-    p.add_argument("--quick", action="store_true",
-                   help="tiny run to check the script: 32x32, batch 1, 1 repeat, 2 memory images")
+    p.add_argument(
+        "--memory-images", type=int, help="images given to predict() in the memory case (32; --quick: 2)"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS threads for numvgg and intra-op threads for TensorFlow "
+        "(default: each library's own, one per core)",
+    )
+    p.add_argument(
+        "--conv-algorithm",
+        default=None,
+        help="numvgg's fastest conv algorithm, used by the 'winograd', 'train_full' and "
+        "'train_frozen' cases (default: 'winograd4' if numvgg offers it, else a name "
+        "containing 'winograd')",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny run to check the script: 32x32, batch 1, 1 repeat, 2 memory images",
+    )
     p.add_argument("--json", metavar="OUT.json", default=None, help="also write the results as JSON")
-    p.add_argument("--profile", action="store_true",
-                   help="profile numvgg only (cProfile, by function) instead of comparing")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile numvgg only (cProfile, by function) instead of comparing",
+    )
     p.add_argument("--profile-top", type=int, default=25, help="functions listed per profile (25)")
     p.add_argument("--child-memory", choices=("numvgg", "keras"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
     # Options given on the command line win; --quick only changes the defaults.
-    defaults = ({"batch": 1, "size": 32, "repeats": 1, "warmup": 1, "memory_images": 2} if args.quick
-                else {"batch": GOAL_BATCH, "size": GOAL_SIZE, "repeats": 5, "warmup": 1,
-                      "memory_images": GOAL_MEMORY_IMAGES})
+    defaults = (
+        {"batch": 1, "size": 32, "repeats": 1, "warmup": 1, "memory_images": 2}
+        if args.quick
+        else {
+            "batch": GOAL_BATCH,
+            "size": GOAL_SIZE,
+            "repeats": 5,
+            "warmup": 1,
+            "memory_images": GOAL_MEMORY_IMAGES,
+        }
+    )
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -148,6 +176,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 # The machine
 # ---------------------------------------------------------------------------
 
+
 def cpu_model() -> str:
     """The CPU's marketing name from /proc/cpuinfo (Linux), else what platform knows."""
     with contextlib.suppress(OSError):
@@ -160,6 +189,7 @@ def cpu_model() -> str:
 def blas_info() -> list[dict]:
     """Which BLAS (and OpenMP) libraries are loaded, their kernel and thread count."""
     from threadpoolctl import threadpool_info
+
     keys = ("user_api", "internal_api", "architecture", "num_threads", "version", "filepath")
     return [{k: lib.get(k) for k in keys} for lib in threadpool_info()]
 
@@ -167,6 +197,7 @@ def blas_info() -> list[dict]:
 def machine_info(tf=None, keras=None) -> dict:
     """Everything a reader needs to compare two runs of this benchmark."""
     import numvgg
+
     info = {
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
@@ -198,12 +229,16 @@ def print_machine(info: dict) -> None:
     for var, value in info["openblas_env"].items():
         print(f"{var}: {'unset' if value is None else 'SET to ' + repr(value)}")
     for lib in info["blas"]:
-        print(f"Thread pool: {lib['user_api']}/{lib['internal_api']} {lib['version']}, "
-              f"kernel {lib['architecture']}, {lib['num_threads']} threads ({lib['filepath']})")
+        print(
+            f"Thread pool: {lib['user_api']}/{lib['internal_api']} {lib['version']}, "
+            f"kernel {lib['architecture']}, {lib['num_threads']} threads ({lib['filepath']})"
+        )
     if "tensorflow" in info:
-        print(f"TF threads: intra-op {info['tf_intra_op_threads']}, inter-op "
-              f"{info['tf_inter_op_threads']} (0 = TF's default, one per core); "
-              f"TF_ENABLE_ONEDNN_OPTS={info['TF_ENABLE_ONEDNN_OPTS']}")
+        print(
+            f"TF threads: intra-op {info['tf_intra_op_threads']}, inter-op "
+            f"{info['tf_inter_op_threads']} (0 = TF's default, one per core); "
+            f"TF_ENABLE_ONEDNN_OPTS={info['TF_ENABLE_ONEDNN_OPTS']}"
+        )
 
 
 def load_average() -> float | None:
@@ -217,12 +252,14 @@ def load_average() -> float | None:
 # Models and data, identical in both frameworks
 # ---------------------------------------------------------------------------
 
+
 def make_batch(batch: int, size: int, seed: int = SEED):
     """A random batch of 0..255 images after Caffe preprocessing, and 0/1 labels.
 
     Returns: ``x`` ``(batch, size, size, 3)`` float32, ``y`` ``(batch, 1)`` float32.
     """
     from numvgg.applications.vgg16 import preprocess_input
+
     rng = np.random.default_rng(seed)
     x = preprocess_input(rng.uniform(0, 255, (batch, size, size, 3)).astype(np.float32))
     y = rng.integers(0, 2, (batch, 1)).astype(np.float32)
@@ -233,6 +270,7 @@ def build_base_pair(keras, size: int):
     """numvgg's and Keras' VGG16 without top, the same random weights in both."""
     from numvgg import initializers
     from numvgg.applications.vgg16 import VGG16
+
     initializers.set_seed(SEED)
     ours = VGG16(include_top=False, weights=None, input_shape=(size, size, 3))
     theirs = keras.applications.VGG16(include_top=False, weights=None, input_shape=(size, size, 3))
@@ -249,19 +287,25 @@ def build_seed_pair(keras, size: int, frozen: bool):
     from numvgg.layers import Dense, GlobalAveragePooling2D
     from numvgg.models import Sequential
     from numvgg.optimizers import Adam
+
     base, keras_base = build_base_pair(keras, size)
-    ours = Sequential([base, GlobalAveragePooling2D(), Dense(512, activation="relu"),
-                       Dense(1, activation="sigmoid")])
-    theirs = keras.Sequential([keras.Input(shape=(size, size, 3)), keras_base,
-                               keras.layers.GlobalAveragePooling2D(),
-                               keras.layers.Dense(512, activation="relu"),
-                               keras.layers.Dense(1, activation="sigmoid")])
+    ours = Sequential(
+        [base, GlobalAveragePooling2D(), Dense(512, activation="relu"), Dense(1, activation="sigmoid")]
+    )
+    theirs = keras.Sequential(
+        [
+            keras.Input(shape=(size, size, 3)),
+            keras_base,
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(512, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     theirs.set_weights(ours.get_weights())
     base.trainable = not frozen
     keras_base.trainable = not frozen
     ours.compile(optimizer=Adam(learning_rate=LEARNING_RATE), loss="binary_crossentropy")
-    theirs.compile(optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE),
-                   loss="binary_crossentropy")
+    theirs.compile(optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE), loss="binary_crossentropy")
     return ours, theirs
 
 
@@ -269,6 +313,7 @@ def conv_flops(model) -> int:
     """Multiply-adds x 2 of every Conv2D in a built numvgg model, per image."""
     from numvgg.layers import Conv2D
     from numvgg.models import leaf_layers
+
     total = 0
     for layer in leaf_layers(model):
         if isinstance(layer, Conv2D):
@@ -281,6 +326,7 @@ def conv_flops(model) -> int:
 # ---------------------------------------------------------------------------
 # numvgg's optional conv algorithm (the stretch goal)
 # ---------------------------------------------------------------------------
+
 
 def find_conv_algorithm_switch(requested: str | None):
     """numvgg's switch for its conv algorithm: ``(name, use, reason)``.
@@ -299,8 +345,9 @@ def find_conv_algorithm_switch(requested: str | None):
     offered = tuple(getattr(config, "CONV_ALGORITHMS", ()))
     if use is None:
         return None, None, "numvgg has no conv_algorithm option (no numvgg.config.using_conv_algorithm)"
-    name = requested or ("winograd4" if "winograd4" in offered else
-                         next((a for a in offered if "winograd" in a.lower()), None))
+    name = requested or (
+        "winograd4" if "winograd4" in offered else next((a for a in offered if "winograd" in a.lower()), None)
+    )
     if name is None or name not in offered:
         return None, None, f"numvgg offers no conv algorithm {name or 'winograd'!r} (it has {list(offered)})"
     return name, use, "numvgg.config.using_conv_algorithm"
@@ -309,6 +356,7 @@ def find_conv_algorithm_switch(requested: str | None):
 # ---------------------------------------------------------------------------
 # Timing
 # ---------------------------------------------------------------------------
+
 
 def seconds(fn) -> float:
     """Wall time of one call; garbage from the previous call is collected first, untimed."""
@@ -342,23 +390,40 @@ def relative_difference(a, b) -> float:
 def timed_row(case: str, what: str, ours: list, theirs: list, **extra) -> dict:
     """One table row from two lists of times."""
     n_med, k_med = statistics.median(ours), statistics.median(theirs)
-    return {"case": case, "what": what, "unit": "s", "numvgg": n_med, "keras": k_med,
-            "ratio": n_med / k_med, "numvgg_times": ours, "keras_times": theirs, **extra}
+    return {
+        "case": case,
+        "what": what,
+        "unit": "s",
+        "numvgg": n_med,
+        "keras": k_med,
+        "ratio": n_med / k_med,
+        "numvgg_times": ours,
+        "keras_times": theirs,
+        **extra,
+    }
 
 
 def case_forward(keras, args, pair, x):
     ours, theirs = pair
     check = relative_difference(ours.predict_on_batch(x), theirs.predict_on_batch(x))
-    t_ours, t_theirs = time_alternating(lambda: ours.predict_on_batch(x),
-                                        lambda: theirs.predict_on_batch(x), args.repeats, args.warmup)
+    t_ours, t_theirs = time_alternating(
+        lambda: ours.predict_on_batch(x), lambda: theirs.predict_on_batch(x), args.repeats, args.warmup
+    )
     flops = conv_flops(ours) * x.shape[0]
     default = getattr(importlib.import_module("numvgg.config"), "conv_algorithm", lambda: "im2col")()
-    return timed_row("forward", f"predict_on_batch, VGG16 no top, batch {args.batch}, "
-                     f"{args.size}x{args.size}, default conv algorithm '{default}'",
-                     t_ours, t_theirs, check_rel_diff=check,
-                     conv_gflop=flops / 1e9,
-                     gflops={"numvgg": flops / 1e9 / statistics.median(t_ours),
-                             "keras": flops / 1e9 / statistics.median(t_theirs)})
+    return timed_row(
+        "forward",
+        f"predict_on_batch, VGG16 no top, batch {args.batch}, "
+        f"{args.size}x{args.size}, default conv algorithm '{default}'",
+        t_ours,
+        t_theirs,
+        check_rel_diff=check,
+        conv_gflop=flops / 1e9,
+        gflops={
+            "numvgg": flops / 1e9 / statistics.median(t_ours),
+            "keras": flops / 1e9 / statistics.median(t_theirs),
+        },
+    )
 
 
 def case_train(keras, args, frozen: bool, x, y):
@@ -368,36 +433,64 @@ def case_train(keras, args, frozen: bool, x, y):
     with algorithm:
         # The warm-up's first step starts from identical weights: its losses must agree.
         first = (float(ours.train_on_batch(x, y)), float(theirs.train_on_batch(x, y)))
-        t_ours, t_theirs = time_alternating(lambda: ours.train_on_batch(x, y),
-                                            lambda: theirs.train_on_batch(x, y),
-                                            args.repeats, max(args.warmup - 1, 0))
+        t_ours, t_theirs = time_alternating(
+            lambda: ours.train_on_batch(x, y),
+            lambda: theirs.train_on_batch(x, y),
+            args.repeats,
+            max(args.warmup - 1, 0),
+        )
     case = "train_frozen" if frozen else "train_full"
-    what = (f"train_on_batch, recipe head, {'base frozen' if frozen else 'all trainable'}, "
-            f"batch {args.batch}, {args.size}x{args.size}, Adam, BCE, numvgg conv algorithm "
-            f"'{name or 'default'}'")
-    return timed_row(case, what, t_ours, t_theirs, first_loss={"numvgg": first[0], "keras": first[1]},
-                     check_rel_diff=abs(first[0] - first[1]) / max(abs(first[1]), 1e-30))
+    what = (
+        f"train_on_batch, recipe head, {'base frozen' if frozen else 'all trainable'}, "
+        f"batch {args.batch}, {args.size}x{args.size}, Adam, BCE, numvgg conv algorithm "
+        f"'{name or 'default'}'"
+    )
+    return timed_row(
+        case,
+        what,
+        t_ours,
+        t_theirs,
+        first_loss={"numvgg": first[0], "keras": first[1]},
+        check_rel_diff=abs(first[0] - first[1]) / max(abs(first[1]), 1e-30),
+    )
 
 
 def case_winograd(keras, args, pair, x):
     name, use, how = find_conv_algorithm_switch(args.conv_algorithm)
-    what = (f"predict_on_batch, VGG16 no top, numvgg conv algorithm '{name or 'winograd'}', "
-            f"batch {args.batch}, {args.size}x{args.size}")
+    what = (
+        f"predict_on_batch, VGG16 no top, numvgg conv algorithm '{name or 'winograd'}', "
+        f"batch {args.batch}, {args.size}x{args.size}"
+    )
     if use is None:
-        return {"case": "winograd", "what": what, "unit": "s", "numvgg": None, "keras": None,
-                "ratio": None, "note": how}
+        return {
+            "case": "winograd",
+            "what": what,
+            "unit": "s",
+            "numvgg": None,
+            "keras": None,
+            "ratio": None,
+            "note": how,
+        }
     ours, theirs = pair
     with use(name):
         check = relative_difference(ours.predict_on_batch(x), theirs.predict_on_batch(x))
-        t_ours, t_theirs = time_alternating(lambda: ours.predict_on_batch(x),
-                                            lambda: theirs.predict_on_batch(x), args.repeats, args.warmup)
-    return timed_row("winograd", what, t_ours, t_theirs, check_rel_diff=check,
-                     note=f"numvgg switched with {how}('{name}'); Keras unchanged")
+        t_ours, t_theirs = time_alternating(
+            lambda: ours.predict_on_batch(x), lambda: theirs.predict_on_batch(x), args.repeats, args.warmup
+        )
+    return timed_row(
+        "winograd",
+        what,
+        t_ours,
+        t_theirs,
+        check_rel_diff=check,
+        note=f"numvgg switched with {how}('{name}'); Keras unchanged",
+    )
 
 
 # ---------------------------------------------------------------------------
 # Memory: one fresh child process per framework
 # ---------------------------------------------------------------------------
+
 
 def rss_bytes() -> int:
     """Resident set size now (Linux /proc; elsewhere the high-water mark)."""
@@ -424,36 +517,50 @@ def peak_rss_bytes() -> int:
         if match:
             return int(match.group(1)) * 1024
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return maxrss if sys.platform == "darwin" else maxrss * 1024   # macOS: bytes, Linux: KiB
+    return maxrss if sys.platform == "darwin" else maxrss * 1024  # macOS: bytes, Linux: KiB
 
 
 def child_memory_main(args) -> None:
     """In the child: build the model, note the RSS, run ``predict`` once, print JSON."""
     from numvgg import initializers
+
     initializers.set_seed(SEED)
     x, _ = make_batch(args.memory_images, args.size)
     shape = (args.size, args.size, 3)
     if args.child_memory == "numvgg":
         from numvgg.applications.vgg16 import VGG16
+
         model = VGG16(include_top=False, weights=None, input_shape=shape)
         weights_bytes = sum(w.nbytes for w in model.get_weights())
     else:
         import tensorflow as tf
+
         if args.threads is not None:
             tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         import keras
+
         model = keras.applications.VGG16(include_top=False, weights=None, input_shape=shape)
         weights_bytes = sum(w.nbytes for w in model.get_weights())
     gc.collect()
     build_peak = peak_rss_bytes()
     baseline = rss_bytes()
     was_reset = reset_peak_rss()
-    out = model.predict(x, verbose=0)    # Keras' and numvgg's default batch_size is 32
+    out = model.predict(x, verbose=0)  # Keras' and numvgg's default batch_size is 32
     peak = peak_rss_bytes()
-    print(json.dumps({"framework": args.child_memory, "weights_bytes": weights_bytes,
-                      "baseline_rss": baseline, "build_peak_rss": build_peak, "peak_rss": peak,
-                      "peak_reset": was_reset, "above_baseline": peak - baseline,
-                      "output_shape": list(out.shape)}))
+    print(
+        json.dumps(
+            {
+                "framework": args.child_memory,
+                "weights_bytes": weights_bytes,
+                "baseline_rss": baseline,
+                "build_peak_rss": build_peak,
+                "peak_rss": peak,
+                "peak_reset": was_reset,
+                "above_baseline": peak - baseline,
+                "output_shape": list(out.shape),
+            }
+        )
+    )
 
 
 def run_memory_child(framework: str, args) -> dict:
@@ -462,8 +569,16 @@ def run_memory_child(framework: str, args) -> dict:
     A fresh process per case means the peak belongs to that case alone; the
     parent's ``RUSAGE_CHILDREN`` high-water mark cross-checks it.
     """
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child-memory", framework,
-           "--size", str(args.size), "--memory-images", str(args.memory_images)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child-memory",
+        framework,
+        "--size",
+        str(args.size),
+        "--memory-images",
+        str(args.memory_images),
+    ]
     if args.threads is not None:
         cmd += ["--threads", str(args.threads)]
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -477,17 +592,22 @@ def run_memory_child(framework: str, args) -> dict:
 
 def case_memory(args) -> dict:
     ours, theirs = run_memory_child("numvgg", args), run_memory_child("keras", args)
-    return {"case": "memory", "unit": "GiB",
-            "what": f"peak RSS above the built model, predict on {args.memory_images} images "
-                    f"{args.size}x{args.size}, no top",
-            "numvgg": ours["above_baseline"] / GIB, "keras": theirs["above_baseline"] / GIB,
-            "ratio": ours["above_baseline"] / max(theirs["above_baseline"], 1),
-            "detail": {"numvgg": ours, "keras": theirs}}
+    return {
+        "case": "memory",
+        "unit": "GiB",
+        "what": f"peak RSS above the built model, predict on {args.memory_images} images "
+        f"{args.size}x{args.size}, no top",
+        "numvgg": ours["above_baseline"] / GIB,
+        "keras": theirs["above_baseline"] / GIB,
+        "ratio": ours["above_baseline"] / max(theirs["above_baseline"], 1),
+        "detail": {"numvgg": ours, "keras": theirs},
+    }
 
 
 # ---------------------------------------------------------------------------
 # The table
 # ---------------------------------------------------------------------------
+
 
 def at_goal_config(case: str, args) -> bool:
     if case == "memory":
@@ -512,13 +632,14 @@ def fmt(value, unit: str) -> str:
 
 def render_table(rows: list[dict], args) -> str:
     """A Markdown table: case, what, numvgg, keras, ratio, goal, met."""
-    lines = ["| case | what | numvgg | keras | ratio | goal | met |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| case | what | numvgg | keras | ratio | goal | met |", "|---|---|---|---|---|---|---|"]
     for row in rows:
         ratio = "n/a" if row["ratio"] is None else f"{row['ratio']:.2f}"
-        lines.append(f"| {row['case']} | {row['what']} | {fmt(row['numvgg'], row['unit'])} | "
-                     f"{fmt(row['keras'], row['unit'])} | {ratio} | {GOALS[row['case']][2]} | "
-                     f"{goal_met(row, args)} |")
+        lines.append(
+            f"| {row['case']} | {row['what']} | {fmt(row['numvgg'], row['unit'])} | "
+            f"{fmt(row['keras'], row['unit'])} | {ratio} | {GOALS[row['case']][2]} | "
+            f"{goal_met(row, args)} |"
+        )
     return "\n".join(lines)
 
 
@@ -527,21 +648,33 @@ def print_details(rows: list[dict]) -> None:
     print("\n## Checks and details")
     for row in rows:
         if "check_rel_diff" in row:
-            print(f"{row['case']}: numvgg vs Keras relative difference {row['check_rel_diff']:.2e}"
-                  + (f" (first-step loss numvgg {row['first_loss']['numvgg']:.6f}, "
-                     f"Keras {row['first_loss']['keras']:.6f})" if "first_loss" in row else ""))
+            print(
+                f"{row['case']}: numvgg vs Keras relative difference {row['check_rel_diff']:.2e}"
+                + (
+                    f" (first-step loss numvgg {row['first_loss']['numvgg']:.6f}, "
+                    f"Keras {row['first_loss']['keras']:.6f})"
+                    if "first_loss" in row
+                    else ""
+                )
+            )
         if "numvgg_times" in row:
-            print(f"{row['case']}: numvgg times {_fmt_times(row['numvgg_times'])}; "
-                  f"Keras times {_fmt_times(row['keras_times'])}")
+            print(
+                f"{row['case']}: numvgg times {_fmt_times(row['numvgg_times'])}; "
+                f"Keras times {_fmt_times(row['keras_times'])}"
+            )
         if "gflops" in row:
-            print(f"{row['case']}: {row['conv_gflop']:.1f} GFLOP of convolution per batch; "
-                  f"numvgg {row['gflops']['numvgg']:.1f} GFLOP/s, Keras {row['gflops']['keras']:.1f} GFLOP/s")
+            print(
+                f"{row['case']}: {row['conv_gflop']:.1f} GFLOP of convolution per batch; "
+                f"numvgg {row['gflops']['numvgg']:.1f} GFLOP/s, Keras {row['gflops']['keras']:.1f} GFLOP/s"
+            )
         if row["case"] == "memory":
             for name, d in row["detail"].items():
-                print(f"memory/{name}: weights {d['weights_bytes'] / 2**20:.1f} MiB, RSS after build "
-                      f"{d['baseline_rss'] / GIB:.3f} GiB (build peak {d['build_peak_rss'] / GIB:.3f}), "
-                      f"predict peak {d['peak_rss'] / GIB:.3f} GiB, above build "
-                      f"{d['above_baseline'] / GIB:.3f} GiB{'' if d['peak_reset'] else ' (peak not reset)'}")
+                print(
+                    f"memory/{name}: weights {d['weights_bytes'] / 2**20:.1f} MiB, RSS after build "
+                    f"{d['baseline_rss'] / GIB:.3f} GiB (build peak {d['build_peak_rss'] / GIB:.3f}), "
+                    f"predict peak {d['peak_rss'] / GIB:.3f} GiB, above build "
+                    f"{d['above_baseline'] / GIB:.3f} GiB{'' if d['peak_reset'] else ' (peak not reset)'}"
+                )
         if "note" in row:
             print(f"{row['case']}: {row['note']}")
 
@@ -558,10 +691,12 @@ def _fmt_times(times) -> str:
 # Profile mode
 # ---------------------------------------------------------------------------
 
+
 def profile_numvgg(args) -> dict:
     """cProfile numvgg's forward (and the other timed cases asked for); print the top functions."""
     from numvgg import initializers
     from numvgg.applications.vgg16 import VGG16
+
     info = machine_info()
     print_machine(info)
     x, y = make_batch(args.batch, args.size)
@@ -577,10 +712,10 @@ def profile_numvgg(args) -> dict:
                 algorithm = use(name)
             initializers.set_seed(SEED)
             model = VGG16(include_top=False, weights=None, input_shape=(args.size, args.size, 3))
-            step = lambda: model.predict_on_batch(x)   # noqa: E731
+            step = lambda model=model: model.predict_on_batch(x)  # noqa: E731
         elif case in ("train_full", "train_frozen"):
             model = _numvgg_seed_model(args.size, frozen=case == "train_frozen")
-            step = lambda: model.train_on_batch(x, y)   # noqa: E731
+            step = lambda model=model: model.train_on_batch(x, y)  # noqa: E731
             name, use, _ = find_conv_algorithm_switch(args.conv_algorithm)
             if use is not None:
                 algorithm = use(name)
@@ -598,15 +733,20 @@ def profile_numvgg(args) -> dict:
             profiler.disable()
             wall = (time.perf_counter() - start) / args.repeats
         text = io.StringIO()
-        text.write("By time inside each function (tottime). NumPy ufuncs such as np.matmul and\n"
-                   "np.maximum are invisible to cProfile: their time (the BLAS calls included)\n"
-                   "counts as the tottime of the numvgg function that calls them.\n")
+        text.write(
+            "By time inside each function (tottime). NumPy ufuncs such as np.matmul and\n"
+            "np.maximum are invisible to cProfile: their time (the BLAS calls included)\n"
+            "counts as the tottime of the numvgg function that calls them.\n"
+        )
         pstats.Stats(profiler, stream=text).strip_dirs().sort_stats("tottime").print_stats(args.profile_top)
         text.write("numvgg's own functions by cumulative time (callees included):\n")
         pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(
-            r"numvgg[/\\]", args.profile_top)
-        print(f"\n## Profile: numvgg {case}, batch {args.batch}, {args.size}x{args.size}, "
-              f"{args.repeats} call(s), {wall:.3f} s per call (under the profiler)")
+            r"numvgg[/\\]", args.profile_top
+        )
+        print(
+            f"\n## Profile: numvgg {case}, batch {args.batch}, {args.size}x{args.size}, "
+            f"{args.repeats} call(s), {wall:.3f} s per call (under the profiler)"
+        )
         print(text.getvalue())
         reports[case] = {"seconds_per_call": wall, "text": text.getvalue()}
     return {"machine": info, "config": vars(args), "profile": reports}
@@ -619,10 +759,12 @@ def _numvgg_seed_model(size: int, frozen: bool):
     from numvgg.layers import Dense, GlobalAveragePooling2D
     from numvgg.models import Sequential
     from numvgg.optimizers import Adam
+
     initializers.set_seed(SEED)
     base = VGG16(include_top=False, weights=None, input_shape=(size, size, 3))
-    model = Sequential([base, GlobalAveragePooling2D(), Dense(512, activation="relu"),
-                        Dense(1, activation="sigmoid")])
+    model = Sequential(
+        [base, GlobalAveragePooling2D(), Dense(512, activation="relu"), Dense(1, activation="sigmoid")]
+    )
     base.trainable = not frozen
     model.compile(optimizer=Adam(learning_rate=LEARNING_RATE), loss="binary_crossentropy")
     return model
@@ -632,16 +774,19 @@ def _numvgg_seed_model(size: int, frozen: bool):
 # main
 # ---------------------------------------------------------------------------
 
+
 def compare(args) -> dict:
     """Run the chosen cases, print the machine, the table and the details."""
     load_start = load_average()
     rows = []
-    if "memory" in args.cases:            # first, before TensorFlow is loaded in this process
+    if "memory" in args.cases:  # first, before TensorFlow is loaded in this process
         rows.append(case_memory(args))
     import tensorflow as tf
+
     if args.threads is not None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     import keras
+
     info = machine_info(tf, keras)
     x, y = make_batch(args.batch, args.size)
     pair = None
@@ -658,17 +803,20 @@ def compare(args) -> dict:
     load_end = load_average()
 
     print_machine(info)
-    print(f"Load average (1 min): {_fmt_load(load_start)} at start, {_fmt_load(load_end)} at end"
-          + ("  -- machine busy, timings are noisy" if max(load_start or 0, load_end or 0) > 1.0 else ""))
-    print(f"\n## numvgg / Keras: batch {args.batch}, {args.size}x{args.size}, median of "
-          f"{args.repeats} alternating call(s) after {args.warmup} warm-up"
-          + ("  (--quick: the goals apply to batch 8, 224x224 only)" if args.quick else ""))
+    print(
+        f"Load average (1 min): {_fmt_load(load_start)} at start, {_fmt_load(load_end)} at end"
+        + ("  -- machine busy, timings are noisy" if max(load_start or 0, load_end or 0) > 1.0 else "")
+    )
+    print(
+        f"\n## numvgg / Keras: batch {args.batch}, {args.size}x{args.size}, median of "
+        f"{args.repeats} alternating call(s) after {args.warmup} warm-up"
+        + ("  (--quick: the goals apply to batch 8, 224x224 only)" if args.quick else "")
+    )
     print(render_table(rows, args))
     print_details(rows)
     for row in rows:
         row["met"] = goal_met(row, args)
-    return {"machine": info, "config": vars(args), "load_average": [load_start, load_end],
-            "results": rows}
+    return {"machine": info, "config": vars(args), "load_average": [load_start, load_end], "results": rows}
 
 
 def limit_threads(n: int | None):
@@ -677,9 +825,10 @@ def limit_threads(n: int | None):
     Returns the threadpoolctl controller; keep it alive while the limit should hold."""
     if n is None:
         return None
-    with contextlib.suppress(ImportError, AttributeError):      # numvgg's own pool, if it has one
+    with contextlib.suppress(ImportError, AttributeError):  # numvgg's own pool, if it has one
         importlib.import_module("numvgg.config").set_num_threads(n)
     from threadpoolctl import threadpool_limits
+
     return threadpool_limits(limits=n, user_api="blas")
 
 

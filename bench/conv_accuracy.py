@@ -13,6 +13,7 @@ running end to end (so errors can accumulate from layer to layer, as they do
 in use). ``--points`` also measures F(4x4, 3x3) with the textbook points
 ``0, ±1, ±2, ∞`` and with ``0, ±1, ±1/2, ∞`` (numvgg uses ``0, ±1, 1/2, -2, ∞``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,6 +33,7 @@ ALGORITHMS = ("im2col", "kernel_rows", "winograd2", "winograd4", "auto")
 def layer_errors(ours, keras_outputs, x) -> list[tuple[str, float]]:
     """Run numvgg's model layer by layer; error of each layer against Keras'."""
     from numvgg.models import leaf_layers
+
     errors = []
     for layer in leaf_layers(ours):
         x = layer(x)
@@ -56,8 +58,7 @@ def main(argv=None) -> None:
 
     initializers.set_seed(20240601)
     ours = VGG16(include_top=False, weights=None, input_shape=(args.size, args.size, 3))
-    theirs = keras.applications.VGG16(include_top=False, weights=None,
-                                      input_shape=(args.size, args.size, 3))
+    theirs = keras.applications.VGG16(include_top=False, weights=None, input_shape=(args.size, args.size, 3))
     theirs.set_weights(ours.get_weights())
     rng = np.random.default_rng(0)
     x = preprocess_input(rng.uniform(0, 255, (args.batch, args.size, args.size, 3)).astype(np.float32))
@@ -69,8 +70,11 @@ def main(argv=None) -> None:
     for algorithm in ALGORITHMS:
         with config.using_conv_algorithm(algorithm):
             runs[algorithm] = layer_errors(ours, keras_outputs, x)
-    for label, points in ([("0, ±1, ±2", winograd.POINTS_F4_TEXTBOOK),
-                           ("0, ±1, ±1/2", winograd.POINTS_F4_HALVES)] if args.points else []):
+    for label, points in (
+        [("0, ±1, ±2", winograd.POINTS_F4_TEXTBOOK), ("0, ±1, ±1/2", winograd.POINTS_F4_HALVES)]
+        if args.points
+        else []
+    ):
         saved = winograd.MATRICES[4]
         winograd.MATRICES[4] = winograd.winograd_matrices(4, points)
         try:
@@ -79,8 +83,10 @@ def main(argv=None) -> None:
         finally:
             winograd.MATRICES[4] = saved
 
-    print(f"VGG16 without top, {args.batch} images {args.size}x{args.size}, float32; "
-          "max|numvgg - keras| / max|keras| per layer")
+    print(
+        f"VGG16 without top, {args.batch} images {args.size}x{args.size}, float32; "
+        "max|numvgg - keras| / max|keras| per layer"
+    )
     print("| layer | " + " | ".join(runs) + " |")
     print("|---|" + "---|" * len(runs))
     for i, (name, _) in enumerate(runs[ALGORITHMS[0]]):

@@ -11,6 +11,7 @@ data) it prints the median forward time of every path in
 :func:`numvgg.ops.conv.auto_path` picks. It also prints each path's float32
 error against a float64 reference of the same layer (``max|a - b| / max|b|``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,16 +29,24 @@ from numvgg.ops.conv import auto_path, conv2d_backward, conv2d_forward
 PATHS = ("im2col", "kernel_rows", "winograd2", "winograd4")
 # (name, input side, C, F) of VGG16's convolutions at 224x224.
 VGG16_CONVS = [
-    ("block1_conv1", 224, 3, 64), ("block1_conv2", 224, 64, 64),
-    ("block2_conv1", 112, 64, 128), ("block2_conv2", 112, 128, 128),
-    ("block3_conv1", 56, 128, 256), ("block3_conv2", 56, 256, 256), ("block3_conv3", 56, 256, 256),
-    ("block4_conv1", 28, 256, 512), ("block4_conv2", 28, 512, 512), ("block4_conv3", 28, 512, 512),
-    ("block5_conv1", 14, 512, 512), ("block5_conv2", 14, 512, 512), ("block5_conv3", 14, 512, 512),
+    ("block1_conv1", 224, 3, 64),
+    ("block1_conv2", 224, 64, 64),
+    ("block2_conv1", 112, 64, 128),
+    ("block2_conv2", 112, 128, 128),
+    ("block3_conv1", 56, 128, 256),
+    ("block3_conv2", 56, 256, 256),
+    ("block3_conv3", 56, 256, 256),
+    ("block4_conv1", 28, 256, 512),
+    ("block4_conv2", 28, 512, 512),
+    ("block4_conv3", 28, 512, 512),
+    ("block5_conv1", 14, 512, 512),
+    ("block5_conv2", 14, 512, 512),
+    ("block5_conv3", 14, 512, 512),
 ]
 
 
 def median_time(fn, repeats: int) -> float:
-    fn()                                                    # warm-up
+    fn()  # warm-up
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -61,8 +70,9 @@ def main(argv=None) -> None:
     for name, side, c, f in layers:
         x = np.maximum(rng.standard_normal((args.batch, side, side, c)), 0).astype(np.float32)
         kernel = (rng.standard_normal((3, 3, c, f)) / np.sqrt(9 * c)).astype(np.float32)
-        ref, _ = conv2d_forward(x[:1].astype(np.float64), kernel.astype(np.float64), None,
-                                (1, 1), "same", "im2col")
+        ref, _ = conv2d_forward(
+            x[:1].astype(np.float64), kernel.astype(np.float64), None, (1, 1), "same", "im2col"
+        )
         cells, errors = [], []
         for path in PATHS:
             out, _ = conv2d_forward(x[:1], kernel, None, (1, 1), "same", path)
@@ -72,10 +82,17 @@ def main(argv=None) -> None:
                 out, cache = conv2d_forward(x, kernel, None, (1, 1), "same", path)
                 if args.backward:
                     conv2d_backward(out, cache)
+
             cells.append(f"{median_time(run, args.repeats):.3f}")
         pick = auto_path(x.shape, kernel.shape, (1, 1))
-        print(f"| {name} | " + " | ".join(cells) + f" | {pick} | "
-              + ", ".join(f"{e:.1e}" for e in errors) + " |", flush=True)
+        print(
+            f"| {name} | "
+            + " | ".join(cells)
+            + f" | {pick} | "
+            + ", ".join(f"{e:.1e}" for e in errors)
+            + " |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ transforms, ReLU, pooling; :mod:`numvgg.ops.parallel`). The default is one
 per usable core; ``1`` runs everything in the calling thread. Results are
 bit-identical for every setting.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -16,6 +16,7 @@ pretrained conv base and once from random initialisation, and plots both
 validation accuracies per epoch: the gap between the two curves is what
 features learned on millions of images are worth on a small data set.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,7 +49,7 @@ def _draw_circles(rng, size):
 
 def _draw_stripes(rng, size):
     angle = rng.uniform(0, math.pi)
-    period = rng.uniform(4.0, 8.0)           # fine stripes: a texture, not an outline
+    period = rng.uniform(4.0, 8.0)  # fine stripes: a texture, not an outline
     yy, xx = np.mgrid[0:size, 0:size]
     phase = (xx * math.cos(angle) + yy * math.sin(angle)) / period
     mask = (np.sin(2 * math.pi * phase) > 0)[..., None]
@@ -57,8 +58,9 @@ def _draw_stripes(rng, size):
     return Image.fromarray(img)
 
 
-def make_demo_images(root: str, n_train: int = 100, n_val: int = 50, size: int = 64,
-                     seed: int = 1234) -> tuple[str, str]:
+def make_demo_images(
+    root: str, n_train: int = 100, n_val: int = 50, size: int = 64, seed: int = 1234
+) -> tuple[str, str]:
     """Write ``n_train`` / ``n_val`` JPEGs per class under ``root``; returns
     ``(train_dir, validation_dir)``. The same seed gives the same files."""
     rng = np.random.default_rng(seed)
@@ -76,6 +78,7 @@ def make_demo_images(root: str, n_train: int = 100, n_val: int = 50, size: int =
 class RecipeResult:
     """One run of the recipe. ``source``: where the conv base came from --
     ``'imagenet'``, ``'hed'``, ``'file'`` (a path) or ``'random'``."""
+
     history_phase1: object
     history_phase2: object
     val_acc: float
@@ -83,7 +86,7 @@ class RecipeResult:
     curves_path: str | None
     source: str
     seconds: float
-    model: object = None     # the trained Sequential; its first layer is the conv base
+    model: object = None  # the trained Sequential; its first layer is the conv base
 
     @property
     def conv_base(self):
@@ -95,12 +98,17 @@ class RecipeResult:
 
     def val_acc_per_epoch(self) -> list[float]:
         """Validation accuracy after each epoch, phase 1 then phase 2."""
-        return ([float(a) for a in self.history_phase1.history["val_acc"]]
-                + [float(a) for a in self.history_phase2.history["val_acc"]])
+        return [float(a) for a in self.history_phase1.history["val_acc"]] + [
+            float(a) for a in self.history_phase2.history["val_acc"]
+        ]
 
 
-SOURCE_LABELS = {"imagenet": "ImageNet weights", "hed": "HED's VGG16 trunk",
-                 "file": "the weights file", "random": "random initialisation"}
+SOURCE_LABELS = {
+    "imagenet": "ImageNet weights",
+    "hed": "HED's VGG16 trunk",
+    "file": "the weights file",
+    "random": "random initialisation",
+}
 
 
 def _conv_base(image_size, weights, log, fetch=True):
@@ -113,6 +121,7 @@ def _conv_base(image_size, weights, log, fetch=True):
     from .applications.vgg16 import VGG16
     from .io.pretrained import SOURCES, resolve_trunk
     from .io.weights import load_vgg16_weights
+
     base = VGG16(weights=None, include_top=False, input_shape=(image_size, image_size, 3))
     if weights is None:
         return base, "random"
@@ -122,16 +131,30 @@ def _conv_base(image_size, weights, log, fetch=True):
         source, path = "file", weights
     if path is not None:
         load_vgg16_weights(base, path)
-        base.weights_source = source if source in SOURCES else path    # the figures' footers
+        base.weights_source = source if source in SOURCES else path  # the figures' footers
     return base, source
 
 
-def run_recipe(train_dir: str, val_dir: str, out_dir: str, image_size: int = 64,
-               batch_size: int = 16, epochs: int = 60, fine_tune_epochs: int = 3,
-               learning_rate: float = 1e-3, fine_tune_learning_rate: float = 1e-5,
-               weights="imagenet", seed: int = 0, verbose="auto", log=print, fetch: bool = True,
-               save: bool = True, source: str | None = None, show_summary: bool = True,
-               augment: bool = False) -> RecipeResult:
+def run_recipe(
+    train_dir: str,
+    val_dir: str,
+    out_dir: str,
+    image_size: int = 64,
+    batch_size: int = 16,
+    epochs: int = 60,
+    fine_tune_epochs: int = 3,
+    learning_rate: float = 1e-3,
+    fine_tune_learning_rate: float = 1e-5,
+    weights="imagenet",
+    seed: int = 0,
+    verbose="auto",
+    log=print,
+    fetch: bool = True,
+    save: bool = True,
+    source: str | None = None,
+    show_summary: bool = True,
+    augment: bool = False,
+) -> RecipeResult:
     """The original blog post's recipe on image folders; see the module docstring.
 
     ``weights``: see :func:`_conv_base`. ``fetch``: may download a missing
@@ -153,10 +176,16 @@ def run_recipe(train_dir: str, val_dir: str, out_dir: str, image_size: int = 64,
     start = time.time()
     set_random_seed(seed)
     os.makedirs(out_dir, exist_ok=True)
-    train_ds = image_dataset_from_directory(train_dir, label_mode="binary", batch_size=batch_size,
-                                            image_size=(image_size, image_size), seed=seed)
-    val_ds = image_dataset_from_directory(val_dir, label_mode="binary", batch_size=batch_size,
-                                          image_size=(image_size, image_size), shuffle=False)
+    train_ds = image_dataset_from_directory(
+        train_dir, label_mode="binary", batch_size=batch_size, image_size=(image_size, image_size), seed=seed
+    )
+    val_ds = image_dataset_from_directory(
+        val_dir,
+        label_mode="binary",
+        batch_size=batch_size,
+        image_size=(image_size, image_size),
+        shuffle=False,
+    )
     log(f"Classes: {train_ds.class_names}")
     train_ds = train_ds.map(lambda x, y: (preprocess_input(x), y))
     val_ds = val_ds.map(lambda x, y: (preprocess_input(x), y))
@@ -168,6 +197,7 @@ def run_recipe(train_dir: str, val_dir: str, out_dir: str, image_size: int = 64,
         # On preprocessed pixels rather than raw ones (Chollet): the same images, since
         # flips, reflect-filled warps and bilinear blends commute with a per-channel shift.
         from .layers import Input, RandomFlip, RandomRotation, RandomZoom
+
         model.add(Input((image_size, image_size, 3)))
         model.add(RandomFlip("horizontal", seed=seed))
         model.add(RandomRotation(0.1, seed=seed + 1))
@@ -182,8 +212,12 @@ def run_recipe(train_dir: str, val_dir: str, out_dir: str, image_size: int = 64,
 
     # cache_frozen_features: the frozen base runs once per image, not once per epoch
     # (Keras' "fast feature extraction", done inside fit; the numbers are the same).
-    model.compile(optimizer=Adam(learning_rate=learning_rate), loss="binary_crossentropy",
-                  metrics=["acc"], cache_frozen_features=not augment)
+    model.compile(
+        optimizer=Adam(learning_rate=learning_rate),
+        loss="binary_crossentropy",
+        metrics=["acc"],
+        cache_frozen_features=not augment,
+    )
     log("Phase 1: conv base frozen, training the new head")
     history1 = model.fit(train_ds, epochs=epochs, validation_data=val_ds, verbose=verbose)
 
@@ -194,23 +228,33 @@ def run_recipe(train_dir: str, val_dir: str, out_dir: str, image_size: int = 64,
         if layer.name == "block5_conv1":
             set_trainable = True
         layer.trainable = set_trainable
-    model.compile(optimizer=Adam(learning_rate=fine_tune_learning_rate), loss="binary_crossentropy",
-                  metrics=["acc"])
+    model.compile(
+        optimizer=Adam(learning_rate=fine_tune_learning_rate), loss="binary_crossentropy", metrics=["acc"]
+    )
     log("Phase 2: block5 unfrozen, fine-tuning")
-    history2 = model.fit(train_ds, epochs=epochs + fine_tune_epochs, initial_epoch=epochs,
-                         validation_data=val_ds, verbose=verbose)
+    history2 = model.fit(
+        train_ds,
+        epochs=epochs + fine_tune_epochs,
+        initial_epoch=epochs,
+        validation_data=val_ds,
+        verbose=verbose,
+    )
 
     weights_path = curves_path = None
     if save:
         weights_path = os.path.join(out_dir, "recipe_model.weights.h5")
         model.save_weights(weights_path)
         curves_path = os.path.join(out_dir, "training_curves.png")
-        plot_history([history1, history2], curves_path,
-                     title="numvgg: the original blog post's recipe (frozen base, then block5 fine-tuned)",
-                     weights_source=getattr(conv_base, "weights_source", source))
+        plot_history(
+            [history1, history2],
+            curves_path,
+            title="numvgg: the original blog post's recipe (frozen base, then block5 fine-tuned)",
+            weights_source=getattr(conv_base, "weights_source", source),
+        )
     val_acc = float(history2.history["val_acc"][-1])
-    return RecipeResult(history1, history2, val_acc, weights_path, curves_path, source,
-                        time.time() - start, model)
+    return RecipeResult(
+        history1, history2, val_acc, weights_path, curves_path, source, time.time() - start, model
+    )
 
 
 # -- the main job: pretrained against random, side by side ------------------------------------
@@ -218,6 +262,7 @@ def run_recipe(train_dir: str, val_dir: str, out_dir: str, image_size: int = 64,
 class DemoResult:
     """Both runs of :func:`run_demo` and the files it wrote. ``pretrained`` is
     ``None`` when no pretrained source was available (only the random run ran)."""
+
     pretrained: RecipeResult | None
     random: RecipeResult
     curves_path: str
@@ -226,8 +271,15 @@ class DemoResult:
     seconds: float
 
 
-def run_demo(train_dir: str, val_dir: str, out_dir: str, weights="imagenet", fetch: bool = True,
-             log=print, **recipe_args) -> DemoResult:
+def run_demo(
+    train_dir: str,
+    val_dir: str,
+    out_dir: str,
+    weights="imagenet",
+    fetch: bool = True,
+    log=print,
+    **recipe_args,
+) -> DemoResult:
     """The recipe with a pretrained conv base and, on the same images with the same
     seed, from random initialisation; prints and plots both.
 
@@ -243,34 +295,45 @@ def run_demo(train_dir: str, val_dir: str, out_dir: str, weights="imagenet", fet
     of both runs) and ``filters_block1_conv1.png`` (the pretrained first-layer filters).
     """
     from .viz import plot_filters
+
     start = time.time()
     os.makedirs(out_dir, exist_ok=True)
     pretrained = None
     if weights is not None:
         from .io.pretrained import SOURCES, resolve_trunk
-        source, path = (resolve_trunk(prefer=weights, fetch=fetch, log=log) if weights in SOURCES
-                        else ("file", weights))
+
+        source, path = (
+            resolve_trunk(prefer=weights, fetch=fetch, log=log) if weights in SOURCES else ("file", weights)
+        )
         if path is not None:
             log(f"\n== Run 1 of 2: conv base from {SOURCE_LABELS[source]} ==")
-            pretrained = run_recipe(train_dir, val_dir, out_dir, weights=path, source=source,
-                                    log=log, save=False, **recipe_args)
+            pretrained = run_recipe(
+                train_dir, val_dir, out_dir, weights=path, source=source, log=log, save=False, **recipe_args
+            )
     label = "Run 2 of 2" if pretrained else "The only run (no pretrained weights available)"
     log(f"\n== {label}: the same recipe from random initialisation ==")
-    random_run = run_recipe(train_dir, val_dir, out_dir, weights=None, log=log, save=False,
-                            show_summary=pretrained is None, **recipe_args)
+    random_run = run_recipe(
+        train_dir,
+        val_dir,
+        out_dir,
+        weights=None,
+        log=log,
+        save=False,
+        show_summary=pretrained is None,
+        **recipe_args,
+    )
 
     main_run = pretrained or random_run
     weights_path = os.path.join(out_dir, "recipe_model.weights.h5")
     main_run.model.save_weights(weights_path)
-    curves_path = plot_comparison([r for r in (pretrained, random_run) if r is not None],
-                                  os.path.join(out_dir, "training_curves.png"))
+    curves_path = plot_comparison(
+        [r for r in (pretrained, random_run) if r is not None], os.path.join(out_dir, "training_curves.png")
+    )
     filters_path = None
     if pretrained is not None:
-        filters_path = plot_filters(pretrained.conv_base,
-                                    os.path.join(out_dir, "filters_block1_conv1.png"))
+        filters_path = plot_filters(pretrained.conv_base, os.path.join(out_dir, "filters_block1_conv1.png"))
     log("\n" + comparison_table(pretrained, random_run))
-    return DemoResult(pretrained, random_run, curves_path, filters_path, weights_path,
-                      time.time() - start)
+    return DemoResult(pretrained, random_run, curves_path, filters_path, weights_path, time.time() - start)
 
 
 def _shown_epochs(n: int, phase1: int) -> list[int]:
@@ -289,13 +352,17 @@ def comparison_table(pretrained: RecipeResult | None, random_run: RecipeResult) 
     phase1 = len(random_run.history_phase1.history["val_acc"])
     names = [SOURCE_LABELS[r.source] for r in runs]
     width = max(len(n) for n in names) + 2
-    lines = [f"Validation accuracy per epoch (chance: 0.50; fine-tuning from epoch {phase1 + 1}):",
-             "epoch" + "".join(f"{n:>{width}}" for n in names)]
+    lines = [
+        f"Validation accuracy per epoch (chance: 0.50; fine-tuning from epoch {phase1 + 1}):",
+        "epoch" + "".join(f"{n:>{width}}" for n in names),
+    ]
     for e in _shown_epochs(len(per_epoch[0]), phase1):
         lines.append(f"{e + 1:5d}" + "".join(f"{acc[e]:>{width}.4f}" for acc in per_epoch))
     for r in runs:
-        lines.append(f"Validation accuracy after fine-tuning: {r.val_acc:.4f} (chance: 0.5000; "
-                     f"conv base from {SOURCE_LABELS[r.source]})")
+        lines.append(
+            f"Validation accuracy after fine-tuning: {r.val_acc:.4f} (chance: 0.5000; "
+            f"conv base from {SOURCE_LABELS[r.source]})"
+        )
     return "\n".join(lines)
 
 
@@ -303,14 +370,20 @@ def plot_comparison(runs: list[RecipeResult], path: str) -> str:
     """The training curves of the pretrained run beside the random one (same axes, labelled
     phases: numvgg.figures), or the one run's curves when only one ran. Returns ``path``."""
     from .viz import plot_history, plot_pretrained_vs_random
+
     if len(runs) == 2:
         pretrained, random_run = runs
         return plot_pretrained_vs_random(
             [pretrained.history_phase1, pretrained.history_phase2],
-            [random_run.history_phase1, random_run.history_phase2], path,
+            [random_run.history_phase1, random_run.history_phase2],
+            path,
             title="The original blog post's recipe: pretrained conv base vs random initialisation",
-            pretrained_source=getattr(pretrained.conv_base, "weights_source", pretrained.source))
+            pretrained_source=getattr(pretrained.conv_base, "weights_source", pretrained.source),
+        )
     (run,) = runs
-    return plot_history([run.history_phase1, run.history_phase2], path,
-                        title="The original blog post's recipe from random initialisation",
-                        weights_source="random")
+    return plot_history(
+        [run.history_phase1, run.history_phase2],
+        path,
+        title="The original blog post's recipe from random initialisation",
+        weights_source="random",
+    )

@@ -6,6 +6,7 @@
 The random stream is NumPy's, so the numbers differ from Keras' while the
 distribution is the same.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -91,5 +92,7 @@ def get(identifier):
         return identifier
     if identifier in INITIALIZERS:
         return INITIALIZERS[identifier]
-    raise ValueError(f"Unknown initializer {identifier!r}. Valid choices: {sorted(INITIALIZERS)} "
-                     "or a callable f(shape, dtype).")
+    raise ValueError(
+        f"Unknown initializer {identifier!r}. Valid choices: {sorted(INITIALIZERS)} "
+        "or a callable f(shape, dtype)."
+    )

@@ -41,6 +41,7 @@ Two Keras facts that change the numbers
 Computations run in float32, like Keras (``dtype="float64"`` gives a float64
 loss for gradient checks).
 """
+
 from __future__ import annotations
 
 import abc
@@ -52,7 +53,7 @@ from .errors import ShapeError
 from .metrics import squeeze_or_expand_to_same_rank
 from .ops.activations import sigmoid_forward
 
-EPSILON = 1e-7          # keras.backend.epsilon(): the clipping margin for probabilities
+EPSILON = 1e-7  # keras.backend.epsilon(): the clipping margin for probabilities
 REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", None)
 
 
@@ -79,11 +80,13 @@ class Loss(abc.ABC):
 
     def __init__(self, name: str | None = None, reduction="sum_over_batch_size", dtype=None):
         if reduction not in REDUCTIONS:
-            raise ValueError(f"Invalid value for argument `reduction`. Expected one of {REDUCTIONS}. "
-                             f"Received: reduction={reduction!r}")
+            raise ValueError(
+                f"Invalid value for argument `reduction`. Expected one of {REDUCTIONS}. "
+                f"Received: reduction={reduction!r}"
+            )
         self.name = name or type(self).__name__
         self.reduction = reduction
-        self.dtype = np.dtype(dtype or config.floatx())    # Keras: backend.floatx()
+        self.dtype = np.dtype(dtype or config.floatx())  # Keras: backend.floatx()
 
     # -- to be implemented -------------------------------------------------
     @abc.abstractmethod
@@ -122,7 +125,9 @@ class Loss(abc.ABC):
         """``(loss, dloss/dy_pred)``: the float of ``__call__`` and an array of
         ``y_pred``'s shape (in the loss's dtype)."""
         if self.reduction in (None, "none"):
-            raise ValueError(f"{self.name}: value_and_grad needs a scalar loss; reduction is {self.reduction!r}.")
+            raise ValueError(
+                f"{self.name}: value_and_grad needs a scalar loss; reduction is {self.reduction!r}."
+            )
         y_pred_shape = np.shape(y_pred)
         y_true, y_pred = self._prepare(y_true, y_pred)
         values, cache = self.forward(y_true, y_pred, from_logits)
@@ -139,7 +144,7 @@ class Loss(abc.ABC):
         return {"name": self.name, "reduction": self.reduction}
 
     @classmethod
-    def from_config(cls, config: dict) -> "Loss":
+    def from_config(cls, config: dict) -> Loss:
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -158,8 +163,10 @@ class Loss(abc.ABC):
 
     def _check_same_shape(self, y_true, y_pred) -> None:
         if y_true.shape != y_pred.shape:
-            raise ShapeError(f"{self.name}: y_true has shape {y_true.shape} but y_pred has shape "
-                             f"{y_pred.shape}; they must match (a trailing axis of size 1 may differ).")
+            raise ShapeError(
+                f"{self.name}: y_true has shape {y_true.shape} but y_pred has shape "
+                f"{y_pred.shape}; they must match (a trailing axis of size 1 may differ)."
+            )
 
     def _weights_like(self, values, sample_weight):
         """Sample weights aligned with ``values`` (Keras' rank rule), or None."""
@@ -172,8 +179,10 @@ class Loss(abc.ABC):
         try:
             weights = np.broadcast_to(weights, aligned_values.shape)
         except ValueError as err:
-            raise ShapeError(f"{self.name}: sample_weight of shape {np.shape(sample_weight)} does not fit "
-                             f"per-sample losses of shape {values.shape}.") from err
+            raise ShapeError(
+                f"{self.name}: sample_weight of shape {np.shape(sample_weight)} does not fit "
+                f"per-sample losses of shape {values.shape}."
+            ) from err
         return weights.reshape(values.shape)
 
     def _divisor(self, values, weights):
@@ -188,6 +197,7 @@ class Loss(abc.ABC):
 
 
 # -- building blocks ---------------------------------------------------------------
+
 
 def _log_softmax_parts(z: np.ndarray):
     """``shifted = z - max(z)`` and ``log(sum(exp(shifted)))`` on the last axis,
@@ -220,6 +230,7 @@ class _Crossentropy(Loss):
 
 # -- the losses ------------------------------------------------------------------------
 
+
 class BinaryCrossentropy(_Crossentropy):
     """Binary cross-entropy, averaged over the last axis, then reduced.
 
@@ -240,8 +251,14 @@ class BinaryCrossentropy(_Crossentropy):
 
     logits_activation = "sigmoid"
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size",
-                 name="binary_crossentropy", dtype=None):
+    def __init__(
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        reduction="sum_over_batch_size",
+        name="binary_crossentropy",
+        dtype=None,
+    ):
         super().__init__(from_logits=from_logits, name=name, reduction=reduction, dtype=dtype)
         self.label_smoothing = float(label_smoothing)
 
@@ -291,8 +308,14 @@ class CategoricalCrossentropy(_Crossentropy):
 
     logits_activation = "softmax"
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size",
-                 name="categorical_crossentropy", dtype=None):
+    def __init__(
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        reduction="sum_over_batch_size",
+        name="categorical_crossentropy",
+        dtype=None,
+    ):
         super().__init__(from_logits=from_logits, name=name, reduction=reduction, dtype=dtype)
         self.label_smoothing = float(label_smoothing)
 
@@ -342,8 +365,13 @@ class SparseCategoricalCrossentropy(_Crossentropy):
     logits_activation = "softmax"
     sparse_targets = True
 
-    def __init__(self, from_logits=False, reduction="sum_over_batch_size",
-                 name="sparse_categorical_crossentropy", dtype=None):
+    def __init__(
+        self,
+        from_logits=False,
+        reduction="sum_over_batch_size",
+        name="sparse_categorical_crossentropy",
+        dtype=None,
+    ):
         super().__init__(from_logits=from_logits, name=name, reduction=reduction, dtype=dtype)
 
     def forward(self, y_true, y_pred, from_logits=None):
@@ -360,27 +388,32 @@ class SparseCategoricalCrossentropy(_Crossentropy):
 
     def backward(self, dvalues, cache):
         labels, shifted, log_sum, cache_probs = cache
-        dz = np.exp(shifted - log_sum)                                # softmax(z)
-        np.put_along_axis(dz, labels[..., None],
-                          np.take_along_axis(dz, labels[..., None], axis=-1) - 1, axis=-1)
+        dz = np.exp(shifted - log_sum)  # softmax(z)
+        np.put_along_axis(
+            dz, labels[..., None], np.take_along_axis(dz, labels[..., None], axis=-1) - 1, axis=-1
+        )
         dz = dz * np.expand_dims(dvalues, -1)
         if cache_probs is None:
             return dz
         c, passes = cache_probs
-        return np.where(passes, dz / c, c.dtype.type(0))               # z = log(c)
+        return np.where(passes, dz / c, c.dtype.type(0))  # z = log(c)
 
     def _labels(self, y_true, y_pred) -> np.ndarray:
         if y_true.ndim == y_pred.ndim and y_true.shape[-1:] == (1,):
             y_true = y_true[..., 0]
         if y_true.shape != y_pred.shape[:-1]:
-            raise ShapeError(f"{self.name}: y_true of shape {y_true.shape} must hold one class index per "
-                             f"sample for y_pred of shape {y_pred.shape} (expected {y_pred.shape[:-1]}).")
+            raise ShapeError(
+                f"{self.name}: y_true of shape {y_true.shape} must hold one class index per "
+                f"sample for y_pred of shape {y_pred.shape} (expected {y_pred.shape[:-1]})."
+            )
         labels = y_true.astype(np.int64)
         num_classes = y_pred.shape[-1]
         bad = (labels < 0) | (labels >= num_classes)
         if np.any(bad):
-            raise ValueError(f"{self.name}: Received a label value of {labels[bad].flat[0]} which is outside "
-                             f"the valid range of [0, {num_classes}).")
+            raise ValueError(
+                f"{self.name}: Received a label value of {labels[bad].flat[0]} which is outside "
+                f"the valid range of [0, {num_classes})."
+            )
         return labels
 
 
@@ -427,31 +460,36 @@ class ClassBalancedSigmoidCrossentropy(Loss):
     ``values`` ``(N,)``, one per image. ``backward`` caches ``(y, z, pixel_weight)``.
     """
 
-    def __init__(self, reduction="sum_over_batch_size", name="class_balanced_sigmoid_crossentropy",
-                 dtype=None):
+    def __init__(
+        self, reduction="sum_over_batch_size", name="class_balanced_sigmoid_crossentropy", dtype=None
+    ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
 
     def forward(self, y_true, y_pred, from_logits=None):
         if from_logits is not None and not from_logits:
-            raise ValueError(f"{self.name} takes logits (HED's side outputs before the sigmoid); "
-                             "from_logits=False is not supported.")
+            raise ValueError(
+                f"{self.name} takes logits (HED's side outputs before the sigmoid); "
+                "from_logits=False is not supported."
+            )
         self._check_same_shape(y_true, y_pred)
         if y_pred.ndim < 2:
-            raise ShapeError(f"{self.name}: y_pred must be (N, H, W, C) logits, one map per image; "
-                             f"got shape {y_pred.shape}.")
+            raise ShapeError(
+                f"{self.name}: y_pred must be (N, H, W, C) logits, one map per image; "
+                f"got shape {y_pred.shape}."
+            )
         y, z = y_true, y_pred
         pixel_axes = tuple(range(1, z.ndim))
         n_all = z.dtype.type(np.prod(z.shape[1:]))
-        n_pos = np.sum(y, axis=pixel_axes, keepdims=True)                      # (N, 1, 1, 1)
+        n_pos = np.sum(y, axis=pixel_axes, keepdims=True)  # (N, 1, 1, 1)
         w_pos, w_neg = (n_all - n_pos) / n_all, n_pos / n_all
-        bce = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))          # (N, H, W, C)
-        pixel_weight = w_pos * y + w_neg * (1 - y)                              # (N, H, W, C)
-        values = np.sum(pixel_weight * bce, axis=pixel_axes)                    # (N,)
+        bce = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))  # (N, H, W, C)
+        pixel_weight = w_pos * y + w_neg * (1 - y)  # (N, H, W, C)
+        values = np.sum(pixel_weight * bce, axis=pixel_axes)  # (N,)
         return values, (y, z, pixel_weight)
 
     def backward(self, dvalues, cache):
         y, z, pixel_weight = cache
-        dvalues = dvalues.reshape(dvalues.shape + (1,) * (z.ndim - 1))          # (N, 1, 1, 1)
+        dvalues = dvalues.reshape(dvalues.shape + (1,) * (z.ndim - 1))  # (N, 1, 1, 1)
         return dvalues * pixel_weight * (sigmoid_forward(z)[0] - y)
 
 
@@ -476,6 +514,7 @@ def hed_loss(y_true, side_logits, dtype=None) -> tuple[float, list[np.ndarray]]:
 
 # -- Keras' function forms (per-sample values, no reduction) ------------------------------
 
+
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0) -> np.ndarray:
     """Per-sample binary cross-entropy, like ``keras.losses.binary_crossentropy``."""
     return BinaryCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing).call(y_true, y_pred)
@@ -483,7 +522,9 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0) 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0) -> np.ndarray:
     """Per-sample categorical cross-entropy, like ``keras.losses.categorical_crossentropy``."""
-    return CategoricalCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing).call(y_true, y_pred)
+    return CategoricalCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing).call(
+        y_true, y_pred
+    )
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False) -> np.ndarray:
@@ -499,13 +540,18 @@ def mean_squared_error(y_true, y_pred) -> np.ndarray:
 # -- names -----------------------------------------------------------------------------------
 
 ALL_LOSSES = {
-    "binary_crossentropy": BinaryCrossentropy, "BinaryCrossentropy": BinaryCrossentropy,
-    "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
-    "categorical_crossentropy": CategoricalCrossentropy, "CategoricalCrossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "BinaryCrossentropy": BinaryCrossentropy,
+    "bce": BinaryCrossentropy,
+    "BCE": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "CategoricalCrossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "SparseCategoricalCrossentropy": SparseCategoricalCrossentropy,
-    "mean_squared_error": MeanSquaredError, "MeanSquaredError": MeanSquaredError,
-    "mse": MeanSquaredError, "MSE": MeanSquaredError,
+    "mean_squared_error": MeanSquaredError,
+    "MeanSquaredError": MeanSquaredError,
+    "mse": MeanSquaredError,
+    "MSE": MeanSquaredError,
     "class_balanced_sigmoid_crossentropy": ClassBalancedSigmoidCrossentropy,
     "ClassBalancedSigmoidCrossentropy": ClassBalancedSigmoidCrossentropy,
 }
@@ -534,8 +580,10 @@ def get(identifier) -> Loss:
     if isinstance(identifier, str):
         return _lookup(identifier)()
     if callable(identifier):
-        raise ValueError(f"numvgg cannot use the function {identifier!r} as a loss: it needs the "
-                         "gradient too. Subclass numvgg.losses.Loss (forward and backward) instead.")
+        raise ValueError(
+            f"numvgg cannot use the function {identifier!r} as a loss: it needs the "
+            "gradient too. Subclass numvgg.losses.Loss (forward and backward) instead."
+        )
     raise ValueError(f"Could not interpret loss identifier: {identifier!r}")
 
 

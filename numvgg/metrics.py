@@ -15,6 +15,7 @@ This module also holds ``squeeze_or_expand_to_same_rank``, Keras' rule for
 aligning targets with predictions, which :mod:`numvgg.losses` uses too (it sits
 on this lower floor so both can import it).
 """
+
 from __future__ import annotations
 
 import abc
@@ -50,6 +51,7 @@ def squeeze_or_expand_to_same_rank(x1: np.ndarray, x2: np.ndarray, expand_rank_1
 
 # -- per-sample functions (Keras' keras.metrics.<name> functions) ----------------------------
 
+
 def accuracy(y_true, y_pred) -> np.ndarray:
     """1.0 where ``y_pred == y_true`` exactly, else 0.0 (in ``config.floatx()``, elementwise)."""
     y_pred = np.asarray(y_pred)
@@ -74,8 +76,10 @@ def categorical_accuracy(y_true, y_pred) -> np.ndarray:
     Ties go to the first maximum, as in NumPy and TensorFlow."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape:
-        raise ShapeError(f"categorical_accuracy: one-hot y_true of shape {y_true.shape} must match "
-                         f"y_pred of shape {y_pred.shape} (use sparse_categorical_accuracy for class indices).")
+        raise ShapeError(
+            f"categorical_accuracy: one-hot y_true of shape {y_true.shape} must match "
+            f"y_pred of shape {y_pred.shape} (use sparse_categorical_accuracy for class indices)."
+        )
     return (np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)).astype(config.floatx())
 
 
@@ -87,12 +91,15 @@ def sparse_categorical_accuracy(y_true, y_pred) -> np.ndarray:
     if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
         y_true = y_true[..., 0]
     if y_true.shape != y_pred.shape[:-1]:
-        raise ShapeError(f"sparse_categorical_accuracy: y_true of shape {y_true.shape} must hold one class "
-                         f"index per sample for y_pred of shape {y_pred.shape}.")
+        raise ShapeError(
+            f"sparse_categorical_accuracy: y_true of shape {y_true.shape} must hold one class "
+            f"index per sample for y_pred of shape {y_pred.shape}."
+        )
     return (y_true == np.argmax(y_pred, axis=-1).astype(y_true.dtype)).astype(config.floatx())
 
 
 # -- stateful metrics --------------------------------------------------------------------------
+
 
 class Metric(abc.ABC):
     """Base class: a name, ``update_state``, ``result``, ``reset_state``.
@@ -106,7 +113,7 @@ class Metric(abc.ABC):
 
     def __init__(self, name: str | None = None, dtype=None):
         self.name = name or type(self).__name__.lower()
-        self.dtype = np.dtype(dtype or config.floatx())    # Keras: backend.floatx()
+        self.dtype = np.dtype(dtype or config.floatx())  # Keras: backend.floatx()
         self.reset_state()
 
     @abc.abstractmethod
@@ -192,8 +199,10 @@ def _reduce_to_samplewise_values(values, sample_weight, dtype):
         try:
             weights = np.broadcast_to(weights, values.shape)
         except ValueError as err:
-            raise ShapeError(f"sample_weight of shape {np.shape(sample_weight)} does not fit values of "
-                             f"shape {values.shape}.") from err
+            raise ShapeError(
+                f"sample_weight of shape {np.shape(sample_weight)} does not fit values of "
+                f"shape {values.shape}."
+            ) from err
         values = values * weights
         if weight_ndim > 1:
             weights = np.mean(weights, axis=tuple(range(1, weight_ndim)))
@@ -265,9 +274,13 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
 # -- names ------------------------------------------------------------------------------------
 
 ALL_METRICS = {}
-for _cls, _snake in ((Mean, "mean"), (Accuracy, "accuracy"), (BinaryAccuracy, "binary_accuracy"),
-                     (CategoricalAccuracy, "categorical_accuracy"),
-                     (SparseCategoricalAccuracy, "sparse_categorical_accuracy")):
+for _cls, _snake in (
+    (Mean, "mean"),
+    (Accuracy, "accuracy"),
+    (BinaryAccuracy, "binary_accuracy"),
+    (CategoricalAccuracy, "categorical_accuracy"),
+    (SparseCategoricalAccuracy, "sparse_categorical_accuracy"),
+):
     ALL_METRICS[_cls.__name__] = ALL_METRICS[_snake] = _cls
 
 _BINARY_LOSSES = {"binary_crossentropy", "binarycrossentropy", "bce"}
@@ -303,8 +316,9 @@ def choose_accuracy(loss=None, output_shape=None, y_true_shape=None):
     if output_shape is not None:
         is_binary = output_shape[-1] == 1
         if y_true_shape is not None:
-            is_sparse = (len(y_true_shape) < len(output_shape)
-                         or (y_true_shape[-1] == 1 and output_shape[-1] > 1))
+            is_sparse = len(y_true_shape) < len(output_shape) or (
+                y_true_shape[-1] == 1 and output_shape[-1] > 1
+            )
         else:
             is_sparse = kind in _SPARSE_LOSSES
     elif kind:
@@ -344,22 +358,25 @@ def get(identifier, loss=None, output_shape=None, y_true_shape=None) -> Metric:
         if identifier.lower() in ("acc", "accuracy"):
             cls = choose_accuracy(loss, output_shape, y_true_shape)
             if cls is None:
-                raise ValueError(f"Metric {identifier!r} means binary, categorical or sparse categorical "
-                                 "accuracy depending on the model; pass `loss=` or `output_shape=` to choose "
-                                 "(model.compile does), or name the metric explicitly.")
+                raise ValueError(
+                    f"Metric {identifier!r} means binary, categorical or sparse categorical "
+                    "accuracy depending on the model; pass `loss=` or `output_shape=` to choose "
+                    "(model.compile does), or name the metric explicitly."
+                )
             return cls(name=identifier)
         if identifier not in ALL_METRICS:
-            raise ValueError(f"Unknown metric {identifier!r}. numvgg knows: 'acc', "
-                             f"{', '.join(repr(k) for k in sorted(ALL_METRICS))}.")
+            raise ValueError(
+                f"Unknown metric {identifier!r}. numvgg knows: 'acc', "
+                f"{', '.join(repr(k) for k in sorted(ALL_METRICS))}."
+            )
         return ALL_METRICS[identifier](name=identifier)
-    if hasattr(identifier, "call") and hasattr(identifier, "reduction"):   # a numvgg Loss
+    if hasattr(identifier, "call") and hasattr(identifier, "reduction"):  # a numvgg Loss
         metric = MeanMetricWrapper(identifier.call, name=identifier.name)
         metric.direction = "down"
         return metric
     if callable(identifier):
         return MeanMetricWrapper(identifier)
     raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
-
 
 
 # -- confusion counts: Precision, Recall, AUC (Keras 3's rules) --------------------------------
@@ -371,7 +388,7 @@ def get(identifier, loss=None, output_shape=None, y_true_shape=None) -> Metric:
 # weights every entry of its sample. Counts are float32, as Keras keeps them; ratios use
 # "0 when the denominator is 0" (Keras' divide_no_nan).
 
-_EPSILON = 1e-7         # keras.backend.epsilon(), the end thresholds' margin
+_EPSILON = 1e-7  # keras.backend.epsilon(), the end thresholds' margin
 
 
 def _divide_no_nan(a, b):
@@ -383,10 +400,12 @@ class _ConfusionCounts(Metric):
     """Weighted ``tp, fp, tn, fn`` per threshold; ``update_state(y_true, y_pred, sample_weight)``."""
 
     def __init__(self, thresholds, class_id=None, name=None, dtype=None):
-        self.thresholds = np.asarray(thresholds, dtype=np.float32).reshape(-1)   # (T,)
+        self.thresholds = np.asarray(thresholds, dtype=np.float32).reshape(-1)  # (T,)
         if class_id is not None and (not isinstance(class_id, (int, np.integer)) or class_id < 0):
-            raise ValueError(f"{type(self).__name__}: `class_id` must be a column index >= 0 or None. "
-                             f"Received: class_id={class_id!r}")
+            raise ValueError(
+                f"{type(self).__name__}: `class_id` must be a column index >= 0 or None. "
+                f"Received: class_id={class_id!r}"
+            )
         self.class_id = class_id
         super().__init__(name=name, dtype=dtype)
 
@@ -399,10 +418,11 @@ class _ConfusionCounts(Metric):
         y_true = np.asarray(y_true, np.float32)
         y_pred = np.asarray(y_pred, np.float32)
         if y_true.ndim == y_pred.ndim - 1:
-            y_true = y_true[..., None]                        # (N,) targets for (N, 1) outputs
+            y_true = y_true[..., None]  # (N,) targets for (N, 1) outputs
         if y_true.shape != y_pred.shape:
-            raise ShapeError(f"{self.name}: y_true of shape {y_true.shape} does not match y_pred of "
-                             f"shape {y_pred.shape}.")
+            raise ShapeError(
+                f"{self.name}: y_true of shape {y_true.shape} does not match y_pred of shape {y_pred.shape}."
+            )
         weights = np.ones_like(y_pred)
         if sample_weight is not None:
             sw = np.asarray(sample_weight, np.float32)
@@ -410,16 +430,19 @@ class _ConfusionCounts(Metric):
             try:
                 weights = np.broadcast_to(sw, y_pred.shape).astype(np.float32)
             except ValueError as err:
-                raise ShapeError(f"{self.name}: sample_weight of shape {np.shape(sample_weight)} does "
-                                 f"not fit y_pred of shape {y_pred.shape}.") from err
+                raise ShapeError(
+                    f"{self.name}: sample_weight of shape {np.shape(sample_weight)} does "
+                    f"not fit y_pred of shape {y_pred.shape}."
+                ) from err
         if self.class_id is not None:
             if self.class_id >= y_pred.shape[-1]:
-                raise ValueError(f"{self.name}: class_id={self.class_id} but y_pred has only "
-                                 f"{y_pred.shape[-1]} columns.")
+                raise ValueError(
+                    f"{self.name}: class_id={self.class_id} but y_pred has only {y_pred.shape[-1]} columns."
+                )
             y_true, y_pred, weights = (a[..., self.class_id] for a in (y_true, y_pred, weights))
-        truth = y_true.reshape(-1) != 0                                   # (E,)
-        above = y_pred.reshape(-1)[None, :] > self.thresholds[:, None]    # (T, E)
-        w = weights.reshape(-1)[None, :]                                  # (1, E)
+        truth = y_true.reshape(-1) != 0  # (E,)
+        above = y_pred.reshape(-1)[None, :] > self.thresholds[:, None]  # (T, E)
+        w = weights.reshape(-1)[None, :]  # (1, E)
         self.true_positives += np.sum(w * (above & truth), axis=1, dtype=np.float32)
         self.false_positives += np.sum(w * (above & ~truth), axis=1, dtype=np.float32)
         self.true_negatives += np.sum(w * (~above & ~truth), axis=1, dtype=np.float32)
@@ -441,13 +464,16 @@ class Precision(_ConfusionCounts):
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name="precision", dtype=None):
         if top_k is not None:
-            raise ValueError("Precision: `top_k` is not available in numvgg; use `thresholds` "
-                             "(and `class_id` for one column).")
+            raise ValueError(
+                "Precision: `top_k` is not available in numvgg; use `thresholds` "
+                "(and `class_id` for one column)."
+            )
         super().__init__(0.5 if thresholds is None else thresholds, class_id, name, dtype)
 
     def result(self):
-        return self._single_or_list(_divide_no_nan(self.true_positives,
-                                                   self.true_positives + self.false_positives))
+        return self._single_or_list(
+            _divide_no_nan(self.true_positives, self.true_positives + self.false_positives)
+        )
 
 
 class Recall(_ConfusionCounts):
@@ -460,13 +486,16 @@ class Recall(_ConfusionCounts):
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name="recall", dtype=None):
         if top_k is not None:
-            raise ValueError("Recall: `top_k` is not available in numvgg; use `thresholds` "
-                             "(and `class_id` for one column).")
+            raise ValueError(
+                "Recall: `top_k` is not available in numvgg; use `thresholds` "
+                "(and `class_id` for one column)."
+            )
         super().__init__(0.5 if thresholds is None else thresholds, class_id, name, dtype)
 
     def result(self):
-        return self._single_or_list(_divide_no_nan(self.true_positives,
-                                                   self.true_positives + self.false_negatives))
+        return self._single_or_list(
+            _divide_no_nan(self.true_positives, self.true_positives + self.false_negatives)
+        )
 
 
 CURVES = ("ROC", "PR")
@@ -489,23 +518,37 @@ class AUC(_ConfusionCounts):
 
     direction = "up"
 
-    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name="auc",
-                 dtype=None, thresholds=None, multi_label=False, from_logits=False):
+    def __init__(
+        self,
+        num_thresholds=200,
+        curve="ROC",
+        summation_method="interpolation",
+        name="auc",
+        dtype=None,
+        thresholds=None,
+        multi_label=False,
+        from_logits=False,
+    ):
         curve = str(curve).upper()
         if curve not in CURVES:
             raise ValueError(f"AUC: invalid `curve` {curve!r}. Expected one of {CURVES}.")
         if str(summation_method).lower() not in SUMMATION_METHODS:
-            raise ValueError(f"AUC: invalid `summation_method` {summation_method!r}. Expected one of "
-                             f"{SUMMATION_METHODS}.")
+            raise ValueError(
+                f"AUC: invalid `summation_method` {summation_method!r}. Expected one of {SUMMATION_METHODS}."
+            )
         if multi_label:
-            raise ValueError("AUC: `multi_label=True` is not available in numvgg (entries of all "
-                             "labels are counted together, Keras' default multi_label=False).")
+            raise ValueError(
+                "AUC: `multi_label=True` is not available in numvgg (entries of all "
+                "labels are counted together, Keras' default multi_label=False)."
+            )
         if thresholds is not None:
             inner = sorted(float(t) for t in thresholds)
         else:
             if not isinstance(num_thresholds, (int, np.integer)) or num_thresholds <= 1:
-                raise ValueError("AUC: argument `num_thresholds` must be an integer > 1. "
-                                 f"Received: num_thresholds={num_thresholds!r}")
+                raise ValueError(
+                    "AUC: argument `num_thresholds` must be an integer > 1. "
+                    f"Received: num_thresholds={num_thresholds!r}"
+                )
             inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
         self.curve, self.summation_method = curve, str(summation_method).lower()
         self.from_logits = bool(from_logits)
@@ -526,8 +569,9 @@ class AUC(_ConfusionCounts):
         intercept = tp[1:] - slope * p[1:]
         both = (p[:-1] > 0) & (p[1:] > 0)
         safe_ratio = np.where(both, _divide_no_nan(p[:-1], np.maximum(p[1:], 0)), np.float32(1))
-        increment = _divide_no_nan(slope * (dtp + intercept * np.log(safe_ratio)),
-                                   np.maximum(tp[1:] + fn[1:], 0))
+        increment = _divide_no_nan(
+            slope * (dtp + intercept * np.log(safe_ratio)), np.maximum(tp[1:] + fn[1:], 0)
+        )
         return float(np.sum(increment, dtype=np.float32))
 
     def result(self):

@@ -5,6 +5,7 @@
 Layers, optimizers and the ``.weights.h5`` reader all use this function, so a
 default name is the one Keras would give.
 """
+
 from __future__ import annotations
 
 import re
@@ -13,5 +14,5 @@ import re
 def to_snake_case(class_name: str) -> str:
     """A class name in Keras' snake case (see the module docstring)."""
     name = re.sub(r"\W+", "", class_name)
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)   # split before a capitalised word
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)  # split before a capitalised word
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()

@@ -34,6 +34,7 @@ Anywhere else ``verbose=1`` writes just the finished line of each epoch, in
 plain text. The characters are the same as Keras' final line once its colour
 codes are removed.
 """
+
 from __future__ import annotations
 
 import math
@@ -75,9 +76,9 @@ def can_redraw(stream) -> bool:
     a terminal, a Jupyter kernel or PyCharm's run window (see the module
     docstring for how this differs from Keras)."""
     isatty = getattr(stream, "isatty", None)
-    return bool((isatty is not None and isatty())
-                or "ipykernel" in sys.modules
-                or "PYCHARM_HOSTED" in os.environ)
+    return bool(
+        (isatty is not None and isatty()) or "ipykernel" in sys.modules or "PYCHARM_HOSTED" in os.environ
+    )
 
 
 def format_time_per_unit(seconds: float, unit_name: str = "step") -> str:
@@ -140,11 +141,23 @@ class Progbar:
     ``current`` counts steps from 1.
     """
 
-    def __init__(self, target, width=20, verbose=1, interval=0.05, stateful_metrics=None,
-                 stateless_metrics=None, unit_name="step", stream=None, dynamic_display=None):
+    def __init__(
+        self,
+        target,
+        width=20,
+        verbose=1,
+        interval=0.05,
+        stateful_metrics=None,
+        stateless_metrics=None,
+        unit_name="step",
+        stream=None,
+        dynamic_display=None,
+    ):
         if stateful_metrics is not None and stateless_metrics is not None:
-            raise ValueError("Progbar: give `stateful_metrics` (names shown as given) or "
-                             "`stateless_metrics` (names averaged), not both.")
+            raise ValueError(
+                "Progbar: give `stateful_metrics` (names shown as given) or "
+                "`stateless_metrics` (names averaged), not both."
+            )
         self.target = target
         self.width = width
         self.verbose = verbose
@@ -157,8 +170,7 @@ class Progbar:
             self.stateful_metrics = set(stateful_metrics or ())
             self.stateless_metrics = None
         self._stream = stream
-        self.dynamic_display = (can_redraw(self.stream) if dynamic_display is None
-                                else bool(dynamic_display))
+        self.dynamic_display = can_redraw(self.stream) if dynamic_display is None else bool(dynamic_display)
 
         # name -> [sum of value * steps, steps]; a shown-as-given metric keeps [value, 1].
         self._values: dict[str, list] = {}
@@ -167,7 +179,7 @@ class Progbar:
         self._start = time.time()
         self._last_update = 0.0
         self._time_after_first_step = None
-        self._prev_total_width = 0      # visible characters of the last line drawn
+        self._prev_total_width = 0  # visible characters of the last line drawn
 
     @property
     def stream(self):
@@ -192,7 +204,7 @@ class Progbar:
         time_per_unit = self._estimate_step_duration(current, now)
         if self.verbose == 1:
             if now - self._last_update < self.interval and not finalize:
-                return                      # too soon to redraw; the values are kept
+                return  # too soon to redraw; the values are kept
             self._draw_bar(current, now, time_per_unit, finalize)
         elif self.verbose == 2 and finalize:
             self._draw_summary(current, now, time_per_unit)
@@ -229,7 +241,7 @@ class Progbar:
     def _mean(self, name: str):
         total, count = self._values[name]
         if not isinstance(total, float):
-            total = np.mean(total)          # a Python int, a NumPy scalar or an array
+            total = np.mean(total)  # a Python int, a NumPy scalar or an array
         return total / max(1, count)
 
     def _estimate_step_duration(self, current, now) -> float:
@@ -251,8 +263,9 @@ class Progbar:
         return f"\x1b[{code}m{text}\x1b[0m" if self.dynamic_display else text
 
     def _metrics_text(self, verbose: int) -> str:
-        return "".join(f" - {name}: {format_metric(self._mean(name), verbose)}"
-                       for name in self._values_order)
+        return "".join(
+            f" - {name}: {format_metric(self._mean(name), verbose)}" for name in self._values_order
+        )
 
     def _draw_bar(self, current, now, time_per_unit, finalize) -> None:
         """verbose=1: the ``62/62 ━━━━ 407s 7s/step - acc: ...`` line."""
@@ -263,9 +276,12 @@ class Progbar:
             count = f"%{digits}d/%d" % (current, self.target)
             # Keras writes the grey part even when it is empty.
             bar_plain = f"{count} {BAR_CHAR * self.width}"
-            bar = (self._style(count, _BOLD) + " "
-                   + (self._style(BAR_CHAR * done, _GREEN) if done > 0 else "")
-                   + self._style(BAR_CHAR * (self.width - done), _GREY))
+            bar = (
+                self._style(count, _BOLD)
+                + " "
+                + (self._style(BAR_CHAR * done, _GREEN) if done > 0 else "")
+                + self._style(BAR_CHAR * (self.width - done), _GREY)
+            )
         else:
             bar_plain = bar = "%7d/Unknown" % current
 
@@ -273,8 +289,7 @@ class Progbar:
             clock = format_eta(time_per_unit * (self.target - current))
         else:
             clock = f"{now - self._start:.0f}s"
-        info_tail = " " + format_time_per_unit(time_per_unit, self.unit_name) \
-            + self._metrics_text(verbose=1)
+        info_tail = " " + format_time_per_unit(time_per_unit, self.unit_name) + self._metrics_text(verbose=1)
         line = bar + " " + self._style(clock, _BOLD) + info_tail
         line_plain = bar_plain + " " + clock + info_tail
 
@@ -297,10 +312,11 @@ class Progbar:
     def _draw_summary(self, current, now, time_per_unit) -> None:
         """verbose=2: ``62/62 - 407s - 7s/step - acc: ...``, once, when finished."""
         if self.target is None or self.target <= 0:
-            return              # Keras prints nothing for an unknown target
+            return  # Keras prints nothing for an unknown target
         digits = int(math.log10(self.target)) + 1
         count = f"%{digits}d/%d" % (current, self.target)
-        line = (f"{count} - {now - self._start:.0f}s"
-                f" - {format_time_per_unit(time_per_unit, self.unit_name)}"
-                + self._metrics_text(verbose=2))
+        line = (
+            f"{count} - {now - self._start:.0f}s"
+            f" - {format_time_per_unit(time_per_unit, self.unit_name)}" + self._metrics_text(verbose=2)
+        )
         print_msg(line, stream=self.stream)

@@ -3,6 +3,7 @@
 ``set_random_seed(seed)`` (Keras: ``keras.utils.set_random_seed``) seeds the
 weight initializers and the generator that shuffles training data.
 """
+
 from __future__ import annotations
 
 import numpy as np

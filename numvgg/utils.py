@@ -3,14 +3,22 @@
 So code written for Keras, ``from keras.utils import load_img, img_to_array``,
 becomes ``from numvgg.utils import load_img, img_to_array``.
 """
+
 import numpy as np
 
 from .data.dataset import image_dataset_from_directory
 from .data.images import array_to_img, img_to_array, load_img, save_img
 from .random import set_random_seed  # Keras: keras.utils.set_random_seed
 
-__all__ = ["load_img", "img_to_array", "array_to_img", "save_img", "image_dataset_from_directory",
-           "set_random_seed", "to_categorical"]
+__all__ = [
+    "load_img",
+    "img_to_array",
+    "array_to_img",
+    "save_img",
+    "image_dataset_from_directory",
+    "set_random_seed",
+    "to_categorical",
+]
 
 
 def to_categorical(x, num_classes=None) -> np.ndarray:
@@ -38,8 +46,10 @@ def to_categorical(x, num_classes=None) -> np.ndarray:
         num_classes = int(np.max(x)) + 1 if x.size else 0
     bad = x[(x < 0) | (x >= num_classes)]
     if bad.size:
-        raise ValueError(f"to_categorical: class index {int(bad[0])} is outside 0 .. {num_classes - 1} "
-                         f"(num_classes={num_classes})")
+        raise ValueError(
+            f"to_categorical: class index {int(bad[0])} is outside 0 .. {num_classes - 1} "
+            f"(num_classes={num_classes})"
+        )
     one_hot = np.zeros((x.size, num_classes))
     one_hot[np.arange(x.size), x] = 1
     return one_hot.reshape(*shape, num_classes)

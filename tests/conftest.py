@@ -12,6 +12,7 @@ Policy when Keras cannot be imported:
 * otherwise (a developer without TensorFlow): the test is skipped, and the
   reason says how to install it.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,14 +43,19 @@ def import_keras():
         import keras as keras_module
         import tensorflow  # noqa: F401  (the backend; imported first so its errors show)
     except ImportError as exc:
-        message = (f"Keras/TensorFlow cannot be imported ({exc!r}); the parity tests need them: "
-                   "pip install -e '.[test]'")
+        message = (
+            f"Keras/TensorFlow cannot be imported ({exc!r}); the parity tests need them: "
+            "pip install -e '.[test]'"
+        )
         if keras_required():
             pytest.fail(message + "  [CI or NUMVGG_REQUIRE_KERAS=1: refusing to skip]", pytrace=False)
         pytest.skip(message)
     if keras_module.backend.backend() != "tensorflow":
-        pytest.fail(f"The parity tests use tf.GradientTape: set KERAS_BACKEND=tensorflow "
-                    f"(got {keras_module.backend.backend()!r})", pytrace=False)
+        pytest.fail(
+            f"The parity tests use tf.GradientTape: set KERAS_BACKEND=tensorflow "
+            f"(got {keras_module.backend.backend()!r})",
+            pytrace=False,
+        )
     return keras_module
 
 
@@ -63,6 +69,7 @@ def keras():
 def tf(keras):
     """The ``tensorflow`` module (after the ``keras`` fixture's checks)."""
     import tensorflow
+
     return tensorflow
 
 
@@ -74,9 +81,10 @@ def rng():
 
 class VGGPair(NamedTuple):
     """A numvgg VGG16 and a Keras VGG16 holding identical random weights."""
-    numvgg: object          # numvgg.models.Sequential
-    keras: object           # keras.Model
-    input_shape: tuple      # (H, W, 3)
+
+    numvgg: object  # numvgg.models.Sequential
+    keras: object  # keras.Model
+    input_shape: tuple  # (H, W, 3)
 
 
 @pytest.fixture(scope="session")
@@ -94,12 +102,21 @@ def vgg16_pair_factory(keras):
     def make(include_top=False, input_shape=(32, 32, 3), pooling=None, classes=10):
         key = (include_top, tuple(input_shape), pooling, classes)
         if key not in cache:
-            initializers.set_seed(zlib.crc32(repr(key).encode()))   # repeatable per argument set
-            ours = VGG16(include_top=include_top, weights=None, input_shape=input_shape,
-                         pooling=pooling, classes=classes)
-            theirs = keras.applications.VGG16(include_top=include_top, weights=None,
-                                              input_shape=input_shape, pooling=pooling,
-                                              classes=classes)
+            initializers.set_seed(zlib.crc32(repr(key).encode()))  # repeatable per argument set
+            ours = VGG16(
+                include_top=include_top,
+                weights=None,
+                input_shape=input_shape,
+                pooling=pooling,
+                classes=classes,
+            )
+            theirs = keras.applications.VGG16(
+                include_top=include_top,
+                weights=None,
+                input_shape=input_shape,
+                pooling=pooling,
+                classes=classes,
+            )
             theirs.set_weights(ours.get_weights())
             cache[key] = VGGPair(ours, theirs, tuple(input_shape))
         return cache[key]
@@ -121,6 +138,7 @@ def vgg16_top_224():
     Building it takes seconds (553 MB of weights), so it is built once per session."""
     from numvgg import initializers
     from numvgg.applications.vgg16 import VGG16
+
     initializers.set_seed(224)
     return VGG16(include_top=True, weights=None)
 

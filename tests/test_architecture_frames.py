@@ -7,6 +7,7 @@ number of Python frames from the op up to ``fit`` (the op's own frame counted,
 the count from growing silently. Run this file as a script to print them (it
 works on older checkouts too: ``PYTHONPATH=<checkout> python tests/test_architecture_frames.py``).
 """
+
 import inspect
 
 import numpy as np
@@ -27,8 +28,13 @@ def fit_frames_to_conv(frozen_base: bool = False) -> list[int]:
     from numvgg.ops import conv as conv_ops
 
     initializers.set_seed(0)
-    base = Sequential([Conv2D(4, 3, padding="same", activation="relu", input_shape=(8, 8, 3)),
-                       Conv2D(4, 3, padding="same", activation="relu")], name="base")
+    base = Sequential(
+        [
+            Conv2D(4, 3, padding="same", activation="relu", input_shape=(8, 8, 3)),
+            Conv2D(4, 3, padding="same", activation="relu"),
+        ],
+        name="base",
+    )
     base.trainable = not frozen_base
     model = Sequential([base, GlobalAveragePooling2D(), Dense(1, activation="sigmoid")])
     model.compile(optimizer="adam", loss="binary_crossentropy")
@@ -40,7 +46,7 @@ def fit_frames_to_conv(frozen_base: bool = False) -> list[int]:
 
     def measured(*args, **kwargs):
         frames = [f.function for f in inspect.stack(context=0)]
-        depths.append(frames.index("fit"))             # frames[0] is this wrapper: the op's place
+        depths.append(frames.index("fit"))  # frames[0] is this wrapper: the op's place
         return original(*args, **kwargs)
 
     conv_ops.conv2d_forward = measured
@@ -63,5 +69,7 @@ def test_frozen_base_takes_the_same_path():
 
 if __name__ == "__main__":
     for frozen in (False, True):
-        print(f"frozen_base={frozen}: frames fit -> conv2d_forward per call:",
-              sorted(set(fit_frames_to_conv(frozen))))
+        print(
+            f"frozen_base={frozen}: frames fit -> conv2d_forward per call:",
+            sorted(set(fit_frames_to_conv(frozen))),
+        )

@@ -7,29 +7,46 @@ backward, plain SGD on the trainable weights. Phase 1 freezes the conv layer
 and its BatchNormalization (inference mode, moving statistics untouched);
 phase 2 trains everything (batch statistics, moving statistics updated).
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from numvgg.layers import (BatchNormalization, Conv2D, Dense, GlobalAveragePooling2D, RandomRotation,
-                           RandomZoom)
+from numvgg.layers import (
+    BatchNormalization,
+    Conv2D,
+    Dense,
+    GlobalAveragePooling2D,
+    RandomRotation,
+    RandomZoom,
+)
 from numvgg.losses import BinaryCrossentropy
 
 LR = 0.05
 
 
 def _numvgg_layers():
-    return [RandomRotation((0.05, 0.05), seed=0), RandomZoom((-0.2, -0.2), seed=0),
-            Conv2D(4, 3, padding="same", activation="relu"), BatchNormalization(momentum=0.8),
-            GlobalAveragePooling2D(), Dense(1, activation="sigmoid")]
+    return [
+        RandomRotation((0.05, 0.05), seed=0),
+        RandomZoom((-0.2, -0.2), seed=0),
+        Conv2D(4, 3, padding="same", activation="relu"),
+        BatchNormalization(momentum=0.8),
+        GlobalAveragePooling2D(),
+        Dense(1, activation="sigmoid"),
+    ]
 
 
 def _keras_layers(keras):
     L = keras.layers
-    return [L.RandomRotation((0.05, 0.05), seed=0), L.RandomZoom((-0.2, -0.2), seed=0),
-            L.Conv2D(4, 3, padding="same", activation="relu"), L.BatchNormalization(momentum=0.8),
-            L.GlobalAveragePooling2D(), L.Dense(1, activation="sigmoid")]
+    return [
+        L.RandomRotation((0.05, 0.05), seed=0),
+        L.RandomZoom((-0.2, -0.2), seed=0),
+        L.Conv2D(4, 3, padding="same", activation="relu"),
+        L.BatchNormalization(momentum=0.8),
+        L.GlobalAveragePooling2D(),
+        L.Dense(1, activation="sigmoid"),
+    ]
 
 
 def _numvgg_step(layers, x, y):
@@ -66,7 +83,7 @@ def test_two_phase_augmented_run_matches_keras(keras, tf):
     y = rng.integers(0, 2, (6, 1)).astype(np.float32)
     ours, theirs = _numvgg_layers(), _keras_layers(keras)
     h = x
-    for a, b in zip(ours, theirs):                     # build both, then copy numvgg's weights
+    for a, b in zip(ours, theirs):  # build both, then copy numvgg's weights
         b.build(h.shape)
         h = a.forward(h)
         if a.params:
@@ -81,7 +98,7 @@ def test_two_phase_augmented_run_matches_keras(keras, tf):
             reference = _keras_step(tf, keras, theirs, x[batch], y[batch])
             assert mine == pytest.approx(reference, rel=1e-5), (phase, step)
         if frozen:
-            np.testing.assert_array_equal(bn.params["moving_mean"], 0)   # inference mode: untouched
+            np.testing.assert_array_equal(bn.params["moving_mean"], 0)  # inference mode: untouched
     assert not np.allclose(bn.params["moving_mean"], 0)
     for a, b in zip(ours, theirs):
         for name, mine, reference in zip(a.weight_names, a.get_weights(), b.get_weights()):

@@ -1,4 +1,5 @@
 """BatchNormalization against Keras 3: forward, backward, moving statistics, trainable=False."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,9 @@ def _gradcheck(layer, shape, training, seed=0):
         if name in layer.non_trainable_param_names:
             assert grads[name] is None
             continue
-        errors[name] = rel_error(grads[name], numerical_gradient_array(
-            lambda _: layer.forward(x, training), w, dout))
+        errors[name] = rel_error(
+            grads[name], numerical_gradient_array(lambda _: layer.forward(x, training), w, dout)
+        )
     layer.clear_cache()
     return errors
 
@@ -81,7 +83,7 @@ def test_forward_backward_equal_keras(keras, tf, rng, training, trainable):
     for mine, reference in zip([dx, *ours.grads[:2]], gradients):
         reference = reference.numpy()
         assert np.abs(mine - reference).max() <= 1e-5 * max(1.0, np.abs(reference).max())
-    for mine, reference in zip(ours.get_weights()[2:], theirs.get_weights()[2:]):   # moving stats
+    for mine, reference in zip(ours.get_weights()[2:], theirs.get_weights()[2:]):  # moving stats
         np.testing.assert_allclose(mine, reference, rtol=1e-6, atol=1e-7)
 
 
@@ -100,7 +102,9 @@ def test_moving_statistics_after_sgd_steps_equal_keras(keras, tf, rng):
                 ours.params[name] -= lr * grad
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(theirs(x, training=True) * dout)
-        for variable, grad in zip([theirs.gamma, theirs.beta], tape.gradient(loss, [theirs.gamma, theirs.beta])):
+        for variable, grad in zip(
+            [theirs.gamma, theirs.beta], tape.gradient(loss, [theirs.gamma, theirs.beta])
+        ):
             variable.assign(variable - lr * grad)
     for name, mine, reference in zip(ours.weight_names, ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(mine, reference, rtol=1e-5, atol=1e-6, err_msg=name)
@@ -110,10 +114,10 @@ def test_moving_statistics_after_sgd_steps_equal_keras(keras, tf, rng):
 def test_frozen_layer_uses_and_keeps_moving_statistics(rng):
     layer = BatchNormalization()
     x = rng.standard_normal((8, 3)).astype(np.float32) * 5 + 3
-    layer.forward(x, training=True)                    # moves the statistics once
+    layer.forward(x, training=True)  # moves the statistics once
     before = layer.get_weights()
     layer.trainable = False
-    out = layer.forward(x, training=True)              # inference mode, as Keras >= 2.1
+    out = layer.forward(x, training=True)  # inference mode, as Keras >= 2.1
     inference = layer.forward(x, training=False)
     np.testing.assert_array_equal(out, inference)
     for a, b in zip(before, layer.get_weights()):

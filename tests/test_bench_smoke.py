@@ -8,6 +8,7 @@ agrees with the table, numvgg and Keras really got the same weights and data
 BLAS and versions. The run takes about a minute (TensorFlow is imported twice:
 once in the script, once in the memory case's Keras child process).
 """
+
 from __future__ import annotations
 
 import json
@@ -36,12 +37,14 @@ def has_winograd_switch() -> bool:
     except ImportError:
         return False
     return hasattr(config, "using_conv_algorithm") and any(
-        "winograd" in name for name in getattr(config, "CONV_ALGORITHMS", ()))
+        "winograd" in name for name in getattr(config, "CONV_ALGORITHMS", ())
+    )
 
 
 def run_script(*args, timeout=900):
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def table_rows(stdout: str) -> dict[str, list[str]]:
@@ -67,7 +70,7 @@ def test_table_has_every_case_with_numbers(quick_run):
     stdout, report = quick_run
     rows = table_rows(stdout)
     assert list(rows) == list(CASES)
-    for case, (_, what, ours, theirs, ratio, goal, met) in rows.items():
+    for case, (_, _what, ours, theirs, ratio, goal, met) in rows.items():
         if case == "winograd" and not has_winograd_switch():
             # Only allowed to be missing when numvgg offers no conv algorithm choice.
             assert (ours, theirs, ratio) == ("n/a", "n/a", "n/a")
@@ -88,8 +91,10 @@ def test_json_agrees_with_table(quick_run):
         if result["ratio"] is None:
             continue
         assert rows[result["case"]][4] == f"{result['ratio']:.2f}"
-        assert result["ratio"] == pytest.approx(result["numvgg"] / result["keras"], rel=1e-6) \
+        assert (
+            result["ratio"] == pytest.approx(result["numvgg"] / result["keras"], rel=1e-6)
             or result["case"] == "memory"
+        )
         if "numvgg_times" in result:
             assert len(result["numvgg_times"]) == len(result["keras_times"]) == 1
             assert result["numvgg"] == statistics.median(result["numvgg_times"])
@@ -140,7 +145,7 @@ def test_profile_mode_lists_numvgg_functions():
     assert done.returncode == 0, done.stderr
     assert "## Profile: numvgg forward, batch 1, 32x32" in done.stdout
     assert "conv2d_forward" in done.stdout
-    assert "tensorflow" not in done.stdout     # the profile runs numvgg alone
+    assert "tensorflow" not in done.stdout  # the profile runs numvgg alone
 
 
 def test_unknown_case_is_rejected():

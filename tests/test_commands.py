@@ -5,6 +5,7 @@ line and calls the handler, checking its exit code and what it prints. No
 test touches the network: the download folders are temporary ones and
 ``urlopen`` is replaced by one that fails as an offline machine does.
 """
+
 import argparse
 import hashlib
 import json
@@ -75,7 +76,7 @@ def test_every_subcommand_has_help(name, capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: numvgg {name}")
-    assert len(out.splitlines()) > 8                 # a description, not only the usage line
+    assert len(out.splitlines()) > 8  # a description, not only the usage line
 
 
 # -- gradcheck -----------------------------------------------------------------------------------
@@ -88,8 +89,9 @@ def test_gradcheck_passes_and_prints_the_table(capsys):
 
 def test_gradcheck_exits_1_when_a_backward_is_wrong(capsys, monkeypatch):
     right = pool_ops.global_average_pooling2d_backward
-    monkeypatch.setattr(pool_ops, "global_average_pooling2d_backward",
-                        lambda dout, x_shape: 2.0 * right(dout, x_shape))
+    monkeypatch.setattr(
+        pool_ops, "global_average_pooling2d_backward", lambda dout, x_shape: 2.0 * right(dout, x_shape)
+    )
     code, out, _ = run(["gradcheck"], capsys)
     assert code == 1
     failing = [line for line in out.splitlines() if line.endswith("FAIL")]
@@ -110,21 +112,24 @@ def test_parity_exits_1_above_tolerance(capsys, monkeypatch):
     gradient is tested in test_parity_report.py, so here a report is built
     from one row that is 5% off instead of running both models again."""
     from numvgg.debug import parity
+
     calls = []
 
     def one_bad_row(**kwargs):
         calls.append(kwargs)
         report = parity.Report(description="two tensors")
         report.rows.append(parity.compare("block1_conv1", "output", "forward", np.ones(4), np.ones(4), 1e-4))
-        report.rows.append(parity.compare("block1_conv1", "dL/d kernel", "backward", np.full(3, 1.05),
-                                          np.ones(3), 1e-3))
+        report.rows.append(
+            parity.compare("block1_conv1", "dL/d kernel", "backward", np.full(3, 1.05), np.ones(3), 1e-3)
+        )
         return report
 
     monkeypatch.setattr(parity, "parity_report", one_bad_row)
     code, out, _ = run(["parity", "--batch", "1", "--pooling", "max", "--top", "--weights", "w.h5"], capsys)
     assert code == 1
-    assert calls == [dict(weights_path="w.h5", input_size=32, include_top=True, pooling="max",
-                          batch=1, seed=0)]
+    assert calls == [
+        dict(weights_path="w.h5", input_size=32, include_top=True, pooling="max", batch=1, seed=0)
+    ]
     assert "FAIL (> 1e-03)" in out and out.splitlines()[-1].startswith("FAILED: 1 tensor(s)")
 
 
@@ -140,7 +145,7 @@ def test_predict_offline_explains_how_to_get_the_weights(folders, offline, photo
     assert code == 1 and out == ""
     assert "numvgg predict: error: Cannot get 'vgg16_weights_tf_dim_ordering_tf_kernels.h5'" in err
     assert str(folders) in err and "numvgg weights --fetch" in err
-    assert offline == [download.VGG16_WEIGHTS.origin]      # one attempt, then a clear stop
+    assert offline == [download.VGG16_WEIGHTS.origin]  # one attempt, then a clear stop
 
 
 def test_predict_names_a_missing_image(capsys, tmp_path):
@@ -154,13 +159,15 @@ def test_predict_prints_the_top_classes_in_order(photo, tmp_path, capsys, monkey
     monkeypatch.setattr(imagenet_utils, "class_index_path", lambda: str(index_path))
     built = []
     real_build = commands._build_vgg16
-    monkeypatch.setattr(commands, "_build_vgg16", lambda *a, **k: built.append(real_build(*a, **k)) or built[-1])
+    monkeypatch.setattr(
+        commands, "_build_vgg16", lambda *a, **k: built.append(real_build(*a, **k)) or built[-1]
+    )
     initializers.set_seed(11)
 
     code, out, _ = run(["predict", photo, "--weights", "none", "--input-size", "32", "--top", "3"], capsys)
     assert code == 0
     x = preprocess_input(img_to_array(load_img(photo, target_size=(32, 32)))[None])
-    probs = built[0](x)[0]                                   # (1000,)
+    probs = built[0](x)[0]  # (1000,)
     expected = np.argsort(probs)[::-1][:3]
     lines = out.splitlines()
     assert lines[0].startswith("(random weights") and lines[1] == photo
@@ -178,8 +185,21 @@ def test_inspect_saves_feature_maps_and_prints_their_stats(photo, tmp_path, caps
     model.save_weights(weights)
     out_png = tmp_path / "maps" / "b2.png"
 
-    code, out, _ = run(["inspect", photo, "--layer", "block2_conv1", "--weights", weights,
-                        "--input-size", "32", "--out", str(out_png)], capsys)
+    code, out, _ = run(
+        [
+            "inspect",
+            photo,
+            "--layer",
+            "block2_conv1",
+            "--weights",
+            weights,
+            "--input-size",
+            "32",
+            "--out",
+            str(out_png),
+        ],
+        capsys,
+    )
     assert code == 0
     x = preprocess_input(img_to_array(load_img(photo, target_size=(32, 32)))[None])
     act = layer_output(model, x, "block2_conv1")
@@ -193,22 +213,37 @@ def test_inspect_saves_feature_maps_and_prints_their_stats(photo, tmp_path, caps
 
 
 def test_inspect_unknown_layer_lists_the_layers(photo, capsys):
-    code, _, err = run(["inspect", photo, "--layer", "block9_conv1", "--weights", "none",
-                        "--input-size", "32"], capsys)
+    code, _, err = run(
+        ["inspect", photo, "--layer", "block9_conv1", "--weights", "none", "--input-size", "32"], capsys
+    )
     assert code == 1
     assert "No layer named 'block9_conv1'" in err and "block5_conv3" in err
 
 
 def test_plots_writes_three_pngs(photo, tmp_path, capsys):
     out_dir = tmp_path / "plots"
-    code, out, _ = run(["plots", photo, "--no-top", "--weights", "none", "--input-size", "32",
-                        "--layer", "block1_conv1", "--out", str(out_dir)], capsys)
+    code, out, _ = run(
+        [
+            "plots",
+            photo,
+            "--no-top",
+            "--weights",
+            "none",
+            "--input-size",
+            "32",
+            "--layer",
+            "block1_conv1",
+            "--out",
+            str(out_dir),
+        ],
+        capsys,
+    )
     assert code == 0
     names = ["feature_maps_block1_conv1.png", "filters.png", "saliency.png"]
-    assert sorted(os.listdir(out_dir)) == sorted(names + [n[:-4] + ".svg" for n in names])   # + SVGs
+    assert sorted(os.listdir(out_dir)) == sorted(names + [n[:-4] + ".svg" for n in names])  # + SVGs
     for name in names:
         assert (out_dir / name).stat().st_size > 5000 and name in out
-    assert "random (untrained)" in (out_dir / "filters.svg").read_text()   # the weights, named
+    assert "random (untrained)" in (out_dir / "filters.svg").read_text()  # the weights, named
 
 
 # -- weights ---------------------------------------------------------------------------------------
@@ -230,7 +265,7 @@ def test_weights_fetch_offline_exits_1(folders, offline, capsys):
     code, _, err = run(["weights", "--fetch"], capsys)
     assert code == 1
     assert "Cannot get 'vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5'" in err
-    assert offline == [download.VGG16_WEIGHTS_NOTOP.origin]     # the 528 MB file only with --top
+    assert offline == [download.VGG16_WEIGHTS_NOTOP.origin]  # the 528 MB file only with --top
 
 
 def test_weights_fetch_downloads_into_the_keras_cache(folders, tmp_path, capsys, monkeypatch):
@@ -242,8 +277,11 @@ def test_weights_fetch_downloads_into_the_keras_cache(folders, tmp_path, capsys,
         content = f"pretend contents of {published.fname}".encode()
         source.write_bytes(content)
         served[published.fname] = content
-        monkeypatch.setattr(download, attr, download.PublishedFile(
-            published.fname, source.as_uri(), hashlib.md5(content).hexdigest()))
+        monkeypatch.setattr(
+            download,
+            attr,
+            download.PublishedFile(published.fname, source.as_uri(), hashlib.md5(content).hexdigest()),
+        )
 
     code, out, _ = run(["weights", "--fetch"], capsys)
     assert code == 0
@@ -252,7 +290,7 @@ def test_weights_fetch_downloads_into_the_keras_cache(folders, tmp_path, capsys,
     for name in fetched:
         assert (folders / name).read_bytes() == served[name]
 
-    code, out, _ = run(["weights", "--top"], capsys)          # listing only: nothing new
+    code, out, _ = run(["weights", "--top"], capsys)  # listing only: nothing new
     assert code == 0 and sorted(os.listdir(folders)) == fetched
     assert out.count("md5 ok") == 2
 

@@ -1,4 +1,5 @@
 """numvgg.debug.compare_with_keras: one layer against Keras on the user's own input."""
+
 from __future__ import annotations
 
 import sys
@@ -30,8 +31,15 @@ def transfer_model():
     base = VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
     base.trainable = False
     # Explicit names: default ones depend on how many layers other tests made before.
-    model = Sequential([base, GlobalAveragePooling2D(name="gap"), Dense(8, activation="relu", name="fc"),
-                        Dropout(0.5, name="drop"), Dense(1, activation="sigmoid", name="out")])
+    model = Sequential(
+        [
+            base,
+            GlobalAveragePooling2D(name="gap"),
+            Dense(8, activation="relu", name="fc"),
+            Dropout(0.5, name="drop"),
+            Dense(1, activation="sigmoid", name="out"),
+        ]
+    )
     model.build((None, 32, 32, 3))
     return model
 
@@ -41,8 +49,9 @@ def image():
     return np.random.default_rng(0).uniform(-100, 150, (1, 32, 32, 3)).astype(np.float32)
 
 
-@pytest.mark.parametrize("name", ["block1_conv1", "vgg16/block3_conv2", "block3_pool", "block5_conv3",
-                                  "gap", "fc", "drop", "out"])
+@pytest.mark.parametrize(
+    "name", ["block1_conv1", "vgg16/block3_conv2", "block3_pool", "block5_conv3", "gap", "fc", "drop", "out"]
+)
 def test_layers_of_a_real_model_match(transfer_model, image, name, keras):
     report = compare_with_keras(transfer_model, name, image)
     assert report.passed, str(report)
@@ -57,13 +66,20 @@ def test_the_input_is_what_the_layer_really_got(transfer_model, image, keras):
     report = compare_with_keras(transfer_model, "block2_conv1", image)
     assert report.input_shape == (1, 16, 16, 64)
     assert report["output"].shape == (1, 16, 16, 128)
-    for layer in transfer_model.get_layer("vgg16").layers:        # caches cleared
+    for layer in transfer_model.get_layer("vgg16").layers:  # caches cleared
         assert layer._cache is None
 
 
-@pytest.mark.parametrize("layer", [MaxPooling2D(3, strides=2, padding="same"),
-                                   AveragePooling2D(3, strides=2, padding="same"), Flatten(),
-                                   Activation("tanh")], ids=lambda layer: type(layer).__name__)
+@pytest.mark.parametrize(
+    "layer",
+    [
+        MaxPooling2D(3, strides=2, padding="same"),
+        AveragePooling2D(3, strides=2, padding="same"),
+        Flatten(),
+        Activation("tanh"),
+    ],
+    ids=lambda layer: type(layer).__name__,
+)
 def test_layers_without_weights(layer, image, keras):
     model = Sequential([layer])
     model.build((None, 32, 32, 3))
@@ -105,7 +121,7 @@ def test_unknown_layer_name_and_unsupported_class(transfer_model, image, keras):
 
 
 def test_clear_error_without_keras(transfer_model, image, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tensorflow", None)      # makes `import tensorflow` fail
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # makes `import tensorflow` fail
     monkeypatch.setitem(sys.modules, "keras", None)
     with pytest.raises(KerasUnavailableError, match=r"compare_with_keras needs Keras(.|\n)*pip install"):
         compare_with_keras(transfer_model, "fc", image)

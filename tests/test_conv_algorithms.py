@@ -1,5 +1,6 @@
 """The conv algorithm setting: names, which path runs when, the plain im2col path,
 the kernel-row path's backward, and the thread pool's bit-identical results."""
+
 import numpy as np
 import pytest
 
@@ -27,7 +28,7 @@ def test_names_alias_and_clear_errors():
     assert config.conv_algorithm() == config.DEFAULT_CONV_ALGORITHM == "auto"
     with pytest.raises(ValueError, match=r"Unknown conv algorithm 'fft'. Valid choices: \['auto', 'im2col'"):
         config.set_conv_algorithm("fft")
-    assert config.conv_algorithm() == "auto"                  # a refused name changes nothing
+    assert config.conv_algorithm() == "auto"  # a refused name changes nothing
     with pytest.raises(ValueError, match=r"Conv2D algorithm.*'fft'.*Valid choices"):
         Conv2D(2, 3, algorithm="fft")
     with pytest.raises(ValueError, match="Valid choices"):
@@ -41,14 +42,17 @@ def test_using_conv_algorithm_restores_even_on_error():
     assert config.conv_algorithm() == "auto"
 
 
-@pytest.mark.parametrize("algorithm, kernel, strides, expected", [
-    ("im2col", (3, 3), (1, 1), "im2col"),
-    ("winograd", (3, 3), (1, 1), "winograd4"),
-    ("winograd2", (3, 3), (1, 1), "winograd2"),
-    ("winograd4", (1, 1), (1, 1), "kernel_rows"),        # not 3x3: falls back, stride 1
-    ("winograd2", (3, 3), (2, 2), "im2col"),             # stride 2: plain im2col
-    ("kernel_rows", (2, 3), (1, 2), "im2col"),
-])
+@pytest.mark.parametrize(
+    "algorithm, kernel, strides, expected",
+    [
+        ("im2col", (3, 3), (1, 1), "im2col"),
+        ("winograd", (3, 3), (1, 1), "winograd4"),
+        ("winograd2", (3, 3), (1, 1), "winograd2"),
+        ("winograd4", (1, 1), (1, 1), "kernel_rows"),  # not 3x3: falls back, stride 1
+        ("winograd2", (3, 3), (2, 2), "im2col"),  # stride 2: plain im2col
+        ("kernel_rows", (2, 3), (1, 2), "im2col"),
+    ],
+)
 def test_conv_path_fallbacks(algorithm, kernel, strides, expected):
     assert conv_path(algorithm, (2, 9, 9, 4), (*kernel, 4, 8), strides) == expected
 
@@ -61,8 +65,8 @@ def test_auto_picks_per_vgg16_layer():
     for side, c, f in ((112, 64, 128), (56, 256, 256), (14, 512, 512)):
         assert auto_path((8, side, side, c), (3, 3, c, f), (1, 1)) == "winograd2"
     assert auto_path((8, 56, 56, 256), (3, 3, 256, 256), (2, 2)) == "im2col"
-    assert auto_path((8, 8, 8, 256), (3, 3, 256, 256), (1, 1)) == "im2col"       # maps below 14x14
-    assert conv_path(None, (8, 56, 56, 256), (3, 3, 256, 256), (1, 1)) == "winograd2"   # default: auto
+    assert auto_path((8, 8, 8, 256), (3, 3, 256, 256), (1, 1)) == "im2col"  # maps below 14x14
+    assert conv_path(None, (8, 56, 56, 256), (3, 3, 256, 256), (1, 1)) == "winograd2"  # default: auto
 
 
 def test_im2col_is_exactly_the_plain_product():
@@ -86,12 +90,15 @@ def test_im2col_is_exactly_the_plain_product():
         assert plain._cache[0].algorithm == "im2col"
 
 
-@pytest.mark.parametrize("shape, kernel_hw, padding", [
-    ((2, 7, 9, 3), (3, 3), "same"),
-    ((2, 6, 7, 3), (2, 3), "same"),
-    ((1, 8, 5, 2), (1, 1), "valid"),
-    ((3, 9, 8, 2), (3, 2), "valid"),
-])
+@pytest.mark.parametrize(
+    "shape, kernel_hw, padding",
+    [
+        ((2, 7, 9, 3), (3, 3), "same"),
+        ((2, 6, 7, 3), (2, 3), "same"),
+        ((1, 8, 5, 2), (1, 1), "valid"),
+        ((3, 9, 8, 2), (3, 2), "valid"),
+    ],
+)
 def test_kernel_rows_forward_and_backward_equal_the_naive_loops(shape, kernel_hw, padding):
     rng = np.random.default_rng(sum(shape))
     x = rng.standard_normal(shape)
@@ -101,7 +108,9 @@ def test_kernel_rows_forward_and_backward_equal_the_naive_loops(shape, kernel_hw
     assert cache.algorithm == "kernel_rows"
     np.testing.assert_allclose(out, conv2d_forward_naive(x, kernel, bias, (1, 1), padding), atol=1e-11)
     dout = rng.standard_normal(out.shape)
-    for got, want in zip(conv2d_backward(dout, cache), conv2d_backward_naive(dout, x, kernel, (1, 1), padding)):
+    for got, want in zip(
+        conv2d_backward(dout, cache), conv2d_backward_naive(dout, x, kernel, (1, 1), padding)
+    ):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-11)
 
 
@@ -158,16 +167,16 @@ def test_layer_uses_its_algorithm_and_the_global_one():
     for name in config.CONV_ALGORITHMS:
         with config.using_conv_algorithm(name):
             np.testing.assert_allclose(a(x), ya, rtol=1e-5, atol=1e-5)
-    c = Conv2D(2, 1, algorithm="winograd")                    # 1x1: falls back quietly
+    c = Conv2D(2, 1, algorithm="winograd")  # 1x1: falls back quietly
     assert c(x).shape == (2, 9, 7, 2)
-
 
 
 @pytest.mark.parametrize("padding, pool, strides", [("valid", (2, 2), None), ("same", (3, 3), (2, 2))])
 def test_max_pool_is_bit_identical_for_any_number_of_threads(padding, pool, strides):
     from numvgg.ops.pooling import maxpool2d_backward, maxpool2d_forward
+
     rng = np.random.default_rng(4)
-    x = rng.integers(0, 4, (5, 9, 8, 3)).astype(np.float32)       # many ties
+    x = rng.integers(0, 4, (5, 9, 8, 3)).astype(np.float32)  # many ties
     results = []
     for threads in (1, 2, 3):
         with config.using_num_threads(threads):
@@ -183,6 +192,7 @@ def test_im2col_cache_keeps_the_four_fields_students_unpack():
     """Exercises unpack ``x, kernel, strides, pads = cache``; the fast paths' cache
     starts with the same four fields, and a plain 4-tuple still means im2col."""
     from numvgg.ops.conv import ConvCache, FastConvCache
+
     rng = np.random.default_rng(5)
     x, kernel = rng.standard_normal((2, 5, 6, 3)), rng.standard_normal((3, 3, 3, 2))
     out, cache = conv2d_forward(x, kernel, None, (1, 1), "same", "im2col")
@@ -199,10 +209,11 @@ def test_im2col_cache_keeps_the_four_fields_students_unpack():
 def test_thread_pool_works_in_a_forked_child():
     """A child forked after the pool started (a data-loading worker, say) gets a new pool."""
     import os
+
     with config.using_num_threads(2):
-        assert parallel_map(abs, [-1, -2]) == [1, 2]           # the parent's pool is running
+        assert parallel_map(abs, [-1, -2]) == [1, 2]  # the parent's pool is running
         pid = os.fork()
-        if pid == 0:                                            # the child
+        if pid == 0:  # the child
             ok = parallel_map(abs, [-3, -4]) == [3, 4]
             os._exit(0 if ok else 1)
         _, status = os.waitpid(pid, 0)

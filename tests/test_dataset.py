@@ -1,4 +1,5 @@
 """image_dataset_from_directory against keras.utils.image_dataset_from_directory."""
+
 from __future__ import annotations
 
 import os
@@ -100,8 +101,9 @@ def test_files_classes_and_split_match_keras(keras, mixed_dir, kwargs):
 
 
 def test_subset_both_matches_keras(keras, mixed_dir):
-    common = dict(image_size=(8, 8), batch_size=4, seed=11, validation_split=0.2, subset="both",
-                  verbose=False)
+    common = dict(
+        image_size=(8, 8), batch_size=4, seed=11, validation_split=0.2, subset="both", verbose=False
+    )
     theirs = keras.utils.image_dataset_from_directory(mixed_dir, **common)
     ours = image_dataset_from_directory(mixed_dir, **common)
     assert isinstance(ours, list) and len(ours) == 2
@@ -112,7 +114,7 @@ def test_subset_both_matches_keras(keras, mixed_dir):
 
 
 def test_explicit_labels_list_matches_keras(keras, mixed_dir):
-    n = 23                    # every allowed file under the root: loose.png and the hidden one too
+    n = 23  # every allowed file under the root: loose.png and the hidden one too
     labels = [i % 3 for i in range(n)]
     common = dict(labels=labels, image_size=(8, 8), batch_size=5, shuffle=False, verbose=False)
     theirs = keras.utils.image_dataset_from_directory(mixed_dir, **common)
@@ -120,28 +122,40 @@ def test_explicit_labels_list_matches_keras(keras, mixed_dir):
     assert ours.file_paths == theirs.file_paths
     assert ours.class_names == theirs.class_names == ["0", "1", "2"]
     np.testing.assert_array_equal(_our_arrays(ours)[1], _keras_arrays(theirs)[1])
-    assert labels == [i % 3 for i in range(n)]   # the caller's list is not shuffled in place
+    assert labels == [i % 3 for i in range(n)]  # the caller's list is not shuffled in place
 
 
 # ---------------------------------------------------------------------------- pixels and labels
 @pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
 @pytest.mark.parametrize("crop_to_aspect_ratio", [False, True])
 @pytest.mark.parametrize("label_mode", ["int", "categorical"])
-def test_pixels_and_labels_equal_keras(keras, mixed_dir, interpolation, crop_to_aspect_ratio,
-                                       label_mode):
-    common = dict(image_size=(20, 30), batch_size=6, shuffle=False, interpolation=interpolation,
-                  crop_to_aspect_ratio=crop_to_aspect_ratio, label_mode=label_mode, verbose=False)
+def test_pixels_and_labels_equal_keras(keras, mixed_dir, interpolation, crop_to_aspect_ratio, label_mode):
+    common = dict(
+        image_size=(20, 30),
+        batch_size=6,
+        shuffle=False,
+        interpolation=interpolation,
+        crop_to_aspect_ratio=crop_to_aspect_ratio,
+        label_mode=label_mode,
+        verbose=False,
+    )
     kx, ky = _keras_arrays(keras.utils.image_dataset_from_directory(mixed_dir, **common))
     ox, oy = _our_arrays(image_dataset_from_directory(mixed_dir, **common))
     assert ox.dtype == np.float32 and ox.shape == (21, 20, 30, 3)
-    np.testing.assert_array_equal(ox, kx.astype(np.float32))   # Keras gives uint8 for 'nearest'
+    np.testing.assert_array_equal(ox, kx.astype(np.float32))  # Keras gives uint8 for 'nearest'
     assert oy.dtype == ky.dtype
     np.testing.assert_array_equal(oy, ky)
 
 
 def test_binary_labels_equal_keras(keras, mixed_dir):
-    common = dict(image_size=(10, 10), batch_size=4, shuffle=False, label_mode="binary",
-                  class_names=["cats", "dogs"], verbose=False)
+    common = dict(
+        image_size=(10, 10),
+        batch_size=4,
+        shuffle=False,
+        label_mode="binary",
+        class_names=["cats", "dogs"],
+        verbose=False,
+    )
     kx, ky = _keras_arrays(keras.utils.image_dataset_from_directory(mixed_dir, **common))
     ox, oy = _our_arrays(image_dataset_from_directory(mixed_dir, **common))
     assert oy.dtype == np.float32 and oy.shape == (16, 1)
@@ -170,8 +184,7 @@ def color_dir(tmp_path_factory, tf):
 
 @pytest.mark.parametrize("color_mode", ["rgb", "rgba", "grayscale"])
 def test_color_modes_and_16_bit_pngs_match_keras(keras, color_dir, color_mode):
-    common = dict(image_size=(9, 31), batch_size=3, shuffle=False, color_mode=color_mode,
-                  verbose=False)
+    common = dict(image_size=(9, 31), batch_size=3, shuffle=False, color_mode=color_mode, verbose=False)
     kx, _ = _keras_arrays(keras.utils.image_dataset_from_directory(color_dir, **common))
     ox, _ = _our_arrays(image_dataset_from_directory(color_dir, **common))
     assert ox.shape == kx.shape
@@ -180,8 +193,7 @@ def test_color_modes_and_16_bit_pngs_match_keras(keras, color_dir, color_mode):
         # Colour -> gray: Pillow's L formula and libpng's may differ by one level before
         # resizing; images that are gray already come out identical.
         assert np.abs(ox - kx).max() <= 1.0 + 1e-4
-        gray_like = [i for i, name in enumerate(names) if name in ("gray.png", "g16.png",
-                                                                   "bilevel.png")]
+        gray_like = [i for i, name in enumerate(names) if name in ("gray.png", "g16.png", "bilevel.png")]
         np.testing.assert_array_equal(ox[gray_like], kx[gray_like])
     elif color_mode == "rgba":
         # TF gives a 1-bit PNG an alpha of 1 instead of 255 (a TF quirk); numvgg keeps it opaque.
@@ -201,8 +213,9 @@ def jpeg_dir(tmp_path_factory):
         for i in range(4):
             h, w = rng.integers(40, 90, 2)
             yy, xx = np.mgrid[0:h, 0:w]
-            photo = np.stack([(np.sin(xx / 6 + i) + 1) * 120, (np.cos(yy / 5) + 1) * 120,
-                              (xx + yy) * 1.2], -1) + rng.normal(0, 8, (h, w, 3))
+            photo = np.stack(
+                [(np.sin(xx / 6 + i) + 1) * 120, (np.cos(yy / 5) + 1) * 120, (xx + yy) * 1.2], -1
+            ) + rng.normal(0, 8, (h, w, 3))
             _save(str(root / cls / f"{i}.jpg"), photo.clip(0, 255).astype(np.uint8))
     return str(root)
 
@@ -217,18 +230,24 @@ def test_jpeg_pixels_equal_keras(keras, jpeg_dir):
 
 
 def test_rgba_works_for_jpegs_with_opaque_alpha(jpeg_dir):
-    x, _ = next(iter(image_dataset_from_directory(jpeg_dir, color_mode="rgba", image_size=(16, 16),
-                                                  verbose=False, seed=0)))
+    x, _ = next(
+        iter(
+            image_dataset_from_directory(
+                jpeg_dir, color_mode="rgba", image_size=(16, 16), verbose=False, seed=0
+            )
+        )
+    )
     assert x.shape == (8, 16, 16, 4) and (x[..., 3] == 255).all()
 
 
 # ---------------------------------------------------------------------------- printing
 def test_prints_keras_lines(mixed_dir, capsys):
-    image_dataset_from_directory(mixed_dir, seed=1, validation_split=0.2, subset="both",
-                                 image_size=(8, 8))
+    image_dataset_from_directory(mixed_dir, seed=1, validation_split=0.2, subset="both", image_size=(8, 8))
     assert capsys.readouterr().out.splitlines() == [
-        "Found 21 files belonging to 3 classes.", "Using 17 files for training.",
-        "Using 4 files for validation."]
+        "Found 21 files belonging to 3 classes.",
+        "Using 17 files for training.",
+        "Using 4 files for validation.",
+    ]
     image_dataset_from_directory(mixed_dir, labels=None, image_size=(8, 8))
     assert capsys.readouterr().out == "Found 23 files.\n"
     image_dataset_from_directory(mixed_dir, image_size=(8, 8), verbose=False)
@@ -241,7 +260,7 @@ def test_streams_one_batch_at_a_time(id_dir, monkeypatch):
     original = ImageSpec.load
     monkeypatch.setattr(ImageSpec, "load", lambda self, path: loaded.append(path) or original(self, path))
     ds = image_dataset_from_directory(id_dir, image_size=(6, 8), batch_size=4, seed=0, verbose=False)
-    assert loaded == []                       # making the dataset reads no pixels
+    assert loaded == []  # making the dataset reads no pixels
     it = iter(ds)
     next(it)
     assert len(loaded) == 4
@@ -251,14 +270,13 @@ def test_streams_one_batch_at_a_time(id_dir, monkeypatch):
 
 def test_reshuffles_every_pass_deterministically(id_dir):
     def passes(seed, n=3):
-        ds = image_dataset_from_directory(id_dir, image_size=(6, 8), batch_size=6, seed=seed,
-                                          verbose=False)
+        ds = image_dataset_from_directory(id_dir, image_size=(6, 8), batch_size=6, seed=seed, verbose=False)
         return [[i for x, _ in ds for i in _ids(x)] for _ in range(n)]
 
     first = passes(seed=21)
-    assert all(sorted(p) == list(range(20)) for p in first)        # every file once per pass
-    assert first[0] != first[1] != first[2]                        # a new order every pass
-    assert passes(seed=21) == first                                # same seed, same story
+    assert all(sorted(p) == list(range(20)) for p in first)  # every file once per pass
+    assert first[0] != first[1] != first[2]  # a new order every pass
+    assert passes(seed=21) == first  # same seed, same story
     assert passes(seed=22) != first
 
 
@@ -270,8 +288,7 @@ def test_labels_follow_their_images_through_shuffles(id_dir):
 
 
 def test_unshuffled_order_is_sorted(id_dir):
-    ds = image_dataset_from_directory(id_dir, image_size=(6, 8), batch_size=6, shuffle=False,
-                                      verbose=False)
+    ds = image_dataset_from_directory(id_dir, image_size=(6, 8), batch_size=6, shuffle=False, verbose=False)
     assert [i for x, _ in ds for i in _ids(x)] == list(range(20))
     assert [len(y) for _, y in ds] == [6, 6, 6, 2] and len(ds) == 4
 
@@ -280,18 +297,18 @@ def test_seed_none_uses_numpy_global_state_like_keras(id_dir):
     def order():
         np.random.seed(123)
         return image_dataset_from_directory(id_dir, image_size=(6, 8), verbose=False).file_paths
+
     assert order() == order()
 
 
 # ---------------------------------------------------------------------------- map, take, unbatched
 def test_map_applies_preprocess_input_per_batch(id_dir):
-    ds = image_dataset_from_directory(id_dir, image_size=(6, 8), batch_size=8, shuffle=False,
-                                      verbose=False)
+    ds = image_dataset_from_directory(id_dir, image_size=(6, 8), batch_size=8, shuffle=False, verbose=False)
     mapped = ds.map(lambda x, y: (preprocess_input(x), y))
     (x0, y0), (m0, n0) = next(iter(ds)), next(iter(mapped))
     np.testing.assert_array_equal(m0, preprocess_input(x0))
     np.testing.assert_array_equal(n0, y0)
-    assert next(iter(ds))[0].max() <= 255      # the original dataset is unchanged
+    assert next(iter(ds))[0].max() <= 255  # the original dataset is unchanged
     twice = mapped.map(lambda x, y: (x * 0, y + 1))
     x2, y2 = next(iter(twice))
     assert not x2.any() and (y2 == y0 + 1).all()
@@ -306,8 +323,9 @@ def test_map_checks_the_function_fits_the_elements(id_dir):
     with pytest.raises(ValueError, match="data_format") as info:
         next(iter(ds.map(preprocess_input)))
     assert "fn(images, labels)" in " ".join(info.value.__notes__)
-    unlabeled = image_dataset_from_directory(id_dir, image_size=(6, 8), label_mode=None,
-                                             verbose=False, seed=0)
+    unlabeled = image_dataset_from_directory(
+        id_dir, image_size=(6, 8), label_mode=None, verbose=False, seed=0
+    )
     x = next(iter(unlabeled.map(preprocess_input)))
     assert x.shape == (20, 6, 8, 3) and x.min() < 0
     with pytest.raises(TypeError, match="fn\\(images\\)"):
@@ -327,8 +345,9 @@ def test_take_limits_batches(id_dir):
 
 
 def test_batch_size_none_yields_single_samples(id_dir):
-    ds = image_dataset_from_directory(id_dir, image_size=(6, 8), batch_size=None, shuffle=False,
-                                      label_mode="categorical", verbose=False)
+    ds = image_dataset_from_directory(
+        id_dir, image_size=(6, 8), batch_size=None, shuffle=False, label_mode="categorical", verbose=False
+    )
     items = list(ds)
     assert len(ds) == len(items) == 20
     x, y = items[0]
@@ -337,8 +356,7 @@ def test_batch_size_none_yields_single_samples(id_dir):
 
 def test_repr_describes_the_stream(id_dir):
     ds = image_dataset_from_directory(id_dir, image_size=(6, 8), batch_size=8, seed=0, verbose=False)
-    assert repr(ds) == ("<ImageDataset 20 files, 3 batches of 8, images (6, 8, 3) float32, "
-                        "label_mode='int'>")
+    assert repr(ds) == ("<ImageDataset 20 files, 3 batches of 8, images (6, 8, 3) float32, label_mode='int'>")
 
 
 # ---------------------------------------------------------------------------- errors
@@ -360,7 +378,7 @@ def test_class_folders_without_images(tmp_path):
     with pytest.warns(UserWarning, match=r"\['cats'\].*contain no images"):
         ds = image_dataset_from_directory(tmp_path, verbose=False, image_size=(4, 4))
     assert ds.class_names == ["cats", "dogs"]
-    assert next(iter(ds))[1].tolist() == [1]          # dogs keep index 1, as in Keras
+    assert next(iter(ds))[1].tolist() == [1]  # dogs keep index 1, as in Keras
 
 
 def test_binary_needs_exactly_two_classes(mixed_dir, tmp_path):
@@ -371,24 +389,27 @@ def test_binary_needs_exactly_two_classes(mixed_dir, tmp_path):
         image_dataset_from_directory(tmp_path, label_mode="binary", verbose=False)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(validation_split=0.2, subset="training"), "must provide a `seed`"),
-    (dict(validation_split=0.2), "`subset` is set, `validation_split` must be set"),
-    (dict(subset="training"), "`subset` is set, `validation_split` must be set"),
-    (dict(validation_split=1.5, subset="training", seed=1), "between 0 and 1"),
-    (dict(validation_split=0.2, subset="test", seed=1), '"training", "validation" or "both"'),
-    (dict(validation_split=0.01, subset="validation", seed=1), "leaves int.* = 0 files"),
-    (dict(label_mode="sparse"), "label_mode"),
-    (dict(color_mode="bgr"), "color_mode"),
-    (dict(image_size=(10,)), "image_size"),
-    (dict(batch_size=0), "batch_size"),
-    (dict(interpolation="gaussian"), "no equivalent"),
-    (dict(class_names=["cats", "lions"]), r"no folder for \['lions'\]"),
-    (dict(labels=None, class_names=["cats"]), "class_names can only be given"),
-    (dict(labels=[0, 1]), "len\\(labels\\) is 2 while we found 23"),
-    (dict(labels="folders"), "`labels` must be"),
-    (dict(on_bad_file="ignore"), "on_bad_file"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(validation_split=0.2, subset="training"), "must provide a `seed`"),
+        (dict(validation_split=0.2), "`subset` is set, `validation_split` must be set"),
+        (dict(subset="training"), "`subset` is set, `validation_split` must be set"),
+        (dict(validation_split=1.5, subset="training", seed=1), "between 0 and 1"),
+        (dict(validation_split=0.2, subset="test", seed=1), '"training", "validation" or "both"'),
+        (dict(validation_split=0.01, subset="validation", seed=1), "leaves int.* = 0 files"),
+        (dict(label_mode="sparse"), "label_mode"),
+        (dict(color_mode="bgr"), "color_mode"),
+        (dict(image_size=(10,)), "image_size"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(interpolation="gaussian"), "no equivalent"),
+        (dict(class_names=["cats", "lions"]), r"no folder for \['lions'\]"),
+        (dict(labels=None, class_names=["cats"]), "class_names can only be given"),
+        (dict(labels=[0, 1]), "len\\(labels\\) is 2 while we found 23"),
+        (dict(labels="folders"), "`labels` must be"),
+        (dict(on_bad_file="ignore"), "on_bad_file"),
+    ],
+)
 def test_bad_arguments_are_explained(mixed_dir, kwargs, message):
     with pytest.raises(DatasetError, match=message):
         image_dataset_from_directory(mixed_dir, verbose=False, **kwargs)
@@ -414,8 +435,7 @@ def test_unreadable_files_are_skipped_with_a_warning_and_the_split_is_keras(kera
     messages = " ".join(str(w.message) for w in record)
     assert "fake.jpg" in messages and "empty.png" in messages
     theirs = keras.utils.image_dataset_from_directory(dir_with_bad_files, subset="training", **common)
-    theirs_val = keras.utils.image_dataset_from_directory(dir_with_bad_files, subset="validation",
-                                                          **common)
+    theirs_val = keras.utils.image_dataset_from_directory(dir_with_bad_files, subset="validation", **common)
     bad = ("fake.jpg", "empty.png")
     assert ours.file_paths == [p for p in theirs.file_paths if not p.endswith(bad)]
     assert ours_val.file_paths == [p for p in theirs_val.file_paths if not p.endswith(bad)]
@@ -423,10 +443,12 @@ def test_unreadable_files_are_skipped_with_a_warning_and_the_split_is_keras(kera
 
 
 def test_unreadable_files_raise_when_asked(dir_with_bad_files):
-    with pytest.raises(DatasetError, match=r"(?s)2 of the 14 dataset files.*fake\.jpg: not an image"
-                                           r".*empty\.png: empty file"):
-        image_dataset_from_directory(dir_with_bad_files, on_bad_file="error", verbose=False,
-                                     shuffle=False)
+    with pytest.raises(
+        DatasetError,
+        match=r"(?s)2 of the 14 dataset files.*fake\.jpg: not an image"
+        r".*empty\.png: empty file",
+    ):
+        image_dataset_from_directory(dir_with_bad_files, on_bad_file="error", verbose=False, shuffle=False)
 
 
 def test_truncated_file_is_skipped_from_its_batch_or_raises(tmp_path):
@@ -434,17 +456,18 @@ def test_truncated_file_is_skipped_from_its_batch_or_raises(tmp_path):
     for i in range(4):
         _save(str(tmp_path / "a" / f"{i}.png"), rng.integers(0, 256, (30, 30, 3), dtype=np.uint8))
     cut = tmp_path / "a" / "2.png"
-    cut.write_bytes(cut.read_bytes()[:200])           # the header survives, the pixels do not
+    cut.write_bytes(cut.read_bytes()[:200])  # the header survives, the pixels do not
     ds = image_dataset_from_directory(tmp_path, image_size=(8, 8), shuffle=False, verbose=False)
-    assert len(ds.file_paths) == 4                    # the header check cannot see it
+    assert len(ds.file_paths) == 4  # the header check cannot see it
     with pytest.warns(UserWarning, match="Skipping unreadable image .*2.png"):
-        (x, y), = list(ds)
+        ((x, y),) = list(ds)
     assert x.shape == (3, 8, 8, 3) and y.tolist() == [0, 0, 0]
     with warnings.catch_warnings():
-        warnings.simplefilter("error")                # warned once per file, not every pass
+        warnings.simplefilter("error")  # warned once per file, not every pass
         assert len(list(ds)[0][0]) == 3
-    strict = image_dataset_from_directory(tmp_path, image_size=(8, 8), shuffle=False,
-                                          verbose=False, on_bad_file="error")
+    strict = image_dataset_from_directory(
+        tmp_path, image_size=(8, 8), shuffle=False, verbose=False, on_bad_file="error"
+    )
     with pytest.raises(DatasetError, match="2.png") as info:
         list(strict)
     assert isinstance(info.value.__cause__, OSError)
@@ -452,4 +475,5 @@ def test_truncated_file_is_skipped_from_its_batch_or_raises(tmp_path):
 
 def test_allowed_formats_are_keras(keras):
     from keras.src.utils.image_dataset_utils import ALLOWLIST_FORMATS
+
     assert directory_module.ALLOWLIST_FORMATS == ALLOWLIST_FORMATS

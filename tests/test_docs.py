@@ -19,6 +19,7 @@ link whose text is a code name pointing at a ``.py`` file -- e.g.
 that file defines (``def``, ``class``, or an assignment at module or class
 level), so the docs cannot keep mentioning a function after it was renamed.
 """
+
 from __future__ import annotations
 
 import ast
@@ -29,7 +30,7 @@ from typing import NamedTuple
 import matplotlib
 import pytest
 
-matplotlib.use("Agg")          # examples that plot must not need a screen
+matplotlib.use("Agg")  # examples that plot must not need a screen
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC_FILES = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]
@@ -40,10 +41,11 @@ LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]+)\]\((?P<target>[^)\s]+)\)")
 
 class Block(NamedTuple):
     """One fenced code block: where it starts and what it holds."""
+
     path: Path
-    line: int          # 1-based line of the first code line
-    end: int           # 1-based line of the closing fence
-    info: str          # the info string after the backticks, e.g. "python no-run"
+    line: int  # 1-based line of the first code line
+    end: int  # 1-based line of the closing fence
+    info: str  # the info string after the backticks, e.g. "python no-run"
     code: str
 
     @property
@@ -93,8 +95,11 @@ def _id(path: Path) -> str:
 SLOW_DOCS = {"docs/tutorial.md", "docs/zh/tutorial.md", "docs/architecture.md"}
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if _id(p) in SLOW_DOCS else p
-                                  for p in DOC_FILES], ids=_id)
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, marks=pytest.mark.slow) if _id(p) in SLOW_DOCS else p for p in DOC_FILES],
+    ids=_id,
+)
 def test_examples_run(path, tmp_path, monkeypatch):
     """Run the file's python blocks in order, sharing one namespace."""
     blocks = fenced_blocks(path)
@@ -103,7 +108,7 @@ def test_examples_run(path, tmp_path, monkeypatch):
     for block in blocks:
         if block.language != "python":
             continue
-        code = _compile(block)              # no-run blocks must at least be valid Python
+        code = _compile(block)  # no-run blocks must at least be valid Python
         if block.runnable:
             exec(code, namespace)
 
@@ -111,8 +116,14 @@ def test_examples_run(path, tmp_path, monkeypatch):
 def test_every_doc_file_is_collected_and_has_examples():
     """Guard the collector itself: the docs exist and it finds runnable blocks in them."""
     names = {_id(p) for p in DOC_FILES}
-    for expected in ("docs/index.md", "docs/architecture.md", "docs/tolerances.md",
-                     "docs/tutorial.md", "docs/zh/tutorial.md", "README.md"):
+    for expected in (
+        "docs/index.md",
+        "docs/architecture.md",
+        "docs/tolerances.md",
+        "docs/tutorial.md",
+        "docs/zh/tutorial.md",
+        "README.md",
+    ):
         assert expected in names
     runnable = [b for p in DOC_FILES for b in fenced_blocks(p) if b.runnable]
     assert len(runnable) >= 20, f"only {len(runnable)} runnable blocks found"
@@ -121,12 +132,18 @@ def test_every_doc_file_is_collected_and_has_examples():
 def test_fence_parser_on_known_text(tmp_path):
     """The parser keeps order, info strings, indentation rules and line numbers."""
     md = tmp_path / "x.md"
-    md.write_text("intro\n```python\na = 1\n```\n\n  ```python no-run\n  import keras\n  ```\n"
-                  "````text\n```\n````\n```python\nb = a + 1\n```\n", encoding="utf-8")
+    md.write_text(
+        "intro\n```python\na = 1\n```\n\n  ```python no-run\n  import keras\n  ```\n"
+        "````text\n```\n````\n```python\nb = a + 1\n```\n",
+        encoding="utf-8",
+    )
     blocks = fenced_blocks(md)
     assert [(b.line, b.end, b.info, b.code) for b in blocks] == [
-        (3, 4, "python", "a = 1\n"), (7, 8, "python no-run", "import keras\n"),
-        (10, 11, "text", "```\n"), (13, 14, "python", "b = a + 1\n")]
+        (3, 4, "python", "a = 1\n"),
+        (7, 8, "python no-run", "import keras\n"),
+        (10, 11, "text", "```\n"),
+        (13, 14, "python", "b = a + 1\n"),
+    ]
     assert [b.runnable for b in blocks] == [True, False, False, True]
 
 
@@ -137,10 +154,15 @@ def _defined_names(py_file: Path) -> set[str]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
     bodies = [tree.body] + [n.body for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
-    for body in bodies:                     # constants such as ARCH, class attributes
+    for body in bodies:  # constants such as ARCH, class attributes
         for node in body:
-            targets = node.targets if isinstance(node, ast.Assign) else \
-                [node.target] if isinstance(node, ast.AnnAssign) else []
+            targets = (
+                node.targets
+                if isinstance(node, ast.Assign)
+                else [node.target]
+                if isinstance(node, ast.AnnAssign)
+                else []
+            )
             names.update(t.id for t in targets if isinstance(t, ast.Name))
     return names
 
@@ -172,7 +194,7 @@ def link_problems(path: Path) -> list[str]:
     problems = []
     for number, text, target in _links(path):
         if re.match(r"^[a-z]+:", target):
-            continue                        # web addresses
+            continue  # web addresses
         file_part, _, anchor = target.partition("#")
         resolved = (path.parent / file_part).resolve() if file_part else path
         if not resolved.exists():
@@ -181,7 +203,7 @@ def link_problems(path: Path) -> list[str]:
         if anchor and resolved.suffix == ".md" and anchor not in github_anchors(resolved):
             problems.append(f"{path.name}:{number}: {resolved.name} has no heading for #{anchor}")
         name = re.fullmatch(r"`([A-Za-z_][A-Za-z_0-9.]*)(?:\(\))?`", text)
-        if name and resolved.suffix == ".py" and not name[1].endswith(".py"):   # `conv.py` names the file
+        if name and resolved.suffix == ".py" and not name[1].endswith(".py"):  # `conv.py` names the file
             missing = [part for part in name[1].split(".") if part not in _defined_names(resolved)]
             if missing:
                 problems.append(f"{path.name}:{number}: {target} defines no {missing[0]!r}")
@@ -195,20 +217,26 @@ def test_links_point_at_real_files_and_names(path):
 
 
 def test_link_checker_catches_missing_files_and_renamed_functions(tmp_path):
-    (tmp_path / "mod.py").write_text("def present():\n    pass\nCONSTANT = 1\n"
-                                     "class Box:\n    size = 2\n    def open(self):\n        pass\n",
-                                     encoding="utf-8")
+    (tmp_path / "mod.py").write_text(
+        "def present():\n    pass\nCONSTANT = 1\n"
+        "class Box:\n    size = 2\n    def open(self):\n        pass\n",
+        encoding="utf-8",
+    )
     md = tmp_path / "page.md"
-    md.write_text("[`present`](mod.py) [`CONSTANT`](mod.py#x) [site](https://example.org)\n"
-                  "[`Box.open()`](mod.py) [`size`](mod.py) [`Box.close`](mod.py) [`mod.py`](mod.py)\n"
-                  "[`absent()`](mod.py) [gone](nowhere.md)\n"
-                  "```python\n[`ignored`](in_code.py)\n# Not a heading\n```\n"
-                  "## The `'same'` rule: 2x2\n[up](#the-same-rule-2x2) [bad](page.md#not-a-heading)\n",
-                  encoding="utf-8")
-    assert link_problems(md) == ["page.md:2: mod.py defines no 'close'",
-                                 "page.md:3: mod.py defines no 'absent'",
-                                 "page.md:3: link target 'nowhere.md' does not exist",
-                                 "page.md:9: page.md has no heading for #not-a-heading"]
+    md.write_text(
+        "[`present`](mod.py) [`CONSTANT`](mod.py#x) [site](https://example.org)\n"
+        "[`Box.open()`](mod.py) [`size`](mod.py) [`Box.close`](mod.py) [`mod.py`](mod.py)\n"
+        "[`absent()`](mod.py) [gone](nowhere.md)\n"
+        "```python\n[`ignored`](in_code.py)\n# Not a heading\n```\n"
+        "## The `'same'` rule: 2x2\n[up](#the-same-rule-2x2) [bad](page.md#not-a-heading)\n",
+        encoding="utf-8",
+    )
+    assert link_problems(md) == [
+        "page.md:2: mod.py defines no 'close'",
+        "page.md:3: mod.py defines no 'absent'",
+        "page.md:3: link target 'nowhere.md' does not exist",
+        "page.md:9: page.md has no heading for #not-a-heading",
+    ]
 
 
 # -- the Chinese pages mirror the English ones ------------------------------------------------
@@ -221,8 +249,11 @@ ZH_PENDING: set = set()
 # docs/examples/ holds a teacher's exercise folder (its text.md and text.zh.md side by
 # side, the format the grader reads), not documentation pages.
 EXAMPLES = DOCS / "examples"
-ENGLISH_PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")
-                       if ZH not in p.parents and EXAMPLES not in p.parents)
+ENGLISH_PAGES = sorted(
+    p.relative_to(DOCS).as_posix()
+    for p in DOCS.rglob("*.md")
+    if ZH not in p.parents and EXAMPLES not in p.parents
+)
 
 
 def _block_signature(path: Path) -> list[tuple[str, str]]:
@@ -236,20 +267,25 @@ def test_every_english_page_has_a_chinese_page_with_the_same_code(page):
     (prose is translated; code, and so what the docs test runs, is not)."""
     zh = ZH / page
     if not zh.exists():
-        assert page in ZH_PENDING, (f"docs/{page} has no Chinese version: write docs/zh/{page} "
-                                    "with the same code blocks")
+        assert page in ZH_PENDING, (
+            f"docs/{page} has no Chinese version: write docs/zh/{page} with the same code blocks"
+        )
         return
     english, chinese = _block_signature(DOCS / page), _block_signature(zh)
-    assert len(chinese) == len(english), (f"docs/zh/{page} has {len(chinese)} code blocks, "
-                                          f"docs/{page} has {len(english)}")
+    assert len(chinese) == len(english), (
+        f"docs/zh/{page} has {len(chinese)} code blocks, docs/{page} has {len(english)}"
+    )
     for k, (en, cn) in enumerate(zip(english, chinese), start=1):
-        assert cn == en, (f"code block {k} of docs/zh/{page} differs from docs/{page}:\n"
-                          f"--- English ---\n{en[1]}--- Chinese ---\n{cn[1]}")
+        assert cn == en, (
+            f"code block {k} of docs/zh/{page} differs from docs/{page}:\n"
+            f"--- English ---\n{en[1]}--- Chinese ---\n{cn[1]}"
+        )
 
 
 def test_no_chinese_page_without_an_english_one():
-    orphans = [p.relative_to(ZH).as_posix() for p in ZH.rglob("*.md")
-               if not (DOCS / p.relative_to(ZH)).exists()]
+    orphans = [
+        p.relative_to(ZH).as_posix() for p in ZH.rglob("*.md") if not (DOCS / p.relative_to(ZH)).exists()
+    ]
     assert not orphans, f"docs/zh pages with no English page: {orphans}"
 
 
@@ -267,6 +303,6 @@ def test_the_mirror_check_catches_a_changed_block(tmp_path):
     en, zh = tmp_path / "en.md", tmp_path / "zh.md"
     en.write_text("Text.\n```python\nx = 1  # one\n```\n", encoding="utf-8")
     zh.write_text("文字。\n```python\nx = 1  # 一\n```\n", encoding="utf-8")
-    assert _block_signature(en) != _block_signature(zh)          # a translated comment counts
+    assert _block_signature(en) != _block_signature(zh)  # a translated comment counts
     zh.write_text("文字。\n```python\nx = 1  # one\n```\n", encoding="utf-8")
     assert _block_signature(en) == _block_signature(zh)

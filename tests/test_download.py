@@ -3,6 +3,7 @@
 Downloads use ``file://`` addresses (urllib serves them like http), and
 "offline" is an opener that raises ``URLError``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,8 +40,12 @@ def source(tmp_path):
     path = tmp_path / "origin" / "blob.h5"
     path.parent.mkdir()
     path.write_bytes(data)
-    return {"data": data, "url": path.as_uri(), "md5": hashlib.md5(data).hexdigest(),
-            "sha256": hashlib.sha256(data).hexdigest()}
+    return {
+        "data": data,
+        "url": path.as_uri(),
+        "md5": hashlib.md5(data).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 def go_offline(monkeypatch):
@@ -79,7 +84,7 @@ def test_cached_file_is_not_downloaded_again(folders, source, monkeypatch):
 
 def test_corrupt_cached_file_is_downloaded_again(folders, source):
     folders["cache"].mkdir(parents=True)
-    (folders["cache"] / "blob.h5").write_bytes(source["data"][:1000])   # an interrupted copy
+    (folders["cache"] / "blob.h5").write_bytes(source["data"][:1000])  # an interrupted copy
     with pytest.warns(UserWarning, match=f"md5 is .* but {source['md5']} is expected"):
         path = get_file("blob.h5", source["url"], file_hash=source["md5"])
     with open(path, "rb") as f:
@@ -101,7 +106,7 @@ def test_a_good_cached_file_survives_a_failed_download(folders, source, monkeypa
     good = hashlib.md5(b"old but fine").hexdigest()
     assert get_file("blob.h5", source["url"], file_hash=good) == str(cached)
     with pytest.warns(UserWarning, match="Ignoring"), pytest.raises(WeightDownloadError):
-        get_file("blob.h5", source["url"], file_hash="1" * 32)   # mismatch: re-download, which fails
+        get_file("blob.h5", source["url"], file_hash="1" * 32)  # mismatch: re-download, which fails
     assert cached.read_bytes() == b"old but fine"
 
 
@@ -133,12 +138,12 @@ def test_search_dirs_and_the_checkout_folder_come_first(folders, source, monkeyp
     mine = folders["root"] / "mine"
     mine.mkdir()
     (folders["checkout"] / "blob.h5").write_bytes(source["data"])
-    assert get_file("blob.h5", source["url"], file_hash=source["md5"]) == \
-        str(folders["checkout"] / "blob.h5")
+    assert get_file("blob.h5", source["url"], file_hash=source["md5"]) == str(folders["checkout"] / "blob.h5")
     (mine / "blob.h5").write_bytes(source["data"])
-    assert get_file("blob.h5", source["url"], file_hash=source["md5"], search_dirs=[mine]) == \
-        str(mine / "blob.h5")
-    (mine / "blob.h5").write_bytes(b"something else")       # wrong md5: skipped, never used
+    assert get_file("blob.h5", source["url"], file_hash=source["md5"], search_dirs=[mine]) == str(
+        mine / "blob.h5"
+    )
+    (mine / "blob.h5").write_bytes(b"something else")  # wrong md5: skipped, never used
     with pytest.warns(UserWarning, match="Ignoring"):
         found = get_file("blob.h5", source["url"], file_hash=source["md5"], search_dirs=[mine])
     assert found == str(folders["checkout"] / "blob.h5")
@@ -161,24 +166,36 @@ def test_cache_dir_is_keras_home_then_tilde_keras_then_tmp(tmp_path, monkeypatch
 def test_published_files_are_keras_own(keras):
     """Addresses and md5s are the ones Keras' own code uses."""
     from keras.src.applications import imagenet_utils, vgg16
+
     source = inspect.getsource(vgg16)
-    for published, address in ((download.VGG16_WEIGHTS, vgg16.WEIGHTS_PATH),
-                               (download.VGG16_WEIGHTS_NOTOP, vgg16.WEIGHTS_PATH_NO_TOP)):
+    for published, address in (
+        (download.VGG16_WEIGHTS, vgg16.WEIGHTS_PATH),
+        (download.VGG16_WEIGHTS_NOTOP, vgg16.WEIGHTS_PATH_NO_TOP),
+    ):
         assert published.origin == address
-        assert re.search(rf'"{published.fname}",\s*\w+,\s*cache_subdir="models",\s*'
-                         rf'file_hash="{published.md5}"', source)
+        assert re.search(
+            rf'"{published.fname}",\s*\w+,\s*cache_subdir="models",\s*'
+            rf'file_hash="{published.md5}"',
+            source,
+        )
     assert download.IMAGENET_CLASS_INDEX.origin == imagenet_utils.CLASS_INDEX_PATH
     assert f'file_hash="{download.IMAGENET_CLASS_INDEX.md5}"' in inspect.getsource(imagenet_utils)
 
 
 def test_published_helpers_ask_for_the_right_files(folders, monkeypatch):
     tried = go_offline(monkeypatch)
-    for call in (lambda: get_vgg16_weights_path(True), lambda: get_vgg16_weights_path(False),
-                 get_imagenet_class_index_path):
+    for call in (
+        lambda: get_vgg16_weights_path(True),
+        lambda: get_vgg16_weights_path(False),
+        get_imagenet_class_index_path,
+    ):
         with pytest.raises(WeightDownloadError):
             call()
-    assert tried == [download.VGG16_WEIGHTS.origin, download.VGG16_WEIGHTS_NOTOP.origin,
-                     download.IMAGENET_CLASS_INDEX.origin]
+    assert tried == [
+        download.VGG16_WEIGHTS.origin,
+        download.VGG16_WEIGHTS_NOTOP.origin,
+        download.IMAGENET_CLASS_INDEX.origin,
+    ]
 
 
 def test_fname_defaults_to_the_address_and_must_be_a_bare_name(folders, source):
@@ -230,7 +247,7 @@ def test_a_download_cut_short_is_never_kept_even_without_a_hash(folders, http_se
         handler.send_response(200)
         handler.send_header("Content-Length", "200000")
         handler.end_headers()
-        handler.wfile.write(b"x" * 50_000)            # then the connection closes
+        handler.wfile.write(b"x" * 50_000)  # then the connection closes
         handler.close_connection = True
 
     http_server.handler.behaviour = cut_short
@@ -242,6 +259,7 @@ def test_a_download_cut_short_is_never_kept_even_without_a_hash(folders, http_se
 
 def test_a_dripping_server_is_detected_as_stalled(folders, http_server, monkeypatch):
     import time
+
     monkeypatch.setattr(download, "STALL_SECONDS", 0.5)
     monkeypatch.setattr(download, "STALL_MIN_BYTES", 1000)
 
@@ -263,6 +281,7 @@ def test_a_dripping_server_is_detected_as_stalled(folders, http_server, monkeypa
 
 def test_a_silent_server_hits_the_read_timeout(folders, http_server, monkeypatch):
     import time
+
     monkeypatch.setattr(download, "READ_TIMEOUT_SECONDS", 0.3)
 
     def silent(handler):

@@ -13,6 +13,7 @@ What must hold:
 
 Student files are written to ``tmp_path`` as short, self-contained strings.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,6 +48,7 @@ def result(report, title_part):
 
 # -- the catalog and the skeletons -------------------------------------------------------------------
 
+
 def test_at_least_eight_exercises_with_texts():
     assert len(EXERCISES) >= 8
     assert len(set(ALL)) == len(ALL)
@@ -74,7 +76,7 @@ def test_skeleton_keeps_library_signatures_and_docstrings(name):
     defined = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
     assert sorted(defined) == sorted(exercise.function_names)
     namespace = {}
-    exec(compile(source, f"{name}.py", "exec"), namespace)     # the helper imports resolve
+    exec(compile(source, f"{name}.py", "exec"), namespace)  # the helper imports resolve
     for dotted in exercise.functions:
         reference = resolve(dotted)
         skeleton_fn = namespace[reference.__name__]
@@ -92,7 +94,7 @@ def test_blank_function_drops_the_body_and_keeps_the_signature():
 
         More doc.
         """
-        secret = a + b      # the answer must not leak into the skeleton
+        secret = a + b  # the answer must not leak into the skeleton
         return secret
 
     blanked = blank_function(sample)
@@ -111,7 +113,9 @@ def test_untouched_skeleton_fails_cleanly(name, tmp_path, capsys):
     assert code == 1
     assert "Traceback" not in out
     check_lines = [line for line in out.splitlines() if line.startswith("  ")]
-    assert check_lines and all(line.startswith("  FAIL") and "not implemented" in line for line in check_lines), out
+    assert check_lines and all(
+        line.startswith("  FAIL") and "not implemented" in line for line in check_lines
+    ), out
     assert "0 of" in out
 
 
@@ -119,14 +123,16 @@ def test_untouched_skeleton_via_subprocess_has_no_traceback(tmp_path):
     run = [sys.executable, "-m", "numvgg.exercises"]
     started = subprocess.run(run + ["start", "col2im", str(tmp_path)], capture_output=True, text=True)
     assert started.returncode == 0, started.stderr
-    checked = subprocess.run(run + ["check", "col2im", str(tmp_path / "col2im.py")], capture_output=True,
-                             text=True)
+    checked = subprocess.run(
+        run + ["check", "col2im", str(tmp_path / "col2im.py")], capture_output=True, text=True
+    )
     assert checked.returncode == 1
     assert "not implemented" in checked.stdout
     assert "Traceback" not in checked.stdout + checked.stderr
 
 
 # -- the command line -----------------------------------------------------------------------------------
+
 
 def test_list_prints_one_exercise_per_line(capsys):
     assert main(["list"]) == 0
@@ -146,7 +152,7 @@ def test_start_writes_importable_files_and_refuses_to_overwrite(tmp_path, capsys
     target = tmp_path / "work"
     assert main(["start", "im2col", str(target)]) == 0
     skeleton, notes = target / "im2col.py", target / "im2col.md"
-    assert notes.read_text() == get_exercise("im2col").text(hints="some")      # the default handout
+    assert notes.read_text() == get_exercise("im2col").text(hints="some")  # the default handout
     namespace = {}
     exec(compile(skeleton.read_text(), str(skeleton), "exec"), namespace)
     assert callable(namespace["im2col"])
@@ -162,8 +168,8 @@ def test_start_writes_importable_files_and_refuses_to_overwrite(tmp_path, capsys
 
 def test_bad_arguments(tmp_path, capsys):
     assert main(["check", "no_such_exercise", "--reference"]) == 2
-    assert "im2col" in capsys.readouterr().err          # lists the valid names
-    assert main(["check", "im2col"]) == 2                # neither FILE nor --reference
+    assert "im2col" in capsys.readouterr().err  # lists the valid names
+    assert main(["check", "im2col"]) == 2  # neither FILE nor --reference
     path = write(tmp_path, "im2col", "")
     assert main(["check", "im2col", str(path), "--reference"]) == 2
     capsys.readouterr()
@@ -186,6 +192,7 @@ def test_register_adds_the_exercises_command(capsys):
 
 # -- student files: errors, bugs and correct solutions ---------------------------------------------------
 
+
 def test_syntax_error_and_missing_function(tmp_path):
     report = check_file("im2col", write(tmp_path, "im2col", "def im2col(x:\n"))
     assert not report.passed and report.exit_code == 1
@@ -196,13 +203,17 @@ def test_syntax_error_and_missing_function(tmp_path):
 
 
 def test_exception_in_student_code_shows_its_line(tmp_path):
-    path = write(tmp_path, "im2col", """\
+    path = write(
+        tmp_path,
+        "im2col",
+        """\
         import numpy as np
 
         def im2col(x_padded, kh, kw, strides=(1, 1)):
             n = x_padded.shape[0]
             return x_padded.reshape(n, 7, 7, 7)
-        """)
+        """,
+    )
     text = str(check_file("im2col", path))
     assert "im2col.py, line 5, in im2col: return x_padded.reshape(n, 7, 7, 7)" in text
     assert "ValueError" in text and "Traceback" not in text and "numvgg/" not in text
@@ -228,7 +239,7 @@ def test_col2im_assignment_instead_of_addition_hints_at_overlap(tmp_path):
     overlap = result(buggy, "overlapping patches")
     assert overlap.status == "FAIL"
     assert "OVERLAP" in overlap.detail and "+=" in overlap.detail
-    assert result(buggy, "no overlap").status == "PASS"      # without overlap = and += agree
+    assert result(buggy, "no overlap").status == "PASS"  # without overlap = and += agree
     assert result(buggy, "adjoint").status == "FAIL"
 
     fixed = check_file("col2im", write(tmp_path, "col2im", source.replace("{op}", "+=")))
@@ -236,7 +247,10 @@ def test_col2im_assignment_instead_of_addition_hints_at_overlap(tmp_path):
 
 
 def test_maxpool_backward_splitting_ties_is_named(tmp_path):
-    path = write(tmp_path, "maxpool2d", """\
+    path = write(
+        tmp_path,
+        "maxpool2d",
+        """\
         import numpy as np
 
         def maxpool2d_forward(x, pool_size=(2, 2), strides=None, padding="valid"):
@@ -260,7 +274,8 @@ def test_maxpool_backward_splitting_ties_is_named(tmp_path):
                     share = mask / mask.sum(axis=(1, 2), keepdims=True)    # splits ties
                     dx[:, i * sh:i * sh + ph, j * sw:j * sw + pw, :] += share * dout[:, i:i + 1, j:j + 1, :]
             return dx
-        """)
+        """,
+    )
     report = check_file("maxpool2d", path)
     assert result(report, "gradient check (float64): x (2, 5, 7, 3)").status == "PASS"
     assert result(report, "overlapping windows add up").status == "PASS"
@@ -268,11 +283,14 @@ def test_maxpool_backward_splitting_ties_is_named(tmp_path):
         tie = result(report, title)
         assert tie.status == "FAIL"
         assert "split it" in tie.detail and "FIRST maximum" in tie.detail
-    assert result(report, "'same' padding").status == "FAIL"      # this version ignores padding
+    assert result(report, "'same' padding").status == "FAIL"  # this version ignores padding
 
 
 def test_softmax_without_max_shift_overflows(tmp_path):
-    path = write(tmp_path, "softmax_cross_entropy", """\
+    path = write(
+        tmp_path,
+        "softmax_cross_entropy",
+        """\
         import numpy as np
 
         def softmax_cross_entropy_forward(logits, y_true):
@@ -283,7 +301,8 @@ def test_softmax_without_max_shift_overflows(tmp_path):
         def softmax_cross_entropy_backward(dloss, cache):
             p, y_true = cache
             return dloss * (p - y_true) / p.shape[0]
-        """)
+        """,
+    )
     report = check_file("softmax_cross_entropy", path)
     assert result(report, "forward, known answer").status == "PASS"
     assert result(report, "gradient check").status == "PASS"
@@ -295,7 +314,10 @@ def test_softmax_without_max_shift_overflows(tmp_path):
 
 
 def test_softmax_backward_without_mean_is_told_to_divide(tmp_path):
-    path = write(tmp_path, "softmax_cross_entropy", """\
+    path = write(
+        tmp_path,
+        "softmax_cross_entropy",
+        """\
         import numpy as np
 
         def softmax_cross_entropy_forward(logits, y_true):
@@ -306,7 +328,8 @@ def test_softmax_backward_without_mean_is_told_to_divide(tmp_path):
         def softmax_cross_entropy_backward(dloss, cache):
             p, y_true = cache
             return dloss * (p - y_true)
-        """)
+        """,
+    )
     report = check_file("softmax_cross_entropy", path)
     assert result(report, "forward, large logits").status == "PASS"
     known = result(report, "backward, known answer")
@@ -315,7 +338,10 @@ def test_softmax_backward_without_mean_is_told_to_divide(tmp_path):
 
 
 def test_adam_without_bias_correction_is_named(tmp_path):
-    path = write(tmp_path, "adam_step", """\
+    path = write(
+        tmp_path,
+        "adam_step",
+        """\
         import numpy as np
 
         def adam_update(variable, gradient, m, v, t, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
@@ -323,7 +349,8 @@ def test_adam_without_bias_correction_is_named(tmp_path):
             m = beta_1 * m + (1 - beta_1) * gradient
             v = beta_2 * v + (1 - beta_2) * gradient ** 2
             return variable - learning_rate * m / (np.sqrt(v) + epsilon), m, v
-        """)
+        """,
+    )
     report = check_file("adam_step", path)
     first = result(report, "first step moves each weight")
     assert first.status == "FAIL" and "bias correction" in first.detail and "3.16" in first.detail
@@ -332,7 +359,10 @@ def test_adam_without_bias_correction_is_named(tmp_path):
 
 
 def test_correct_adam_written_differently_passes(tmp_path):
-    path = write(tmp_path, "adam_step", """\
+    path = write(
+        tmp_path,
+        "adam_step",
+        """\
         import numpy as np
 
         def adam_update(variable, gradient, m, v, t, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
@@ -342,20 +372,25 @@ def test_correct_adam_written_differently_passes(tmp_path):
             v = f(beta_2) * v + f(1 - beta_2) * gradient * gradient
             alpha = f(learning_rate) * np.sqrt(f(1) - f(beta_2) ** t) / (f(1) - f(beta_1) ** t)
             return variable - alpha * m / (np.sqrt(v) + f(epsilon)), m, v
-        """)
+        """,
+    )
     report = check_file("adam_step", path)
     assert report.passed, str(report)
 
 
 def test_relu_backward_changing_dout_in_place_fails(tmp_path):
-    path = write(tmp_path, "relu_sigmoid_backward", """\
+    path = write(
+        tmp_path,
+        "relu_sigmoid_backward",
+        """\
         def relu_backward(dout, mask):
             dout[~mask] = 0
             return dout
 
         def sigmoid_backward(dout, s):
             return dout * s * (1 - s)
-        """)
+        """,
+    )
     report = check_file("relu_sigmoid_backward", path)
     in_place = result(report, "leaves dout unchanged")
     assert in_place.status == "FAIL" and "changed its argument `dout` in place" in in_place.detail
@@ -363,7 +398,10 @@ def test_relu_backward_changing_dout_in_place_fails(tmp_path):
 
 
 def test_conv_backward_pad_slice_fails_on_valid_padding(tmp_path):
-    path = write(tmp_path, "conv2d_backward", """\
+    path = write(
+        tmp_path,
+        "conv2d_backward",
+        """\
         import numpy as np
         from numvgg.ops.conv import col2im, im2col, pad_input
 
@@ -377,7 +415,8 @@ def test_conv_backward_pad_slice_fails_on_valid_padding(tmp_path):
             dk = (im2col(xp, kh, kw, strides).T @ rows).reshape(kernel.shape)
             dxp = col2im(rows @ w_mat.T, xp.shape, kh, kw, strides)
             return dxp[:, pad:-pad, pad:-pad, :], dk, rows.sum(axis=0)
-        """)
+        """,
+    )
     report = check_file("conv2d_backward", path)
     assert result(report, "kernel (3, 3, 3, 4), 'same', strides 1").status == "PASS"
     valid = result(report, "'valid' (no padding)")
@@ -386,7 +425,10 @@ def test_conv_backward_pad_slice_fails_on_valid_padding(tmp_path):
 
 
 def test_global_average_pooling_without_division(tmp_path):
-    path = write(tmp_path, "global_average_pooling", """\
+    path = write(
+        tmp_path,
+        "global_average_pooling",
+        """\
         import numpy as np
 
         def global_average_pooling2d_forward(x):
@@ -394,7 +436,8 @@ def test_global_average_pooling_without_division(tmp_path):
 
         def global_average_pooling2d_backward(dout, x_shape):
             return np.broadcast_to(dout[:, None, None, :], x_shape).copy()
-        """)
+        """,
+    )
     report = check_file("global_average_pooling", path)
     assert result(report, "forward, known answer").status == "PASS"
     backward = result(report, "backward, known answer")
@@ -403,7 +446,10 @@ def test_global_average_pooling_without_division(tmp_path):
 
 def test_correct_loop_solutions_pass(tmp_path):
     """Solutions that do not copy the library (plain loops) pass: the checks test maths, not code."""
-    dense = write(tmp_path, "dense", """\
+    dense = write(
+        tmp_path,
+        "dense",
+        """\
         import numpy as np
 
         def dense_forward(x, kernel, bias):
@@ -417,11 +463,15 @@ def test_correct_loop_solutions_pass(tmp_path):
                 return dx, None, None
             x2, d2 = x.reshape(-1, x.shape[-1]), dout.reshape(-1, dout.shape[-1])
             return dx, np.einsum("ni,nk->ik", x2, d2), d2.sum(axis=0)
-        """)
+        """,
+    )
     report = check_file("dense", dense)
     assert report.passed, str(report)
 
-    gap = write(tmp_path, "global_average_pooling", """\
+    gap = write(
+        tmp_path,
+        "global_average_pooling",
+        """\
         import numpy as np
 
         def global_average_pooling2d_forward(x):
@@ -434,7 +484,8 @@ def test_correct_loop_solutions_pass(tmp_path):
                 for j in range(w):
                     dx[:, i, j, :] = dout / (h * w)
             return dx
-        """)
+        """,
+    )
     report = check_file("global_average_pooling", gap)
     assert report.passed, str(report)
 
@@ -448,8 +499,12 @@ def test_importing_the_library_function_is_not_a_solution(tmp_path):
 
 def test_numvgg_command_has_exercises():
     """``python -m numvgg exercises ...`` once numvgg.cli calls ``register`` (see numvgg/exercises/cli.py)."""
-    proc = subprocess.run([sys.executable, "-m", "numvgg", "exercises", "check", "relu_sigmoid_backward",
-                           "--reference"], capture_output=True, text=True)
-    assert proc.returncode == 0, ("numvgg.cli.build_parser must call numvgg.exercises.cli.register(sub): "
-                                  + proc.stderr[-500:])
+    proc = subprocess.run(
+        [sys.executable, "-m", "numvgg", "exercises", "check", "relu_sigmoid_backward", "--reference"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, (
+        "numvgg.cli.build_parser must call numvgg.exercises.cli.register(sub): " + proc.stderr[-500:]
+    )
     assert "checks passed." in proc.stdout

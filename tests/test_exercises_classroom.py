@@ -13,6 +13,7 @@ What must hold:
 * the default handout holds no worked solution; ``--lang zh`` hands out Chinese;
 * the check gaps of issue 11 are closed, each shown by a wrong solution.
 """
+
 from __future__ import annotations
 
 import csv
@@ -56,19 +57,35 @@ GOOD_RELU = """\
 
 # Each bad submission of relu_sigmoid_backward, and the words its FAIL line must contain.
 BAD = {
-    "exits_at_import": ("import sys\nsys.exit(0)\n", "while importing the file: your code called sys.exit(0)"),
+    "exits_at_import": (
+        "import sys\nsys.exit(0)\n",
+        "while importing the file: your code called sys.exit(0)",
+    ),
     "os_exit_at_import": ("import os\nos._exit(0)\n", "exit code 0"),
     "fake_report": ("import os\nprint('All 7 checks passed.')\nos._exit(0)\n", "exit code 0"),
-    "exits_in_function": ("import sys\ndef relu_backward(dout, mask):\n    sys.exit(3)\n"
-                          "def sigmoid_backward(dout, s):\n    return dout * s * (1 - s)\n", "called sys.exit(3)"),
-    "hangs_in_function": ("def relu_backward(dout, mask):\n    while True:\n        pass\n"
-                          "def sigmoid_backward(dout, s):\n    return dout\n", "time limit"),
-    "crashes": ("import ctypes\ndef relu_backward(dout, mask):\n    return ctypes.string_at(0)\n"
-                "def sigmoid_backward(dout, s):\n    return dout\n", "signal SIGSEGV"),
-    "eats_memory": ("import numpy as np\ndef relu_backward(dout, mask):\n    return np.ones(1 << 31)\n"
-                    "def sigmoid_backward(dout, s):\n    return dout\n", "ran out of memory"),
+    "exits_in_function": (
+        "import sys\ndef relu_backward(dout, mask):\n    sys.exit(3)\n"
+        "def sigmoid_backward(dout, s):\n    return dout * s * (1 - s)\n",
+        "called sys.exit(3)",
+    ),
+    "hangs_in_function": (
+        "def relu_backward(dout, mask):\n    while True:\n        pass\n"
+        "def sigmoid_backward(dout, s):\n    return dout\n",
+        "time limit",
+    ),
+    "crashes": (
+        "import ctypes\ndef relu_backward(dout, mask):\n    return ctypes.string_at(0)\n"
+        "def sigmoid_backward(dout, s):\n    return dout\n",
+        "signal SIGSEGV",
+    ),
+    "eats_memory": (
+        "import numpy as np\ndef relu_backward(dout, mask):\n    return np.ones(1 << 31)\n"
+        "def sigmoid_backward(dout, s):\n    return dout\n",
+        "ran out of memory",
+    ),
     # Wrong answers, then numvgg rewritten so that they would look right inside that process.
-    "monkey_patches": ("""\
+    "monkey_patches": (
+        """\
 import numpy as np
 import numvgg.exercises.checker as checker
 import numvgg.exercises.grading as grading
@@ -85,11 +102,15 @@ activations.sigmoid_backward = sigmoid_backward
 grading.assert_close = lambda *args, **kwargs: "max abs error 0"
 grading.gradient_check = lambda *args, **kwargs: "rel. error 0"
 checker.run_checks = lambda *args, **kwargs: []
-""", "max abs error"),
-    "wraps_numvgg": ("from numvgg.ops import activations\n"
-                     "def relu_backward(dout, mask):\n    return activations.relu_backward(dout, mask)\n"
-                     "def sigmoid_backward(dout, s):\n    return activations.sigmoid_backward(dout, s)\n",
-                     "numvgg's own relu_backward()"),
+""",
+        "max abs error",
+    ),
+    "wraps_numvgg": (
+        "from numvgg.ops import activations\n"
+        "def relu_backward(dout, mask):\n    return activations.relu_backward(dout, mask)\n"
+        "def sigmoid_backward(dout, s):\n    return activations.sigmoid_backward(dout, s)\n",
+        "numvgg's own relu_backward()",
+    ),
 }
 
 
@@ -101,13 +122,14 @@ def write(path: Path, source: str) -> Path:
 
 # -- isolation: every way a submission can misbehave --------------------------------------------------
 
+
 @pytest.mark.slow
 def test_bad_submissions_fail_with_their_reason_and_the_batch_goes_on(tmp_path):
     folder = tmp_path / "class"
     for student, (source, _) in BAD.items():
         write(folder / student / "relu_sigmoid_backward.py", source)
     write(folder / "zz_good" / "relu_sigmoid_backward.py", GOOD_RELU)
-    limits = Limits(timeout=12.0, memory_mb=1024)      # the endless loop costs this much
+    limits = Limits(timeout=12.0, memory_mb=1024)  # the endless loop costs this much
     result = grade_folder(folder, [get_exercise("relu_sigmoid_backward")], limits, jobs=2)
     assert not result.run_failed
     good = result.reports[("zz_good", "relu_sigmoid_backward")]
@@ -130,12 +152,14 @@ def test_fake_report_is_shown_as_output_not_taken_as_the_verdict(tmp_path):
 def test_monkey_patching_numvgg_cannot_change_the_verdict(tmp_path):
     path = write(tmp_path / "relu_sigmoid_backward.py", BAD["monkey_patches"][0])
     report = check_file("relu_sigmoid_backward", path, FAST)
-    assert report.points == 1, str(report)              # only "leaves dout unchanged" is true of zeros_like
+    assert report.points == 1, str(report)  # only "leaves dout unchanged" is true of zeros_like
     assert "leaves dout unchanged" in next(r.title for r in report.results if r.status == "PASS")
 
 
 def test_delegation_through_the_optimizer_is_caught(tmp_path):
-    path = write(tmp_path / "adam_step.py", """\
+    path = write(
+        tmp_path / "adam_step.py",
+        """\
         import numpy as np
         from numvgg.optimizers import Adam
 
@@ -149,7 +173,8 @@ def test_delegation_through_the_optimizer_is_caught(tmp_path):
             opt._iterations = t - 1
             opt.apply([gradient], [w])
             return w, opt.momentums[0].copy(), opt.velocities[0].copy()
-        """)
+        """,
+    )
     report = check_file("adam_step", path, FAST)
     assert report.points == 0
     assert "numvgg's own Adam.update_step()" in str(report)
@@ -157,10 +182,14 @@ def test_delegation_through_the_optimizer_is_caught(tmp_path):
 
 def test_inputs_changed_in_the_students_process_are_detected(tmp_path):
     """Rewriting a numvgg function a check builds its inputs with gives other inputs over there."""
-    path = write(tmp_path / "relu_sigmoid_backward.py", textwrap.dedent(GOOD_RELU) + textwrap.dedent("""\
+    path = write(
+        tmp_path / "relu_sigmoid_backward.py",
+        textwrap.dedent(GOOD_RELU)
+        + textwrap.dedent("""\
         import numvgg.ops.activations as activations
         activations.relu_forward = lambda x: (np.maximum(x, 0), x <= 0)     # an inverted mask
-        """))
+        """),
+    )
     report = check_file("relu_sigmoid_backward", path, FAST)
     assert not report.passed
     assert "received other inputs" in str(report)
@@ -219,20 +248,39 @@ carol                  missing                   0/7 !   0/14
 def test_naming_rule(tmp_path):
     _mixed_class(tmp_path)
     found = {(s.student, s.exercise) for s in find_submissions(tmp_path, [e.name for e in EXERCISES])}
-    assert found == {("alice", "relu_sigmoid_backward"), ("alice", "global_average_pooling"),
-                     ("bob", "relu_sigmoid_backward"), ("carol", "global_average_pooling")}
+    assert found == {
+        ("alice", "relu_sigmoid_backward"),
+        ("alice", "global_average_pooling"),
+        ("bob", "relu_sigmoid_backward"),
+        ("carol", "global_average_pooling"),
+    }
 
 
 def test_grade_a_mixed_folder_to_table_csv_and_json(tmp_path, capsys):
     _mixed_class(tmp_path / "class")
     csv_path, json_path = tmp_path / "out.csv", tmp_path / "out.json"
-    code = main(["grade", str(tmp_path / "class"), "--exercise", "relu_sigmoid_backward", "--exercise",
-                 "global_average_pooling", "--csv", str(csv_path), "--json", str(json_path), "--jobs", "2",
-                 "--timeout", "30"])
+    code = main(
+        [
+            "grade",
+            str(tmp_path / "class"),
+            "--exercise",
+            "relu_sigmoid_backward",
+            "--exercise",
+            "global_average_pooling",
+            "--csv",
+            str(csv_path),
+            "--json",
+            str(json_path),
+            "--jobs",
+            "2",
+            "--timeout",
+            "30",
+        ]
+    )
     out, err = capsys.readouterr()
-    assert code == 0, err                      # students failing is not the run failing
+    assert code == 0, err  # students failing is not the run failing
     assert out.startswith(EXPECTED_TABLE), out
-    assert "3/3" in err                        # the progress bar counts students
+    assert "3/3" in err  # the progress bar counts students
 
     rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
     alice_gap = [r for r in rows if r["student"] == "alice" and r["exercise"] == "global_average_pooling"]
@@ -243,13 +291,26 @@ def test_grade_a_mixed_folder_to_table_csv_and_json(tmp_path, capsys):
     bob = [r for r in rows if r["student"] == "bob" and r["exercise"] == "relu_sigmoid_backward"]
     assert bob[0]["status"] == "FAIL" and "sys.exit(1)" in bob[0]["detail"]
     missing = [r for r in rows if r["student"] == "bob" and r["exercise"] == "global_average_pooling"]
-    assert missing == [{"student": "bob", "exercise": "global_average_pooling", "file": "", "check": "",
-                        "status": "MISSING", "points": "0", "max_points": "7", "detail": "no file handed in"}]
+    assert missing == [
+        {
+            "student": "bob",
+            "exercise": "global_average_pooling",
+            "file": "",
+            "check": "",
+            "status": "MISSING",
+            "points": "0",
+            "max_points": "7",
+            "detail": "no file handed in",
+        }
+    ]
 
     document = json.loads(json_path.read_text())
     assert document["exercises"] == ["relu_sigmoid_backward", "global_average_pooling"]
     assert [(s["student"], s["points"], s["max_points"]) for s in document["students"]] == [
-        ("alice", 10, 14), ("bob", 0, 14), ("carol", 0, 14)]
+        ("alice", 10, 14),
+        ("bob", 0, 14),
+        ("carol", 0, 14),
+    ]
     carol = document["students"][2]["exercises"]["global_average_pooling"]
     assert carol["status"] == "failed" and "SyntaxError at line 1" in carol["error"]
     alice = document["students"][0]["exercises"]["relu_sigmoid_backward"]
@@ -300,18 +361,20 @@ def test_teacher_exercise_from_a_folder(tmp_path, capsys, monkeypatch):
     assert "All 5 checks passed." in capsys.readouterr().out
     assert main(["start", "leaky_relu", str(tmp_path / "hand"), *args]) == 0
     capsys.readouterr()
-    assert (tmp_path / "hand" / "leaky_relu.py").read_text() == (EXAMPLES / "leaky_relu" / "skeleton.py").read_text()
+    assert (tmp_path / "hand" / "leaky_relu.py").read_text() == (
+        EXAMPLES / "leaky_relu" / "skeleton.py"
+    ).read_text()
     assert main(["check", "leaky_relu", str(tmp_path / "hand" / "leaky_relu.py"), *args]) == 1
     assert "not implemented" in capsys.readouterr().out
 
     write(tmp_path / "class" / "erin__leaky_relu.py", LEAKY)
     write(tmp_path / "class" / "frank__leaky_relu.py", LEAKY.replace("dout * slope", "dout * 0"))
-    monkeypatch.setenv("NUMVGG_EXERCISES", str(EXAMPLES / "leaky_relu"))     # the environment variable too
+    monkeypatch.setenv("NUMVGG_EXERCISES", str(EXAMPLES / "leaky_relu"))  # the environment variable too
     assert "leaky_relu" in [e.name for e in all_exercises()]
     assert main(["grade", str(tmp_path / "class"), "--no-progress"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[2].split() == ["erin", "6/6", "6/6"]            # the gradient check is worth 2 points
-    assert lines[3].split() == ["frank", "3/6", "3/6"]            # the three forward checks
+    assert lines[2].split() == ["erin", "6/6", "6/6"]  # the gradient check is worth 2 points
+    assert lines[3].split() == ["frank", "3/6", "3/6"]  # the three forward checks
 
 
 def test_teacher_exercises_from_an_entry_point(monkeypatch):
@@ -320,8 +383,12 @@ def test_teacher_exercises_from_an_entry_point(monkeypatch):
             return [str(EXAMPLES)]
 
     import importlib.metadata
-    monkeypatch.setattr(importlib.metadata, "entry_points",
-                        lambda group: [EntryPoint()] if group == "numvgg.exercises" else [])
+
+    monkeypatch.setattr(
+        importlib.metadata,
+        "entry_points",
+        lambda group: [EntryPoint()] if group == "numvgg.exercises" else [],
+    )
     assert [e.name for e in all_exercises()][-1] == "leaky_relu"
     assert get_exercise("leaky_relu").summary.startswith("LeakyReLU")
 
@@ -337,11 +404,12 @@ def test_teacher_exercise_folder_errors(tmp_path):
 
 # -- hints and languages -------------------------------------------------------------------------------------
 
+
 def test_default_handout_gives_no_solution(tmp_path):
     assert main(["start", "conv2d_backward", str(tmp_path)]) == 0
     text = (tmp_path / "conv2d_backward.md").read_text()
     assert "cols.T @ dout_rows" not in text and "<!--" not in text
-    assert "explicit ends" in text                                   # the hints are there
+    assert "explicit ends" in text  # the hints are there
     full = get_exercise("conv2d_backward").text(hints="full")
     assert "cols.T @ dout_rows" in full
     none = get_exercise("conv2d_backward").text(hints="none")
@@ -378,6 +446,7 @@ def test_chinese_texts_exist_and_match_the_english_structure(exercise, tmp_path)
 
 # -- the check gaps of issue 11 ----------------------------------------------------------------------------------
 
+
 def test_assert_close_fails_when_the_reference_is_nan():
     with pytest.raises(CheckFailed, match="expected value has 1 NaN"):
         assert_close(np.array([1.0, 2.0]), np.array([np.nan, 2.0]), "out")
@@ -386,7 +455,9 @@ def test_assert_close_fails_when_the_reference_is_nan():
 
 
 def test_conv_backward_symmetric_crop_fails_the_uneven_padding_check(tmp_path):
-    path = write(tmp_path / "conv2d_backward.py", """\
+    path = write(
+        tmp_path / "conv2d_backward.py",
+        """\
         import numpy as np
         from numvgg.ops.conv import col2im, im2col, pad_input
 
@@ -402,15 +473,18 @@ def test_conv_backward_symmetric_crop_fails_the_uneven_padding_check(tmp_path):
             dxp = col2im(rows @ kernel.reshape(-1, f).T, xp.shape, kh, kw, strides)
             pt, pl = pads[0], pads[2]              # the same amount off both sides
             return dxp[:, pt:xp.shape[1] - pt, pl:xp.shape[2] - pl, :], dk, db
-        """)
+        """,
+    )
     report = check_file("conv2d_backward", path, FAST)
     uneven = [r for r in report.results if "uneven padding" in r.title]
     assert len(uneven) == 1 and uneven[0].status == "FAIL", str(report)
-    assert "'valid'" in [r.title for r in report.results if r.status == "PASS"][2]    # symmetric cases pass
+    assert "'valid'" in [r.title for r in report.results if r.status == "PASS"][2]  # symmetric cases pass
 
 
 def test_softmax_log_of_shifted_softmax_is_rejected(tmp_path):
-    path = write(tmp_path / "softmax_cross_entropy.py", """\
+    path = write(
+        tmp_path / "softmax_cross_entropy.py",
+        """\
         import numpy as np
 
         def softmax_cross_entropy_forward(logits, y_true):
@@ -421,11 +495,14 @@ def test_softmax_log_of_shifted_softmax_is_rejected(tmp_path):
         def softmax_cross_entropy_backward(dloss, cache):
             p, y_true = cache
             return dloss * (p - y_true) / p.shape[0]
-        """)
+        """,
+    )
     report = check_file("softmax_cross_entropy", path, FAST)
     failed = {r.title: r.detail for r in report.results if r.status == "FAIL"}
-    assert set(failed) == {"forward, entries far apart within a row: logits [[0, -800, 5], ...]: no log(0)",
-                           "forward, float32 logits 110 apart within a row: no log(0)"}, str(report)
+    assert set(failed) == {
+        "forward, entries far apart within a row: logits [[0, -800, 5], ...]: no log(0)",
+        "forward, float32 logits 110 apart within a row: no log(0)",
+    }, str(report)
     assert all("log-softmax directly" in detail for detail in failed.values())
 
 
@@ -453,15 +530,23 @@ def test_run_puts_the_students_function_into_vgg16(tmp_path, capsys):
     good = write(tmp_path / "good" / "dense.py", DENSE.replace("{bias_grad}", "d2.sum(axis=0)"))
     assert main(["run", "dense", str(good), "--no-keras"]) == 0
     out = capsys.readouterr().out
-    assert "Your code ran in place of: numvgg.ops.dense:dense_backward, numvgg.ops.dense:dense_forward." in out
+    assert (
+        "Your code ran in place of: numvgg.ops.dense:dense_backward, numvgg.ops.dense:dense_forward." in out
+    )
     rows = [line.split() for line in out.splitlines() if line.startswith(("fc1", "block1_conv1"))]
-    assert [r[:2] for r in rows] == [["block1_conv1", "output"], ["fc1", "output"], ["fc1", "grad_input"],
-                                     ["block1_conv1", "grad_input"]]
+    assert [r[:2] for r in rows] == [
+        ["block1_conv1", "output"],
+        ["fc1", "output"],
+        ["fc1", "grad_input"],
+        ["block1_conv1", "grad_input"],
+    ]
     assert all(r[-1] == "ok" for r in rows) and "Every layer agrees." in out
     assert "Keras: not compared (--no-keras)" in out
 
-    broken = write(tmp_path / "broken" / "dense.py", DENSE.replace("{bias_grad}", "d2.sum(axis=0)")
-                   .replace("axes=(-1, -1)) if", "axes=(-1, -1)) * 2 if"))
+    broken = write(
+        tmp_path / "broken" / "dense.py",
+        DENSE.replace("{bias_grad}", "d2.sum(axis=0)").replace("axes=(-1, -1)) if", "axes=(-1, -1)) * 2 if"),
+    )
     assert main(["run", "dense", str(broken), "--no-keras"]) == 1
     out = capsys.readouterr().out
     assert "predictions   grad_input" in out and "DIFFERS" in out

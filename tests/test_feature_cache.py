@@ -1,4 +1,5 @@
 """compile(cache_frozen_features=True): the frozen base runs once per image, results unchanged."""
+
 import numpy as np
 import pytest
 
@@ -14,8 +15,9 @@ from numvgg.random import set_random_seed
 def seed_model():
     set_random_seed(11)
     base = VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
-    model = Sequential([base, GlobalAveragePooling2D(), Dense(8, activation="relu"),
-                        Dense(1, activation="sigmoid")])
+    model = Sequential(
+        [base, GlobalAveragePooling2D(), Dense(8, activation="relu"), Dense(1, activation="sigmoid")]
+    )
     base.trainable = False
     return model, base
 
@@ -29,9 +31,13 @@ def data():
 
 
 def fit(model, data, cache, **kwargs):
-    model.compile(optimizer=Adam(learning_rate=1e-3), loss="binary_crossentropy", metrics=["acc"],
-                  cache_frozen_features=cache)
-    set_random_seed(5)      # the same shuffling for both runs
+    model.compile(
+        optimizer=Adam(learning_rate=1e-3),
+        loss="binary_crossentropy",
+        metrics=["acc"],
+        cache_frozen_features=cache,
+    )
+    set_random_seed(5)  # the same shuffling for both runs
     return model.fit(*data, batch_size=4, epochs=3, validation_data=data, verbose=0, **kwargs)
 
 
@@ -61,18 +67,19 @@ def test_no_cache_when_something_below_the_head_trains(data):
     model, base = seed_model()
     base.trainable = True
     for layer in base.layers[:-2]:
-        layer.trainable = False                 # only block5_conv3 (and the pool) train
+        layer.trainable = False  # only block5_conv3 (and the pool) train
     model.compile(optimizer="adam", loss="binary_crossentropy", cache_frozen_features=True)
-    model.train_on_batch(*[a[:4] for a in data])   # the trainable set is read at the first step
-    assert model._frozen_features is None      # the base is not frozen: nothing to cache
+    model.train_on_batch(*[a[:4] for a in data])  # the trainable set is read at the first step
+    assert model._frozen_features is None  # the base is not frozen: nothing to cache
 
 
 def test_dropout_ends_the_cached_prefix():
     set_random_seed(0)
-    model = Sequential([Dense(4, input_shape=(3,), trainable=False), Dropout(0.5),
-                        Dense(2, trainable=False), Dense(1)])
+    model = Sequential(
+        [Dense(4, input_shape=(3,), trainable=False), Dropout(0.5), Dense(2, trainable=False), Dense(1)]
+    )
     trained = {model.layers[3]}
-    assert frozen_prefix(model, trained) == 2   # the input layer's node and the first Dense
+    assert frozen_prefix(model, trained) == 2  # the input layer's node and the first Dense
 
 
 def test_recompiling_empties_the_cache(data):
@@ -81,6 +88,6 @@ def test_recompiling_empties_the_cache(data):
     first = model._frozen_features
     assert first is not None and first.misses == 12
     model.compile(optimizer="adam", loss="binary_crossentropy", cache_frozen_features=True)
-    assert model._frozen_features is None       # made again at the next training step
+    assert model._frozen_features is None  # made again at the next training step
     model.train_on_batch(*[a[:4] for a in data])
     assert model._frozen_features is not first and model._frozen_features.misses == 4

@@ -6,6 +6,7 @@ next to it (SVG text stays text, so titles and footers can be searched), the
 footer names the weights, epoch ticks are whole numbers, and the numbers drawn
 come from numvgg's own ops (the receptive fields are checked by perturbing pixels).
 """
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -16,9 +17,18 @@ from numvgg.applications.vgg16 import VGG16, preprocess_input
 from numvgg.callbacks import CSVLogger
 from numvgg.cli import main
 from numvgg.debug.trace import layer_output
-from numvgg.figures import (history_from_csv, merge_histories, plot_history, plot_im2col,
-                            plot_maxpool_backward, plot_pretrained_vs_random, plot_receptive_field,
-                            plot_saliency, receptive_fields, style)
+from numvgg.figures import (
+    history_from_csv,
+    merge_histories,
+    plot_history,
+    plot_im2col,
+    plot_maxpool_backward,
+    plot_pretrained_vs_random,
+    plot_receptive_field,
+    plot_saliency,
+    receptive_fields,
+    style,
+)
 from numvgg.layers import Dense, Flatten, Input
 from numvgg.models import Sequential
 
@@ -42,12 +52,17 @@ def captured(monkeypatch):
     def keep(fig, path):
         figures.append(fig)
         return real_save(fig, path)
+
     monkeypatch.setattr(style, "save", keep)
     return figures
 
 
-PHASE1 = {"loss": [0.7, 0.5, 0.4], "acc": [0.5, 0.7, 0.8], "val_loss": [0.6, 0.5, 0.45],
-          "val_acc": [0.55, 0.7, 0.75]}
+PHASE1 = {
+    "loss": [0.7, 0.5, 0.4],
+    "acc": [0.5, 0.7, 0.8],
+    "val_loss": [0.6, 0.5, 0.45],
+    "val_acc": [0.55, 0.7, 0.75],
+}
 PHASE2 = {"loss": [0.3, 0.25], "acc": [0.85, 0.9], "val_loss": [0.4, 0.38], "val_acc": [0.8, 0.82]}
 
 
@@ -68,7 +83,8 @@ def test_weights_labels_say_where_the_weights_came_from():
 
     class Model:
         layers = [Base(), Head()]
-    assert style.weights_source_of(Model()) == "imagenet"          # found in a nested conv base
+
+    assert style.weights_source_of(Model()) == "imagenet"  # found in a nested conv base
     assert style.weights_source_of(Head()) is None
 
 
@@ -78,21 +94,22 @@ def test_save_writes_png_and_svg_at_slide_size(tmp_path):
     assert path == str(tmp_path / "sub" / "x.png")
     assert png_size(path) == (1280, 720)
     assert "<svg" in svg_text(path)
-    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["x.png", "x.svg"]   # no leftovers
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["x.png", "x.svg"]  # no leftovers
     with pytest.raises(ValueError, match=r"\.png and \.svg.*x\.jpg"):
         style.save(style.new_slide()[0], tmp_path / "x.jpg")
 
 
 # -- training curves ---------------------------------------------------------------------------
 def test_merge_histories_continues_epochs_and_marks_phases():
-    class History:                        # what fit returns: .history and .epoch (0-based)
+    class History:  # what fit returns: .history and .epoch (0-based)
         history = PHASE2
         epoch = [3, 4]
+
     logs, epochs, starts = merge_histories([PHASE1, History()])
     assert epochs == [1, 2, 3, 4, 5] and starts == [0, 3]
     assert logs["val_acc"] == [0.55, 0.7, 0.75, 0.8, 0.82]
     logs, epochs, _ = merge_histories([{"loss": [1.0]}, {"loss": [0.5], "acc": [0.9]}])
-    assert epochs == [1, 2] and logs["acc"] == [None, 0.9]          # a metric missing in phase 1
+    assert epochs == [1, 2] and logs["acc"] == [None, 0.9]  # a metric missing in phase 1
     with pytest.raises(Exception, match="different numbers of epochs"):
         merge_histories({"loss": [1.0, 2.0], "acc": [0.5]})
 
@@ -109,7 +126,7 @@ def test_plot_history_integer_epochs_labelled_phases_axis_labels(tmp_path, captu
     assert acc_ax.get_ylabel() == "accuracy"
     svg = svg_text(path)
     assert "conv base frozen" in svg and "block5 fine-tuned" in svg
-    assert "ImageNet" in svg                                          # the footer
+    assert "ImageNet" in svg  # the footer
     with pytest.raises(ValueError, match="empty"):
         plot_history({"loss": []}, str(tmp_path / "empty.png"))
 
@@ -121,7 +138,8 @@ def test_a_short_fine_tuning_phase_keeps_its_label_inside_the_plot(tmp_path, cap
     short = {k: v[:1] * 3 for k, v in PHASE2.items()}
     plot_history([long, short], str(tmp_path / "long.png"), weights_source="random")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    canvas = FigureCanvasAgg(captured[0])                # the saved figure, drawn again
+
+    canvas = FigureCanvasAgg(captured[0])  # the saved figure, drawn again
     canvas.draw()
     fig, renderer = captured[0], canvas.get_renderer()
     for ax in fig.axes:
@@ -139,8 +157,9 @@ def test_plot_history_takes_the_weights_source_from_the_history_model(tmp_path):
         history = PHASE1
         epoch = [0, 1, 2]
         model = Model()
+
     svg = svg_text(plot_history(History(), str(tmp_path / "c.png")))
-    assert "random (untrained)" in svg and "phase 1" not in svg          # one phase: no labels
+    assert "random (untrained)" in svg and "phase 1" not in svg  # one phase: no labels
 
 
 def test_pretrained_vs_random_side_by_side_on_shared_axes(tmp_path, captured):
@@ -148,10 +167,10 @@ def test_pretrained_vs_random_side_by_side_on_shared_axes(tmp_path, captured):
     path = plot_pretrained_vs_random(PHASE1, random_start, str(tmp_path / "pvr.png"))
     assert png_size(path) == (1280, 720)
     axes = captured[0].axes
-    assert len(axes) == 4                                              # loss and accuracy, 2 runs
-    assert axes[0].get_ylim() == axes[1].get_ylim()                    # same scale side by side
+    assert len(axes) == 4  # loss and accuracy, 2 runs
+    assert axes[0].get_ylim() == axes[1].get_ylim()  # same scale side by side
     low, high = axes[2].get_ylim()
-    assert low <= min(random_start["acc"]) and high >= max(PHASE1["val_acc"])   # both runs visible
+    assert low <= min(random_start["acc"]) and high >= max(PHASE1["val_acc"])  # both runs visible
     svg = svg_text(path)
     assert "random initialisation" in svg and "ImageNet weights" in svg
     with pytest.raises(ValueError, match="share no metric"):
@@ -179,17 +198,26 @@ def test_im2col_and_maxpool_diagrams(tmp_path):
     assert png_size(im2col) == png_size(pool) == (1280, 720)
     assert "patch at (0, 1)" in svg_text(im2col) and "no weights" in svg_text(im2col)
     pool_svg = svg_text(pool)
-    assert "-0.2" in pool_svg and "FIRST maximum" in pool_svg          # routed dout; the tie rule
+    assert "-0.2" in pool_svg and "FIRST maximum" in pool_svg  # routed dout; the tie rule
     with pytest.raises(ValueError, match="highlight must be in 0..3"):
         plot_im2col(str(tmp_path / "x.png"), highlight=4)
 
 
 def test_receptive_fields_of_vgg16():
     fields = {f.layer: f for f in receptive_fields()}
-    assert len(fields) == 18                                             # 13 convs + 5 pools
-    assert [fields[n].size for n in ("block1_conv1", "block1_pool", "block2_conv2", "block3_conv3",
-                                     "block4_pool", "block5_conv3", "block5_pool")] == \
-        [3, 6, 14, 40, 100, 196, 212]
+    assert len(fields) == 18  # 13 convs + 5 pools
+    assert [
+        fields[n].size
+        for n in (
+            "block1_conv1",
+            "block1_pool",
+            "block2_conv2",
+            "block3_conv3",
+            "block4_pool",
+            "block5_conv3",
+            "block5_pool",
+        )
+    ] == [3, 6, 14, 40, 100, 196, 212]
     assert fields["block5_pool"].jump == 32 and fields["block2_conv2"].start == -6
 
 
@@ -205,10 +233,10 @@ def test_receptive_field_is_exactly_the_pixels_that_change_a_unit(layer):
     x = np.random.default_rng(0).uniform(0.5, 1.0, (1, 48, 48, 3)).astype(np.float32)
     field = {f.layer: f for f in receptive_fields()}[layer]
     unit = 5
-    first = field.start + unit * field.jump                             # first input row it sees
+    first = field.start + unit * field.jump  # first input row it sees
     last = first + field.size - 1
-    assert 0 < first and last < 47                                     # the test sees both edges
-    base = layer_output(model, x, layer)[0, unit, unit]                 # (C,)
+    assert 0 < first and last < 47  # the test sees both edges
+    base = layer_output(model, x, layer)[0, unit, unit]  # (C,)
     for row, inside in ((first - 1, False), (first, True), (last, True), (last + 1, False)):
         bumped = x.copy()
         bumped[0, row, first + 2, :] += 100.0
@@ -242,14 +270,23 @@ def test_numvgg_figures_writes_the_lecture_set(tmp_path, capsys):
     pre.write_text("epoch,acc,loss,val_acc,val_loss\n0,0.6,0.6,0.6,0.6\n1,0.8,0.4,0.75,0.45\n")
     rand.write_text("epoch,acc,loss,val_acc,val_loss\n0,0.5,0.7,0.5,0.7\n1,0.55,0.68,0.5,0.69\n")
     out = tmp_path / "lecture"
-    code = main(["figures", str(out), "--weights", "none", "--input-size", "32",
-                 "--curves", str(pre), str(rand)])
+    code = main(
+        ["figures", str(out), "--weights", "none", "--input-size", "32", "--curves", str(pre), str(rand)]
+    )
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
-    names = ["im2col", "maxpool_backward", "receptive_field", "filters_block1_conv1",
-             "feature_maps", "saliency", "pretrained_vs_random"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.{ext}" for n in names
-                                                            for ext in ("png", "svg"))
+    names = [
+        "im2col",
+        "maxpool_backward",
+        "receptive_field",
+        "filters_block1_conv1",
+        "feature_maps",
+        "saliency",
+        "pretrained_vs_random",
+    ]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{n}.{ext}" for n in names for ext in ("png", "svg")
+    )
     progress = [line for line in lines if line.startswith("[")]
     assert [line.split()[1] for line in progress] == [f"{n}.png" for n in names]
     assert all(f"[{k}/7]" in line for k, line in enumerate(progress, start=1))
@@ -264,6 +301,17 @@ def test_numvgg_figures_help_and_errors(tmp_path, capsys):
     assert info.value.code == 0
     help_text = capsys.readouterr().out
     assert "im2col.png" in help_text and "--curves" in help_text
-    code = main(["figures", str(tmp_path / "x"), "--weights", "none", "--input-size", "32",
-                 "--curves", str(tmp_path / "missing.csv"), str(tmp_path / "missing.csv")])
+    code = main(
+        [
+            "figures",
+            str(tmp_path / "x"),
+            "--weights",
+            "none",
+            "--input-size",
+            "32",
+            "--curves",
+            str(tmp_path / "missing.csv"),
+            str(tmp_path / "missing.csv"),
+        ]
+    )
     assert code == 1 and "missing.csv" in capsys.readouterr().err

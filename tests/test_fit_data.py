@@ -1,4 +1,5 @@
 """fit() on a directory dataset equals fit() on the same arrays; Keras' epoch rules."""
+
 import numpy as np
 import pytest
 
@@ -13,8 +14,13 @@ from numvgg.utils import image_dataset_from_directory
 
 def small_model():
     set_random_seed(3)
-    model = Sequential([Conv2D(4, 3, padding="same", activation="relu", input_shape=(16, 16, 3)),
-                        GlobalAveragePooling2D(), Dense(1, activation="sigmoid")])
+    model = Sequential(
+        [
+            Conv2D(4, 3, padding="same", activation="relu", input_shape=(16, 16, 3)),
+            GlobalAveragePooling2D(),
+            Dense(1, activation="sigmoid"),
+        ]
+    )
     model.compile(optimizer=SGD(learning_rate=1e-4), loss="binary_crossentropy", metrics=["acc"])
     return model
 
@@ -27,16 +33,16 @@ def image_dirs(tmp_path_factory):
 
 def test_fit_on_directory_dataset_equals_fit_on_arrays(image_dirs):
     train_dir, val_dir = image_dirs
-    ds = image_dataset_from_directory(train_dir, label_mode="binary", batch_size=4,
-                                      image_size=(16, 16), shuffle=False, verbose=False)
+    ds = image_dataset_from_directory(
+        train_dir, label_mode="binary", batch_size=4, image_size=(16, 16), shuffle=False, verbose=False
+    )
     ds = ds.map(lambda x, y: (preprocess_input(x), y))
     xs, ys = zip(*list(ds))
     x, y = np.concatenate(xs), np.concatenate(ys)
     assert x.shape == (10, 16, 16, 3) and y.shape == (10, 1)
 
     h_ds = small_model().fit(ds, epochs=3, validation_data=ds, verbose=0)
-    h_arr = small_model().fit(x, y, batch_size=4, epochs=3, shuffle=False,
-                              validation_data=(x, y), verbose=0)
+    h_arr = small_model().fit(x, y, batch_size=4, epochs=3, shuffle=False, validation_data=(x, y), verbose=0)
     assert h_ds.history.keys() == h_arr.history.keys()
     for key in h_arr.history:
         assert h_ds.history[key] == h_arr.history[key], key
@@ -76,8 +82,7 @@ def test_validation_split_takes_the_last_samples():
     x = rng.normal(size=(10, 16, 16, 3)).astype(np.float32)
     y = rng.integers(0, 2, size=(10, 1)).astype(np.float32)
     h1 = small_model().fit(x, y, epochs=1, validation_split=0.2, shuffle=False, verbose=0)
-    h2 = small_model().fit(x[:8], y[:8], epochs=1, validation_data=(x[8:], y[8:]), shuffle=False,
-                           verbose=0)
+    h2 = small_model().fit(x[:8], y[:8], epochs=1, validation_data=(x[8:], y[8:]), shuffle=False, verbose=0)
     assert h1.history == h2.history
 
 

@@ -6,6 +6,7 @@ after an Adam step of ``train_on_batch``. numvgg in float64 against Keras in
 float32 shows Keras' own float32 rounding (~1e-7 .. 1e-5) at every layer: the
 bounds below fail if either side silently ran in the other precision.
 """
+
 import numpy as np
 import pytest
 
@@ -15,7 +16,7 @@ from numvgg.debug.trace import trace
 from numvgg.layers import Dense, GlobalAveragePooling2D, Input
 from numvgg.models import Sequential
 
-F64_TIGHT = 1e-11           # float64 on both sides: ~1e-14 .. 1e-12 is what runs
+F64_TIGHT = 1e-11  # float64 on both sides: ~1e-14 .. 1e-12 is what runs
 SHAPE = (32, 32, 3)
 
 
@@ -68,12 +69,19 @@ def per_layer_errors(tf, ours, theirs, x, dout_seed=5):
         for layer in leaves:
             outs.append(layer(outs[-1], training=False))
         loss = tf.reduce_sum(outs[-1] * tf.constant(dout.astype(k_dtype)))
-    grads = tape.gradient(loss, outs[:-1])      # dL/d(input of each layer)
+    grads = tape.gradient(loss, outs[:-1])  # dL/d(input of each layer)
     rows = []
     for rec, layer, o, g in zip(records, leaves, outs[1:], grads):
         assert rec.name == layer.name
-        rows.append((rec.name, rel_to_max(rec.output, o), rel_to_max(rec.grad_input, g),
-                     rec.output.dtype, np.asarray(o).dtype))
+        rows.append(
+            (
+                rec.name,
+                rel_to_max(rec.output, o),
+                rel_to_max(rec.grad_input, g),
+                rec.output.dtype,
+                np.asarray(o).dtype,
+            )
+        )
     return rows
 
 
@@ -95,7 +103,7 @@ def test_set_floatx_gives_float64_everywhere(set_floatx):
     set_floatx("float64")
     model = VGG16(include_top=False, weights=None, input_shape=SHAPE)
     assert {w.dtype for w in model.get_weights()} == {np.dtype("float64")}
-    assert model(np.zeros((1, *SHAPE), np.float32)).dtype == np.float64   # inputs are cast
+    assert model(np.zeros((1, *SHAPE), np.float32)).dtype == np.float64  # inputs are cast
     assert Input((4,)).dtype == "float64"
     assert losses.BinaryCrossentropy().dtype == np.float64
     assert metrics.BinaryAccuracy().dtype == np.float64
@@ -155,22 +163,32 @@ def test_float64_adam_train_on_batch_matches_keras_float64(keras, set_floatx, ke
     set_floatx("float64")
     keras_floatx("float64")
     initializers.set_seed(11)
-    ours = Sequential([VGG16(include_top=False, weights=None, input_shape=SHAPE),
-                       GlobalAveragePooling2D(), Dense(8, activation="relu"),
-                       Dense(1, activation="sigmoid")])
+    ours = Sequential(
+        [
+            VGG16(include_top=False, weights=None, input_shape=SHAPE),
+            GlobalAveragePooling2D(),
+            Dense(8, activation="relu"),
+            Dense(1, activation="sigmoid"),
+        ]
+    )
     ours.build((None, *SHAPE))
     base = keras.applications.VGG16(include_top=False, weights=None, input_shape=SHAPE)
-    theirs = keras.Sequential([keras.Input(SHAPE), base, keras.layers.GlobalAveragePooling2D(),
-                               keras.layers.Dense(8, activation="relu"),
-                               keras.layers.Dense(1, activation="sigmoid")])
+    theirs = keras.Sequential(
+        [
+            keras.Input(SHAPE),
+            base,
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     theirs.set_weights(ours.get_weights())
     start = ours.get_weights()
     ours.compile(optimizer=optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=["accuracy"])
-    theirs.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
-                   metrics=["accuracy"])
+    theirs.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=["accuracy"])
     rng = np.random.default_rng(2)
     x, y = rng.standard_normal((4, *SHAPE)), np.array([[0.0], [1.0], [1.0], [0.0]])
-    for _ in range(2):                                  # the second step uses Adam's moments
+    for _ in range(2):  # the second step uses Adam's moments
         ours_logs = ours.train_on_batch(x, y, return_dict=True)
         theirs_logs = theirs.train_on_batch(x, y, return_dict=True)
     assert abs(ours_logs["loss"] - theirs_logs["loss"]) < 1e-12
@@ -178,8 +196,10 @@ def test_float64_adam_train_on_batch_matches_keras_float64(keras, set_floatx, ke
     assert all(w.dtype == np.float64 for w in ours.get_weights())
     # Compare the change of every weight over the two steps, not the weights themselves
     # (a learning rate of 1e-3 would hide an error in the update behind the weight).
-    errors = [rel_to_max(a - w0, np.asarray(b) - w0)
-              for a, b, w0 in zip(ours.get_weights(), theirs.get_weights(), start)]
+    errors = [
+        rel_to_max(a - w0, np.asarray(b) - w0)
+        for a, b, w0 in zip(ours.get_weights(), theirs.get_weights(), start)
+    ]
     assert max(errors) < 1e-10, errors
 
 
@@ -188,6 +208,7 @@ def test_float64_adam_train_on_batch_matches_keras_float64(keras, set_floatx, ke
 def test_preprocess_input_under_float64_matches_keras(keras, set_floatx, keras_floatx, dtype):
     """Keras casts integer pixels to floatx and keeps a float input's dtype."""
     from numvgg.applications.vgg16 import preprocess_input
+
     set_floatx("float64")
     keras_floatx("float64")
     x = np.random.default_rng(4).integers(0, 256, (2, 5, 7, 3)).astype(dtype)
@@ -216,8 +237,13 @@ def test_every_optimizer_in_float64_matches_keras_float64(keras, set_floatx, ker
     name, kwargs = OPTIMIZER_CASES[case]
     initializers.set_seed(5)
     ours = Sequential([Dense(6, activation="tanh", input_shape=(5,)), Dense(3, activation="softmax")])
-    theirs = keras.Sequential([keras.Input((5,)), keras.layers.Dense(6, activation="tanh"),
-                               keras.layers.Dense(3, activation="softmax")])
+    theirs = keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(6, activation="tanh"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     theirs.set_weights(ours.get_weights())
     start = ours.get_weights()
     ours.compile(optimizer=getattr(optimizers, name)(**kwargs), loss="categorical_crossentropy")
@@ -228,6 +254,8 @@ def test_every_optimizer_in_float64_matches_keras_float64(keras, set_floatx, ker
         ours.train_on_batch(x, y)
         theirs.train_on_batch(x, y)
     assert {s.dtype for s in ours.optimizer._variables} == {np.dtype("float64")}
-    errors = [rel_to_max(a - w0, np.asarray(b) - w0)
-              for a, b, w0 in zip(ours.get_weights(), theirs.get_weights(), start)]
+    errors = [
+        rel_to_max(a - w0, np.asarray(b) - w0)
+        for a, b, w0 in zip(ours.get_weights(), theirs.get_weights(), start)
+    ]
     assert max(errors) < 1e-10, errors

@@ -1,12 +1,19 @@
 """numvgg.debug.gradcheck: the checker itself must measure correctly and catch
 wrong backward passes (a checker that always passes would be worse than none)."""
+
 import numpy as np
 import pytest
 
 import numvgg.layers
 from numvgg.debug import gradcheck
-from numvgg.debug.gradcheck import (GradCheckReport, check_all_layers, check_layer, check_op,
-                                    numerical_gradient_array, rel_error)
+from numvgg.debug.gradcheck import (
+    GradCheckReport,
+    check_all_layers,
+    check_layer,
+    check_op,
+    numerical_gradient_array,
+    rel_error,
+)
 from numvgg.layers import Conv2D, Dense, Dropout
 from numvgg.ops import activations as act
 from numvgg.ops.dense import dense_backward, dense_forward
@@ -27,9 +34,9 @@ def test_numerical_gradient_of_a_known_function(rng):
     x = rng.standard_normal((3, 4))
     dout = rng.standard_normal((3, 4))
     x_before = x.copy()
-    grad = numerical_gradient_array(lambda a: a ** 3, x, dout)
-    np.testing.assert_allclose(grad, 3 * x_before ** 2 * dout, rtol=1e-8, atol=1e-10)
-    np.testing.assert_array_equal(x, x_before)               # every nudge was undone
+    grad = numerical_gradient_array(lambda a: a**3, x, dout)
+    np.testing.assert_allclose(grad, 3 * x_before**2 * dout, rtol=1e-8, atol=1e-10)
+    np.testing.assert_array_equal(x, x_before)  # every nudge was undone
 
 
 def test_numerical_gradient_refuses_float32():
@@ -48,7 +55,7 @@ def test_check_op_passes_a_right_backward_and_leaves_inputs_alone(rng):
 
 def test_check_op_catches_a_wrong_backward(rng):
     def relu_backward_forgets_mask(dout, mask):
-        return dout                                     # the classic bug: gradient flows everywhere
+        return dout  # the classic bug: gradient flows everywhere
 
     errors = check_op(act.relu_forward, relu_backward_forgets_mask, rng.standard_normal((4, 5)))
     assert errors["input0"] > 0.1
@@ -56,6 +63,7 @@ def test_check_op_catches_a_wrong_backward(rng):
 
 def test_random_dout_catches_a_backward_that_ignores_dout(rng):
     """With dout = 1 this bug would pass; the random dout exposes it."""
+
     def sigmoid_backward_ignores_dout(dout, s):
         return s * (1 - s)
 
@@ -66,17 +74,28 @@ def test_random_dout_catches_a_backward_that_ignores_dout(rng):
 def test_check_op_catches_a_transposed_weight_gradient(rng):
     def dense_backward_wrong_dw(dout, cache):
         dx, dw, db = dense_backward(dout, cache)
-        return dx, dw[::-1], db                         # rows in the wrong order
+        return dx, dw[::-1], db  # rows in the wrong order
 
-    errors = check_op(dense_forward, dense_backward_wrong_dw, rng.standard_normal((3, 4)),
-                      rng.standard_normal((4, 2)), None, names=("x", "kernel", "bias"))
+    errors = check_op(
+        dense_forward,
+        dense_backward_wrong_dw,
+        rng.standard_normal((3, 4)),
+        rng.standard_normal((4, 2)),
+        None,
+        names=("x", "kernel", "bias"),
+    )
     assert errors["x"] < 1e-7 and errors["kernel"] > 0.1 and "bias" not in errors
 
 
 def test_check_op_argument_errors(rng):
     with pytest.raises(ValueError, match="2 inputs but 1 names"):
-        check_op(dense_forward, dense_backward, rng.standard_normal((2, 3)), rng.standard_normal((3, 1)),
-                 names=("x",))
+        check_op(
+            dense_forward,
+            dense_backward,
+            rng.standard_normal((2, 3)),
+            rng.standard_normal((3, 1)),
+            names=("x",),
+        )
 
 
 def test_check_layer_reports_input_and_every_weight():
@@ -98,7 +117,7 @@ def test_check_layer_catches_a_broken_layer(monkeypatch):
 
     def broken(dout, cache, need_input_grad=True, need_weight_grads=True):
         dx, dw, db = dense_backward(dout, cache, need_input_grad, need_weight_grads)
-        return dx, dw, dout[0]                          # only the first sample's gradient
+        return dx, dw, dout[0]  # only the first sample's gradient
 
     monkeypatch.setattr(dense_ops, "dense_backward", broken)
     errors = check_layer(Dense(3), (4, 5))
@@ -119,7 +138,15 @@ def test_check_all_layers_covers_every_layer_type_and_passes():
     # class, the graph's entry points, and the merge layers (checked with lists of inputs
     # in tests/test_merging.py).
     every_type = {getattr(numvgg.layers, name).__name__ for name in numvgg.layers.__all__} - {
-        "Layer", "Input", "InputLayer", "KerasTensor", "Concatenate", "Add", "Multiply", "Average"}
+        "Layer",
+        "Input",
+        "InputLayer",
+        "KerasTensor",
+        "Concatenate",
+        "Add",
+        "Multiply",
+        "Average",
+    }
     assert checked == every_type
     assert report.max_error < gradcheck.TOLERANCE
 
@@ -130,7 +157,9 @@ def test_report_table_and_verdicts():
     text = str(report)
     lines = text.splitlines()
     assert lines[0].split() == ["case", "tensor", "rel.", "error", "result"]
-    assert any(line.startswith("Dense relu on 3x7") and "x" in line and line.endswith("PASS") for line in lines)
+    assert any(
+        line.startswith("Dense relu on 3x7") and "x" in line and line.endswith("PASS") for line in lines
+    )
     assert any("kernel" in line and "3.00e-03" in line and line.endswith("FAIL") for line in lines)
     assert "1 FAILED" in lines[-1] and "max error 3.00e-03" in lines[-1]
     assert not report.passed and report.failures == [("Dense relu on 3x7", "kernel", 3e-3)]

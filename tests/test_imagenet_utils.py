@@ -1,4 +1,5 @@
 """preprocess_input and decode_predictions against keras.applications."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,7 @@ import numpy as np
 import pytest
 
 from numvgg.applications import imagenet_utils
-from numvgg.applications.imagenet_utils import (ClassIndexError, decode_predictions,
-                                                preprocess_input)
+from numvgg.applications.imagenet_utils import ClassIndexError, decode_predictions, preprocess_input
 from numvgg.errors import ShapeError
 
 
@@ -18,26 +18,32 @@ from numvgg.errors import ShapeError
 def test_vgg16_preprocess_matches_keras(keras, rng, shape, dtype):
     x = rng.integers(0, 256, shape).astype(dtype)
     mine, keras_input = x.copy(), x.copy()
-    theirs = keras.applications.vgg16.preprocess_input(keras_input)   # Keras writes into float input
+    theirs = keras.applications.vgg16.preprocess_input(keras_input)  # Keras writes into float input
     ours = preprocess_input(mine)
     assert ours.dtype == np.asarray(theirs).dtype and ours.shape == shape
     np.testing.assert_array_equal(ours, np.asarray(theirs))
-    np.testing.assert_array_equal(mine, keras_input)          # the caller's array: as Keras leaves it
+    np.testing.assert_array_equal(mine, keras_input)  # the caller's array: as Keras leaves it
 
 
 def test_caffe_is_bgr_minus_the_imagenet_mean():
-    pixel = np.array([[[10.0, 20.0, 30.0]]], dtype=np.float32)          # R, G, B
+    pixel = np.array([[[10.0, 20.0, 30.0]]], dtype=np.float32)  # R, G, B
     out = preprocess_input(pixel)
     np.testing.assert_allclose(out[0, 0], [30 - 103.939, 20 - 116.779, 10 - 123.68], rtol=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["caffe", "tf", "torch"])
-@pytest.mark.parametrize("data_format, shape", [("channels_last", (2, 4, 5, 3)),
-                                                ("channels_first", (2, 3, 4, 5)),
-                                                ("channels_first", (3, 4, 5)),
-                                                ("channels_last", (4, 5, 3))])
+@pytest.mark.parametrize(
+    "data_format, shape",
+    [
+        ("channels_last", (2, 4, 5, 3)),
+        ("channels_first", (2, 3, 4, 5)),
+        ("channels_first", (3, 4, 5)),
+        ("channels_last", (4, 5, 3)),
+    ],
+)
 def test_all_modes_and_layouts_match_keras(keras, rng, mode, data_format, shape):
     from keras.src.applications.imagenet_utils import preprocess_input as keras_preprocess
+
     x = rng.uniform(0, 255, shape).astype(np.float32)
     theirs = keras_preprocess(x.copy(), data_format=data_format, mode=mode)
     ours = preprocess_input(x, data_format=data_format, mode=mode)
@@ -52,7 +58,7 @@ def test_float_input_is_changed_in_place_as_keras_does(keras, rng):
     out = preprocess_input(ours)
     keras.applications.vgg16.preprocess_input(theirs)
     np.testing.assert_array_equal(ours, theirs)
-    assert np.shares_memory(out, ours)                     # the channel-reversed view, as Keras
+    assert np.shares_memory(out, ours)  # the channel-reversed view, as Keras
     pixels = rng.integers(0, 256, (1, 4, 4, 3)).astype(np.uint8)
     frozen = x.copy()
     frozen.flags.writeable = False
@@ -63,8 +69,9 @@ def test_float_input_is_changed_in_place_as_keras_does(keras, rng):
 
 
 def test_preprocess_input_accepts_lists():
-    np.testing.assert_array_equal(preprocess_input([[[0, 0, 0]]]),
-                                  -np.array([[[103.939, 116.779, 123.68]]], dtype=np.float32))
+    np.testing.assert_array_equal(
+        preprocess_input([[[0, 0, 0]]]), -np.array([[[103.939, 116.779, 123.68]]], dtype=np.float32)
+    )
 
 
 def test_preprocess_input_errors():
@@ -93,9 +100,10 @@ def fake_class_index(tmp_path, monkeypatch):
 
 def test_decode_predictions_matches_keras(keras, rng, fake_class_index, monkeypatch):
     import keras.src.applications.imagenet_utils as keras_utils
-    monkeypatch.setattr(keras_utils, "CLASS_INDEX", fake_class_index)   # no download for Keras
+
+    monkeypatch.setattr(keras_utils, "CLASS_INDEX", fake_class_index)  # no download for Keras
     preds = rng.random((3, 1000)).astype(np.float32)
-    preds[1, [10, 20, 30]] = 2.0                                         # ties
+    preds[1, [10, 20, 30]] = 2.0  # ties
     for top in (1, 5, 7):
         ours = decode_predictions(preds, top=top)
         theirs = keras.applications.vgg16.decode_predictions(preds, top=top)
@@ -108,16 +116,20 @@ def test_decode_predictions_gives_names_sorted_by_score(fake_class_index):
     preds[0, [3, 999, 500]] = [0.2, 0.7, 0.1]
     preds[1, 42] = 1.0
     first, second = decode_predictions(preds, top=3)
-    assert [(w, n) for w, n, _ in first] == [("n00000999", "class_999"), ("n00000003", "class_3"),
-                                             ("n00000500", "class_500")]
+    assert [(w, n) for w, n, _ in first] == [
+        ("n00000999", "class_999"),
+        ("n00000003", "class_3"),
+        ("n00000500", "class_500"),
+    ]
     np.testing.assert_allclose([s for _, _, s in first], [0.7, 0.2, 0.1], rtol=1e-6)
     assert second[0][:2] == ("n00000042", "class_42")
 
 
 @pytest.mark.parametrize("shape", [(1000,), (2, 10), (1, 1000, 1)])
 def test_decode_predictions_shape_error_like_keras(shape):
-    with pytest.raises(ShapeError, match=r"\(samples, 1000\).*" + str(shape).replace("(", r"\(")
-                       .replace(")", r"\)")):
+    with pytest.raises(
+        ShapeError, match=r"\(samples, 1000\).*" + str(shape).replace("(", r"\(").replace(")", r"\)")
+    ):
         decode_predictions(np.zeros(shape))
 
 
@@ -126,8 +138,9 @@ def test_decode_predictions_bad_top(fake_class_index):
         decode_predictions(np.zeros((1, 1000)), top=0)
 
 
-@pytest.mark.parametrize("content, message", [("{not json", "Cannot read"),
-                                              (json.dumps({"0": ["n1", "a"]}), "expected keys")])
+@pytest.mark.parametrize(
+    "content, message", [("{not json", "Cannot read"), (json.dumps({"0": ["n1", "a"]}), "expected keys")]
+)
 def test_damaged_class_index_names_the_file(tmp_path, monkeypatch, content, message):
     path = tmp_path / "imagenet_class_index.json"
     path.write_text(content)
@@ -142,7 +155,9 @@ def test_damaged_class_index_names_the_file(tmp_path, monkeypatch, content, mess
 def test_shipped_class_index_is_keras_file():
     """Byte for byte the file Keras downloads: the md5 Keras checks, 1000 sorted WordNet ids."""
     import hashlib
+
     from numvgg.io import download
+
     with open(imagenet_utils.BUNDLED_CLASS_INDEX, "rb") as f:
         assert hashlib.md5(f.read()).hexdigest() == download.IMAGENET_CLASS_INDEX.md5
     index = imagenet_utils.load_class_index(imagenet_utils.BUNDLED_CLASS_INDEX)
@@ -159,6 +174,7 @@ def keras_home(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(home))
     monkeypatch.setenv("HOME", str(tmp_path / "nobody"))
     import numvgg.io.download as download
+
     monkeypatch.setattr(download, "_tmp_keras_home", lambda: str(tmp_path / "tmp_keras"))
     monkeypatch.setattr(download, "CHECKOUT_WEIGHTS_DIR", str(tmp_path / "no_weights"))
     return home
@@ -173,10 +189,11 @@ def test_class_names_offline_come_from_the_package(keras_home):
 
 def test_keras_cached_copy_is_preferred_and_a_damaged_one_ignored(keras_home):
     import shutil
+
     cached = keras_home / "models" / "imagenet_class_index.json"
     shutil.copyfile(imagenet_utils.BUNDLED_CLASS_INDEX, cached)
     assert imagenet_utils.class_index_path() == str(cached)
-    cached.write_text(cached.read_text().replace("tench", "tinca"))     # md5 no longer Keras'
+    cached.write_text(cached.read_text().replace("tench", "tinca"))  # md5 no longer Keras'
     with pytest.warns(UserWarning, match="md5"):
         assert imagenet_utils.class_index_path() == imagenet_utils.BUNDLED_CLASS_INDEX
 
@@ -186,18 +203,21 @@ def test_decode_predictions_with_real_names_equals_keras(keras, keras_home, rng,
     """The shipped names against Keras' own decode_predictions: Keras reads the same file from
     its cache (put there for it), so nothing is downloaded."""
     import shutil
+
     import keras.src.applications.imagenet_utils as keras_utils
     import keras.src.backend.config as keras_config
     import keras.src.utils.file_utils as keras_files
+
     shutil.copyfile(imagenet_utils.BUNDLED_CLASS_INDEX, keras_home / "models" / "imagenet_class_index.json")
-    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(keras_home))     # read at import time
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(keras_home))  # read at import time
     monkeypatch.setattr(keras_utils, "CLASS_INDEX", None)
 
     def no_download(*args, **kwargs):
         raise AssertionError(f"Keras tried to download {args[0]}")
+
     monkeypatch.setattr(keras_files, "urlretrieve", no_download)
     preds = rng.random((4, 1000)).astype(np.float32)
-    preds[2, [134, 517, 638]] = 3.0                                       # ties, incl. both 'crane's
+    preds[2, [134, 517, 638]] = 3.0  # ties, incl. both 'crane's
     for top in (1, 5, 10):
         theirs = keras.applications.vgg16.decode_predictions(preds, top=top)
         assert decode_predictions(preds, top=top) == theirs

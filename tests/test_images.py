@@ -1,4 +1,5 @@
 """load_img / img_to_array / array_to_img / save_img against keras.utils, array for array."""
+
 from __future__ import annotations
 
 import io
@@ -7,8 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image, UnidentifiedImageError
 
-from numvgg.data.images import (ImageFileError, ImageNotFoundError, array_to_img, img_to_array,
-                                load_img, save_img)
+from numvgg.data.images import (
+    ImageFileError,
+    ImageNotFoundError,
+    array_to_img,
+    img_to_array,
+    load_img,
+    save_img,
+)
 from numvgg.errors import ShapeError
 
 
@@ -48,16 +55,30 @@ def image_files(tmp_path_factory, tf):
     save("gray16.png", Image.fromarray(rng.integers(0, 65536, rgb.shape[:2]).astype(np.uint16)))
     rgb16 = rng.integers(0, 65536, rgb.shape).astype(np.uint16)
     files["rgb16.png"] = str(d / "rgb16.png")
-    (d / "rgb16.png").write_bytes(tf.image.encode_png(rgb16).numpy())   # Pillow cannot write it
+    (d / "rgb16.png").write_bytes(tf.image.encode_png(rgb16).numpy())  # Pillow cannot write it
     exif = Image.Exif()
-    exif[0x0112] = 6                                                      # "rotate 90 CW to view"
+    exif[0x0112] = 6  # "rotate 90 CW to view"
     save("exif_rotated.jpg", Image.fromarray(rgb), exif=exif)
     return files
 
 
-LAYOUTS = ["rgb.png", "rgb.jpg", "gray.png", "gray.jpg", "rgba.png", "la.png", "palette.png",
-           "palette_transparent.png", "palette.gif", "rgb.bmp", "bilevel.png", "cmyk.jpg",
-           "gray16.png", "rgb16.png", "exif_rotated.jpg"]
+LAYOUTS = [
+    "rgb.png",
+    "rgb.jpg",
+    "gray.png",
+    "gray.jpg",
+    "rgba.png",
+    "la.png",
+    "palette.png",
+    "palette_transparent.png",
+    "palette.gif",
+    "rgb.bmp",
+    "bilevel.png",
+    "cmyk.jpg",
+    "gray16.png",
+    "rgb16.png",
+    "exif_rotated.jpg",
+]
 
 
 @pytest.mark.parametrize("name", LAYOUTS)
@@ -70,14 +91,11 @@ def test_load_img_matches_keras_for_every_layout(keras, image_files, name, color
     np.testing.assert_array_equal(ours, theirs)
 
 
-@pytest.mark.parametrize("interpolation", ["nearest", "bilinear", "bicubic", "lanczos", "box",
-                                           "hamming"])
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear", "bicubic", "lanczos", "box", "hamming"])
 @pytest.mark.parametrize("target_size", [(10, 14), (40, 25), (23, 31)])
 @pytest.mark.parametrize("keep_aspect_ratio", [False, True])
-def test_load_img_resizing_matches_keras(keras, image_files, interpolation, target_size,
-                                         keep_aspect_ratio):
-    kw = dict(target_size=target_size, interpolation=interpolation,
-              keep_aspect_ratio=keep_aspect_ratio)
+def test_load_img_resizing_matches_keras(keras, image_files, interpolation, target_size, keep_aspect_ratio):
+    kw = dict(target_size=target_size, interpolation=interpolation, keep_aspect_ratio=keep_aspect_ratio)
     ours = img_to_array(load_img(image_files["rgb.png"], **kw))
     theirs = keras.utils.img_to_array(keras.utils.load_img(image_files["rgb.png"], **kw))
     assert ours.shape == target_size + (3,)
@@ -86,6 +104,7 @@ def test_load_img_resizing_matches_keras(keras, image_files, interpolation, targ
 
 def test_load_img_accepts_pathlib_bytes_and_bytesio(keras, image_files):
     import pathlib
+
     path = image_files["rgb.png"]
     expected = keras.utils.img_to_array(keras.utils.load_img(path))
     with open(path, "rb") as f:
@@ -159,8 +178,9 @@ def test_save_img_writes_what_keras_writes(keras, rng, tmp_path, ext):
     x = rng.uniform(0, 255, (9, 11, 3)).astype(np.float32)
     save_img(tmp_path / f"ours.{ext}", x)
     keras.utils.save_img(tmp_path / f"theirs.{ext}", x)
-    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / f"ours.{ext}")),
-                                  np.asarray(Image.open(tmp_path / f"theirs.{ext}")))
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(tmp_path / f"ours.{ext}")), np.asarray(Image.open(tmp_path / f"theirs.{ext}"))
+    )
 
 
 def test_save_img_rgba_as_jpeg_warns_and_drops_alpha(rng, tmp_path):
@@ -178,7 +198,7 @@ def test_missing_file_names_the_path_and_chains_the_cause(tmp_path):
     path = tmp_path / "nope.jpg"
     with pytest.raises(ImageNotFoundError, match="nope.jpg") as info:
         load_img(str(path))
-    assert isinstance(info.value, FileNotFoundError)       # Keras users' except clause still works
+    assert isinstance(info.value, FileNotFoundError)  # Keras users' except clause still works
     assert isinstance(info.value.__cause__, FileNotFoundError)
 
 
@@ -225,6 +245,7 @@ def test_bad_arguments(image_files):
 def test_numvgg_utils_offers_keras_utils_names():
     import numvgg.utils
     from numvgg.data.dataset import image_dataset_from_directory
+
     for name in ("load_img", "img_to_array", "array_to_img", "save_img"):
         assert getattr(numvgg.utils, name) is globals()[name]
     assert numvgg.utils.image_dataset_from_directory is image_dataset_from_directory

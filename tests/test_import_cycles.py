@@ -6,6 +6,7 @@ breaks with a half-initialised module. The graph check fails on the cycle
 itself, whatever the import order happens to be; the synthetic packages below
 prove that it does.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -21,7 +22,7 @@ NUMVGG = Path(__file__).resolve().parent.parent / "numvgg"
 # Edges that close a cycle today, each owned by a pending change. Removing the
 # edge from the code makes its test fail until the entry is deleted here too,
 # so this list can only shrink.
-KNOWN_EDGES: set = set()          # import cycles still to remove: none (it must not grow)
+KNOWN_EDGES: set = set()  # import cycles still to remove: none (it must not grow)
 KNOWN_LAZY_EDGES = {
     # The exercise tools import each other inside functions (a skeleton is made
     # from its exercise's entry; a check of a file runs it in a child process):
@@ -53,6 +54,7 @@ def test_numvgg_imports_inside_functions_add_no_cycle():
 def test_version_has_one_source():
     import numvgg
     from numvgg.version import __version__
+
     assert numvgg.__version__ == __version__
     setup_cfg = (NUMVGG.parent / "setup.cfg").read_text()
     assert "version = attr: numvgg.version.__version__" in setup_cfg
@@ -69,16 +71,24 @@ def _package(tmp_path, files: dict[str, str]) -> Path:
 
 
 def test_detects_a_two_module_cycle(tmp_path):
-    root = _package(tmp_path, {"__init__.py": "", "a.py": "from .b import g\ndef f(): pass\n",
-                               "b.py": "from . import a\ndef g(): pass\n"})
+    root = _package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "a.py": "from .b import g\ndef f(): pass\n",
+            "b.py": "from . import a\ndef g(): pass\n",
+        },
+    )
     assert find_cycles(import_graph(root, "pkg")) == [["pkg.a", "pkg.b", "pkg.a"]]
 
 
 def test_detects_a_name_read_from_the_package_top(tmp_path):
     # The __version__ trap: sub/mod.py reads a name from the package that imports it.
-    files = {"__init__.py": "from . import sub\n__version__ = '1'\n",
-             "sub/__init__.py": "from . import mod\n",
-             "sub/mod.py": "from .. import __version__\n"}
+    files = {
+        "__init__.py": "from . import sub\n__version__ = '1'\n",
+        "sub/__init__.py": "from . import mod\n",
+        "sub/mod.py": "from .. import __version__\n",
+    }
     root = _package(tmp_path, files)
     cycles = find_cycles(import_graph(root, "pkg"))
     assert cycles == [["pkg", "pkg.sub", "pkg.sub.mod", "pkg"]]
@@ -93,24 +103,40 @@ def test_detects_a_name_read_from_the_package_top(tmp_path):
 
 
 def test_lazy_imports_count_only_when_asked(tmp_path):
-    root = _package(tmp_path, {"__init__.py": "", "a.py": "from . import b\n",
-                               "b.py": "def f():\n    from .a import x\n    return x\n"})
+    root = _package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "a.py": "from . import b\n",
+            "b.py": "def f():\n    from .a import x\n    return x\n",
+        },
+    )
     assert find_cycles(import_graph(root, "pkg")) == []
     assert find_cycles(import_graph(root, "pkg", lazy=True)) == [["pkg.a", "pkg.b", "pkg.a"]]
 
 
 def test_packages_importing_their_own_modules_are_not_cycles(tmp_path):
-    root = _package(tmp_path, {"__init__.py": "from .layers import Conv\n",
-                               "layers/__init__.py": "from .conv import Conv\n",
-                               "layers/conv.py": "from .base import Layer\nclass Conv(Layer): pass\n",
-                               "layers/base.py": "from ..ops import f\nclass Layer: pass\n",
-                               "ops.py": "def f(): pass\n"})
+    root = _package(
+        tmp_path,
+        {
+            "__init__.py": "from .layers import Conv\n",
+            "layers/__init__.py": "from .conv import Conv\n",
+            "layers/conv.py": "from .base import Layer\nclass Conv(Layer): pass\n",
+            "layers/base.py": "from ..ops import f\nclass Layer: pass\n",
+            "ops.py": "def f(): pass\n",
+        },
+    )
     assert find_cycles(import_graph(root, "pkg")) == []
 
 
 @pytest.mark.parametrize("guard", ["TYPE_CHECKING", "typing.TYPE_CHECKING"])
 def test_type_checking_imports_are_not_edges(tmp_path, guard):
-    root = _package(tmp_path, {"__init__.py": "", "a.py": "from . import b\n",
-                               "b.py": f"import typing\nfrom typing import TYPE_CHECKING\n"
-                                       f"if {guard}:\n    from .a import x\n"})
+    root = _package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "a.py": "from . import b\n",
+            "b.py": f"import typing\nfrom typing import TYPE_CHECKING\nif {guard}:\n    from .a import x\n",
+        },
+    )
     assert find_cycles(import_graph(root, "pkg")) == []

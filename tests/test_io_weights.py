@@ -5,6 +5,7 @@ writer, a whole model saved as ``.h5``) and the published Keras-2-era layout
 is written by hand with h5py from Keras' own arrays. Every comparison is
 array-exact. The error paths use a tiny model so they stay fast.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,47 +19,65 @@ from numvgg.errors import WeightFileError
 from numvgg.io import keras3_h5, legacy_h5, weights
 from numvgg.io.h5access import read_name_list, write_name_list
 from numvgg.io.weights import detect_layout, load_weights, save_weights
-from numvgg.layers import Input, Conv2D, Dense, Flatten, GlobalAveragePooling2D, MaxPooling2D
+from numvgg.layers import Conv2D, Dense, Flatten, GlobalAveragePooling2D, Input, MaxPooling2D
 from numvgg.models import Sequential
 
-SIDE = 32                      # smallest VGG16 input: block5 ends at 1x1x512
+SIDE = 32  # smallest VGG16 input: block5 ends at 1x1x512
 INPUT_SHAPE = (SIDE, SIDE, 3)
-CONV_NAMES = [f"block{b}_conv{i}" for b, n in enumerate((2, 2, 3, 3, 3), start=1)
-              for i in range(1, n + 1)]
+CONV_NAMES = [f"block{b}_conv{i}" for b, n in enumerate((2, 2, 3, 3, 3), start=1) for i in range(1, n + 1)]
 
 
 # -- helpers (the `keras` fixture comes from conftest.py) ------------------------------------
 def randomize_keras(model, seed):
     """Give every Keras weight random values (Keras' zero biases would hide a swapped bias)."""
     rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(0.0, np.sqrt(2.0 / np.prod(w.shape[:-1])) if w.ndim > 1 else 0.05,
-                                  w.shape).astype(np.float32) for w in model.get_weights()])
+    model.set_weights(
+        [
+            rng.normal(0.0, np.sqrt(2.0 / np.prod(w.shape[:-1])) if w.ndim > 1 else 0.05, w.shape).astype(
+                np.float32
+            )
+            for w in model.get_weights()
+        ]
+    )
 
 
 def randomize_numvgg(model, seed):
     rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(0.0, np.sqrt(2.0 / np.prod(w.shape[:-1])) if w.ndim > 1 else 0.05,
-                                  w.shape).astype(np.float32) for w in model.get_weights()])
+    model.set_weights(
+        [
+            rng.normal(0.0, np.sqrt(2.0 / np.prod(w.shape[:-1])) if w.ndim > 1 else 0.05, w.shape).astype(
+                np.float32
+            )
+            for w in model.get_weights()
+        ]
+    )
 
 
 def keras_seed_model(keras, base):
     """The transfer-learning recipe in Keras: conv base + GAP + Dense(512) + Dense(1)."""
-    model = keras.Sequential([base, keras.layers.GlobalAveragePooling2D(),
-                              keras.layers.Dense(512, activation="relu"),
-                              keras.layers.Dense(1, activation="sigmoid")])
+    model = keras.Sequential(
+        [
+            base,
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(512, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     model.build((None, *INPUT_SHAPE))
     return model
 
 
 def numvgg_seed_model():
     base = VGG16(include_top=False, weights=None, input_shape=INPUT_SHAPE)
-    return Sequential([base, GlobalAveragePooling2D(), Dense(512, activation="relu"),
-                       Dense(1, activation="sigmoid")])
+    return Sequential(
+        [base, GlobalAveragePooling2D(), Dense(512, activation="relu"), Dense(1, activation="sigmoid")]
+    )
 
 
 def write_keras_legacy(path, keras_model):
     """What Keras' legacy HDF5 writer produces (the weights part of model.save('m.h5'))."""
     from keras.src.legacy.saving import legacy_h5_format
+
     with h5py.File(path, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, keras_model)
 
@@ -73,7 +92,7 @@ def write_published_layout(path, keras_model):
         for name, layer in zip(names, keras_model.layers):
             group = f.create_group(name)
             arrays = layer.get_weights()
-            weight_names = [f"{name}_W_1:0", f"{name}_b_1:0"][:len(arrays)]
+            weight_names = [f"{name}_W_1:0", f"{name}_b_1:0"][: len(arrays)]
             group.attrs["weight_names"] = np.array([n.encode() for n in weight_names], dtype="S")
             for weight_name, array in zip(weight_names, arrays):
                 group.create_dataset(weight_name, data=array)
@@ -108,7 +127,7 @@ def keras_files(keras_vgg16, tmp_path_factory):
     }
     keras_vgg16.save_weights(files["keras3"])
     write_keras_legacy(files["legacy"], keras_vgg16)
-    keras_vgg16.save(files["whole_model"])          # legacy layout under 'model_weights'
+    keras_vgg16.save(files["whole_model"])  # legacy layout under 'model_weights'
     write_published_layout(files["published"], keras_vgg16)
     return files
 
@@ -125,14 +144,15 @@ def test_loads_every_keras_layout_into_vgg16(layout, keras_files, keras_vgg16, s
     load_weights(model, keras_files[layout])
 
     assert_same_weights(keras_vgg16, model)
-    for name in CONV_NAMES:          # by name too, so a consistent shuffle cannot pass
+    for name in CONV_NAMES:  # by name too, so a consistent shuffle cannot pass
         kernel, bias = keras_vgg16.get_layer(name).get_weights()
         np.testing.assert_array_equal(model.get_layer(name).params["kernel"], kernel)
         np.testing.assert_array_equal(model.get_layer(name).params["bias"], bias)
         assert model.get_layer(name).params["kernel"].flags["C_CONTIGUOUS"]
     expected = keras_vgg16.predict(sample_images, verbose=0)
-    np.testing.assert_allclose(model(sample_images), expected, rtol=1e-4,
-                               atol=1e-4 * float(np.abs(expected).max()))
+    np.testing.assert_allclose(
+        model(sample_images), expected, rtol=1e-4, atol=1e-4 * float(np.abs(expected).max())
+    )
 
 
 def test_detects_each_layout(keras_files):
@@ -148,20 +168,42 @@ def test_keras3_group_order_is_rebuilt_from_the_counter(keras_files, keras_vgg16
         tree = keras3_h5.read_tree(f)
         conv_nodes = [node for node in tree.children.values() if node.weights]
         assert [node.real_name for node in conv_nodes] == CONV_NAMES
-        assert [node.path for node in conv_nodes][-3:] == ["layers/conv2d_10", "layers/conv2d_11",
-                                                            "layers/conv2d_12"]
+        assert [node.path for node in conv_nodes][-3:] == [
+            "layers/conv2d_10",
+            "layers/conv2d_11",
+            "layers/conv2d_12",
+        ]
 
 
 def test_auto_names_follow_keras(keras):
     from keras.src.utils import naming
-    classes = ["Conv2D", "MaxPooling2D", "GlobalAveragePooling2D", "Dense", "Flatten",
-               "InputLayer", "Functional", "Sequential", "GlobalMaxPooling2D", "Dropout"]
+
+    classes = [
+        "Conv2D",
+        "MaxPooling2D",
+        "GlobalAveragePooling2D",
+        "Dense",
+        "Flatten",
+        "InputLayer",
+        "Functional",
+        "Sequential",
+        "GlobalMaxPooling2D",
+        "Dropout",
+    ]
     for class_name in classes:
         assert keras3_h5.to_snake_case(class_name) == naming.to_snake_case(class_name)
-    assert keras3_h5.auto_names(["Conv2D", "Conv2D", "MaxPooling2D", "Conv2D"]) == \
-        ["conv2d", "conv2d_1", "max_pooling2d", "conv2d_2"]
-    assert sorted(["conv2d_10", "conv2d", "conv2d_2", "conv2d_1"], key=keras3_h5.auto_name_key) == \
-        ["conv2d", "conv2d_1", "conv2d_2", "conv2d_10"]
+    assert keras3_h5.auto_names(["Conv2D", "Conv2D", "MaxPooling2D", "Conv2D"]) == [
+        "conv2d",
+        "conv2d_1",
+        "max_pooling2d",
+        "conv2d_2",
+    ]
+    assert sorted(["conv2d_10", "conv2d", "conv2d_2", "conv2d_1"], key=keras3_h5.auto_name_key) == [
+        "conv2d",
+        "conv2d_1",
+        "conv2d_2",
+        "conv2d_10",
+    ]
 
 
 # -- numvgg -> Keras ----------------------------------------------------------------------------
@@ -176,9 +218,10 @@ def test_keras_loads_what_numvgg_saves(filename, keras, tmp_path, sample_images)
     reference.load_weights(path)
     assert_same_weights(reference, model)
     expected = reference.predict(sample_images, verbose=0)
-    np.testing.assert_allclose(model(sample_images), expected, rtol=1e-4,
-                               atol=1e-4 * float(np.abs(expected).max()))
-    assert [p.name for p in tmp_path.iterdir()] == [filename]    # no temporary file left
+    np.testing.assert_allclose(
+        model(sample_images), expected, rtol=1e-4, atol=1e-4 * float(np.abs(expected).max())
+    )
+    assert [p.name for p in tmp_path.iterdir()] == [filename]  # no temporary file left
 
 
 def test_legacy_file_lists_layers_like_keras(tmp_path, keras_files):
@@ -193,8 +236,7 @@ def test_legacy_file_lists_layers_like_keras(tmp_path, keras_files):
         assert ours_names[0].startswith("input_layer") and theirs_names[0].startswith("input_layer")
         assert ours_names[1:] == theirs_names[1:]
         for name in CONV_NAMES:
-            assert read_name_list(ours[name], "weight_names") == \
-                read_name_list(theirs[name], "weight_names")
+            assert read_name_list(ours[name], "weight_names") == read_name_list(theirs[name], "weight_names")
         assert "top_level_model_weights" in ours
 
 
@@ -202,8 +244,9 @@ def test_legacy_file_lists_layers_like_keras(tmp_path, keras_files):
 @pytest.fixture(scope="session")
 def keras_seed(keras):
     keras.utils.set_random_seed(2)
-    model = keras_seed_model(keras, keras.applications.VGG16(weights=None, include_top=False,
-                                                             input_shape=INPUT_SHAPE))
+    model = keras_seed_model(
+        keras, keras.applications.VGG16(weights=None, include_top=False, input_shape=INPUT_SHAPE)
+    )
     randomize_keras(model, seed=2)
     return model
 
@@ -218,8 +261,9 @@ def test_nested_model_from_keras(layout, keras_seed, tmp_path, sample_images):
     model = numvgg_seed_model()
     load_weights(model, path)
     assert_same_weights(keras_seed, model)
-    np.testing.assert_allclose(model(sample_images), keras_seed.predict(sample_images, verbose=0),
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        model(sample_images), keras_seed.predict(sample_images, verbose=0), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_nested_plain_sequential_finds_keras_functional_group(keras_seed, tmp_path):
@@ -229,7 +273,7 @@ def test_nested_plain_sequential_finds_keras_functional_group(keras_seed, tmp_pa
     keras_seed.save_weights(path)
     functional = numvgg_seed_model()
     vgg = functional.layers[0]
-    plain = Sequential([Input(INPUT_SHAPE), *vgg.layers[1:]], name="vgg16")   # the same layers, chained
+    plain = Sequential([Input(INPUT_SHAPE), *vgg.layers[1:]], name="vgg16")  # the same layers, chained
     model = Sequential([plain, *functional.layers[1:]])
     assert weights.keras_class_name(model.layers[0]) == "Sequential"
     load_weights(model, path)
@@ -253,8 +297,9 @@ def test_nested_model_to_keras_and_back(filename, keras, tmp_path):
     path = tmp_path / filename
     save_weights(model, path)
 
-    reference = keras_seed_model(keras, keras.applications.VGG16(weights=None, include_top=False,
-                                                                 input_shape=INPUT_SHAPE))
+    reference = keras_seed_model(
+        keras, keras.applications.VGG16(weights=None, include_top=False, input_shape=INPUT_SHAPE)
+    )
     reference.load_weights(path)
     assert_same_weights(reference, model)
 
@@ -302,18 +347,22 @@ def test_published_notop_file_into_the_nested_model_is_a_count_error(keras_files
     message = str(info.value)
     assert "3 layers with weights" in message and "holds 13" in message
     assert str(keras_files["published"]) in message and "by_name" in message
-    with pytest.raises(WeightFileError, match="vgg16"):   # by name: nothing matches, say why
+    with pytest.raises(WeightFileError, match="vgg16"):  # by name: nothing matches, say why
         load_weights(model, keras_files["published"], by_name=True)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
-    load_weights(model.get_layer("vgg16"), keras_files["published"])   # the way that works
+    load_weights(model.get_layer("vgg16"), keras_files["published"])  # the way that works
 
 
 # -- a tiny model for the error paths ----------------------------------------------------------
 def tiny_model(head_units=2, head_name="dense_b", with_head=True, seed=0):
     """conv_a -> pool -> flat -> dense_a -> dense_b, random weights drawn from ``seed``."""
-    layers = [Conv2D(4, (3, 3), name="conv_a", input_shape=(6, 6, 3)), MaxPooling2D(name="pool"),
-              Flatten(name="flat"), Dense(5, name="dense_a")]
+    layers = [
+        Conv2D(4, (3, 3), name="conv_a", input_shape=(6, 6, 3)),
+        MaxPooling2D(name="pool"),
+        Flatten(name="flat"),
+        Dense(5, name="dense_a"),
+    ]
     if with_head:
         layers.append(Dense(head_units, name=head_name))
     model = Sequential(layers)
@@ -324,9 +373,16 @@ def tiny_model(head_units=2, head_name="dense_b", with_head=True, seed=0):
 def test_trained_keras_model_with_optimizer_state(keras, tmp_path):
     """A compiled, trained Keras model also saves its optimizer; the layers still load, matched
     by structure although Keras named them conv2d_*, dense_* and numvgg conv_a, dense_a, ..."""
-    reference = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Conv2D(4, (3, 3)),
-                                  keras.layers.MaxPooling2D(), keras.layers.Flatten(),
-                                  keras.layers.Dense(5), keras.layers.Dense(2)])
+    reference = keras.Sequential(
+        [
+            keras.Input((6, 6, 3)),
+            keras.layers.Conv2D(4, (3, 3)),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(5),
+            keras.layers.Dense(2),
+        ]
+    )
     reference.compile(optimizer="adam", loss="mse")
     rng = np.random.default_rng(0)
     reference.fit(rng.normal(size=(8, 6, 6, 3)), rng.normal(size=(8, 2)), epochs=1, verbose=0)
@@ -363,7 +419,7 @@ def test_shape_mismatch_names_everything_and_changes_nothing(filename, by_name, 
     for part in (str(path), "dense_b", "dense_b/kernel", "(5, 2)", "(5, 3)", "dense_b/bias"):
         assert part in message
     assert isinstance(info.value, ValueError)
-    assert_unchanged(model, before)      # conv_a and dense_a fit but were not written
+    assert_unchanged(model, before)  # conv_a and dense_a fit but were not written
 
 
 @pytest.mark.parametrize("filename, by_name", LAYOUT_CASES)
@@ -389,19 +445,25 @@ def test_by_order_count_mismatch_names_both_counts(tmp_path):
     with pytest.raises(WeightFileError, match=r"has 2 layers with weights.*holds 3"):
         load_weights(model, path)
     with pytest.raises(WeightFileError, match="layer count mismatch"):
-        load_weights(model, path, skip_mismatch=True)   # Keras does not skip this either
+        load_weights(model, path, skip_mismatch=True)  # Keras does not skip this either
 
 
 def test_by_name_matches_names_not_order(tmp_path):
     path = tmp_path / "tiny.h5"
     source = tiny_model()
     save_weights(source, path)
-    model = Sequential([Conv2D(4, (3, 3), name="conv_a", input_shape=(6, 6, 3)),
-                        MaxPooling2D(name="pool"), Flatten(name="flat"),
-                        Dense(5, name="dense_a"), Dense(7, name="new_head")])
+    model = Sequential(
+        [
+            Conv2D(4, (3, 3), name="conv_a", input_shape=(6, 6, 3)),
+            MaxPooling2D(name="pool"),
+            Flatten(name="flat"),
+            Dense(5, name="dense_a"),
+            Dense(7, name="new_head"),
+        ]
+    )
     new_head = model.get_layer("new_head").get_weights()
     with pytest.raises(WeightFileError, match="new_head"):
-        load_weights(model, path)                    # by order, new_head meets dense_b
+        load_weights(model, path)  # by order, new_head meets dense_b
     load_weights(model, path, by_name=True)
     for name in ("conv_a", "dense_a"):
         for a, b in zip(model.get_layer(name).get_weights(), source.get_layer(name).get_weights()):
@@ -416,9 +478,15 @@ def test_by_name_finds_keras3_layers_by_their_name_attribute(tmp_path):
     path = tmp_path / "tiny.weights.h5"
     source = tiny_model()
     save_weights(source, path)
-    model = Sequential([Conv2D(4, (3, 3), name="conv_a", input_shape=(6, 6, 3)),
-                        MaxPooling2D(name="pool"), Flatten(name="flat"),
-                        Dense(5, name="dense_a"), Dense(7, name="new_head")])
+    model = Sequential(
+        [
+            Conv2D(4, (3, 3), name="conv_a", input_shape=(6, 6, 3)),
+            MaxPooling2D(name="pool"),
+            Flatten(name="flat"),
+            Dense(5, name="dense_a"),
+            Dense(7, name="new_head"),
+        ]
+    )
     new_head = model.get_layer("new_head").get_weights()
     load_weights(model, path, by_name=True)
     for name in ("conv_a", "dense_a"):
@@ -444,8 +512,9 @@ def test_keras3_missing_layer_is_an_error_and_extra_layer_a_warning(tmp_path):
     small = tiny_model(with_head=False, seed=2)
     with pytest.warns(UserWarning, match=r"ignored: 'layers/dense_1' \(dense_b\)"):
         load_weights(small, full)
-    np.testing.assert_array_equal(small.get_layer("dense_a").params["kernel"],
-                                  tiny_model(seed=1).get_layer("dense_a").params["kernel"])
+    np.testing.assert_array_equal(
+        small.get_layer("dense_a").params["kernel"], tiny_model(seed=1).get_layer("dense_a").params["kernel"]
+    )
 
 
 def test_top_level_weights_in_a_legacy_file_are_an_error(tmp_path):
@@ -546,8 +615,9 @@ def _external_dataset(f, tmp_path):
     raw = tmp_path / "kernel.raw"
     np.zeros((3, 3, 3, 4), np.float32).tofile(raw)
     del f["conv_a/conv_a/kernel"]
-    f["conv_a/conv_a"].create_dataset("kernel", shape=(3, 3, 3, 4), dtype=np.float32,
-                                      external=[(str(raw), 0, h5py.h5f.UNLIMITED)])
+    f["conv_a/conv_a"].create_dataset(
+        "kernel", shape=(3, 3, 3, 4), dtype=np.float32, external=[(str(raw), 0, h5py.h5f.UNLIMITED)]
+    )
 
 
 def _soft_link_group(f, _):
@@ -555,9 +625,15 @@ def _soft_link_group(f, _):
     f["dense_a"] = h5py.SoftLink("/dense_b")
 
 
-@pytest.mark.parametrize("edit, what", [(_soft_link, "SoftLink"), (_external_link, "ExternalLink"),
-                                        (_external_dataset, "external"),
-                                        (_soft_link_group, "SoftLink")])
+@pytest.mark.parametrize(
+    "edit, what",
+    [
+        (_soft_link, "SoftLink"),
+        (_external_link, "ExternalLink"),
+        (_external_dataset, "external"),
+        (_soft_link_group, "SoftLink"),
+    ],
+)
 def test_links_and_external_data_are_refused(edit, what, tmp_path):
     path = _legacy_with(tmp_path, edit)
     model = tiny_model()
@@ -580,6 +656,7 @@ def test_links_are_refused_in_keras3_files(tmp_path):
 # -- attributes split across chunks (Keras' 64 KB header limit) ------------------------------------
 def test_long_name_lists_are_split_like_keras(tmp_path, keras):
     from keras.src.legacy.saving import legacy_h5_format
+
     names = [f"layer_with_a_rather_long_name_{i:05d}" for i in range(3000)]
     with h5py.File(tmp_path / "names.h5", "w") as f:
         write_name_list(f, "layer_names", names)
@@ -632,7 +709,7 @@ def test_round_trip(filename, tmp_path):
     load_weights(again, tmp_path / filename)
     for a, b in zip(again.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
-    save_weights(again, tmp_path / filename)          # overwriting an existing file works
+    save_weights(again, tmp_path / filename)  # overwriting an existing file works
     assert sorted(p.name for p in tmp_path.iterdir()) == [filename]
 
 

@@ -1,4 +1,5 @@
 """JPEG pixels: image_dataset_from_directory decodes like TensorFlow, load_img like Pillow (Keras' rules)."""
+
 from __future__ import annotations
 
 import io
@@ -13,15 +14,16 @@ from numvgg.data import jpeg as jpeg_module
 from numvgg.data.dataset import ImageSpec, image_dataset_from_directory
 from numvgg.data.images import img_to_array, load_img
 
-H, W = 41, 57          # odd sizes: the chroma planes of 4:2:0 do not divide evenly
+H, W = 41, 57  # odd sizes: the chroma planes of 4:2:0 do not divide evenly
 
 
 def _photo(seed):
     """A smooth picture with noise: chroma detail makes upsampling and the IDCT matter."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:H, 0:W]
-    photo = np.stack([(np.sin(xx / 5 + seed) + 1) * 120, (np.cos(yy / 4) + 1) * 120,
-                      (xx + yy) * 2.0], -1) + rng.normal(0, 12, (H, W, 3))
+    photo = np.stack(
+        [(np.sin(xx / 5 + seed) + 1) * 120, (np.cos(yy / 4) + 1) * 120, (xx + yy) * 2.0], -1
+    ) + rng.normal(0, 12, (H, W, 3))
     return photo.clip(0, 255).astype(np.uint8)
 
 
@@ -60,10 +62,9 @@ def _arrays(ds, to_numpy):
 @pytest.mark.parametrize("color_mode", ["rgb", "grayscale"])
 def test_dataset_pixels_equal_keras_bit_for_bit(keras, format_dir, color_mode):
     # Same size as the files: tf.image.resize leaves the decoded pixels as they are.
-    args = dict(image_size=(H, W), batch_size=3, shuffle=False, color_mode=color_mode,
-                verbose=False)
+    args = dict(image_size=(H, W), batch_size=3, shuffle=False, color_mode=color_mode, verbose=False)
     directory = format_dir if color_mode == "rgb" else os.path.join(format_dir, "jpeg")
-    if color_mode == "grayscale":   # Pillow's L formula differs from TF's for PNG; JPEG gives luma
+    if color_mode == "grayscale":  # Pillow's L formula differs from TF's for PNG; JPEG gives luma
         args["labels"] = None
         kx = np.concatenate([b.numpy() for b in keras.utils.image_dataset_from_directory(directory, **args)])
         ox = np.concatenate(list(image_dataset_from_directory(directory, **args)))
@@ -80,8 +81,9 @@ def test_each_jpeg_variant_equals_tf_decode_image(tf, format_dir):
     for name in [*JPEG_VARIANTS, "gray.jpg"]:
         path = os.path.join(format_dir, "jpeg", name)
         for color_mode, channels in (("rgb", 3), ("grayscale", 1)):
-            reference = tf.image.decode_image(tf.io.read_file(path), channels=channels,
-                                              expand_animations=False).numpy()
+            reference = tf.image.decode_image(
+                tf.io.read_file(path), channels=channels, expand_animations=False
+            ).numpy()
             ours = ImageSpec(color_mode, (H, W), "nearest", False).load(path)
             np.testing.assert_array_equal(ours, reference.astype(np.float32), err_msg=name)
 
@@ -120,11 +122,11 @@ def test_without_simplejpeg_pillow_decodes_with_one_warning(format_dir, monkeypa
     with pytest.warns(UserWarning, match="simplejpeg is not installed"):
         slow = ImageSpec("rgb", (H, W), "nearest", False).load(path)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")                       # once, not per file
+        warnings.simplefilter("error")  # once, not per file
         ImageSpec("rgb", (H, W), "nearest", False).load(path)
     pillow = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
     np.testing.assert_array_equal(slow, pillow)
-    assert 0 < np.abs(slow - fast).max() <= 8                # the two IDCTs really differ
+    assert 0 < np.abs(slow - fast).max() <= 8  # the two IDCTs really differ
 
 
 def test_damaged_jpeg_names_the_file(tmp_path):
@@ -133,5 +135,6 @@ def test_damaged_jpeg_names_the_file(tmp_path):
     path = tmp_path / "cut.jpg"
     path.write_bytes(buffer.getvalue()[:300])
     from numvgg.errors import ImageFileError
+
     with pytest.raises(ImageFileError, match="cut.jpg"):
         ImageSpec("rgb", (H, W), "nearest", False).load(str(path))

@@ -1,6 +1,7 @@
 """Issue 9's small Keras API: AveragePooling2D (op, gradcheck, Keras parity), the
 MaxPool2D/AvgPool2D aliases, to_categorical, numvgg.preprocessing.image,
 Dense(input_dim=), and argument errors that name the argument (issue 12)."""
+
 from __future__ import annotations
 
 import warnings
@@ -42,8 +43,14 @@ def test_avgpool_op_matches_the_loop_version(pool, strides, padding, shape):
 @pytest.mark.parametrize("pool, strides, padding, shape", AVG_CASES, ids=AVG_IDS)
 def test_avgpool_gradcheck(pool, strides, padding, shape):
     x = np.random.default_rng(1).standard_normal(shape)
-    errors = check_op(pool_ops.avgpool2d_forward, pool_ops.avgpool2d_backward, x,
-                      pool_size=pool, strides=strides, padding=padding)
+    errors = check_op(
+        pool_ops.avgpool2d_forward,
+        pool_ops.avgpool2d_backward,
+        x,
+        pool_size=pool,
+        strides=strides,
+        padding=padding,
+    )
     assert errors["input0"] < 1e-7, errors
     assert check_layer(AveragePooling2D(pool, strides=strides, padding=padding), shape)["x"] < 1e-7
 
@@ -86,10 +93,18 @@ def test_aliases_are_the_same_classes_as_in_keras(keras):
         assert name in numvgg.layers.__all__
 
 
-@pytest.mark.parametrize("labels, num_classes", [
-    ([0, 1, 2, 3], None), ([0, 2, 1], 5), ([[1], [0], [3]], None), ([[0, 1], [2, 0]], 3),
-    (np.array([1.7, 0.2]), 3), (np.arange(6).reshape(2, 3, 1), 7), ([3], 0),
-])
+@pytest.mark.parametrize(
+    "labels, num_classes",
+    [
+        ([0, 1, 2, 3], None),
+        ([0, 2, 1], 5),
+        ([[1], [0], [3]], None),
+        ([[0, 1], [2, 0]], 3),
+        (np.array([1.7, 0.2]), 3),
+        (np.arange(6).reshape(2, 3, 1), 7),
+        ([3], 0),
+    ],
+)
 def test_to_categorical_matches_keras(labels, num_classes, keras):
     ours = numvgg.utils.to_categorical(labels, num_classes)
     theirs = keras.utils.to_categorical(labels, num_classes)
@@ -105,9 +120,10 @@ def test_to_categorical_refuses_an_index_out_of_range(labels, num_classes):
 
 def test_preprocessing_image_has_keras_names(keras, tmp_path):
     from numvgg.preprocessing import image
+
     keras_names = {n for n in dir(keras.preprocessing.image) if not n.startswith("_")}
     assert set(image.__all__) <= keras_names
-    assert keras_names - set(image.__all__) == {"smart_resize"}   # the one numvgg lacks (docstring says so)
+    assert keras_names - set(image.__all__) == {"smart_resize"}  # the one numvgg lacks (docstring says so)
     assert image.load_img is numvgg.utils.load_img
     assert numvgg.preprocessing.image_dataset_from_directory is numvgg.utils.image_dataset_from_directory
     path = tmp_path / "a.png"
@@ -136,14 +152,18 @@ def test_dense_input_dim_warns_like_keras(keras):
     assert tuple(keras_model.input_shape) == model.layers[0].input_shape
 
 
-@pytest.mark.parametrize("make, keras_make", [
-    (lambda: Conv2D(1, 0), lambda k: k.layers.Conv2D(1, 0)),
-    (lambda: Conv2D(1, 3, strides=0), lambda k: k.layers.Conv2D(1, 3, strides=0)),
-    (lambda: Conv2D(1, (3, 3, 3)), lambda k: k.layers.Conv2D(1, (3, 3, 3))),
-    (lambda: MaxPooling2D(0), lambda k: k.layers.MaxPooling2D(0)),
-    (lambda: MaxPooling2D((2, -1)), lambda k: k.layers.MaxPooling2D((2, -1))),
-    (lambda: AveragePooling2D(0), lambda k: k.layers.AveragePooling2D(0)),
-], ids=["conv-kernel0", "conv-strides0", "conv-kernel3d", "maxpool0", "maxpool-neg", "avgpool0"])
+@pytest.mark.parametrize(
+    "make, keras_make",
+    [
+        (lambda: Conv2D(1, 0), lambda k: k.layers.Conv2D(1, 0)),
+        (lambda: Conv2D(1, 3, strides=0), lambda k: k.layers.Conv2D(1, 3, strides=0)),
+        (lambda: Conv2D(1, (3, 3, 3)), lambda k: k.layers.Conv2D(1, (3, 3, 3))),
+        (lambda: MaxPooling2D(0), lambda k: k.layers.MaxPooling2D(0)),
+        (lambda: MaxPooling2D((2, -1)), lambda k: k.layers.MaxPooling2D((2, -1))),
+        (lambda: AveragePooling2D(0), lambda k: k.layers.AveragePooling2D(0)),
+    ],
+    ids=["conv-kernel0", "conv-strides0", "conv-kernel3d", "maxpool0", "maxpool-neg", "avgpool0"],
+)
 def test_bad_sizes_raise_keras_message(make, keras_make, keras):
     with pytest.raises(ValueError) as ours:
         make()
@@ -152,14 +172,17 @@ def test_bad_sizes_raise_keras_message(make, keras_make, keras):
     assert str(ours.value) == str(theirs.value)
 
 
-@pytest.mark.parametrize("value, message", [
-    (0, "Received strides=0, including values {0} that do not satisfy `value > 0`"),
-    ((1, 2, 3), "must be a tuple of 2 integers. Received strides=(1, 2, 3)"),
-    ((1, 2.0), "including element 2.0 of type float"),
-    (True, "Received strides=True"),
-    ("2", "Received strides='2'"),
-    (None, "Received strides=None"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (0, "Received strides=0, including values {0} that do not satisfy `value > 0`"),
+        ((1, 2, 3), "must be a tuple of 2 integers. Received strides=(1, 2, 3)"),
+        ((1, 2.0), "including element 2.0 of type float"),
+        (True, "Received strides=True"),
+        ("2", "Received strides='2'"),
+        (None, "Received strides=None"),
+    ],
+)
 def test_standardize_tuple_names_the_argument_and_value(value, message):
     with pytest.raises(ValueError) as err:
         standardize_tuple(value, 2, "strides")

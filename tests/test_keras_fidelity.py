@@ -6,6 +6,7 @@ with ``K = numvgg`` (which exposes ``Input``, ``Model``, ``Sequential``,
 compares what happened: which layers the code picked, which layers trained,
 the losses and weights, the gradients. A divergence makes a test fail.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,7 @@ pytestmark = pytest.mark.keras
 
 
 def _changed(model, before):
-    return [l.name for l, b in zip(_dense_layers(model), before)
-            if not np.array_equal(l.get_weights()[0], b)]
+    return [l.name for l, b in zip(_dense_layers(model), before) if not np.array_equal(l.get_weights()[0], b)]
 
 
 def _dense_layers(model):
@@ -35,10 +35,11 @@ def test_vgg16_layers_count_and_index_like_keras(keras, include_top):
     """Code that counts layers from the front picks the same layers in both."""
     names = {}
     for K in (keras, numvgg):
-        base = K.applications.VGG16(weights=None, include_top=include_top,
-                                    input_shape=(224, 224, 3) if include_top else (32, 32, 3))
+        base = K.applications.VGG16(
+            weights=None, include_top=include_top, input_shape=(224, 224, 3) if include_top else (32, 32, 3)
+        )
         base.trainable = True
-        for layer in base.layers[:15]:           # the seed's "unfreeze block5" idiom
+        for layer in base.layers[:15]:  # the seed's "unfreeze block5" idiom
             layer.trainable = False
         names[K.__name__] = dict(
             count=len(base.layers),
@@ -55,7 +56,7 @@ def test_sequential_with_input_lists_no_input_layer(keras):
     for K in (keras, numvgg):
         model = K.Sequential([K.Input((8,)), K.layers.Dense(4), K.layers.Dense(1)])
         assert [type(l).__name__ for l in model.layers] == ["Dense", "Dense"], K.__name__
-        model.build()                                      # Keras 3: no argument with an Input
+        model.build()  # Keras 3: no argument with an Input
         popped = model.pop()
         assert type(popped).__name__ == "Dense" and len(model.layers) == 1
 
@@ -109,13 +110,17 @@ SCENARIOS = [
     ("fit, freeze, recompile, fit", [_fit(), _freeze, _recompile, MARK, _fit()]),
     ("fit, freeze, evaluate, fit", [_fit(), _freeze, _evaluate, MARK, _fit()]),
     ("tob(8), freeze, tob(4): a new batch shape traces again", [_tob(8), _freeze, MARK, _tob(4)]),
-    ("tob(8), tob(4), freeze, tob(2): the relaxed trace is reused",
-     [_tob(8), _tob(4), _freeze, MARK, _tob(2)]),
+    (
+        "tob(8), tob(4), freeze, tob(2): the relaxed trace is reused",
+        [_tob(8), _tob(4), _freeze, MARK, _tob(2)],
+    ),
     ("fit bs 8, freeze, fit bs 4: another batch shape", [_fit(8), _freeze, MARK, _fit(4)]),
     ("fit bs 8, freeze, fit bs 3: a partial batch", [_fit(8), _freeze, MARK, _fit(3)]),
     ("frozen at compile, fit, unfreeze, fit", [_freeze, _fit(), _unfreeze, MARK, _fit()]),
-    ("frozen, fit, unfreeze, fit with a new batch shape (unknown variable)",
-     [_freeze, _fit(), _unfreeze, MARK, _fit(4)]),
+    (
+        "frozen, fit, unfreeze, fit with a new batch shape (unknown variable)",
+        [_freeze, _fit(), _unfreeze, MARK, _fit(4)],
+    ),
 ]
 
 
@@ -169,7 +174,7 @@ def _two_branch(K, weights=None):
     inputs = K.Input((6,), name="x")
     h = K.layers.Dense(5, activation="relu", name="h")(inputs)
     a = K.layers.Dense(4, activation="tanh", name="a")(h)
-    b = K.layers.Dense(3, activation="sigmoid", name="b")(h)       # h fans out to a and b
+    b = K.layers.Dense(3, activation="sigmoid", name="b")(h)  # h fans out to a and b
     c = K.layers.Concatenate(name="cat")([a, b])
     s = K.layers.Add(name="add")([K.layers.Dense(7, name="pa")(c), K.layers.Dense(7, name="pb")(c)])
     out = K.layers.Dense(2, name="out")(s)
@@ -285,12 +290,17 @@ def test_functional_transfer_learning_two_phases_match_keras(keras):
                 for layer in b.layers[:15]:
                     layer.trainable = False
         lr = 1e-3 if phase == 1 else 1e-5
-        ours.compile(optimizer=numvgg.optimizers.Adam(learning_rate=lr), loss="binary_crossentropy",
-                     metrics=["acc"])
+        ours.compile(
+            optimizer=numvgg.optimizers.Adam(learning_rate=lr), loss="binary_crossentropy", metrics=["acc"]
+        )
         # Eager, so the fed dropout layer reads a new draw each step (a traced
         # call would bake the first draw into the graph).
-        theirs.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss="binary_crossentropy",
-                       metrics=["acc"], run_eagerly=True)
+        theirs.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=lr),
+            loss="binary_crossentropy",
+            metrics=["acc"],
+            run_eagerly=True,
+        )
         h1 = ours.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0)
         h2 = theirs.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0)
         histories.append((h1.history, h2.history))
@@ -304,8 +314,11 @@ def test_functional_transfer_learning_two_phases_match_keras(keras):
             for w_ours, w_theirs in zip(layer.get_weights(), k_layer.get_weights()):
                 assert np.abs(w_ours - w_theirs).max() <= 1e-4 * scale, layer.name
     # Phase 1 left the base alone; phase 2 changed block5 only.
-    assert [l.name for l in base.layers if l.trainable and l.weights] == \
-        ["block5_conv1", "block5_conv2", "block5_conv3"]
+    assert [l.name for l in base.layers if l.trainable and l.weights] == [
+        "block5_conv1",
+        "block5_conv2",
+        "block5_conv3",
+    ]
 
 
 # -- 4. summary after training, and Keras' warnings ----------------------------------------
@@ -319,7 +332,7 @@ def test_summary_after_fit_counts_optimizer_params_like_keras(keras, optimizer):
         model.compile(optimizer=optimizer, loss="mse")
         model.fit(x, y, verbose=0)
         lines = []
-        model.summary(print_fn=lambda line, **kwargs: lines.append(line))
+        model.summary(print_fn=lambda line, lines=lines, **kwargs: lines.append(line))
         texts[K.__name__] = "\n".join(lines).splitlines()
     assert texts["numvgg"] == texts["keras"]
     assert any("Optimizer params" in line for line in texts["numvgg"])
@@ -339,14 +352,15 @@ def test_batchnorm_frozen_without_recompiling_keeps_its_traced_mode(keras):
     results = {}
     weights = None
     for K in (numvgg, keras):
-        model = K.Sequential([K.Input((4,)), K.layers.Dense(3), K.layers.BatchNormalization(name="bn"),
-                              K.layers.Dense(1)])
+        model = K.Sequential(
+            [K.Input((4,)), K.layers.Dense(3), K.layers.BatchNormalization(name="bn"), K.layers.Dense(1)]
+        )
         if weights is None:
             weights = model.get_weights()
         model.set_weights(weights)
         model.compile(optimizer="sgd", loss="mse")
         model.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
-        model.get_layer("bn").trainable = False          # forgot to recompile
+        model.get_layer("bn").trainable = False  # forgot to recompile
         h = model.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
         results[K.__name__] = (h.history["loss"][0], model.get_layer("bn").get_weights())
     ours, theirs = results["numvgg"], results["keras"]
@@ -366,8 +380,9 @@ def test_multi_output_fit_and_evaluate_match_keras(keras):
     for K in (numvgg, keras):
         inputs = K.Input((3,))
         h = K.layers.Dense(4)(inputs)
-        model = K.Model(inputs, [K.layers.Dense(1, name="o1")(h),
-                                 K.layers.Dense(1, name="o2", activation="sigmoid")(h)])
+        model = K.Model(
+            inputs, [K.layers.Dense(1, name="o1")(h), K.layers.Dense(1, name="o2", activation="sigmoid")(h)]
+        )
         weights = weights or model.get_weights()
         model.set_weights(weights)
         model.compile(optimizer="sgd", loss=["mse", "binary_crossentropy"], loss_weights=[0.5, 2.0])
@@ -394,15 +409,19 @@ def test_layer_input_output_and_a_feature_extractor_like_keras(keras):
         vgg = K.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
         weights = weights or vgg.get_weights()
         vgg.set_weights(weights)
-        extractor = K.Model(vgg.input, [vgg.get_layer("block3_pool").output,
-                                        vgg.get_layer("block4_conv1").output])
+        extractor = K.Model(
+            vgg.input, [vgg.get_layer("block3_pool").output, vgg.get_layer("block4_conv1").output]
+        )
         dense = K.layers.Dense(2, name="d")
         with pytest.raises(AttributeError, match="has never been called"):
-            dense.output
+            _ = dense.output
         dense(K.Input((3,)))
-        outs[K.__name__] = (extractor.predict(x, verbose=0), extractor.output_names,
-                            tuple(vgg.get_layer("block1_conv1").input.shape),
-                            tuple(dense.output.shape))
+        outs[K.__name__] = (
+            extractor.predict(x, verbose=0),
+            extractor.output_names,
+            tuple(vgg.get_layer("block1_conv1").input.shape),
+            tuple(dense.output.shape),
+        )
     (p_ours, n_ours, *s_ours), (p_theirs, n_theirs, *s_theirs) = outs["numvgg"], outs["keras"]
     assert n_ours == n_theirs == ["block3_pool", "block4_conv1"] and s_ours == s_theirs
     for a, b in zip(p_ours, p_theirs):
@@ -414,8 +433,10 @@ def test_preprocess_input_inside_a_functional_model_like_keras(keras, tf):
     rng = np.random.default_rng(10)
     pixels = rng.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     got, weights = {}, None
-    for K, pre in ((numvgg, numvgg.applications.vgg16.preprocess_input),
-                   (keras, keras.applications.vgg16.preprocess_input)):
+    for K, pre in (
+        (numvgg, numvgg.applications.vgg16.preprocess_input),
+        (keras, keras.applications.vgg16.preprocess_input),
+    ):
         inputs = K.Input((32, 32, 3))
         out = K.layers.Dense(1)(K.layers.Flatten()(K.layers.Conv2D(2, 3)(pre(inputs))))
         model = K.Model(inputs, out)

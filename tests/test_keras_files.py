@@ -4,6 +4,7 @@ Each architecture is built by the same code in both libraries (``lib`` is
 ``numvgg`` or ``keras``), so a test can save with one and load with the other
 and compare predictions, layer names, trainable flags and weights.
 """
+
 import json
 import os
 import zipfile
@@ -37,9 +38,14 @@ def recipe_model(lib):
     """The original blog post's recipe: Sequential nesting a frozen VGG16 base, with a head."""
     base = lib.VGG16(weights=None, include_top=False, input_shape=SHAPE)
     base.trainable = False
-    return lib.Sequential([base, lib.layers.GlobalAveragePooling2D(),
-                           lib.layers.Dense(8, activation="relu"),
-                           lib.layers.Dense(1, activation="sigmoid")])
+    return lib.Sequential(
+        [
+            base,
+            lib.layers.GlobalAveragePooling2D(),
+            lib.layers.Dense(8, activation="relu"),
+            lib.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
 
 
 def transfer_model(lib):
@@ -74,8 +80,11 @@ def branches_model(lib):
     return lib.Model(inputs, L.Dense(2, activation="softmax")(x), name="branches")
 
 
-BUILDERS = {"recipe": (recipe_model, SHAPE), "transfer": (transfer_model, SHAPE),
-            "branches": (branches_model, (8, 8, 3))}
+BUILDERS = {
+    "recipe": (recipe_model, SHAPE),
+    "transfer": (transfer_model, SHAPE),
+    "branches": (branches_model, (8, 8, 3)),
+}
 
 
 def _images(shape, n=3, seed=0):
@@ -85,9 +94,14 @@ def _images(shape, n=3, seed=0):
 def _randomize(model, seed=1):
     """Give every weight (BatchNormalization's statistics too) a non-trivial value."""
     rng = np.random.default_rng(seed)
-    model.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") if w.ndim == 1 else
-                       w * rng.uniform(0.5, 1.5, w.shape).astype("float32")
-                       for w in model.get_weights()])
+    model.set_weights(
+        [
+            rng.uniform(0.5, 1.5, w.shape).astype("float32")
+            if w.ndim == 1
+            else w * rng.uniform(0.5, 1.5, w.shape).astype("float32")
+            for w in model.get_weights()
+        ]
+    )
 
 
 def _layer_flags(model):
@@ -136,8 +150,9 @@ def test_numvgg_file_loads_in_keras_and_predicts_the_same(keras, tmp_path, kind)
 def test_keras_file_loads_in_numvgg_and_predicts_the_same(keras, tmp_path, kind):
     build, shape = BUILDERS[kind]
     theirs = build(_Lib(keras))
-    theirs.set_weights([w * np.float32(1.3) + np.float32(0.1) if w.ndim == 1 else w
-                        for w in theirs.get_weights()])
+    theirs.set_weights(
+        [w * np.float32(1.3) + np.float32(0.1) if w.ndim == 1 else w for w in theirs.get_weights()]
+    )
     path = str(tmp_path / "k.keras")
     theirs.save(path)
     ours = load_model(path)
@@ -156,8 +171,9 @@ def _small_model():
 
 def test_round_trip_keeps_compile_config_and_predictions(tmp_path):
     model = _small_model()
-    model.compile(optimizer=numvgg.optimizers.Adam(learning_rate=3e-4), loss="binary_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=numvgg.optimizers.Adam(learning_rate=3e-4), loss="binary_crossentropy", metrics=["accuracy"]
+    )
     path = tmp_path / "m.keras"
     model.save(path)
     loaded = load_model(path)
@@ -175,11 +191,14 @@ def test_round_trip_keeps_compile_config_and_predictions(tmp_path):
 @pytest.mark.keras
 def test_compile_config_both_ways_with_keras(keras, tmp_path):
     ours = _small_model()
-    ours.compile(optimizer=numvgg.optimizers.RMSprop(learning_rate=2e-5), loss="binary_crossentropy",
-                 metrics=["accuracy"])
+    ours.compile(
+        optimizer=numvgg.optimizers.RMSprop(learning_rate=2e-5),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
     ours.save(tmp_path / "ours.keras")
     with pytest.warns(UserWarning, match="Skipping variable loading for optimizer"):
-        theirs = keras.models.load_model(tmp_path / "ours.keras")   # no optimizer slots stored
+        theirs = keras.models.load_model(tmp_path / "ours.keras")  # no optimizer slots stored
     assert type(theirs.optimizer).__name__ == "RMSprop"
     assert float(theirs.optimizer.learning_rate) == pytest.approx(2e-5)
     assert type(theirs.loss).__name__ == "BinaryCrossentropy"
@@ -190,8 +209,7 @@ def test_compile_config_both_ways_with_keras(keras, tmp_path):
     k_model.save(tmp_path / "theirs.keras")
     ours = load_model(tmp_path / "theirs.keras", compile=False)
     assert not getattr(ours, "compiled", False)
-    k_model.compile(optimizer=keras.optimizers.SGD(0.03, momentum=0.9), loss="mse",
-                    metrics=["accuracy"])
+    k_model.compile(optimizer=keras.optimizers.SGD(0.03, momentum=0.9), loss="mse", metrics=["accuracy"])
     k_model.save(tmp_path / "theirs.keras")
     ours = load_model(tmp_path / "theirs.keras")
     assert type(ours.optimizer).__name__ == "SGD"
@@ -222,6 +240,7 @@ def _edit_layer(path, layer_name, change):
             if entry["config"].get("name") == layer_name:
                 change(entry)
         return json.dumps(config).encode()
+
     _rewrite(path, "config.json", edit)
 
 
@@ -243,14 +262,17 @@ def _options_model():
     return Model(inputs, nl.Dense(1, name="dense")(x))
 
 
-@pytest.mark.parametrize("layer, option, value", [
-    ("dense", "kernel_regularizer", {"class_name": "L2", "config": {"l2": 0.01}}),
-    ("conv", "data_format", "channels_first"),
-    ("conv", "groups", 2),
-    ("conv", "dilation_rate", [2, 2]),
-    ("gap", "keepdims", True),
-    ("drop", "noise_shape", [None, 1]),
-])
+@pytest.mark.parametrize(
+    "layer, option, value",
+    [
+        ("dense", "kernel_regularizer", {"class_name": "L2", "config": {"l2": 0.01}}),
+        ("conv", "data_format", "channels_first"),
+        ("conv", "groups", 2),
+        ("conv", "dilation_rate", [2, 2]),
+        ("gap", "keepdims", True),
+        ("drop", "noise_shape", [None, 1]),
+    ],
+)
 def test_an_option_numvgg_lacks_is_an_error_naming_it(tmp_path, layer, option, value):
     path = tmp_path / "m.keras"
     _options_model().save(path)
@@ -269,6 +291,7 @@ def test_an_optimizer_option_numvgg_lacks_is_refused(tmp_path):
         config = json.loads(data)
         config["compile_config"]["optimizer"]["config"]["use_ema"] = True
         return json.dumps(config).encode()
+
     _rewrite(path, "config.json", use_ema)
     with pytest.raises(KerasFileError, match="use_ema=True is not supported"):
         load_model(path)
@@ -293,19 +316,22 @@ def test_a_layer_called_twice_runs_forward_but_refuses_backward():
         model.backward(np.ones_like(out))
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("truncate", "not a readable .keras file"),
-    ("not_zip", "not a readable .keras file"),
-    ("no_weights", "has no model.weights.h5"),
-    ("no_config", "has no config.json"),
-    ("bad_json", "config.json is not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("truncate", "not a readable .keras file"),
+        ("not_zip", "not a readable .keras file"),
+        ("no_weights", "has no model.weights.h5"),
+        ("no_config", "has no config.json"),
+        ("bad_json", "config.json is not valid JSON"),
+    ],
+)
 def test_damaged_files_give_clear_errors(tmp_path, damage, message):
     path = tmp_path / "m.keras"
     _small_model().save(path)
     if damage == "truncate":
         data = path.read_bytes()
-        path.write_bytes(data[:len(data) // 2])
+        path.write_bytes(data[: len(data) // 2])
     elif damage == "not_zip":
         path.write_bytes(b"hello")
     elif damage == "no_weights":
@@ -335,6 +361,7 @@ def test_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch)
 
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(zipfile.ZipFile, "writestr", broken)
     with pytest.raises(KerasFileError, match="No space left"):
         _small_model().save(path)
@@ -357,9 +384,16 @@ def test_model_checkpoint_keras_name_writes_a_keras_file(tmp_path):
     model.compile(optimizer="sgd", loss="binary_crossentropy")
     x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
     y = (x[:, :1] > 0).astype("float32")
-    model.fit(x, y, epochs=2, verbose=0,
-              callbacks=[ModelCheckpoint(str(tmp_path / "e{epoch}.keras")),
-                         ModelCheckpoint(str(tmp_path / "e{epoch}.state.h5"))])
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        verbose=0,
+        callbacks=[
+            ModelCheckpoint(str(tmp_path / "e{epoch}.keras")),
+            ModelCheckpoint(str(tmp_path / "e{epoch}.state.h5")),
+        ],
+    )
     assert sorted(os.listdir(tmp_path)) == ["e1.keras", "e1.state.h5", "e2.keras", "e2.state.h5"]
     assert zipfile.is_zipfile(tmp_path / "e2.keras")
     loaded = load_model(tmp_path / "e2.keras")
@@ -374,8 +408,13 @@ def test_model_checkpoint_keras_file_loads_in_keras(keras, tmp_path):
     model = _small_model()
     model.compile(optimizer="sgd", loss="binary_crossentropy")
     x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
-    model.fit(x, (x[:, :1] > 0).astype("float32"), epochs=1, verbose=0,
-              callbacks=[ModelCheckpoint(str(tmp_path / "best.keras"))])
+    model.fit(
+        x,
+        (x[:, :1] > 0).astype("float32"),
+        epochs=1,
+        verbose=0,
+        callbacks=[ModelCheckpoint(str(tmp_path / "best.keras"))],
+    )
     with pytest.warns(UserWarning, match="Skipping variable loading for optimizer"):
         theirs = keras.models.load_model(tmp_path / "best.keras")
     _assert_same_predictions(model, theirs, x)
@@ -384,12 +423,22 @@ def test_model_checkpoint_keras_file_loads_in_keras(keras, tmp_path):
 def augmentation_model(lib):
     """Sequential with an Input first and every preprocessing layer numvgg has."""
     L = lib.layers
-    return lib.Sequential([
-        L.Input((10, 10, 3)), L.RandomFlip("horizontal"), L.RandomRotation(0.1, seed=3),
-        L.RandomZoom(0.2, seed=4), L.RandomTranslation(0.1, 0.2, seed=5),
-        L.RandomContrast(0.3, seed=6), L.RandomBrightness(0.1, seed=7),
-        L.Resizing(8, 8), L.CenterCrop(6, 6), L.Rescaling(1 / 255.0),
-        L.GlobalAveragePooling2D(), L.Dense(2)])
+    return lib.Sequential(
+        [
+            L.Input((10, 10, 3)),
+            L.RandomFlip("horizontal"),
+            L.RandomRotation(0.1, seed=3),
+            L.RandomZoom(0.2, seed=4),
+            L.RandomTranslation(0.1, 0.2, seed=5),
+            L.RandomContrast(0.3, seed=6),
+            L.RandomBrightness(0.1, seed=7),
+            L.Resizing(8, 8),
+            L.CenterCrop(6, 6),
+            L.Rescaling(1 / 255.0),
+            L.GlobalAveragePooling2D(),
+            L.Dense(2),
+        ]
+    )
 
 
 @pytest.mark.keras
@@ -415,8 +464,9 @@ def test_a_keras_layer_numvgg_lacks_is_named_with_its_class(keras, tmp_path):
     inputs = keras.Input((4,))
     x = keras.layers.LayerNormalization(name="norm")(keras.layers.Dense(3)(inputs))
     keras.Model(inputs, x).save(tmp_path / "ln.keras")
-    with pytest.raises(KerasFileError, match="Layer 'norm' is a LayerNormalization, a class "
-                                             "numvgg does not have"):
+    with pytest.raises(
+        KerasFileError, match="Layer 'norm' is a LayerNormalization, a class numvgg does not have"
+    ):
         load_model(tmp_path / "ln.keras")
 
 
@@ -425,8 +475,11 @@ def test_a_keras_dilated_conv_is_refused_not_changed(keras, tmp_path):
     inputs = keras.Input((9, 9, 3))
     outputs = keras.layers.Conv2D(2, 3, dilation_rate=2, name="atrous")(inputs)
     keras.Model(inputs, outputs).save(tmp_path / "d.keras")
-    with pytest.raises(KerasFileError, match=r"'atrous' \(Conv2D\): dilation_rate=\[2, 2\] is not "
-                                             "supported"):
+    with pytest.raises(
+        KerasFileError,
+        match=r"'atrous' \(Conv2D\): dilation_rate=\[2, 2\] is not "
+        "supported",
+    ):
         load_model(tmp_path / "d.keras")
 
 
@@ -461,7 +514,7 @@ def test_several_inputs_outputs_a_nested_sequential_and_a_lazy_sequential(keras,
         np.testing.assert_array_equal(mine, loaded)
 
     k_seq = keras.Sequential([keras.layers.Dense(3), keras.layers.Dense(1)])
-    k_seq.build((None, 5))                      # no Input: the file records the built shape
+    k_seq.build((None, 5))  # no Input: the file records the built shape
     k_seq.save(tmp_path / "lazy.keras")
     seq = load_model(tmp_path / "lazy.keras")
     _assert_same_predictions(seq, k_seq, x[0][:, :1].repeat(5, axis=1))
@@ -471,14 +524,31 @@ def test_several_inputs_outputs_a_nested_sequential_and_a_lazy_sequential(keras,
 
 # -- get_config / from_config ---------------------------------------------------------
 def _every_layer():
-    return [nl.Dense(3, activation="relu", use_bias=False), nl.Conv2D(2, (3, 1), strides=2, padding="same"),
-            nl.MaxPooling2D(3, strides=1), nl.GlobalAveragePooling2D(), nl.GlobalMaxPooling2D(),
-            nl.Flatten(), nl.Dropout(0.3, seed=2), nl.Activation("sigmoid"), nl.Concatenate(axis=1),
-            nl.Add(), nl.Multiply(), nl.Average(), nl.BatchNormalization(momentum=0.9),
-            nl.Rescaling(0.5, offset=1.0), nl.Resizing(5, 6), nl.CenterCrop(4, 4),
-            nl.RandomFlip("vertical", seed=1), nl.RandomRotation(0.2), nl.RandomZoom(0.1, 0.2),
-            nl.RandomTranslation(0.1, 0.3), nl.RandomContrast(0.4), nl.RandomBrightness(0.2),
-            nl.InputLayer(shape=(4, 4, 3))]
+    return [
+        nl.Dense(3, activation="relu", use_bias=False),
+        nl.Conv2D(2, (3, 1), strides=2, padding="same"),
+        nl.MaxPooling2D(3, strides=1),
+        nl.GlobalAveragePooling2D(),
+        nl.GlobalMaxPooling2D(),
+        nl.Flatten(),
+        nl.Dropout(0.3, seed=2),
+        nl.Activation("sigmoid"),
+        nl.Concatenate(axis=1),
+        nl.Add(),
+        nl.Multiply(),
+        nl.Average(),
+        nl.BatchNormalization(momentum=0.9),
+        nl.Rescaling(0.5, offset=1.0),
+        nl.Resizing(5, 6),
+        nl.CenterCrop(4, 4),
+        nl.RandomFlip("vertical", seed=1),
+        nl.RandomRotation(0.2),
+        nl.RandomZoom(0.1, 0.2),
+        nl.RandomTranslation(0.1, 0.3),
+        nl.RandomContrast(0.4),
+        nl.RandomBrightness(0.2),
+        nl.InputLayer(shape=(4, 4, 3)),
+    ]
 
 
 @pytest.mark.parametrize("layer", _every_layer(), ids=lambda l: type(l).__name__)
@@ -490,6 +560,7 @@ def test_from_config_of_get_config_is_the_same_layer(layer):
 
 def test_every_layer_class_can_be_rebuilt_from_a_file():
     from numvgg.saving.serialization import layer_classes
+
     made = {type(layer).__name__ for layer in _every_layer()}
     assert set(layer_classes()) - {"Functional", "Model", "Sequential"} == made
 
@@ -502,10 +573,14 @@ def _connections(config):
     def calls(node):
         arg = node["args"][0]
         tensors = arg if isinstance(arg, list) else [arg]
-        return [(index[t["config"]["keras_history"][0]],) + tuple(t["config"]["keras_history"][1:])
-                for t in tensors]
-    return [(entry["class_name"], [calls(node) for node in entry["inbound_nodes"]])
-            for entry in config["layers"]]
+        return [
+            (index[t["config"]["keras_history"][0]],) + tuple(t["config"]["keras_history"][1:])
+            for t in tensors
+        ]
+
+    return [
+        (entry["class_name"], [calls(node) for node in entry["inbound_nodes"]]) for entry in config["layers"]
+    ]
 
 
 @pytest.mark.keras

@@ -4,6 +4,7 @@ build / get_weights / set_weights (all or nothing, errors naming the layer,
 the weight and both shapes), forward / backward caches, dtypes, names, and
 float64 gradient checks of each layer through numvgg.debug.gradcheck.
 """
+
 import re
 
 import numpy as np
@@ -11,27 +12,48 @@ import pytest
 
 from numvgg.debug.gradcheck import check_layer
 from numvgg.errors import ShapeError
-from numvgg.layers import (Activation, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
-                           GlobalMaxPooling2D, MaxPooling2D)
+from numvgg.layers import (
+    Activation,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling2D,
+    MaxPooling2D,
+)
 
 TOL = 1e-6
 
 
-@pytest.mark.parametrize("make_layer, input_shape", [
-    (lambda: Conv2D(5, (3, 3), padding="same", activation="relu"), (2, 5, 7, 3)),
-    (lambda: Conv2D(4, (3, 3), strides=(2, 1), padding="valid", activation="sigmoid"), (2, 7, 6, 3)),
-    (lambda: Conv2D(3, (1, 2), strides=2, padding="same", use_bias=False), (3, 5, 7, 2)),
-    (lambda: Dense(5, activation="tanh"), (3, 7)),
-    (lambda: Dense(4, activation="softmax", use_bias=False), (2, 6)),
-    (lambda: MaxPooling2D((3, 3), strides=(2, 2)), (2, 7, 8, 3)),
-    (lambda: GlobalMaxPooling2D(), (3, 4, 5, 2)),
-    (lambda: Activation("sigmoid"), (2, 3, 4)),
-], ids=["conv-same-relu", "conv-valid-s21-sigmoid", "conv-1x2-nobias", "dense-tanh",
-        "dense-softmax-nobias", "maxpool-3s2", "global-max", "activation-sigmoid"])
+@pytest.mark.parametrize(
+    "make_layer, input_shape",
+    [
+        (lambda: Conv2D(5, (3, 3), padding="same", activation="relu"), (2, 5, 7, 3)),
+        (lambda: Conv2D(4, (3, 3), strides=(2, 1), padding="valid", activation="sigmoid"), (2, 7, 6, 3)),
+        (lambda: Conv2D(3, (1, 2), strides=2, padding="same", use_bias=False), (3, 5, 7, 2)),
+        (lambda: Dense(5, activation="tanh"), (3, 7)),
+        (lambda: Dense(4, activation="softmax", use_bias=False), (2, 6)),
+        (lambda: MaxPooling2D((3, 3), strides=(2, 2)), (2, 7, 8, 3)),
+        (lambda: GlobalMaxPooling2D(), (3, 4, 5, 2)),
+        (lambda: Activation("sigmoid"), (2, 3, 4)),
+    ],
+    ids=[
+        "conv-same-relu",
+        "conv-valid-s21-sigmoid",
+        "conv-1x2-nobias",
+        "dense-tanh",
+        "dense-softmax-nobias",
+        "maxpool-3s2",
+        "global-max",
+        "activation-sigmoid",
+    ],
+)
 def test_layer_gradcheck(make_layer, input_shape):
     # Weights from a fixed seed: with whatever the global stream holds, a ReLU
     # input can land within the finite-difference step of 0 and fail by chance.
     from numvgg import initializers
+
     initializers.set_seed(1)
     layer = make_layer()
     layer.build((None, *input_shape[1:]))
@@ -47,12 +69,13 @@ def test_check_layer_uses_a_built_layers_own_weights():
     before = layer.get_weights()
     errors = check_layer(layer, (2, 4), seed=1)
     assert max(errors.values()) < TOL
-    for w, b in zip(layer.get_weights(), before):      # the float32 original is untouched
+    for w, b in zip(layer.get_weights(), before):  # the float32 original is untouched
         np.testing.assert_array_equal(w, b)
     assert layer.dtype == np.float32
 
 
 # -- build, weights ------------------------------------------------------------------
+
 
 def test_build_creates_keras_shaped_weights():
     conv = Conv2D(8, (3, 2), name="c")
@@ -90,9 +113,9 @@ def test_set_weights_round_trip_in_place_and_cast(rng):
     conv = Conv2D(4, (3, 3))
     conv.build((None, 6, 6, 2))
     kernel_obj = conv.params["kernel"]
-    new = [rng.standard_normal((3, 3, 2, 4)), rng.standard_normal(4)]     # float64 in
+    new = [rng.standard_normal((3, 3, 2, 4)), rng.standard_normal(4)]  # float64 in
     conv.set_weights(new)
-    assert conv.params["kernel"] is kernel_obj                             # written in place
+    assert conv.params["kernel"] is kernel_obj  # written in place
     assert conv.params["kernel"].dtype == np.float32
     for got, want in zip(conv.get_weights(), new):
         np.testing.assert_allclose(got, want.astype(np.float32))
@@ -108,45 +131,55 @@ def test_set_weights_is_all_or_nothing_and_names_everything(rng):
     message = str(info.value)
     for part in ("my_conv", "bias", "(4,)", "(5,)"):
         assert part in message, message
-    for w, b in zip(conv.get_weights(), before):        # the good kernel was not written either
+    for w, b in zip(conv.get_weights(), before):  # the good kernel was not written either
         np.testing.assert_array_equal(w, b)
 
     with pytest.raises(ShapeError, match=r"'my_conv' has 2 weight\(s\).*given 1"):
         conv.set_weights([good_kernel])
-    assert isinstance(ShapeError("x"), ValueError)       # catchable as Keras' ValueError
+    assert isinstance(ShapeError("x"), ValueError)  # catchable as Keras' ValueError
 
 
 def test_input_shape_mismatch_names_both_shapes():
     conv = Conv2D(3, (3, 3), padding="same", name="probe")
     conv.forward(np.zeros((2, 5, 4, 3)))
-    with pytest.raises(ShapeError, match=re.escape("'probe' expects input of shape (None, 5, 4, 3) "
-                                                   "but received an array of shape (2, 5, 5, 3)")):
+    with pytest.raises(
+        ShapeError,
+        match=re.escape(
+            "'probe' expects input of shape (None, 5, 4, 3) but received an array of shape (2, 5, 5, 3)"
+        ),
+    ):
         conv.forward(np.zeros((2, 5, 5, 3)))
 
 
-@pytest.mark.parametrize("make_layer, bad_shape", [
-    (lambda: Conv2D(2, (3, 3)), (None, 2, 5, 3)),             # valid 3x3 on a 2-high map
-    (lambda: Conv2D(2, (3, 3)), (None, 5, 3)),                # not 4-D
-    (lambda: MaxPooling2D(), (None, 1, 4, 3)),
-    (lambda: GlobalAveragePooling2D(), (None, 4, 3)),
-    (lambda: Dense(2), (None, None)),
-])
+@pytest.mark.parametrize(
+    "make_layer, bad_shape",
+    [
+        (lambda: Conv2D(2, (3, 3)), (None, 2, 5, 3)),  # valid 3x3 on a 2-high map
+        (lambda: Conv2D(2, (3, 3)), (None, 5, 3)),  # not 4-D
+        (lambda: MaxPooling2D(), (None, 1, 4, 3)),
+        (lambda: GlobalAveragePooling2D(), (None, 4, 3)),
+        (lambda: Dense(2), (None, None)),
+    ],
+)
 def test_build_rejects_impossible_shapes(make_layer, bad_shape):
     with pytest.raises(ValueError):
         make_layer().build(bad_shape)
 
 
-@pytest.mark.parametrize("make_layer, message", [
-    (lambda: Conv2D(0, 3), "filters"),
-    (lambda: Conv2D(2, 3, padding="full"), "padding"),
-    (lambda: Conv2D(2, (3, 3, 3)), "kernel_size"),
-    (lambda: Conv2D(2, 3, activation=np.tanh), "activation by name"),
-    (lambda: Dense(0), "units"),
-    (lambda: Dense(2, activation="swish"), "Unknown activation"),
-    (lambda: Dense(2, kernel_initializer="lecun"), "Unknown initializer"),
-    (lambda: Dropout(1.0), "rate"),
-    (lambda: MaxPooling2D(padding="full"), "padding"),
-])
+@pytest.mark.parametrize(
+    "make_layer, message",
+    [
+        (lambda: Conv2D(0, 3), "filters"),
+        (lambda: Conv2D(2, 3, padding="full"), "padding"),
+        (lambda: Conv2D(2, (3, 3, 3)), "kernel_size"),
+        (lambda: Conv2D(2, 3, activation=np.tanh), "activation by name"),
+        (lambda: Dense(0), "units"),
+        (lambda: Dense(2, activation="swish"), "Unknown activation"),
+        (lambda: Dense(2, kernel_initializer="lecun"), "Unknown initializer"),
+        (lambda: Dropout(1.0), "rate"),
+        (lambda: MaxPooling2D(padding="full"), "padding"),
+    ],
+)
 def test_bad_arguments_raise_clear_errors(make_layer, message):
     with pytest.raises(ValueError, match=message):
         make_layer()
@@ -154,9 +187,10 @@ def test_bad_arguments_raise_clear_errors(make_layer, message):
 
 # -- forward / backward --------------------------------------------------------------
 
+
 def test_forward_casts_input_to_the_layer_dtype(rng):
     dense = Dense(3)
-    out = dense.forward(rng.standard_normal((2, 4)))           # float64 in, like a NumPy user's data
+    out = dense.forward(rng.standard_normal((2, 4)))  # float64 in, like a NumPy user's data
     assert out.dtype == np.float32
     dx = dense.backward(np.ones((2, 3), dtype=np.float32))
     assert dx.dtype == np.float32
@@ -205,8 +239,9 @@ def test_from_logits_skips_the_activation_derivative(rng):
 
     act = Activation("softmax")
     act.forward(x)
-    np.testing.assert_array_equal(act.backward(dout[:, :1].repeat(4, 1), from_logits=True),
-                                  dout[:, :1].repeat(4, 1))
+    np.testing.assert_array_equal(
+        act.backward(dout[:, :1].repeat(4, 1), from_logits=True), dout[:, :1].repeat(4, 1)
+    )
 
 
 def test_flatten_layer_channels_last():
@@ -224,12 +259,12 @@ def test_dropout_layer_training_inference_and_seed(rng):
     np.testing.assert_array_equal(a.forward(x, training=False), x)
     a.clear_cache()
     out_a, out_b = a.forward(x, training=True), b.forward(x, training=True)
-    np.testing.assert_array_equal(out_a, out_b)                # same seed, same mask
+    np.testing.assert_array_equal(out_a, out_b)  # same seed, same mask
     kept = out_a != 0
     np.testing.assert_allclose(out_a[kept], 2 * x[kept], rtol=1e-6)
     dx = a.backward(np.ones_like(x))
     np.testing.assert_array_equal(dx != 0, kept)
-    assert not np.array_equal(a.forward(x, training=True), out_a)   # the next call draws a new mask
+    assert not np.array_equal(a.forward(x, training=True), out_a)  # the next call draws a new mask
 
 
 def test_pooling_layers_shapes():
@@ -250,13 +285,20 @@ def test_trainable_flag_on_a_layer():
 
 # -- names and introspection --------------------------------------------------------------
 
-@pytest.mark.parametrize("make_layer, prefix", [
-    (lambda: Conv2D(1, 1), "conv2d"), (lambda: Dense(1), "dense"), (lambda: Flatten(), "flatten"),
-    (lambda: Dropout(0.1), "dropout"), (lambda: Activation("relu"), "activation"),
-    (lambda: MaxPooling2D(), "max_pooling2d"),
-    (lambda: GlobalAveragePooling2D(), "global_average_pooling2d"),
-    (lambda: GlobalMaxPooling2D(), "global_max_pooling2d"),
-])
+
+@pytest.mark.parametrize(
+    "make_layer, prefix",
+    [
+        (lambda: Conv2D(1, 1), "conv2d"),
+        (lambda: Dense(1), "dense"),
+        (lambda: Flatten(), "flatten"),
+        (lambda: Dropout(0.1), "dropout"),
+        (lambda: Activation("relu"), "activation"),
+        (lambda: MaxPooling2D(), "max_pooling2d"),
+        (lambda: GlobalAveragePooling2D(), "global_average_pooling2d"),
+        (lambda: GlobalMaxPooling2D(), "global_max_pooling2d"),
+    ],
+)
 def test_automatic_names_follow_keras(make_layer, prefix):
     first, second = make_layer().name, make_layer().name
     pattern = rf"{prefix}(_\d+)?"
@@ -281,7 +323,9 @@ def test_sigmoid_and_softmax_layers_keep_their_logits(rng, activation):
     dense.build((None, 4))
     x = rng.standard_normal((5, 4)).astype(np.float32)
     dense(x)
-    np.testing.assert_allclose(dense.last_logits, x @ dense.params["kernel"] + dense.params["bias"], rtol=1e-6)
+    np.testing.assert_allclose(
+        dense.last_logits, x @ dense.params["kernel"] + dense.params["bias"], rtol=1e-6
+    )
 
 
 def test_relu_layers_keep_no_logits(rng):

@@ -12,6 +12,7 @@ N, C = 6, 4
 
 # -- inputs ------------------------------------------------------------------------------------
 
+
 def probabilities(rng, shape=(N, C)):
     """Random probabilities with the corner cases planted: exactly 0 and 1,
     inside the clipping margin, and on its edge."""
@@ -23,7 +24,7 @@ def probabilities(rng, shape=(N, C)):
 
 def logits(rng, shape=(N, C)):
     z = (rng.standard_normal(shape) * 8).astype(np.float32)
-    z.reshape(-1)[:2] = [60.0, -60.0]   # beyond where float32 sigmoid saturates to 0 / 1
+    z.reshape(-1)[:2] = [60.0, -60.0]  # beyond where float32 sigmoid saturates to 0 / 1
     return z
 
 
@@ -55,7 +56,12 @@ CASES = [
     ("CategoricalCrossentropy", {}, lambda r: one_hot(labels(r)), probabilities),
     ("CategoricalCrossentropy", {"label_smoothing": 0.1}, lambda r: one_hot(labels(r)), probabilities),
     ("CategoricalCrossentropy", {"from_logits": True}, lambda r: one_hot(labels(r)), logits),
-    ("CategoricalCrossentropy", {"from_logits": True, "label_smoothing": 0.3}, lambda r: one_hot(labels(r)), logits),
+    (
+        "CategoricalCrossentropy",
+        {"from_logits": True, "label_smoothing": 0.3},
+        lambda r: one_hot(labels(r)),
+        logits,
+    ),
     ("SparseCategoricalCrossentropy", {}, labels, probabilities),
     ("SparseCategoricalCrossentropy", {"from_logits": True}, labels, logits),
     ("MeanSquaredError", {}, binary_targets, probabilities),
@@ -71,7 +77,9 @@ def test_value_and_grad_match_keras(keras, tf, name, kwargs, make_y, make_p, wei
     sample_weight = rng.uniform(0, 2, N).astype(np.float32) if weighted else None
     ours = getattr(losses, name)(**kwargs)
     value, grad = ours.value_and_grad(y, p, sample_weight=sample_weight)
-    keras_value, keras_grad = keras_value_and_grad(tf, getattr(keras.losses, name)(**kwargs), y, p, sample_weight)
+    keras_value, keras_grad = keras_value_and_grad(
+        tf, getattr(keras.losses, name)(**kwargs), y, p, sample_weight
+    )
     assert value == pytest.approx(keras_value, rel=1e-6)
     assert ours(y, p, sample_weight=sample_weight) == value
     assert grad.shape == p.shape and grad.dtype == np.float32
@@ -100,7 +108,9 @@ def test_other_reductions_match_keras(keras, reduction):
     y, p = binary_targets(rng), probabilities(rng)
     sample_weight = rng.uniform(0, 2, N).astype(np.float32)
     ours = losses.BinaryCrossentropy(reduction=reduction)(y, p, sample_weight=sample_weight)
-    theirs = np.asarray(keras.losses.BinaryCrossentropy(reduction=reduction)(y, p, sample_weight=sample_weight))
+    theirs = np.asarray(
+        keras.losses.BinaryCrossentropy(reduction=reduction)(y, p, sample_weight=sample_weight)
+    )
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
     if reduction is None:
         assert np.shape(ours) == (N,)
@@ -108,14 +118,22 @@ def test_other_reductions_match_keras(keras, reduction):
             losses.BinaryCrossentropy(reduction=None).value_and_grad(y, p)
 
 
-@pytest.mark.parametrize("name,keras_fn,kwargs,make_y,make_p", [
-    ("binary_crossentropy", "binary_crossentropy", {}, binary_targets, probabilities),
-    ("binary_crossentropy", "binary_crossentropy", {"from_logits": True}, binary_targets, logits),
-    ("categorical_crossentropy", "categorical_crossentropy", {"label_smoothing": 0.1},
-     lambda r: one_hot(labels(r)), probabilities),
-    ("sparse_categorical_crossentropy", "sparse_categorical_crossentropy", {}, labels, probabilities),
-    ("mean_squared_error", "mean_squared_error", {}, binary_targets, probabilities),
-])
+@pytest.mark.parametrize(
+    "name,keras_fn,kwargs,make_y,make_p",
+    [
+        ("binary_crossentropy", "binary_crossentropy", {}, binary_targets, probabilities),
+        ("binary_crossentropy", "binary_crossentropy", {"from_logits": True}, binary_targets, logits),
+        (
+            "categorical_crossentropy",
+            "categorical_crossentropy",
+            {"label_smoothing": 0.1},
+            lambda r: one_hot(labels(r)),
+            probabilities,
+        ),
+        ("sparse_categorical_crossentropy", "sparse_categorical_crossentropy", {}, labels, probabilities),
+        ("mean_squared_error", "mean_squared_error", {}, binary_targets, probabilities),
+    ],
+)
 def test_per_sample_functions_match_keras(keras, name, keras_fn, kwargs, make_y, make_p):
     rng = np.random.default_rng(3)
     y, p = make_y(rng), make_p(rng)
@@ -126,6 +144,7 @@ def test_per_sample_functions_match_keras(keras, name, keras_fn, kwargs, make_y,
 
 
 # -- float64 gradient checks ------------------------------------------------------------------
+
 
 def numerical_gradient(f, x, h=1e-6):
     """Central differences of the scalar ``f`` at ``x`` (float64), entry by entry."""
@@ -180,12 +199,13 @@ def test_from_logits_is_stable_for_huge_logits():
     value, grad = losses.BinaryCrossentropy(from_logits=True).value_and_grad(y, z)
     assert value == pytest.approx((1000.0 + 0.0 + np.log(2)) / 3, rel=1e-6)
     np.testing.assert_allclose(grad, [[1 / 3, 0.0, -0.5 / 3]], atol=1e-7)
-    value, grad = losses.CategoricalCrossentropy(from_logits=True).value_and_grad(y, z)   # target: the logit 0
+    value, grad = losses.CategoricalCrossentropy(from_logits=True).value_and_grad(y, z)  # target: the logit 0
     assert np.isfinite(value) and np.all(np.isfinite(grad))
     assert value == pytest.approx(1000.0, rel=1e-6)
 
 
 # -- Keras' cached logits in real models ----------------------------------------------------------
+
 
 def extreme_dense(rng, units, scale=15.0):
     x = rng.standard_normal((8, 3)).astype(np.float32)
@@ -199,11 +219,14 @@ def softmax(z):
     return e / e.sum(-1, keepdims=True)
 
 
-@pytest.mark.parametrize("loss_name,activation,units", [
-    ("binary_crossentropy", "sigmoid", 1),
-    ("categorical_crossentropy", "softmax", 4),
-    ("sparse_categorical_crossentropy", "softmax", 4),
-])
+@pytest.mark.parametrize(
+    "loss_name,activation,units",
+    [
+        ("binary_crossentropy", "sigmoid", 1),
+        ("categorical_crossentropy", "softmax", 4),
+        ("sparse_categorical_crossentropy", "softmax", 4),
+    ],
+)
 def test_keras_models_use_cached_logits(keras, loss_name, activation, units):
     """keras.Model.evaluate on a model ending in sigmoid/softmax equals the
     numvgg loss *from logits* of the pre-activation -- not the clipped loss of
@@ -250,12 +273,17 @@ def test_keras_fit_step_uses_the_fused_gradient(keras):
 
 # -- names and errors ---------------------------------------------------------------------------
 
+
 def test_get_resolves_names_and_objects():
-    for name, cls in [("binary_crossentropy", losses.BinaryCrossentropy), ("bce", losses.BinaryCrossentropy),
-                      ("BinaryCrossentropy", losses.BinaryCrossentropy),
-                      ("categorical_crossentropy", losses.CategoricalCrossentropy),
-                      ("sparse_categorical_crossentropy", losses.SparseCategoricalCrossentropy),
-                      ("mse", losses.MeanSquaredError), ("mean_squared_error", losses.MeanSquaredError)]:
+    for name, cls in [
+        ("binary_crossentropy", losses.BinaryCrossentropy),
+        ("bce", losses.BinaryCrossentropy),
+        ("BinaryCrossentropy", losses.BinaryCrossentropy),
+        ("categorical_crossentropy", losses.CategoricalCrossentropy),
+        ("sparse_categorical_crossentropy", losses.SparseCategoricalCrossentropy),
+        ("mse", losses.MeanSquaredError),
+        ("mean_squared_error", losses.MeanSquaredError),
+    ]:
         assert type(losses.get(name)) is cls
     loss = losses.BinaryCrossentropy(from_logits=True)
     assert losses.get(loss) is loss
@@ -269,9 +297,12 @@ def test_get_resolves_names_and_objects():
 
 
 def test_config_matches_keras(keras):
-    for name, kwargs in [("BinaryCrossentropy", {"from_logits": True, "label_smoothing": 0.1}),
-                         ("CategoricalCrossentropy", {}), ("SparseCategoricalCrossentropy", {}),
-                         ("MeanSquaredError", {})]:
+    for name, kwargs in [
+        ("BinaryCrossentropy", {"from_logits": True, "label_smoothing": 0.1}),
+        ("CategoricalCrossentropy", {}),
+        ("SparseCategoricalCrossentropy", {}),
+        ("MeanSquaredError", {}),
+    ]:
         theirs = getattr(keras.losses, name)(**kwargs).get_config()
         for key, value in getattr(losses, name)(**kwargs).get_config().items():
             assert theirs[key] == value, (name, key)

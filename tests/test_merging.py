@@ -1,5 +1,6 @@
 """Merge layers (Concatenate, Add, Multiply, Average): float64 gradient checks with lists
 of inputs, Keras parity forward and backward, and shape errors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,7 +45,8 @@ def test_merge_layers_match_keras(make, shapes, keras, tf):
     dout = rng.standard_normal(out.shape).astype(np.float32)
     grads = layer.backward(dout)
     k_layer = getattr(keras.layers, type(layer).__name__)(
-        **({"axis": layer.axis} if hasattr(layer, "axis") else {}))
+        **({"axis": layer.axis} if hasattr(layer, "axis") else {})
+    )
     ts = [tf.constant(x) for x in xs]
     with tf.GradientTape() as tape:
         for t in ts:
@@ -59,8 +61,11 @@ def test_merge_layers_match_keras(make, shapes, keras, tf):
 
 def test_shape_errors_name_the_layer_and_the_shapes():
     a, b = Input((4, 5)), Input((3, 5))
-    with pytest.raises(ShapeError, match=r"Add 'bad_add' needs inputs of one shape; received "
-                                         r"\[\(None, 4, 5\), \(None, 3, 5\)\]"):
+    with pytest.raises(
+        ShapeError,
+        match=r"Add 'bad_add' needs inputs of one shape; received "
+        r"\[\(None, 4, 5\), \(None, 3, 5\)\]",
+    ):
         Add(name="bad_add")([a, b])
     with pytest.raises(ShapeError, match="every axis but the concatenation axis"):
         Concatenate(axis=-1)([a, b])

@@ -16,7 +16,7 @@ def batches(make, sizes=(5, 7, 3), seed=0):
 
 def binary_batch(rng, n):
     y_pred = rng.uniform(0, 1, (n, 1)).astype(np.float32)
-    y_pred[0, 0] = 0.5                      # exactly on the threshold: not "greater"
+    y_pred[0, 0] = 0.5  # exactly on the threshold: not "greater"
     return rng.integers(0, 2, (n,)), y_pred
 
 
@@ -25,7 +25,7 @@ def binary_multi_batch(rng, n):
 
 
 def categorical_batch(rng, n):
-    y_pred = rng.integers(0, 3, (n, 4)).astype(np.float32)   # small integers: many ties
+    y_pred = rng.integers(0, 3, (n, 4)).astype(np.float32)  # small integers: many ties
     return np.eye(4, dtype=np.float32)[rng.integers(0, 4, n)], y_pred
 
 
@@ -71,14 +71,17 @@ def test_accuracies_match_keras_batch_by_batch(keras, name, kwargs, make, weight
     assert ours.result() == 0.0 and ours.count == 0
 
 
-@pytest.mark.parametrize("values,sample_weight", [
-    (lambda r: r.standard_normal(5), None),
-    (lambda r: r.standard_normal((5, 3)), None),
-    (lambda r: r.standard_normal((5, 3)), lambda r: r.uniform(0, 2, 5)),
-    (lambda r: r.standard_normal((5, 1)), lambda r: r.uniform(0, 2, 5)),
-    (lambda r: r.standard_normal((5, 3)), lambda r: r.uniform(0, 2, (5, 3))),
-    (lambda r: np.float32(r.standard_normal()), lambda r: 16),          # the loss tracker's call
-])
+@pytest.mark.parametrize(
+    "values,sample_weight",
+    [
+        (lambda r: r.standard_normal(5), None),
+        (lambda r: r.standard_normal((5, 3)), None),
+        (lambda r: r.standard_normal((5, 3)), lambda r: r.uniform(0, 2, 5)),
+        (lambda r: r.standard_normal((5, 1)), lambda r: r.uniform(0, 2, 5)),
+        (lambda r: r.standard_normal((5, 3)), lambda r: r.uniform(0, 2, (5, 3))),
+        (lambda r: np.float32(r.standard_normal()), lambda r: 16),  # the loss tracker's call
+    ],
+)
 def test_mean_matches_keras(keras, values, sample_weight):
     rng = np.random.default_rng(1)
     ours, theirs = metrics.Mean(name="loss"), keras.metrics.Mean(name="loss")
@@ -101,7 +104,9 @@ def test_fit_reports_the_batch_size_weighted_mean_loss_and_acc(keras):
     bias = np.zeros(1, np.float32)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
     # learning_rate 0: the weights stay put, so every batch loss is known in advance.
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="binary_crossentropy", metrics=["acc"])
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="binary_crossentropy", metrics=["acc"]
+    )
     model.set_weights([kernel, bias])
     history = model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0).history
     assert sorted(history) == ["acc", "loss"]
@@ -110,8 +115,8 @@ def test_fit_reports_the_batch_size_weighted_mean_loss_and_acc(keras):
     loss_tracker = metrics.Mean(name="loss")
     acc = metrics.get("acc", loss=bce, output_shape=(None, 1))
     batch_losses = []
-    for start in range(0, 10, 4):               # batches of 4, 4, 2
-        xb, yb = x[start:start + 4], y[start:start + 4]
+    for start in range(0, 10, 4):  # batches of 4, 4, 2
+        xb, yb = x[start : start + 4], y[start : start + 4]
         z = xb @ kernel + bias
         batch_loss = bce(yb, z, from_logits=True)
         batch_losses.append(batch_loss)
@@ -120,30 +125,42 @@ def test_fit_reports_the_batch_size_weighted_mean_loss_and_acc(keras):
     assert acc.name == "acc" and isinstance(acc, metrics.BinaryAccuracy)
     assert history["loss"][0] == pytest.approx(loss_tracker.result(), rel=1e-6)
     assert history["acc"][0] == pytest.approx(acc.result(), rel=1e-6)
-    assert abs(np.mean(batch_losses) - loss_tracker.result()) > 1e-4, \
+    assert abs(np.mean(batch_losses) - loss_tracker.result()) > 1e-4, (
         "batch losses too alike to tell a weighted mean from a plain one"
+    )
 
 
-@pytest.mark.parametrize("y_true_shape,y_pred_shape", [
-    ((8,), (8, 1)), ((8, 1), (8, 1)), ((8,), (8, 10)), ((8, 1), (8, 10)), ((8, 10), (8, 10)),
-])
+@pytest.mark.parametrize(
+    "y_true_shape,y_pred_shape",
+    [
+        ((8,), (8, 1)),
+        ((8, 1), (8, 1)),
+        ((8,), (8, 10)),
+        ((8, 1), (8, 10)),
+        ((8, 10), (8, 10)),
+    ],
+)
 def test_acc_resolution_matches_keras_compile_utils(keras, y_true_shape, y_pred_shape):
     from keras.src.trainers.compile_utils import get_metric
+
     theirs = get_metric("acc", np.zeros(y_true_shape), np.zeros(y_pred_shape))
     ours = metrics.get("acc", output_shape=(None, *y_pred_shape[1:]), y_true_shape=y_true_shape)
     assert type(ours).__name__ == type(theirs).__name__
     assert ours.name == theirs.name == "acc"
 
 
-@pytest.mark.parametrize("loss,output_shape,expected", [
-    ("binary_crossentropy", (None, 1), metrics.BinaryAccuracy),
-    (losses.BinaryCrossentropy(), None, metrics.BinaryAccuracy),
-    ("mse", (None, 1), metrics.BinaryAccuracy),
-    (losses.SparseCategoricalCrossentropy(), (None, 10), metrics.SparseCategoricalAccuracy),
-    ("sparse_categorical_crossentropy", None, metrics.SparseCategoricalAccuracy),
-    ("categorical_crossentropy", (None, 10), metrics.CategoricalAccuracy),
-    (None, (None, 10), metrics.CategoricalAccuracy),
-])
+@pytest.mark.parametrize(
+    "loss,output_shape,expected",
+    [
+        ("binary_crossentropy", (None, 1), metrics.BinaryAccuracy),
+        (losses.BinaryCrossentropy(), None, metrics.BinaryAccuracy),
+        ("mse", (None, 1), metrics.BinaryAccuracy),
+        (losses.SparseCategoricalCrossentropy(), (None, 10), metrics.SparseCategoricalAccuracy),
+        ("sparse_categorical_crossentropy", None, metrics.SparseCategoricalAccuracy),
+        ("categorical_crossentropy", (None, 10), metrics.CategoricalAccuracy),
+        (None, (None, 10), metrics.CategoricalAccuracy),
+    ],
+)
 def test_acc_resolution_from_loss_and_output_shape(loss, output_shape, expected):
     for name in ("acc", "accuracy", "Accuracy"):
         metric = metrics.get(name, loss=loss, output_shape=output_shape)
@@ -175,12 +192,15 @@ def test_get_names_objects_and_errors(keras):
 
     def hits(y_true, y_pred):
         return (np.asarray(y_true) == np.asarray(y_pred)).astype(np.float32)
+
     custom = metrics.get(hits)
     assert custom.name == "hits" and custom([1, 2, 3], [1, 0, 3]) == pytest.approx(2 / 3)
 
 
 def test_shape_errors_are_clear():
-    with pytest.raises(ShapeError, match=r"one-hot y_true of shape \(4,\) must match y_pred of shape \(4, 3\)"):
+    with pytest.raises(
+        ShapeError, match=r"one-hot y_true of shape \(4,\) must match y_pred of shape \(4, 3\)"
+    ):
         metrics.CategoricalAccuracy().update_state(np.zeros(4), np.zeros((4, 3)))
     with pytest.raises(ShapeError, match="one class index per sample"):
         metrics.SparseCategoricalAccuracy().update_state(np.zeros((4, 3)), np.zeros((4, 3)))
@@ -188,15 +208,19 @@ def test_shape_errors_are_clear():
         metrics.Mean().update_state(np.zeros(4), sample_weight=np.ones(3))
 
 
-@pytest.mark.parametrize("a,b,expected", [
-    ((8,), (8, 1), ((8, 1), (8, 1))),
-    ((8, 1), (8,), ((8, 1), (8, 1))),
-    ((8, 5, 1), (8, 5), ((8, 5), (8, 5))),
-    ((8, 5), (8, 5, 1), ((8, 5), (8, 5))),
-    ((8, 3), (8,), ((8, 3), (8,))),
-])
+@pytest.mark.parametrize(
+    "a,b,expected",
+    [
+        ((8,), (8, 1), ((8, 1), (8, 1))),
+        ((8, 1), (8,), ((8, 1), (8, 1))),
+        ((8, 5, 1), (8, 5), ((8, 5), (8, 5))),
+        ((8, 5), (8, 5, 1), ((8, 5), (8, 5))),
+        ((8, 3), (8,), ((8, 3), (8,))),
+    ],
+)
 def test_squeeze_or_expand_matches_keras(keras, a, b, expected):
     from keras.src.losses.loss import squeeze_or_expand_to_same_rank as keras_rule
+
     ours = metrics.squeeze_or_expand_to_same_rank(np.zeros(a), np.zeros(b))
     theirs = keras_rule(keras.ops.zeros(a), keras.ops.zeros(b))
     assert tuple(x.shape for x in ours) == tuple(tuple(x.shape) for x in theirs) == expected

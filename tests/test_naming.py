@@ -1,4 +1,5 @@
 """One snake-case rule (numvgg.naming, Keras' rule) gives Keras' default names."""
+
 import re
 
 import pytest
@@ -6,17 +7,33 @@ import pytest
 from numvgg import optimizers
 from numvgg.naming import to_snake_case
 
-CLASSES = ["Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Dense",
-           "InputLayer", "RMSprop", "SGD", "Adam", "Adadelta", "HTTPServer2D"]
+CLASSES = [
+    "Conv2D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "Dense",
+    "InputLayer",
+    "RMSprop",
+    "SGD",
+    "Adam",
+    "Adadelta",
+    "HTTPServer2D",
+]
 
 
 def test_to_snake_case_examples():
-    assert [to_snake_case(c) for c in ("Conv2D", "MaxPooling2D", "RMSprop", "SGD")] == \
-        ["conv2d", "max_pooling2d", "rm_sprop", "sgd"]
+    assert [to_snake_case(c) for c in ("Conv2D", "MaxPooling2D", "RMSprop", "SGD")] == [
+        "conv2d",
+        "max_pooling2d",
+        "rm_sprop",
+        "sgd",
+    ]
 
 
 def test_to_snake_case_is_keras_rule(keras):
     from keras.src.utils import naming
+
     assert [to_snake_case(c) for c in CLASSES] == [naming.to_snake_case(c) for c in CLASSES]
 
 
@@ -31,6 +48,7 @@ def test_layer_default_names_are_keras():
     """A layer made without a name gets Keras' snake-case stem (then _1, _2, ...)."""
     from numvgg import layers
     from numvgg.layers.base import Layer
+
     for name in layers.__all__:
         cls = getattr(layers, name)
         if not (isinstance(cls, type) and issubclass(cls, Layer)) or cls is Layer:

@@ -1,6 +1,7 @@
 """One path per thing: every layer runs through ``layer(x)`` -> ``forward`` wherever it is
 called from (model(x), predict, evaluate, fit), caches know which forward they belong to,
 and the training step is public and overridable (Keras' contract)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -65,10 +66,10 @@ def test_backward_after_a_broken_off_step_names_the_stale_layer(data):
     model = small_model()
     out = model(x)
     steps = step(model, x[:2] * 2.0)
-    next(steps)                                  # 'conv' ran again on another input
+    next(steps)  # 'conv' ran again on another input
     with pytest.raises(RuntimeError, match="layer 'conv' ran again after the model's last forward"):
         model.backward(np.ones_like(out))
-    model(x)                                     # a complete forward makes it consistent again
+    model(x)  # a complete forward makes it consistent again
     assert model.backward(np.ones_like(out)).shape == x.shape
 
 
@@ -120,6 +121,7 @@ def test_test_and_predict_steps_are_public(data):
 def test_backward_stops_at_the_lowest_trained_layer(data, monkeypatch):
     """The frozen bottom keeps no caches and gets no backward (one training step)."""
     from numvgg.ops import conv as conv_ops
+
     x, y = data
     model = small_model()
     model.get_layer("conv").trainable = False

@@ -4,6 +4,7 @@ Shapes are small and asymmetric (N != H != W != C, C_in != C_out) so a
 swapped axis cannot pass by accident; gradient checks are float64 with a
 random upstream gradient.
 """
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -11,8 +12,17 @@ from hypothesis import strategies as st
 
 from numvgg.debug.gradcheck import check_op, rel_error
 from numvgg.ops import conv as conv_ops
-from numvgg.ops.conv import (col2im, conv2d_backward, conv2d_backward_naive, conv2d_forward,
-                             conv2d_forward_naive, conv_output_size, im2col, pad_input, same_pads)
+from numvgg.ops.conv import (
+    col2im,
+    conv2d_backward,
+    conv2d_backward_naive,
+    conv2d_forward,
+    conv2d_forward_naive,
+    conv_output_size,
+    im2col,
+    pad_input,
+    same_pads,
+)
 
 # (input shape NHWC, kernel (KH, KW), filters, strides, padding)
 CONFIGS = [
@@ -36,11 +46,21 @@ def _random_conv(rng, x_shape, ksize, filters, dtype=np.float64):
 
 # -- gradient checks -------------------------------------------------------------
 
+
 @pytest.mark.parametrize("x_shape, ksize, filters, strides, padding", CONFIGS, ids=IDS)
 def test_conv2d_gradcheck(x_shape, ksize, filters, strides, padding, rng):
     x, kernel, bias = _random_conv(rng, x_shape, ksize, filters)
-    errors = check_op(conv2d_forward, conv2d_backward, x, kernel, bias, seed=7,
-                      names=("x", "kernel", "bias"), strides=strides, padding=padding)
+    errors = check_op(
+        conv2d_forward,
+        conv2d_backward,
+        x,
+        kernel,
+        bias,
+        seed=7,
+        names=("x", "kernel", "bias"),
+        strides=strides,
+        padding=padding,
+    )
     assert set(errors) == {"x", "kernel", "bias"}
     for name, err in errors.items():
         assert err < 1e-6, f"d{name}: relative error {err:.2e}"
@@ -48,8 +68,16 @@ def test_conv2d_gradcheck(x_shape, ksize, filters, strides, padding, rng):
 
 def test_conv2d_without_bias_gradcheck(rng):
     x, kernel, _ = _random_conv(rng, (2, 5, 4, 3), (3, 3), 2)
-    errors = check_op(conv2d_forward, conv2d_backward, x, kernel, None, names=("x", "kernel", "bias"),
-                      strides=(1, 1), padding="same")
+    errors = check_op(
+        conv2d_forward,
+        conv2d_backward,
+        x,
+        kernel,
+        None,
+        names=("x", "kernel", "bias"),
+        strides=(1, 1),
+        padding="same",
+    )
     assert set(errors) == {"x", "kernel"}
     assert max(errors.values()) < 1e-6, errors
     out, _ = conv2d_forward(x, kernel, None, padding="same")
@@ -57,6 +85,7 @@ def test_conv2d_without_bias_gradcheck(rng):
 
 
 # -- fast vs naive -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("x_shape, ksize, filters, strides, padding", CONFIGS, ids=IDS)
 def test_fast_matches_naive(x_shape, ksize, filters, strides, padding, rng):
@@ -128,14 +157,18 @@ def test_float32_in_float32_out(rng):
 
 # -- im2col / col2im ---------------------------------------------------------------
 
-@pytest.mark.parametrize("padded_shape, kh, kw, strides", [
-    ((2, 7, 6, 3), 3, 3, (1, 1)),   # overlapping patches
-    ((2, 7, 6, 3), 3, 3, (2, 2)),
-    ((2, 6, 8, 3), 2, 2, (2, 2)),   # tiling, no overlap
-    ((3, 5, 7, 2), 1, 2, (1, 1)),
-    ((3, 5, 7, 2), 1, 2, (2, 1)),
-    ((1, 8, 5, 4), 3, 2, (3, 2)),   # stride leaves pixels unused
-])
+
+@pytest.mark.parametrize(
+    "padded_shape, kh, kw, strides",
+    [
+        ((2, 7, 6, 3), 3, 3, (1, 1)),  # overlapping patches
+        ((2, 7, 6, 3), 3, 3, (2, 2)),
+        ((2, 6, 8, 3), 2, 2, (2, 2)),  # tiling, no overlap
+        ((3, 5, 7, 2), 1, 2, (1, 1)),
+        ((3, 5, 7, 2), 1, 2, (2, 1)),
+        ((1, 8, 5, 4), 3, 2, (3, 2)),  # stride leaves pixels unused
+    ],
+)
 def test_col2im_is_the_adjoint_of_im2col(padded_shape, kh, kw, strides, rng):
     """<im2col(x), y> == <x, col2im(y)> for all x, y: col2im is im2col transposed."""
     x = rng.standard_normal(padded_shape)
@@ -148,7 +181,7 @@ def test_col2im_is_the_adjoint_of_im2col(padded_shape, kh, kw, strides, rng):
 
 def test_im2col_rows_are_patches_in_kh_kw_c_order():
     x = np.arange(2 * 4 * 5 * 3, dtype=np.float64).reshape(2, 4, 5, 3)
-    cols = im2col(x, 2, 3, (2, 1))                       # OH = 2, OW = 3
+    cols = im2col(x, 2, 3, (2, 1))  # OH = 2, OW = 3
     assert cols.shape == (2 * 2 * 3, 2 * 3 * 3)
     # Row (n=1, i=1, j=2): the patch with top-left corner (2, 2) of image 1.
     np.testing.assert_array_equal(cols[1 * 6 + 1 * 3 + 2], x[1, 2:4, 2:5, :].ravel())
@@ -156,7 +189,7 @@ def test_im2col_rows_are_patches_in_kh_kw_c_order():
 
 def test_col2im_adds_overlapping_patches():
     # A 3x3 image, 2x2 patches at stride 1: the centre pixel is in all four.
-    ones = np.ones((4, 4))                               # (N*OH*OW, KH*KW*C)
+    ones = np.ones((4, 4))  # (N*OH*OW, KH*KW*C)
     img = col2im(ones, (1, 3, 3, 1), 2, 2, (1, 1))[0, :, :, 0]
     np.testing.assert_array_equal(img, [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
 
@@ -164,31 +197,44 @@ def test_col2im_adds_overlapping_patches():
 def test_pad_input_uses_explicit_ends():
     x = np.ones((1, 2, 3, 1))
     assert pad_input(x, (0, 0, 0, 0)) is x
-    xp = pad_input(x, (0, 1, 2, 0))                      # top 0: x[:, 0:-0] would be empty
+    xp = pad_input(x, (0, 1, 2, 0))  # top 0: x[:, 0:-0] would be empty
     assert xp.shape == (1, 3, 5, 1)
     np.testing.assert_array_equal(xp[0, :, :, 0], [[0, 0, 1, 1, 1], [0, 0, 1, 1, 1], [0, 0, 0, 0, 0]])
 
 
 # -- output sizes and 'same' padding -------------------------------------------------
 
-@pytest.mark.parametrize("size, k, stride, padding, expected", [
-    (7, 3, 1, "valid", 5), (7, 3, 2, "valid", 3), (8, 3, 2, "valid", 3), (4, 3, 3, "valid", 1),
-    (7, 3, 1, "same", 7), (7, 3, 2, "same", 4), (8, 2, 2, "same", 4), (5, 1, 2, "same", 3),
-    (2, 3, 1, "valid", 0),
-])
+
+@pytest.mark.parametrize(
+    "size, k, stride, padding, expected",
+    [
+        (7, 3, 1, "valid", 5),
+        (7, 3, 2, "valid", 3),
+        (8, 3, 2, "valid", 3),
+        (4, 3, 3, "valid", 1),
+        (7, 3, 1, "same", 7),
+        (7, 3, 2, "same", 4),
+        (8, 2, 2, "same", 4),
+        (5, 1, 2, "same", 3),
+        (2, 3, 1, "valid", 0),
+    ],
+)
 def test_conv_output_size(size, k, stride, padding, expected):
     assert conv_output_size(size, k, stride, padding) == expected
 
 
-@pytest.mark.parametrize("size, k, stride, expected", [
-    (4, 3, 2, (0, 1)),   # odd total padding: the extra pixel goes after (TF rule)
-    (6, 2, 1, (0, 1)),
-    (5, 3, 2, (1, 1)),
-    (5, 3, 1, (1, 1)),
-    (7, 1, 2, (0, 0)),
-    (6, 4, 1, (1, 2)),
-    (3, 5, 3, (1, 1)),
-])
+@pytest.mark.parametrize(
+    "size, k, stride, expected",
+    [
+        (4, 3, 2, (0, 1)),  # odd total padding: the extra pixel goes after (TF rule)
+        (6, 2, 1, (0, 1)),
+        (5, 3, 2, (1, 1)),
+        (5, 3, 1, (1, 1)),
+        (7, 1, 2, (0, 0)),
+        (6, 4, 1, (1, 2)),
+        (3, 5, 3, (1, 1)),
+    ],
+)
 def test_same_padding_puts_the_odd_pixel_after(size, k, stride, expected):
     assert same_pads(size, k, stride) == expected
 
@@ -216,10 +262,10 @@ def test_known_answer_valid_ones_kernel():
 
 def test_known_answer_same_ones_kernel_with_bias():
     # Each output: the sum of the in-image neighbours (zero padding elsewhere), plus 0.5.
-    expected = np.array([[10, 18, 24, 18],
-                         [27, 45, 54, 39],
-                         [51, 81, 90, 63],
-                         [42, 66, 72, 50]], dtype=np.float64) + 0.5
+    expected = (
+        np.array([[10, 18, 24, 18], [27, 45, 54, 39], [51, 81, 90, 63], [42, 66, 72, 50]], dtype=np.float64)
+        + 0.5
+    )
     out, _ = conv2d_forward(X44, ONES33, np.array([0.5]), padding="same")
     np.testing.assert_allclose(out[0, :, :, 0], expected)
 
@@ -227,8 +273,10 @@ def test_known_answer_same_ones_kernel_with_bias():
 def test_known_answer_same_stride2_pads_bottom_right_only():
     # 4 -> 2 outputs needs 1 pad pixel; TF puts it after, so windows start at rows/cols 0 and 2.
     out, _ = conv2d_forward(X44, ONES33, None, strides=(2, 2), padding="same")
-    expected = [[0 + 1 + 2 + 4 + 5 + 6 + 8 + 9 + 10, 2 + 3 + 6 + 7 + 10 + 11],
-                [8 + 9 + 10 + 12 + 13 + 14, 10 + 11 + 14 + 15]]
+    expected = [
+        [0 + 1 + 2 + 4 + 5 + 6 + 8 + 9 + 10, 2 + 3 + 6 + 7 + 10 + 11],
+        [8 + 9 + 10 + 12 + 13 + 14, 10 + 11 + 14 + 15],
+    ]
     np.testing.assert_allclose(out[0, :, :, 0], expected)
 
 
@@ -246,7 +294,7 @@ def test_known_answer_backward_counts_window_memberships():
 
 def test_known_answer_multichannel_1x2_kernel():
     # Two input channels, a 1x2 kernel mixing them: out = x[i,j,0] - x[i,j+1,1] * 2.
-    x = np.stack([X44[0, :, :, 0], 100 + X44[0, :, :, 0]], axis=-1)[None]   # (1, 4, 4, 2)
+    x = np.stack([X44[0, :, :, 0], 100 + X44[0, :, :, 0]], axis=-1)[None]  # (1, 4, 4, 2)
     kernel = np.zeros((1, 2, 2, 1))
     kernel[0, 0, 0, 0] = 1.0
     kernel[0, 1, 1, 0] = -2.0
@@ -258,31 +306,47 @@ def test_known_answer_multichannel_1x2_kernel():
 
 # -- property test ------------------------------------------------------------------
 
+
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 2), h=st.integers(1, 6), w=st.integers(1, 6), c=st.integers(1, 3),
-       f=st.integers(1, 3), kh=st.integers(1, 3), kw=st.integers(1, 3),
-       sh=st.integers(1, 2), sw=st.integers(1, 2), padding=st.sampled_from(["same", "valid"]),
-       seed=st.integers(0, 2**16))
+@given(
+    n=st.integers(1, 2),
+    h=st.integers(1, 6),
+    w=st.integers(1, 6),
+    c=st.integers(1, 3),
+    f=st.integers(1, 3),
+    kh=st.integers(1, 3),
+    kw=st.integers(1, 3),
+    sh=st.integers(1, 2),
+    sw=st.integers(1, 2),
+    padding=st.sampled_from(["same", "valid"]),
+    seed=st.integers(0, 2**16),
+)
 def test_property_fast_equals_naive(n, h, w, c, f, kh, kw, sh, sw, padding, seed):
-    assume(padding == "same" or (h >= kh and w >= kw))   # else the output is empty
+    assume(padding == "same" or (h >= kh and w >= kw))  # else the output is empty
     r = np.random.default_rng(seed)
     x, kernel, bias = _random_conv(r, (n, h, w, c), (kh, kw), f)
     out, cache = conv2d_forward(x, kernel, bias, (sh, sw), padding)
-    np.testing.assert_allclose(out, conv2d_forward_naive(x, kernel, bias, (sh, sw), padding),
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        out, conv2d_forward_naive(x, kernel, bias, (sh, sw), padding), rtol=1e-10, atol=1e-12
+    )
     dout = r.standard_normal(out.shape)
-    for fast, naive in zip(conv2d_backward(dout, cache),
-                           conv2d_backward_naive(dout, x, kernel, (sh, sw), padding)):
+    for fast, naive in zip(
+        conv2d_backward(dout, cache), conv2d_backward_naive(dout, x, kernel, (sh, sw), padding)
+    ):
         assert rel_error(fast, naive) < 1e-8 or np.allclose(fast, naive, atol=1e-12)
 
 
-@pytest.mark.parametrize("shape, kernel_hw, padding", [
-    ((2, 33, 34, 16), (3, 3), "same"),     # big enough for the kernel-row path
-    ((1, 40, 37, 17), (2, 3), "valid"),
-])
+@pytest.mark.parametrize(
+    "shape, kernel_hw, padding",
+    [
+        ((2, 33, 34, 16), (3, 3), "same"),  # big enough for the kernel-row path
+        ((1, 40, 37, 17), (2, 3), "valid"),
+    ],
+)
 def test_kernel_row_path_equals_full_im2col(shape, kernel_hw, padding):
     """The fast stride-1 path (split by kernel row) computes exactly im2col(x) @ W."""
     from numvgg.ops.conv import conv_pads, im2col, pad_input
+
     rng = np.random.default_rng(3)
     x = rng.standard_normal(shape)
     kernel = rng.standard_normal((*kernel_hw, shape[-1], 5))

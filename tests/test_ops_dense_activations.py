@@ -1,16 +1,24 @@
 """numvgg.ops.dense and numvgg.ops.activations: dense, flatten, dropout and
 the activation functions, including their numerics at extreme inputs."""
+
 import numpy as np
 import pytest
 
 from numvgg.debug.gradcheck import check_op
 from numvgg.ops import activations as act
-from numvgg.ops.dense import (dense_backward, dense_forward, dropout_backward, dropout_forward,
-                              flatten_backward, flatten_forward)
+from numvgg.ops.dense import (
+    dense_backward,
+    dense_forward,
+    dropout_backward,
+    dropout_forward,
+    flatten_backward,
+    flatten_forward,
+)
 
 # -- dense -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("x_shape", [(3, 7), (2, 4, 7)])      # (N, D_in) and (N, T, D_in)
+
+@pytest.mark.parametrize("x_shape", [(3, 7), (2, 4, 7)])  # (N, D_in) and (N, T, D_in)
 def test_dense_gradcheck(x_shape, rng):
     x = rng.standard_normal(x_shape)
     kernel = rng.standard_normal((7, 5))
@@ -21,8 +29,8 @@ def test_dense_gradcheck(x_shape, rng):
 
 
 def test_dense_known_answer():
-    x = np.linspace(0.0, 5.0, 6).reshape(2, 3)                   # rows [0 1 2], [3 4 5]
-    kernel = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]])       # column sums, then j-weighted
+    x = np.linspace(0.0, 5.0, 6).reshape(2, 3)  # rows [0 1 2], [3 4 5]
+    kernel = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]])  # column sums, then j-weighted
     out, cache = dense_forward(x, kernel, np.array([0.5, -1.0]))
     np.testing.assert_allclose(out, [[3.5, 4.0], [12.5, 13.0]])
     dx, dk, db = dense_backward(np.array([[1.0, 0.0], [0.0, 1.0]]), cache)
@@ -41,6 +49,7 @@ def test_dense_backward_flags(rng):
 
 
 # -- flatten -----------------------------------------------------------------------
+
 
 def test_flatten_is_channels_last_row_major():
     x = np.linspace(0.0, 23.0, 24).reshape(2, 2, 2, 3)
@@ -66,6 +75,7 @@ def test_flatten_gradcheck(rng):
 
 # -- dropout -----------------------------------------------------------------------
 
+
 def test_dropout_is_identity_at_inference(rng):
     x = rng.standard_normal((4, 5))
     out, cache = dropout_forward(x, 0.5, training=False, rng=np.random.default_rng(0))
@@ -79,7 +89,7 @@ def test_dropout_training_zeroes_and_scales(rng):
     out, cache = dropout_forward(x, 0.3, training=True, rng=np.random.default_rng(0))
     kept = out != 0
     np.testing.assert_allclose(out[kept], x[kept] / 0.7, rtol=1e-12)
-    assert abs(kept.mean() - 0.7) < 0.02                    # 10,000 draws: std of the mean ~0.005
+    assert abs(kept.mean() - 0.7) < 0.02  # 10,000 draws: std of the mean ~0.005
     dout = rng.standard_normal(x.shape)
     dx = dropout_backward(dout, cache)
     np.testing.assert_allclose(dx[kept], dout[kept] / 0.7, rtol=1e-12)
@@ -109,6 +119,7 @@ def test_dropout_keeps_float32(rng):
 
 # -- activations ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh", "softmax", "linear"])
 def test_activation_gradcheck(name, rng):
     forward, backward = act.get_activation(name)
@@ -119,13 +130,13 @@ def test_activation_gradcheck(name, rng):
 def test_softmax_backward_equals_jacobian_product(rng):
     x = rng.standard_normal(5)
     s, cache = act.softmax_forward(x)
-    jacobian = np.diag(s) - np.outer(s, s)                       # ds_i/dx_j
+    jacobian = np.diag(s) - np.outer(s, s)  # ds_i/dx_j
     dout = rng.standard_normal(5)
     np.testing.assert_allclose(act.softmax_backward(dout, cache), jacobian.T @ dout, rtol=1e-12)
 
 
 def test_relu_known_values_and_zero_gets_no_gradient():
-    x = np.linspace(-1.0, 1.0, 5)                                # [-1, -0.5, 0, 0.5, 1]
+    x = np.linspace(-1.0, 1.0, 5)  # [-1, -0.5, 0, 0.5, 1]
     out, mask = act.relu_forward(x)
     np.testing.assert_array_equal(out, [0, 0, 0, 0.5, 1])
     np.testing.assert_array_equal(act.relu_backward(np.ones(5), mask), [0, 0, 0, 1, 1])
@@ -147,10 +158,10 @@ def test_sigmoid_is_finite_at_extremes(dtype):
         ds = act.sigmoid_backward(np.ones_like(x), cache)
     assert s.dtype == dtype
     assert np.all(np.isfinite(s)) and np.all(np.isfinite(ds))
-    assert 0.0 <= float(s[0]) < 1e-300 and 0.0 <= float(s[1]) < 1e-40   # tiny, never negative or nan
+    assert 0.0 <= float(s[0]) < 1e-300 and 0.0 <= float(s[1]) < 1e-40  # tiny, never negative or nan
     assert s[2] == 0.5 and s[-1] == 1.0 and s[-2] == 1.0
     if dtype == np.float64:
-        np.testing.assert_allclose(s[1], np.exp(-100.0), rtol=1e-12)   # not rounded to 0
+        np.testing.assert_allclose(s[1], np.exp(-100.0), rtol=1e-12)  # not rounded to 0
     assert ds[2] == 0.25 and ds[0] == 0.0 and ds[-1] == 0.0
 
 

@@ -1,19 +1,26 @@
 """numvgg.ops.pooling: max-pool (fast vs naive, tie rule, odd sizes, 'same')
 and global average / max pooling."""
+
 import numpy as np
 import pytest
 
 from numvgg.debug.gradcheck import check_op
-from numvgg.ops.pooling import (global_average_pooling2d_backward, global_average_pooling2d_forward,
-                                global_max_pooling2d_backward, global_max_pooling2d_forward,
-                                maxpool2d_backward, maxpool2d_backward_naive, maxpool2d_forward,
-                                maxpool2d_forward_naive)
+from numvgg.ops.pooling import (
+    global_average_pooling2d_backward,
+    global_average_pooling2d_forward,
+    global_max_pooling2d_backward,
+    global_max_pooling2d_forward,
+    maxpool2d_backward,
+    maxpool2d_backward_naive,
+    maxpool2d_forward,
+    maxpool2d_forward_naive,
+)
 
 # (input shape, pool_size, strides)
 VALID_CONFIGS = [
-    ((2, 4, 6, 3), (2, 2), None),       # VGG's pool, even sizes
-    ((2, 7, 5, 3), (2, 2), None),       # odd sizes floor: 7x5 -> 3x2
-    ((3, 7, 8, 2), (3, 3), (2, 2)),     # overlapping windows
+    ((2, 4, 6, 3), (2, 2), None),  # VGG's pool, even sizes
+    ((2, 7, 5, 3), (2, 2), None),  # odd sizes floor: 7x5 -> 3x2
+    ((3, 7, 8, 2), (3, 3), (2, 2)),  # overlapping windows
     ((1, 6, 7, 4), (1, 2), (1, 2)),
     ((2, 5, 9, 1), (2, 3), (1, 2)),
 ]
@@ -25,25 +32,47 @@ def test_maxpool_fast_matches_naive(x_shape, pool, strides, rng):
     out, cache = maxpool2d_forward(x, pool, strides, "valid")
     np.testing.assert_array_equal(out, maxpool2d_forward_naive(x, pool, strides))
     dout = rng.standard_normal(out.shape)
-    np.testing.assert_allclose(maxpool2d_backward(dout, cache),
-                               maxpool2d_backward_naive(dout, x, pool, strides), rtol=1e-12)
+    np.testing.assert_allclose(
+        maxpool2d_backward(dout, cache), maxpool2d_backward_naive(dout, x, pool, strides), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("x_shape, pool, strides", VALID_CONFIGS)
 def test_maxpool_gradcheck(x_shape, pool, strides, rng):
-    x = rng.standard_normal(x_shape)       # continuous values: no ties, no kinks within h
-    errors = check_op(maxpool2d_forward, maxpool2d_backward, x, names=("x",), seed=3,
-                      pool_size=pool, strides=strides, padding="valid")
+    x = rng.standard_normal(x_shape)  # continuous values: no ties, no kinks within h
+    errors = check_op(
+        maxpool2d_forward,
+        maxpool2d_backward,
+        x,
+        names=("x",),
+        seed=3,
+        pool_size=pool,
+        strides=strides,
+        padding="valid",
+    )
     assert errors["x"] < 1e-6, errors
 
 
-@pytest.mark.parametrize("x_shape, pool, strides", [
-    ((2, 5, 7, 3), (2, 2), None), ((2, 6, 5, 3), (3, 3), (2, 2)), ((1, 5, 5, 2), (2, 3), (2, 1)),
-])
+@pytest.mark.parametrize(
+    "x_shape, pool, strides",
+    [
+        ((2, 5, 7, 3), (2, 2), None),
+        ((2, 6, 5, 3), (3, 3), (2, 2)),
+        ((1, 5, 5, 2), (2, 3), (2, 1)),
+    ],
+)
 def test_maxpool_same_gradcheck(x_shape, pool, strides, rng):
     x = rng.standard_normal(x_shape)
-    errors = check_op(maxpool2d_forward, maxpool2d_backward, x, names=("x",), seed=4,
-                      pool_size=pool, strides=strides, padding="same")
+    errors = check_op(
+        maxpool2d_forward,
+        maxpool2d_backward,
+        x,
+        names=("x",),
+        seed=4,
+        pool_size=pool,
+        strides=strides,
+        padding="same",
+    )
     assert errors["x"] < 1e-6, errors
 
 
@@ -99,15 +128,16 @@ def test_overlapping_windows_add_up():
 
 def test_same_padding_never_picks_the_padding():
     # All-negative 5x5 input, 2x2 'same' pool -> 3x3; zero padding would win the border windows.
-    x = -1.0 - np.linspace(0.0, 24.0, 25).reshape(1, 5, 5, 1)    # x[i, j] = -1 - (5 i + j)
+    x = -1.0 - np.linspace(0.0, 24.0, 25).reshape(1, 5, 5, 1)  # x[i, j] = -1 - (5 i + j)
     out, cache = maxpool2d_forward(x, padding="same")
     assert out.shape == (1, 3, 3, 1)
     # The max of each window is its top-left element (values decrease right and down).
     np.testing.assert_array_equal(out[0, :, :, 0], x[0, 0::2, 0::2, 0])
     dx = maxpool2d_backward(np.ones_like(out), cache)
     assert dx.shape == x.shape
-    np.testing.assert_array_equal(dx[0, :, :, 0] != 0, np.isin(np.arange(25).reshape(5, 5),
-                                                               [0, 2, 4, 10, 12, 14, 20, 22, 24]))
+    np.testing.assert_array_equal(
+        dx[0, :, :, 0] != 0, np.isin(np.arange(25).reshape(5, 5), [0, 2, 4, 10, 12, 14, 20, 22, 24])
+    )
 
 
 def test_maxpool_does_not_modify_dout(rng):
@@ -121,15 +151,20 @@ def test_maxpool_does_not_modify_dout(rng):
 
 # -- global pooling --------------------------------------------------------------------
 
+
 def test_global_average_known_answer_and_gradcheck(rng):
-    x = np.linspace(0.0, 23.0, 24).reshape(1, 2, 4, 3)           # channel c holds c, c+3, ..., c+21
+    x = np.linspace(0.0, 23.0, 24).reshape(1, 2, 4, 3)  # channel c holds c, c+3, ..., c+21
     out, cache = global_average_pooling2d_forward(x)
     np.testing.assert_allclose(out, [[10.5, 11.5, 12.5]])
     dx = global_average_pooling2d_backward(np.array([[8.0, 16.0, 24.0]]), cache)
     np.testing.assert_allclose(dx, np.broadcast_to([1.0, 2.0, 3.0], x.shape))
 
-    errors = check_op(global_average_pooling2d_forward, global_average_pooling2d_backward,
-                      rng.standard_normal((2, 5, 7, 3)), names=("x",))
+    errors = check_op(
+        global_average_pooling2d_forward,
+        global_average_pooling2d_backward,
+        rng.standard_normal((2, 5, 7, 3)),
+        names=("x",),
+    )
     assert errors["x"] < 1e-6, errors
 
 
@@ -149,6 +184,10 @@ def test_global_max_known_answer_tie_and_gradcheck(rng):
     dx = global_max_pooling2d_backward(np.array([[5.0]]), cache)
     assert dx[0, 0, 1, 0] == 2.5 and dx[0, 2, 0, 0] == 2.5 and dx.sum() == 5.0
 
-    errors = check_op(global_max_pooling2d_forward, global_max_pooling2d_backward,
-                      rng.standard_normal((2, 5, 7, 3)), names=("x",))
+    errors = check_op(
+        global_max_pooling2d_forward,
+        global_max_pooling2d_backward,
+        rng.standard_normal((2, 5, 7, 3)),
+        names=("x",),
+    )
     assert errors["x"] < 1e-6, errors

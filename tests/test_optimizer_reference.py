@@ -1,6 +1,7 @@
 """numvgg's optimizers against Keras' recorded updates (tests/reference/optimizers.npz),
 without TensorFlow: the fast inner loop (``pytest -m "not keras"``) still catches a
 wrong update rule. tests/reference/make_optimizer_refs.py writes the file."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,17 @@ def _inputs():
 
 
 def test_reference_covers_the_rules_that_matter():
-    assert set(CASES) == {"sgd", "sgd_momentum", "sgd_nesterov", "adam", "adam_amsgrad", "rmsprop",
-                          "rmsprop_centered_momentum", "adagrad", "adadelta"}
+    assert set(CASES) == {
+        "sgd",
+        "sgd_momentum",
+        "sgd_nesterov",
+        "adam",
+        "adam_amsgrad",
+        "rmsprop",
+        "rmsprop_centered_momentum",
+        "adagrad",
+        "adadelta",
+    }
     assert META["keras"].startswith("3."), META
 
 
@@ -48,5 +58,6 @@ def test_updates_match_recorded_keras(case):
         for i, w in enumerate(weights):
             expected = ARRAYS[f"{case}/step{k}/{i}"]
             assert not np.array_equal(expected, weights0[i]), "the reference did not move"
-            np.testing.assert_allclose(w, expected, rtol=1e-6, atol=1e-7,
-                                       err_msg=f"{class_name}({kwargs}) weight {i} after step {k}")
+            np.testing.assert_allclose(
+                w, expected, rtol=1e-6, atol=1e-7, err_msg=f"{class_name}({kwargs}) weight {i} after step {k}"
+            )

@@ -1,5 +1,6 @@
 """numvgg.optimizers against keras.optimizers: same weights after a few steps,
 same learning rates, same state layout; plus the API's errors and warnings."""
+
 import warnings
 
 import numpy as np
@@ -18,8 +19,10 @@ def make_problem(seed=0):
     1e-3 to 10, so every term of every rule matters."""
     rng = np.random.default_rng(seed)
     weights = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
-    grads = [[(rng.standard_normal(s) * 10 ** rng.uniform(-3, 1)).astype(np.float32) for s in SHAPES]
-             for _ in range(STEPS)]
+    grads = [
+        [(rng.standard_normal(s) * 10 ** rng.uniform(-3, 1)).astype(np.float32) for s in SHAPES]
+        for _ in range(STEPS)
+    ]
     return weights, grads
 
 
@@ -83,8 +86,9 @@ def test_schedules_match_keras(keras, tf, schedule, staircase):
     weights0, grads = make_problem(1)
     ours_opt = optimizers.SGD(learning_rate=ours_schedule, momentum=0.9)
     keras_opt = keras.optimizers.SGD(learning_rate=keras_schedule, momentum=0.9)
-    assert_same_weights(run_numvgg(ours_opt, weights0, grads),
-                        run_keras(keras, tf, keras_opt, weights0, grads), weights0)
+    assert_same_weights(
+        run_numvgg(ours_opt, weights0, grads), run_keras(keras, tf, keras_opt, weights0, grads), weights0
+    )
     # The schedule is read at `iterations`, the number of updates already applied.
     assert ours_opt.iterations == STEPS
     assert ours_opt.learning_rate == pytest.approx(float(keras_opt.learning_rate), rel=1e-6)
@@ -120,8 +124,16 @@ def test_learning_rate_is_float32_and_schedule_not_settable():
         optimizers.Adam(learning_rate="fast")
 
 
-@pytest.mark.parametrize("name,kwargs", [("Adam", {"amsgrad": True}), ("RMSprop", {"momentum": 0.5, "centered": True}),
-                                         ("Adadelta", {}), ("SGD", {"momentum": 0.9}), ("Adagrad", {})])
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("Adam", {"amsgrad": True}),
+        ("RMSprop", {"momentum": 0.5, "centered": True}),
+        ("Adadelta", {}),
+        ("SGD", {"momentum": 0.9}),
+        ("Adagrad", {}),
+    ],
+)
 def test_state_is_in_keras_variable_order(keras, tf, name, kwargs):
     weights0, grads = make_problem(3)
     ours = getattr(optimizers, name)(**kwargs)
@@ -134,9 +146,17 @@ def test_state_is_in_keras_variable_order(keras, tf, name, kwargs):
     for (key, ours_value), keras_value in zip(state.items(), keras_values):
         assert ours_value.shape == keras_value.shape, key
         np.testing.assert_allclose(ours_value, keras_value, rtol=1e-6, atol=1e-7, err_msg=key)
-    assert list(state)[:3] == ["iterations", "learning_rate", {
-        "Adam": "momentum/0", "RMSprop": "velocity/0", "Adadelta": "accumulated_grad/0",
-        "SGD": "momentum/0", "Adagrad": "accumulator/0"}[name]]
+    assert list(state)[:3] == [
+        "iterations",
+        "learning_rate",
+        {
+            "Adam": "momentum/0",
+            "RMSprop": "velocity/0",
+            "Adadelta": "accumulated_grad/0",
+            "SGD": "momentum/0",
+            "Adagrad": "accumulator/0",
+        }[name],
+    ]
 
 
 def test_set_state_resumes_exactly():
@@ -207,7 +227,9 @@ def test_foreign_variables_and_bad_gradients_are_rejected():
     opt.apply(grads[0], weights)
     with pytest.raises(ValueError, match="not one of the 3 arrays"):
         opt.apply(grads[0], [w.copy() for w in weights])
-    with pytest.raises(ShapeError, match="Gradient #1 has shape \\(4,\\) but its variable has shape \\(5,\\)"):
+    with pytest.raises(
+        ShapeError, match="Gradient #1 has shape \\(4,\\) but its variable has shape \\(5,\\)"
+    ):
         opt.apply([grads[0][0], np.zeros(4, np.float32), grads[0][2]], weights)
     with pytest.raises(ValueError, match="No gradients"):
         opt.apply([None, None, None], weights)
@@ -263,9 +285,15 @@ def test_unknown_and_ignored_arguments(keras):
 
 
 def test_get_resolves_keras_names():
-    for name, cls in [("sgd", optimizers.SGD), ("adam", optimizers.Adam), ("rmsprop", optimizers.RMSprop),
-                      ("adagrad", optimizers.Adagrad), ("adadelta", optimizers.Adadelta), ("RMSprop", optimizers.RMSprop),
-                      ("Adam", optimizers.Adam)]:
+    for name, cls in [
+        ("sgd", optimizers.SGD),
+        ("adam", optimizers.Adam),
+        ("rmsprop", optimizers.RMSprop),
+        ("adagrad", optimizers.Adagrad),
+        ("adadelta", optimizers.Adadelta),
+        ("RMSprop", optimizers.RMSprop),
+        ("Adam", optimizers.Adam),
+    ]:
         assert type(optimizers.get(name)) is cls
     opt = optimizers.SGD(momentum=0.5)
     assert optimizers.get(opt) is opt
@@ -275,9 +303,17 @@ def test_get_resolves_keras_names():
         optimizers.get("adamw")
 
 
-@pytest.mark.parametrize("name,kwargs", [("SGD", {"momentum": 0.9, "nesterov": True}), ("Adam", {"amsgrad": True}),
-                                         ("RMSprop", {"centered": True}), ("Adagrad", {}), ("Adadelta", {}),
-                                         ("Adam", {"clipnorm": 1.0, "weight_decay": 0.01})])
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("SGD", {"momentum": 0.9, "nesterov": True}),
+        ("Adam", {"amsgrad": True}),
+        ("RMSprop", {"centered": True}),
+        ("Adagrad", {}),
+        ("Adadelta", {}),
+        ("Adam", {"clipnorm": 1.0, "weight_decay": 0.01}),
+    ],
+)
 def test_config_matches_keras(keras, name, kwargs):
     ours = getattr(optimizers, name)(**kwargs).get_config()
     theirs = getattr(keras.optimizers, name)(**kwargs).get_config()
@@ -289,9 +325,16 @@ def test_config_matches_keras(keras, name, kwargs):
 def test_schedule_config_round_trip():
     opt = optimizers.Adam(learning_rate=schedules.InverseTimeDecay(0.01, 1, 1e-3))
     config = opt.get_config()
-    assert config["learning_rate"] == {"class_name": "InverseTimeDecay", "config": {
-        "initial_learning_rate": 0.01, "decay_steps": 1, "decay_rate": 1e-3, "staircase": False,
-        "name": "InverseTimeDecay"}}
+    assert config["learning_rate"] == {
+        "class_name": "InverseTimeDecay",
+        "config": {
+            "initial_learning_rate": 0.01,
+            "decay_steps": 1,
+            "decay_rate": 1e-3,
+            "staircase": False,
+            "name": "InverseTimeDecay",
+        },
+    }
     again = optimizers.Adam.from_config(config)
     assert again.get_config() == config
     assert "learning_rate" not in again.get_state()

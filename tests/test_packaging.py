@@ -1,4 +1,5 @@
 """What setup.cfg declares holds for the interpreter the tests run on."""
+
 from __future__ import annotations
 
 import configparser
@@ -29,8 +30,9 @@ def test_declared_python_floor_is_the_tested_one():
     # must be the lowest declared version (or the floor is raised to it).
     floor = declared_python_floor()
     assert floor >= (3, 11), f"numvgg uses BaseException.add_note (3.11+); setup.cfg declares {floor}"
-    assert floor <= sys.version_info[:2], (f"setup.cfg declares Python >= {floor} but the tests "
-                                           f"run on {sys.version_info[:2]}")
+    assert floor <= sys.version_info[:2], (
+        f"setup.cfg declares Python >= {floor} but the tests run on {sys.version_info[:2]}"
+    )
     if os.environ.get("CI"):
         # CI runs the lowest declared version, so the floor itself is what is tested.
         assert floor == sys.version_info[:2], f"CI runs {sys.version_info[:2]}, setup.cfg declares {floor}"

@@ -4,6 +4,7 @@ One report on random weights (which Keras writes and numvgg reads back) must
 pass with float32-level errors; one on a file numvgg wrote, with a
 deliberately broken kernel gradient, must fail on exactly those rows.
 """
+
 import sys
 
 import numpy as np
@@ -12,8 +13,13 @@ import pytest
 from numvgg import initializers
 from numvgg.applications.vgg16 import VGG16
 from numvgg.debug import parity
-from numvgg.debug.parity import (BACKWARD_TOLERANCE, FORWARD_TOLERANCE, KerasUnavailableError,
-                                 compare, parity_report)
+from numvgg.debug.parity import (
+    BACKWARD_TOLERANCE,
+    FORWARD_TOLERANCE,
+    KerasUnavailableError,
+    compare,
+    parity_report,
+)
 from numvgg.ops import conv as conv_ops
 
 CONVS = [f"block{b}_conv{i}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)]
@@ -28,7 +34,7 @@ def report(keras):
 def test_random_weights_report_passes_with_float32_errors(report):
     assert report.ok, str(report)
     assert report.failures == []
-    assert 0.0 < report.max_error("forward") < 1e-5        # float32 rounding, not exact equality
+    assert 0.0 < report.max_error("forward") < 1e-5  # float32 rounding, not exact equality
     assert 0.0 < report.max_error("backward") < 1e-5
     layers = list(dict.fromkeys(row.layer for row in report.rows))
     assert layers[:3] == ["block1_conv1", "block1_conv2", "block1_pool"]
@@ -102,7 +108,7 @@ def test_missing_weights_file_is_named(keras, tmp_path):
 
 
 def test_missing_keras_gives_an_install_hint(monkeypatch):
-    monkeypatch.setitem(sys.modules, "keras", None)          # makes `import keras` fail
+    monkeypatch.setitem(sys.modules, "keras", None)  # makes `import keras` fail
     with pytest.raises(KerasUnavailableError, match="pip install") as info:
         parity.import_keras()
     assert isinstance(info.value, ImportError) and isinstance(info.value.__cause__, ImportError)

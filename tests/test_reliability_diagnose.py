@@ -1,5 +1,6 @@
 """Issue 15: the NaN / divergence diagnosis (numvgg.models.diagnose) looks at
 weights and logits, and flags divergence, not only NaN."""
+
 from __future__ import annotations
 
 import warnings
@@ -20,8 +21,8 @@ def train_until(model, n_batches=12):
         warnings.simplefilter("ignore")
         with np.errstate(all="ignore"):
             for i in range(n_batches):
-                xb, yb = x[8 * i:8 * i + 8], y[8 * i:8 * i + 8]
-                y_pred = model(xb)                                   # the weights of this batch
+                xb, yb = x[8 * i : 8 * i + 8], y[8 * i : 8 * i + 8]
+                y_pred = model(xb)  # the weights of this batch
                 logits = model.layers[-1].last_logits
                 diag = diagnose.diagnose_nonfinite_loss(model, y_pred, logits, 1e10)
                 loss = model.train_on_batch(xb, yb)
@@ -46,12 +47,12 @@ def test_adam_at_1e10_is_flagged_as_diverging_before_any_nan():
     flagged = []
     with np.errstate(all="ignore"):
         for i in range(8):
-            loss = float(np.ravel(model.train_on_batch(x[8 * i:8 * i + 8], y[8 * i:8 * i + 8]))[0])
+            loss = float(np.ravel(model.train_on_batch(x[8 * i : 8 * i + 8], y[8 * i : 8 * i + 8]))[0])
             assert np.isfinite(loss)
             diag = monitor.update(loss, model, model.layers[-1].last_logits, 1e10)
             if diag is not None:
                 flagged.append((i, diag))
-    assert len(flagged) == 1 and flagged[0][0] <= 2              # once, and early
+    assert len(flagged) == 1 and flagged[0][0] <= 2  # once, and early
     assert flagged[0][1].kind == diagnose.DIVERGING
     assert "training is diverging" in flagged[0][1].message and "weights reach" in flagged[0][1].message
 
@@ -62,7 +63,7 @@ def test_a_sane_run_is_never_flagged():
     monitor = diagnose.DivergenceMonitor()
     for _ in range(3):
         for i in range(8):
-            loss = float(np.ravel(model.train_on_batch(x[8 * i:8 * i + 8], y[8 * i:8 * i + 8]))[0])
+            loss = float(np.ravel(model.train_on_batch(x[8 * i : 8 * i + 8], y[8 * i : 8 * i + 8]))[0])
             assert monitor.update(loss, model) is None
 
 
@@ -73,8 +74,13 @@ def test_nonfinite_weights_are_named():
     assert diag.kind == diagnose.NONFINITE_WEIGHTS and f"'{model.layers[0].name}/bias'" in diag.message
 
 
-@pytest.mark.parametrize("y_pred, kind", [(np.array([[np.inf], [0.5]]), diagnose.ACTIVATION_OVERFLOW),
-                                          (np.array([[0.2], [0.5]]), diagnose.TARGETS)])
+@pytest.mark.parametrize(
+    "y_pred, kind",
+    [
+        (np.array([[np.inf], [0.5]]), diagnose.ACTIVATION_OVERFLOW),
+        (np.array([[0.2], [0.5]]), diagnose.TARGETS),
+    ],
+)
 def test_with_sane_weights_predictions_then_targets(y_pred, kind):
     diag = diagnose.diagnose_nonfinite_loss(small_model(), y_pred, logits=np.array([[1.0], [0.0]]))
     assert diag.kind == kind
@@ -83,6 +89,6 @@ def test_with_sane_weights_predictions_then_targets(y_pred, kind):
 def test_a_loss_near_zero_first_does_not_make_everything_diverge():
     monitor = diagnose.DivergenceMonitor()
     assert monitor.update(0.0) is None
-    assert monitor.update(0.5) is None                 # 0.5 < 1000 * 1e-3
+    assert monitor.update(0.5) is None  # 0.5 < 1000 * 1e-3
     assert monitor.update(float("nan")) is None
     assert monitor.update(5.0).kind == diagnose.DIVERGING

@@ -17,6 +17,7 @@ Three sources of bad files:
 
 After every failed load the model must be unchanged.
 """
+
 from __future__ import annotations
 
 import select
@@ -36,8 +37,11 @@ from reliability_helpers import small_data, small_model
 from numvgg.errors import TrainingStateError, WeightFileError
 from numvgg.io.weights import load_weights, save_weights
 
-SETTINGS = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 TESTS = Path(__file__).parent
 
@@ -61,7 +65,7 @@ def assert_only_clear_errors(path):
     before = weights_only.get_weights()
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")          # skipped / ignored weights may warn
+            warnings.simplefilter("ignore")  # skipped / ignored weights may warn
             load_weights(weights_only, path)
     except WeightFileError as e:
         assert str(path) in str(e) or "Group name" in str(e) or "Weights file" in str(e), str(e)
@@ -87,21 +91,63 @@ def test_random_bytes(tmp_path, data, signature):
 
 
 # -- 2. random HDF5 structures -------------------------------------------------------------------
-NAMES = st.sampled_from(["layers", "vars", "layer_names", "weight_names", "model_weights", "name",
-                         "0", "1", "2", "conv2d", "dense", "dense_1", "dropout", "kernel", "bias",
-                         "optimizer", "numvgg_training_state", "top_level_model_weights",
-                         "conv2d/kernel", "global_average_pooling2d", "epoch", "step",
-                         "format_version", "optimizer_class", "optimizer_keys", "shuffle_rng",
-                         "layer_rngs"])
-TEXTS = st.sampled_from(["conv2d", "dense", "kernel", "0", "Adam", "", "layers/conv2d",
-                         '["iterations", "momentum/0"]', '{"bit_generator": "PCG64"}', "[]",
-                         '[["dropout", {}]]', "{not json", "\u00e9t\u00e9"])
+NAMES = st.sampled_from(
+    [
+        "layers",
+        "vars",
+        "layer_names",
+        "weight_names",
+        "model_weights",
+        "name",
+        "0",
+        "1",
+        "2",
+        "conv2d",
+        "dense",
+        "dense_1",
+        "dropout",
+        "kernel",
+        "bias",
+        "optimizer",
+        "numvgg_training_state",
+        "top_level_model_weights",
+        "conv2d/kernel",
+        "global_average_pooling2d",
+        "epoch",
+        "step",
+        "format_version",
+        "optimizer_class",
+        "optimizer_keys",
+        "shuffle_rng",
+        "layer_rngs",
+    ]
+)
+TEXTS = st.sampled_from(
+    [
+        "conv2d",
+        "dense",
+        "kernel",
+        "0",
+        "Adam",
+        "",
+        "layers/conv2d",
+        '["iterations", "momentum/0"]',
+        '{"bit_generator": "PCG64"}',
+        "[]",
+        '[["dropout", {}]]',
+        "{not json",
+        "\u00e9t\u00e9",
+    ]
+)
 ATTR_VALUES = st.one_of(
-    st.integers(-3, 3), st.floats(allow_nan=True, width=32), TEXTS,
+    st.integers(-3, 3),
+    st.floats(allow_nan=True, width=32),
+    TEXTS,
     st.lists(TEXTS, max_size=4).map(lambda t: np.array([s.encode() for s in t], dtype="S")),
-    st.just(np.zeros((0,))), st.lists(st.integers(0, 9), min_size=1, max_size=3).map(np.array))
-DTYPES = st.sampled_from(["float32", "float16", "float64", "int8", "uint16", "bool", "S3",
-                          "complex64"])
+    st.just(np.zeros((0,))),
+    st.lists(st.integers(0, 9), min_size=1, max_size=3).map(np.array),
+)
+DTYPES = st.sampled_from(["float32", "float16", "float64", "int8", "uint16", "bool", "S3", "complex64"])
 SHAPES = st.lists(st.integers(0, 5), max_size=4).map(tuple)
 
 
@@ -112,9 +158,13 @@ def datasets(draw):
 
 TREES = st.recursive(
     datasets(),
-    lambda children: st.tuples(st.just("group"), st.dictionaries(NAMES, children, max_size=4),
-                               st.dictionaries(NAMES, ATTR_VALUES, max_size=3)),
-    max_leaves=12)
+    lambda children: st.tuples(
+        st.just("group"),
+        st.dictionaries(NAMES, children, max_size=4),
+        st.dictionaries(NAMES, ATTR_VALUES, max_size=3),
+    ),
+    max_leaves=12,
+)
 
 
 def write_node(parent, name, node):
@@ -126,7 +176,7 @@ def write_node(parent, name, node):
             _, children, attrs = node
             obj = parent.require_group(name) if name else parent
     except (TypeError, ValueError):
-        return                    # e.g. "conv2d/kernel" where "conv2d" is a dataset: skip it
+        return  # e.g. "conv2d/kernel" where "conv2d" is a dataset: skip it
     if node[0] == "group":
         for child_name, child in children.items():
             if child_name not in obj:
@@ -136,8 +186,13 @@ def write_node(parent, name, node):
 
 
 @SETTINGS
-@given(tree=st.tuples(st.just("group"), st.dictionaries(NAMES, TREES, max_size=5),
-                      st.dictionaries(NAMES, ATTR_VALUES, max_size=3)))
+@given(
+    tree=st.tuples(
+        st.just("group"),
+        st.dictionaries(NAMES, TREES, max_size=5),
+        st.dictionaries(NAMES, ATTR_VALUES, max_size=3),
+    )
+)
 def test_random_hdf5_structures(tmp_path, tree):
     path = tmp_path / "structure.h5"
     with h5py.File(path, "w") as f:
@@ -149,9 +204,12 @@ EDITS = st.sampled_from(["delete", "dataset", "group", "attribute", "soft_link",
 
 
 @SETTINGS
-@given(kind=st.sampled_from(["legacy", "keras3", "state"]),
-       edits=st.lists(st.tuples(st.integers(0, 10**6), EDITS, NAMES, ATTR_VALUES, DTYPES, SHAPES),
-                      min_size=1, max_size=4))
+@given(
+    kind=st.sampled_from(["legacy", "keras3", "state"]),
+    edits=st.lists(
+        st.tuples(st.integers(0, 10**6), EDITS, NAMES, ATTR_VALUES, DTYPES, SHAPES), min_size=1, max_size=4
+    ),
+)
 def test_real_files_with_random_edits(real_files, tmp_path, kind, edits):
     path = tmp_path / f"edited_{kind}.h5"
     path.write_bytes(real_files[kind].read_bytes())
@@ -230,13 +288,23 @@ def test_damaged_copies_of_real_files(real_files, tmp_path):
     bad, hangs, first = [], [], 0
     while first < n_cases:
         child = subprocess.Popen(
-            [sys.executable, str(script), str(TESTS), *map(str, real_files.values()), str(seed),
-             str(first), str(n_cases), str(tmp_path / "damaged.h5")],
-            stdout=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                str(script),
+                str(TESTS),
+                *map(str, real_files.values()),
+                str(seed),
+                str(first),
+                str(n_cases),
+                str(tmp_path / "damaged.h5"),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         current = first
         while True:
             ready, _, _ = select.select([child.stdout], [], [], watchdog)
-            if not ready:                                  # libhdf5 is looping: note it, go on
+            if not ready:  # libhdf5 is looping: note it, go on
                 child.kill()
                 child.wait()
                 hangs.append(current)
@@ -254,5 +322,8 @@ def test_damaged_copies_of_real_files(real_files, tmp_path):
     assert child.returncode == 0 or hangs, "the fuzzing child crashed"
     assert not bad, "\n".join(bad)
     if hangs:
-        warnings.warn(f"libhdf5 hung on damaged case(s) {hangs} of seed {seed} (HDFGroup/hdf5#1707); "
-                      "numvgg cannot interrupt it. Reproduce with the CHILD script of this test.")
+        warnings.warn(
+            f"libhdf5 hung on damaged case(s) {hangs} of seed {seed} (HDFGroup/hdf5#1707); "
+            "numvgg cannot interrupt it. Reproduce with the CHILD script of this test.",
+            stacklevel=2,
+        )

@@ -10,6 +10,7 @@ The kill test runs a process that saves a 24 MB weights file in a loop and
 ``kill -9``s it at random moments; the file on disk must always be a complete
 earlier version, never a mix.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,7 @@ from numvgg.random import set_random_seed
 
 EPOCHS = 4
 BATCH = 8
-X, Y = small_data(40)                       # 5 batches per epoch
+X, Y = small_data(40)  # 5 batches per epoch
 VAL = small_data(8, seed=1)
 TESTS = Path(__file__).parent
 
@@ -41,8 +42,16 @@ def fresh(seed=1, **kwargs):
 
 
 def fit(model, callbacks=(), **kwargs):
-    return model.fit(X, Y, batch_size=BATCH, epochs=EPOCHS, validation_data=VAL, verbose=0,
-                     callbacks=list(callbacks), **kwargs)
+    return model.fit(
+        X,
+        Y,
+        batch_size=BATCH,
+        epochs=EPOCHS,
+        validation_data=VAL,
+        verbose=0,
+        callbacks=list(callbacks),
+        **kwargs,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +89,11 @@ def test_model_checkpoint_state_and_initial_epoch_resume_exactly(reference, tmp_
         fit(fresh(), [ModelCheckpoint(path), CrashAt(2, 1)])
     model = fresh(seed=99)
     initial_epoch = model.load_training_state(path)
-    assert initial_epoch == 2                                  # epochs 0 and 1 were saved
+    assert initial_epoch == 2  # epochs 0 and 1 were saved
     history = fit(model, initial_epoch=initial_epoch)
     assert_same_state(reference[0], model)
     assert history.epoch == [2, 3]
-    for key, values in history.history.items():                # whole epochs: identical logs
+    for key, values in history.history.items():  # whole epochs: identical logs
         assert values == reference[1][key][2:], key
 
 
@@ -93,12 +102,12 @@ def test_backup_and_restore_resumes_mid_epoch_exactly(reference, tmp_path, save_
     backup = BackupAndRestore(tmp_path / "backup", save_freq=save_freq)
     with pytest.raises(RuntimeError, match="simulated"):
         fit(fresh(), [backup, CrashAt(*crash)])
-    assert (tmp_path / "backup" / "latest.state.h5").exists()     # a failed fit keeps its backup
+    assert (tmp_path / "backup" / "latest.state.h5").exists()  # a failed fit keeps its backup
     model = fresh(seed=99)
     history = fit(model, [BackupAndRestore(tmp_path / "backup", save_freq=save_freq)])
     assert_same_state(reference[0], model)
-    assert history.history["val_loss"] == reference[1]["val_loss"][history.epoch[0]:]
-    assert not (tmp_path / "backup").exists()                  # completed: backup deleted
+    assert history.history["val_loss"] == reference[1]["val_loss"][history.epoch[0] :]
+    assert not (tmp_path / "backup").exists()  # completed: backup deleted
 
 
 def test_model_checkpoint_every_few_batches_resumes_mid_epoch(reference, tmp_path):
@@ -106,7 +115,7 @@ def test_model_checkpoint_every_few_batches_resumes_mid_epoch(reference, tmp_pat
     with pytest.raises(RuntimeError):
         fit(fresh(), [ModelCheckpoint(path, save_freq=4), CrashAt(1, 4)])
     model = fresh(seed=7)
-    initial_epoch = model.load_training_state(path)            # saved after 8 batches: epoch 1, step 3
+    initial_epoch = model.load_training_state(path)  # saved after 8 batches: epoch 1, step 3
     assert initial_epoch == 1 and model.training_progress.step == 3
     fit(model, initial_epoch=initial_epoch)
     assert_same_state(reference[0], model)
@@ -118,8 +127,11 @@ def test_forgetting_initial_epoch_after_loading_warns(tmp_path):
         fit(fresh(), [ModelCheckpoint(path), CrashAt(2, 0, when="begin")])
     model = fresh()
     model.load_training_state(path)
-    with pytest.warns(UserWarning, match=r"restored the state at epoch 2 .* initial_epoch=0.*"
-                                         r"Pass initial_epoch=2"):
+    with pytest.warns(
+        UserWarning,
+        match=r"restored the state at epoch 2 .* initial_epoch=0.*"
+        r"Pass initial_epoch=2",
+    ):
         model.fit(X, Y, batch_size=BATCH, epochs=1, verbose=0)
 
 
@@ -133,7 +145,7 @@ def sigint_during_update(model, at_update, times=1):
         calls.append(1)
         if len(calls) == at_update:
             for _ in range(times):
-                signal.raise_signal(signal.SIGINT)       # Python runs the handler right here
+                signal.raise_signal(signal.SIGINT)  # Python runs the handler right here
         return original(grads, variables)
 
     model.optimizer.apply = apply
@@ -141,15 +153,15 @@ def sigint_during_update(model, at_update, times=1):
 
 def test_ctrl_c_inside_a_step_finishes_the_batch_saves_and_resumes_exactly(reference, tmp_path, capsys):
     model = fresh()
-    sigint_during_update(model, at_update=8)                 # epoch 1, batch 2
+    sigint_during_update(model, at_update=8)  # epoch 1, batch 2
     with pytest.raises(KeyboardInterrupt) as info:
         fit(model, [BackupAndRestore(tmp_path / "backup")])
-    assert model.optimizer.iterations == 8                   # the interrupted update completed
+    assert model.optimizer.iterations == 8  # the interrupted update completed
     assert "finishing this batch" in capsys.readouterr().err
     note = " ".join(info.value.__notes__)
     assert "stopped cleanly at epoch 2/4, after 3/5 batch(es)" in note
     assert "BackupAndRestore saved the training state" in note
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handler restored
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
     resumed = fresh(seed=5)
     fit(resumed, [BackupAndRestore(tmp_path / "backup")])
     assert_same_state(reference[0], resumed)
@@ -168,10 +180,10 @@ def test_ctrl_c_outside_a_step_also_saves_a_consistent_state(reference, tmp_path
 def test_second_ctrl_c_stops_at_once_and_saves_nothing(tmp_path):
     backup = tmp_path / "backup"
     model = fresh()
-    sigint_during_update(model, at_update=7, times=2)         # epoch 1, batch 1
+    sigint_during_update(model, at_update=7, times=2)  # epoch 1, batch 1
     with pytest.raises(KeyboardInterrupt) as info:
         fit(model, [BackupAndRestore(backup)])
-    assert model.optimizer.iterations == 6                    # update 7 never ran
+    assert model.optimizer.iterations == 6  # update 7 never ran
     assert "inside a training step" in " ".join(info.value.__notes__)
     # The backup is the one of epoch 0's end: resuming from it starts epoch 1 afresh.
     assert fresh(seed=5).load_training_state(backup / "latest.state.h5") == 1
@@ -179,8 +191,10 @@ def test_second_ctrl_c_stops_at_once_and_saves_nothing(tmp_path):
 
 def test_without_our_handler_an_interrupt_inside_a_step_is_reported_torn(tmp_path):
     """A debugger or notebook may own SIGINT; then the interrupt arrives mid-step as usual."""
+
     def foreign_handler(signum, frame):
         raise KeyboardInterrupt
+
     previous = signal.signal(signal.SIGINT, foreign_handler)
     try:
         model = fresh()
@@ -222,9 +236,13 @@ def test_real_ctrl_c_in_another_process_then_resume(reference, tmp_path):
     script = tmp_path / "train.py"
     script.write_text(CHILD_TRAINING)
     backup = tmp_path / "backup"
-    child = subprocess.Popen([sys.executable, str(script), str(TESTS), str(backup)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for _ in range(7):                                        # well into epoch 2
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(TESTS), str(backup)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for _ in range(7):  # well into epoch 2
         assert child.stdout.readline().strip() == "batch"
     child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=60)
@@ -243,11 +261,11 @@ def test_double_checkpoint_falls_back_to_the_previous_backup(reference, tmp_path
         fit(fresh(), [BackupAndRestore(backup, double_checkpoint=True), CrashAt(2, 3)])
     latest = backup / "latest.state.h5"
     assert (backup / "latest.state.h5.bkp").exists()
-    latest.write_bytes(latest.read_bytes()[:1000])            # damaged, e.g. by a full disk
+    latest.write_bytes(latest.read_bytes()[:1000])  # damaged, e.g. by a full disk
     model = fresh(seed=3)
     with pytest.warns(UserWarning, match=r"cannot be loaded .*truncated.*restoring the previous backup"):
         history = fit(model, [BackupAndRestore(backup, double_checkpoint=True)])
-    assert history.epoch == [1, 2, 3]                         # the previous backup: end of epoch 0
+    assert history.epoch == [1, 2, 3]  # the previous backup: end of epoch 0
     assert_same_state(reference[0], model)
 
 
@@ -279,9 +297,14 @@ def test_restoring_into_another_model_is_an_error_not_a_silent_restart(tmp_path)
         fit(fresh(optimizer="sgd"), [BackupAndRestore(tmp_path / "b")])
 
 
-@pytest.mark.parametrize("kwargs, match", [(dict(backup_dir=""), "Empty `backup_dir`"),
-                                           (dict(backup_dir="b", save_freq=0), "save_freq"),
-                                           (dict(backup_dir="b", save_freq="batch"), "save_freq")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(backup_dir=""), "Empty `backup_dir`"),
+        (dict(backup_dir="b", save_freq=0), "save_freq"),
+        (dict(backup_dir="b", save_freq="batch"), "save_freq"),
+    ],
+)
 def test_backup_and_restore_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         BackupAndRestore(**kwargs)
@@ -314,6 +337,7 @@ def saved_version(path, how):
     """The single value every weight in the file holds (a complete save has one)."""
     from numvgg.layers import Dense
     from numvgg.models import Sequential
+
     model = Sequential([Dense(1024, input_shape=(2048,)), Dense(2048), Dense(1024)])
     model.compile(optimizer="sgd", loss="mse")
     if how == "state":
@@ -326,17 +350,19 @@ def saved_version(path, how):
 
 
 @pytest.mark.skipif(os.name != "posix", reason="kill -9")
-@pytest.mark.parametrize("name, how", [("model.weights.h5", "weights"), ("model.h5", "weights"),
-                                       ("model.state.h5", "state")])
+@pytest.mark.parametrize(
+    "name, how", [("model.weights.h5", "weights"), ("model.h5", "weights"), ("model.state.h5", "state")]
+)
 def test_kill_9_while_saving_never_damages_the_previous_file(tmp_path, name, how):
     script = tmp_path / "save_loop.py"
     script.write_text(CHILD_SAVING.replace("version = 0", "version = 100"))
     path = tmp_path / name
     # A good file first (version 1, written by the same loop, killed once it is done).
-    child = subprocess.Popen([sys.executable, "-c", CHILD_SAVING + "\n", str(path), how],
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD_SAVING + "\n", str(path), how], stdout=subprocess.PIPE, text=True
+    )
     assert child.stdout.readline().strip() == "1"
-    assert child.stdout.readline().strip() == "2"             # version 1 is on disk
+    assert child.stdout.readline().strip() == "2"  # version 1 is on disk
     child.kill()
     child.wait()
     for leftover in tmp_path.glob(f".{name}~*.tmp"):
@@ -346,16 +372,17 @@ def test_kill_9_while_saving_never_damages_the_previous_file(tmp_path, name, how
     rng = np.random.default_rng(0)
     killed_mid_write = 0
     for _ in range(8):
-        child = subprocess.Popen([sys.executable, str(script), str(path), how],
-                                 stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, str(script), str(path), how], stdout=subprocess.PIPE, text=True
+        )
         assert int(child.stdout.readline()) == 101
         time.sleep(rng.uniform(0.0, 0.3))
-        child.kill()                                           # SIGKILL: no cleanup code runs
+        child.kill()  # SIGKILL: no cleanup code runs
         child.wait()
         leftovers = list(tmp_path.glob(f".{name}~*.tmp"))
         killed_mid_write += bool(leftovers)
-        version = saved_version(path, how)                     # loads, all or nothing
-        assert version in (1, 2) or version >= 101             # one whole version, never a mix
+        version = saved_version(path, how)  # loads, all or nothing
+        assert version in (1, 2) or version >= 101  # one whole version, never a mix
         for leftover in leftovers:
             leftover.unlink()
         if killed_mid_write >= 2:

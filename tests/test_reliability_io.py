@@ -3,6 +3,7 @@
 
 Each test failed on the code before the fix (see docs/reliability.md).
 """
+
 from __future__ import annotations
 
 import os
@@ -38,14 +39,17 @@ def overwrite(path, dataset, value):
 
 
 # -- 3. damaged training-state values ----------------------------------------------------------
-@pytest.mark.parametrize("entry, value, match", [
-    ("iterations", np.float64("nan"), r"'iterations' holds 1 NaN"),
-    ("iterations", np.int64(-3), r"'iterations' .*whole number >= 0"),
-    ("learning_rate", np.float32("nan"), r"'learning_rate' holds 1 NaN"),
-    ("learning_rate", np.float32(-1e-3), r"'learning_rate' should be a learning rate >= 0"),
-    ("velocity/0", None, r"'velocity/0' .*negative values"),
-    ("momentum/1", None, r"'momentum/1' holds 1 NaN"),
-])
+@pytest.mark.parametrize(
+    "entry, value, match",
+    [
+        ("iterations", np.float64("nan"), r"'iterations' holds 1 NaN"),
+        ("iterations", np.int64(-3), r"'iterations' .*whole number >= 0"),
+        ("learning_rate", np.float32("nan"), r"'learning_rate' holds 1 NaN"),
+        ("learning_rate", np.float32(-1e-3), r"'learning_rate' should be a learning rate >= 0"),
+        ("velocity/0", None, r"'velocity/0' .*negative values"),
+        ("momentum/1", None, r"'momentum/1' holds 1 NaN"),
+    ],
+)
 def test_damaged_optimizer_values_are_refused_by_name(tmp_path, entry, value, match):
     model, path = trained_state(tmp_path)
     state = model.optimizer.get_state()
@@ -72,8 +76,9 @@ def test_a_sound_state_still_loads(tmp_path):
 
 
 # -- 4. NaN / inf weights ----------------------------------------------------------------------------
-@pytest.mark.parametrize("bad, match", [(np.nan, "1 NaN"), (np.inf, "1 infinite"),
-                                        (1e39, "overflow float32")])
+@pytest.mark.parametrize(
+    "bad, match", [(np.nan, "1 NaN"), (np.inf, "1 infinite"), (1e39, "overflow float32")]
+)
 def test_nonfinite_weights_in_a_file_are_refused_naming_layer_and_weight(tmp_path, bad, match):
     model = small_model(compile=False)
     path = tmp_path / "w.weights.h5"
@@ -111,7 +116,7 @@ def test_check_finite_weights_names_the_source():
         check_finite_weights("fc1", "kernel", np.array([np.nan, np.nan, 1.0]), "set_weights()")
     with pytest.raises(WeightFileError, match="overflow float32"):
         check_finite_weights("fc1", "bias", np.array([3.5e38]))
-    check_finite_weights("fc1", "bias", np.array([3.4e38]))        # float32 holds it
+    check_finite_weights("fc1", "bias", np.array([3.4e38]))  # float32 holds it
 
 
 # -- 5. save_weights: the atomic writer -----------------------------------------------------------
@@ -171,12 +176,13 @@ def test_save_fsyncs_the_file(tmp_path, monkeypatch):
 
 def test_stale_temp_files_of_dead_processes_are_cleaned(tmp_path):
     target = tmp_path / "w.weights.h5"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     dead_pid = int(dead.stdout)
     stale = tmp_path / f".w.weights.h5~{dead_pid}-0123abcd.tmp"
-    alive = tmp_path / f".w.weights.h5~{os.getppid()}-0123abcd.tmp"   # a live process's save
-    foreign = tmp_path / f".other.h5~{dead_pid}-0123abcd.tmp"          # another target's
+    alive = tmp_path / f".w.weights.h5~{os.getppid()}-0123abcd.tmp"  # a live process's save
+    foreign = tmp_path / f".other.h5~{dead_pid}-0123abcd.tmp"  # another target's
     for path in (stale, alive, foreign):
         path.write_bytes(b"x" * 100)
     save_weights(small_model(compile=False), target)
@@ -187,8 +193,14 @@ def test_model_checkpoint_weights_only_uses_the_same_writer(tmp_path):
     model = small_model()
     x, y = small_data(16)
     name = "c" * (255 - len(".weights.h5")) + ".weights.h5"
-    model.fit(x, y, epochs=1, batch_size=8, verbose=0,
-              callbacks=[ModelCheckpoint(str(tmp_path / name), save_weights_only=True)])
+    model.fit(
+        x,
+        y,
+        epochs=1,
+        batch_size=8,
+        verbose=0,
+        callbacks=[ModelCheckpoint(str(tmp_path / name), save_weights_only=True)],
+    )
     assert os.listdir(tmp_path) == [name]
 
 
@@ -208,7 +220,7 @@ def test_a_hard_link_cycle_is_a_weights_file_error(tmp_path):
     save_weights(model, path)
     with h5py.File(path, "a") as f:
         group = f["layers/conv2d"]
-        group.create_group("layers")["loop"] = group     # a hard link to itself
+        group.create_group("layers")["loop"] = group  # a hard link to itself
     before = snapshot(model)
     with pytest.raises(WeightFileError, match="hard link") as info:
         load_weights(model, path)
@@ -233,6 +245,7 @@ def test_a_3000_deep_tree_is_a_weights_file_error(tmp_path):
 # -- 12. BackupAndRestore when its state file became a folder ---------------------------------------
 def test_backup_state_path_that_became_a_folder_is_a_damaged_backup(tmp_path):
     from numvgg.callbacks import BackupAndRestore
+
     backup = tmp_path / "backup"
     x, y = small_data(16)
 
@@ -249,5 +262,5 @@ def test_backup_state_path_that_became_a_folder_is_a_damaged_backup(tmp_path):
         history = run(4)
     messages = " ".join(str(w.message) for w in record)
     assert "restoring the previous backup" in messages and "moved it to" in messages
-    assert history.epoch == [1, 2, 3]              # the .bkp was taken after epoch 1
+    assert history.epoch == [1, 2, 3]  # the .bkp was taken after epoch 1
     assert state.is_file() and (backup / "latest.state.h5.damaged").is_dir()

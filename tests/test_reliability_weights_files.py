@@ -13,6 +13,7 @@ truncated files, links and external data; this file covers what it does not:
 * training-state files (``save_training_state``): every way one can fail to
   fit, and that a failure changes nothing -- weights, optimizer, generators.
 """
+
 from __future__ import annotations
 
 import h5py
@@ -43,8 +44,11 @@ def conv_layers(arch):
 
 def top_layers(side=224, classes=1000):
     flat = (side // 32) ** 2 * 512
-    return [("fc1", [(flat, 4096), (4096,)]), ("fc2", [(4096, 4096), (4096,)]),
-            ("predictions", [(4096, classes), (classes,)])]
+    return [
+        ("fc1", [(flat, 4096), (4096,)]),
+        ("fc2", [(4096, 4096), (4096,)]),
+        ("predictions", [(4096, classes), (classes,)]),
+    ]
 
 
 def fill_value(layer_index, weight_index):
@@ -104,15 +108,20 @@ def assert_unchanged(model, before):
 
 # -- VGG19 into VGG16 -----------------------------------------------------------------------
 def test_vgg19_file_into_vgg16_names_the_extra_layers(vgg_notop, tmp_path):
-    path = write_published(tmp_path / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                           conv_layers(ARCH19))
+    path = write_published(
+        tmp_path / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", conv_layers(ARCH19)
+    )
     before = vgg_notop.get_weights()
     with pytest.raises(WeightFileError) as info:
         load_weights(vgg_notop, path)
     message = str(info.value)
-    for part in (str(path), "has 13 layers with weights", "holds 16",
-                 "Only in the file: block3_conv4, block4_conv4, block5_conv4",
-                 "only in the model: none"):
+    for part in (
+        str(path),
+        "has 13 layers with weights",
+        "holds 16",
+        "Only in the file: block3_conv4, block4_conv4, block5_conv4",
+        "only in the model: none",
+    ):
         assert part in message, part
     assert_unchanged(vgg_notop, before)
 
@@ -124,18 +133,27 @@ def test_vgg19_keras3_file_into_vgg16_names_layer_group_and_both_shapes(vgg_noto
         load_weights(vgg_notop, path)
     message = str(info.value)
     # The 8th conv of VGG16 is block4_conv1 (256 -> 512); VGG19's is block3_conv4 (256 -> 256).
-    for part in ("layer 'block4_conv1'", "'layers/conv2d_7' (block3_conv4)",
-                 "(3, 3, 256, 512)", "(3, 3, 256, 256)", "nothing was loaded"):
+    for part in (
+        "layer 'block4_conv1'",
+        "'layers/conv2d_7' (block3_conv4)",
+        "(3, 3, 256, 512)",
+        "(3, 3, 256, 256)",
+        "nothing was loaded",
+    ):
         assert part in message, part
     assert_unchanged(vgg_notop, before)
 
 
 # -- with top / without top ---------------------------------------------------------------------
 def test_top_file_into_notop_model_by_order_names_the_top_layers(vgg_notop, tmp_path):
-    path = write_published(tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
-                           conv_layers(ARCH) + top_layers())
-    with pytest.raises(WeightFileError, match=r"has 13 .* holds 16 .*Only in the file: fc1, fc2, "
-                                              r"predictions.*by_name=True"):
+    path = write_published(
+        tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels.h5", conv_layers(ARCH) + top_layers()
+    )
+    with pytest.raises(
+        WeightFileError,
+        match=r"has 13 .* holds 16 .*Only in the file: fc1, fc2, "
+        r"predictions.*by_name=True",
+    ):
         load_weights(vgg_notop, path)
 
 
@@ -151,8 +169,11 @@ def test_top_file_into_notop_model_by_name_loads_the_convolutions_like_keras(tmp
 
 def test_notop_file_into_top_model_names_the_missing_top(vgg_top, tmp_path):
     legacy = write_published(tmp_path / "notop.h5", conv_layers(ARCH))
-    with pytest.raises(WeightFileError, match=r"has 16 .* holds 13 .*Only in the file: none; only "
-                                              r"in the model: fc1, fc2, predictions"):
+    with pytest.raises(
+        WeightFileError,
+        match=r"has 16 .* holds 13 .*Only in the file: none; only "
+        r"in the model: fc1, fc2, predictions",
+    ):
         load_weights(vgg_top, legacy)
     keras3 = write_keras3(tmp_path / "notop.weights.h5", conv_layers(ARCH))
     with pytest.raises(WeightFileError, match=r"layer 'fc1' has 2 weight\(s\).*no group 'layers/dense'"):
@@ -174,8 +195,7 @@ def test_top_file_for_224_into_a_32x32_top_model_names_fc1(vgg_top, tmp_path):
 
 
 def test_different_head_names_predictions_and_skip_mismatch_loads_the_rest(vgg_top, tmp_path):
-    path = write_keras3(tmp_path / "ten_classes.weights.h5",
-                        conv_layers(ARCH) + top_layers(SIDE, classes=10))
+    path = write_keras3(tmp_path / "ten_classes.weights.h5", conv_layers(ARCH) + top_layers(SIDE, classes=10))
     before = vgg_top.get_weights()
     with pytest.raises(WeightFileError, match=r"predictions/kernel.*\(4096, 1000\).*\(4096, 10\)"):
         load_weights(vgg_top, path)
@@ -206,8 +226,9 @@ def test_numeric_dtypes_are_cast_to_float32_like_keras(dtype, tmp_path):
     np.testing.assert_array_equal(loaded, kernel.astype(dtype).astype(np.float32))
 
 
-@pytest.mark.parametrize("dtype, shown", [("complex64", "complex64"), ("S4", "|S4"),
-                                          (np.dtype([("a", "f4"), ("b", "f4")]), "a")])
+@pytest.mark.parametrize(
+    "dtype, shown", [("complex64", "complex64"), ("S4", "|S4"), (np.dtype([("a", "f4"), ("b", "f4")]), "a")]
+)
 def test_non_numeric_datasets_are_refused_by_name(dtype, shown, tmp_path):
     path = tmp_path / "w.weights.h5"
     model = small_model(compile=False)
@@ -232,8 +253,9 @@ def trained(n_steps=3, **kwargs):
 
 
 def generator_states(model):
-    return [nv_random.get_state()] + [g.bit_generator.state for _, g in
-                                      training_state.layer_generators(model)]
+    return [nv_random.get_state()] + [
+        g.bit_generator.state for _, g in training_state.layer_generators(model)
+    ]
 
 
 def test_round_trip_restores_weights_optimizer_and_generators(tmp_path):
@@ -241,7 +263,7 @@ def test_round_trip_restores_weights_optimizer_and_generators(tmp_path):
     path = tmp_path / "run.state.h5"
     source.save_training_state(path)
     expected_rng = generator_states(source)
-    nv_random.generator().random(5)                       # move the shared generator on
+    nv_random.generator().random(5)  # move the shared generator on
     target = small_model(dropout_seed=99)
     assert target.load_training_state(path) == 0
     assert_same_state(source, target)
@@ -260,10 +282,16 @@ def test_a_training_state_file_is_also_a_keras3_weights_file(tmp_path):
 
 def test_keras_loads_weights_and_adam_state_from_a_training_state_file(keras, tmp_path):
     source = trained()
-    source.save_training_state(tmp_path / "run.weights.h5")      # Keras wants this suffix
-    reference = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
-                                  keras.layers.GlobalAveragePooling2D(), keras.layers.Dropout(0.3),
-                                  keras.layers.Dense(1, activation="sigmoid")])
+    source.save_training_state(tmp_path / "run.weights.h5")  # Keras wants this suffix
+    reference = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     reference.compile(optimizer="adam", loss="binary_crossentropy")
     reference.optimizer.build(reference.trainable_variables)
     reference.load_weights(tmp_path / "run.weights.h5")
@@ -292,14 +320,20 @@ def load_fails(model, path, match):
 
 def test_a_weights_file_is_not_a_training_state(tmp_path):
     save_weights(small_model(compile=False), tmp_path / "w.weights.h5")
-    load_fails(trained(), tmp_path / "w.weights.h5",
-               r"is a Keras weights file, not a numvgg training state.*model\.load_weights\(path\)")
+    load_fails(
+        trained(),
+        tmp_path / "w.weights.h5",
+        r"is a Keras weights file, not a numvgg training state.*model\.load_weights\(path\)",
+    )
 
 
-@pytest.mark.parametrize("content, match", [
-    (None, "not found"),
-    (b"not hdf5 at all\n" * 50, "not an HDF5 file"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (None, "not found"),
+        (b"not hdf5 at all\n" * 50, "not an HDF5 file"),
+    ],
+)
 def test_missing_and_non_hdf5_state_files(content, match, tmp_path):
     path = tmp_path / "run.state.h5"
     if content is not None:
@@ -327,8 +361,11 @@ def test_uncompiled_model_is_told_to_compile(tmp_path):
 
 def test_another_optimizer_class(tmp_path):
     trained().save_training_state(tmp_path / "run.state.h5")
-    load_fails(trained(optimizer="sgd"), tmp_path / "run.state.h5",
-               "holds the state of a Adam optimizer but .* compiled with SGD")
+    load_fails(
+        trained(optimizer="sgd"),
+        tmp_path / "run.state.h5",
+        "holds the state of a Adam optimizer but .* compiled with SGD",
+    )
 
 
 def test_other_layers_frozen_than_when_saved(tmp_path):
@@ -336,8 +373,11 @@ def test_other_layers_frozen_than_when_saved(tmp_path):
     model = small_model(compile=False)
     model.layers[0].trainable = False
     model.compile(optimizer="adam", loss="binary_crossentropy")
-    load_fails(model, tmp_path / "run.state.h5",
-               r"slots for 4 trained weight array\(s\), the model trains 2.*trainable=False")
+    load_fails(
+        model,
+        tmp_path / "run.state.h5",
+        r"slots for 4 trained weight array\(s\), the model trains 2.*trainable=False",
+    )
 
 
 def test_optimizer_slot_shape_mismatch_names_the_weight(tmp_path):
@@ -345,15 +385,23 @@ def test_optimizer_slot_shape_mismatch_names_the_weight(tmp_path):
     from numvgg.models import Sequential
 
     def model(filters):
-        m = Sequential([Conv2D(filters, (3, 3), input_shape=(16, 16, 3)), GlobalAveragePooling2D(),
-                        Dense(1, activation="sigmoid", name="head")])
+        m = Sequential(
+            [
+                Conv2D(filters, (3, 3), input_shape=(16, 16, 3)),
+                GlobalAveragePooling2D(),
+                Dense(1, activation="sigmoid", name="head"),
+            ]
+        )
         m.compile(optimizer="adam", loss="binary_crossentropy")
         m.train_on_batch(*small_data(4))
         return m
 
     model(4).save_training_state(tmp_path / "run.state.h5")
-    load_fails(model(5), tmp_path / "run.state.h5",
-               r"'momentum/0' \(for weight 'conv2d.*/kernel'\).*\(3, 3, 3, 5\).*\(3, 3, 3, 4\)")
+    load_fails(
+        model(5),
+        tmp_path / "run.state.h5",
+        r"'momentum/0' \(for weight 'conv2d.*/kernel'\).*\(3, 3, 3, 5\).*\(3, 3, 3, 4\)",
+    )
 
 
 def test_weight_mismatch_after_the_optimizer_fits_changes_nothing(tmp_path):
@@ -369,22 +417,34 @@ def test_weight_mismatch_after_the_optimizer_fits_changes_nothing(tmp_path):
 def test_different_number_of_dropout_layers(tmp_path):
     from numvgg.layers import Conv2D, Dense, GlobalAveragePooling2D
     from numvgg.models import Sequential
+
     trained().save_training_state(tmp_path / "run.state.h5")
-    model = Sequential([Conv2D(4, (3, 3), activation="relu", input_shape=(16, 16, 3)),
-                        GlobalAveragePooling2D(), Dense(1, activation="sigmoid")])
+    model = Sequential(
+        [
+            Conv2D(4, (3, 3), activation="relu", input_shape=(16, 16, 3)),
+            GlobalAveragePooling2D(),
+            Dense(1, activation="sigmoid"),
+        ]
+    )
     model.compile(optimizer="adam", loss="binary_crossentropy")
-    load_fails(model, tmp_path / "run.state.h5",
-               r"generator states for 1 layer\(s\).*has 0 layer\(s\) that draw random numbers")
+    load_fails(
+        model,
+        tmp_path / "run.state.h5",
+        r"generator states for 1 layer\(s\).*has 0 layer\(s\) that draw random numbers",
+    )
 
 
-@pytest.mark.parametrize("attr, value, match", [
-    ("shuffle_rng", "{not json", "'numvgg_training_state/shuffle_rng' is not valid JSON"),
-    ("shuffle_rng", '{"bit_generator": "PCG64", "state": 3}', "random-generator state does not fit"),
-    ("layer_rngs", '[["dropout", 5]]', "not a list of \\[name, state\\] pairs"),
-    ("epoch", -3, "'numvgg_training_state/epoch' should be a non-negative integer"),
-    ("format_version", 7, "format version 7; this numvgg reads version 1"),
-    ("optimizer_keys", '["iterations"]', "not all there|does not fit"),
-])
+@pytest.mark.parametrize(
+    "attr, value, match",
+    [
+        ("shuffle_rng", "{not json", "'numvgg_training_state/shuffle_rng' is not valid JSON"),
+        ("shuffle_rng", '{"bit_generator": "PCG64", "state": 3}', "random-generator state does not fit"),
+        ("layer_rngs", '[["dropout", 5]]', "not a list of \\[name, state\\] pairs"),
+        ("epoch", -3, "'numvgg_training_state/epoch' should be a non-negative integer"),
+        ("format_version", 7, "format version 7; this numvgg reads version 1"),
+        ("optimizer_keys", '["iterations"]', "not all there|does not fit"),
+    ],
+)
 def test_damaged_attributes(attr, value, match, tmp_path):
     path = tmp_path / "run.state.h5"
     trained().save_training_state(path)

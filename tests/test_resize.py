@@ -1,30 +1,38 @@
 """numvgg.data.resize against tf.image.resize, the function Keras' datasets call."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from numvgg.data.resize import (aspect_ratio_crop, check_interpolation, resize, resize_bilinear,
-                                resize_nearest)
+from numvgg.data.resize import aspect_ratio_crop, check_interpolation, resize, resize_bilinear, resize_nearest
 
 # (in_h, in_w) -> (out_h, out_w): shrink, enlarge, mixed, same size, odd ratios, single pixels.
-SIZES = [((375, 500), (256, 256)), ((60, 80), (224, 224)), ((33, 17), (16, 40)),
-         ((20, 20), (20, 20)), ((7, 13), (5, 3)), ((1, 1), (4, 3)), ((9, 5), (1, 1)),
-         ((224, 224), (223, 225))]
+SIZES = [
+    ((375, 500), (256, 256)),
+    ((60, 80), (224, 224)),
+    ((33, 17), (16, 40)),
+    ((20, 20), (20, 20)),
+    ((7, 13), (5, 3)),
+    ((1, 1), (4, 3)),
+    ((9, 5), (1, 1)),
+    ((224, 224), (223, 225)),
+]
 
 
 def _picture(rng, h, w, c=3):
     """Smooth gradients plus noise, uint8: what a resized photo looks like to the kernel."""
     yy, xx = np.mgrid[0:h, 0:w]
-    base = np.stack([(np.sin(xx / 9) + 1) * 120, (np.cos(yy / 7) + 1) * 120,
-                     (xx + yy) * 250 / (h + w)], -1)[..., :c]
+    base = np.stack([(np.sin(xx / 9) + 1) * 120, (np.cos(yy / 7) + 1) * 120, (xx + yy) * 250 / (h + w)], -1)[
+        ..., :c
+    ]
     return (base + rng.normal(0, 10, base.shape)).clip(0, 255).astype(np.uint8)
 
 
 @pytest.mark.parametrize("in_size, out_size", SIZES)
 @pytest.mark.parametrize("method, fn", [("bilinear", resize_bilinear), ("nearest", resize_nearest)])
 def test_exact_methods_equal_tensorflow_bit_for_bit(tf, rng, in_size, out_size, method, fn):
-    x = rng.integers(0, 256, in_size + (3,), dtype=np.uint8)   # noise: the hardest case
+    x = rng.integers(0, 256, in_size + (3,), dtype=np.uint8)  # noise: the hardest case
     ours = fn(x, out_size)
     theirs = tf.image.resize(x, out_size, method=method).numpy()
     # TF keeps uint8 for 'nearest' (only copies pixels); numvgg always gives float32.

@@ -1,4 +1,5 @@
 """Sample-weighted losses, class_weight, Precision/Recall/AUC and LearningRateScheduler against Keras 3."""
+
 from __future__ import annotations
 
 import types
@@ -26,7 +27,9 @@ REDUCTIONS = ["sum_over_batch_size", "sum", "mean_with_sample_weight", "none"]
 def _loss_case(name, rng):
     n = 6
     if name == "BinaryCrossentropy":
-        return rng.integers(0, 2, (n, 1)).astype(np.float32), rng.uniform(0.05, 0.95, (n, 1)).astype(np.float32)
+        return rng.integers(0, 2, (n, 1)).astype(np.float32), rng.uniform(0.05, 0.95, (n, 1)).astype(
+            np.float32
+        )
     if name == "CategoricalCrossentropy":
         p = rng.uniform(0.1, 1, (n, 4)).astype(np.float32)
         return np.eye(4, dtype=np.float32)[rng.integers(0, 4, n)], p / p.sum(1, keepdims=True)
@@ -38,8 +41,10 @@ def _loss_case(name, rng):
 
 @pytest.mark.keras
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("name", ["BinaryCrossentropy", "CategoricalCrossentropy",
-                                  "SparseCategoricalCrossentropy", "MeanSquaredError"])
+@pytest.mark.parametrize(
+    "name",
+    ["BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "MeanSquaredError"],
+)
 def test_weighted_losses_equal_keras(keras, tf, rng, name, reduction):
     y_true, y_pred = _loss_case(name, rng)
     weights = rng.uniform(0, 3, len(y_true)).astype(np.float32)
@@ -64,12 +69,15 @@ def test_class_weight_to_sample_weights_equals_keras(keras, rng, kind):
     from keras.src.trainers.data_adapters.data_adapter_utils import (
         class_weight_to_sample_weights as theirs,
     )
+
     labels = rng.integers(0, 3 if kind != "binary" else 2, 12)
-    y = {"binary": labels[:, None].astype(np.float32), "sparse": labels,
-         "one_hot": np.eye(3, dtype=np.float32)[labels]}[kind]
-    class_weight = {0: 0.5, 1: 3.0}                     # class 2 missing: weight 1
-    np.testing.assert_array_equal(class_weight_to_sample_weights(y, class_weight),
-                                  theirs(y, class_weight))
+    y = {
+        "binary": labels[:, None].astype(np.float32),
+        "sparse": labels,
+        "one_hot": np.eye(3, dtype=np.float32)[labels],
+    }[kind]
+    class_weight = {0: 0.5, 1: 3.0}  # class 2 missing: weight 1
+    np.testing.assert_array_equal(class_weight_to_sample_weights(y, class_weight), theirs(y, class_weight))
 
 
 @pytest.mark.keras
@@ -98,12 +106,15 @@ def test_unpack_and_batch_weights():
         batch_sample_weight(y, sw, {0: 1.0})
 
 
-@pytest.mark.parametrize("class_weight, message", [
-    ({0: 1.0, 5: 2.0}, r"names class 5, but the model predicts 2 classes \(0..1\)"),
-    ({"cats": 1.0}, r"keys must be class indices \(0..1\); got key 'cats'"),
-    ({0: -1.0}, r"class 0 must be a finite number >= 0"),
-    ([1.0, 2.0], r"must be a dict"),
-])
+@pytest.mark.parametrize(
+    "class_weight, message",
+    [
+        ({0: 1.0, 5: 2.0}, r"names class 5, but the model predicts 2 classes \(0..1\)"),
+        ({"cats": 1.0}, r"keys must be class indices \(0..1\); got key 'cats'"),
+        ({0: -1.0}, r"class 0 must be a finite number >= 0"),
+        ([1.0, 2.0], r"must be a dict"),
+    ],
+)
 def test_bad_class_weight_is_explained(class_weight, message):
     with pytest.raises(ValueError, match=message):
         check_class_weight(class_weight, num_classes=2)
@@ -120,18 +131,26 @@ def test_bad_sample_weight_is_explained():
 
 METRICS = {
     "precision": (lambda k: k.metrics.Precision(), lambda: Precision()),
-    "precision_thresholds": (lambda k: k.metrics.Precision(thresholds=[0.3, 0.6]),
-                             lambda: Precision(thresholds=[0.3, 0.6])),
+    "precision_thresholds": (
+        lambda k: k.metrics.Precision(thresholds=[0.3, 0.6]),
+        lambda: Precision(thresholds=[0.3, 0.6]),
+    ),
     "recall": (lambda k: k.metrics.Recall(), lambda: Recall()),
     "recall_class_id": (lambda k: k.metrics.Recall(class_id=2), lambda: Recall(class_id=2)),
     "auc_roc": (lambda k: k.metrics.AUC(), lambda: AUC()),
     "auc_pr": (lambda k: k.metrics.AUC(curve="PR"), lambda: AUC(curve="PR")),
-    "auc_minoring": (lambda k: k.metrics.AUC(num_thresholds=20, summation_method="minoring"),
-                     lambda: AUC(num_thresholds=20, summation_method="minoring")),
-    "auc_majoring_pr": (lambda k: k.metrics.AUC(curve="PR", summation_method="majoring"),
-                        lambda: AUC(curve="PR", summation_method="majoring")),
-    "auc_thresholds": (lambda k: k.metrics.AUC(thresholds=[0.2, 0.5, 0.7]),
-                       lambda: AUC(thresholds=[0.2, 0.5, 0.7])),
+    "auc_minoring": (
+        lambda k: k.metrics.AUC(num_thresholds=20, summation_method="minoring"),
+        lambda: AUC(num_thresholds=20, summation_method="minoring"),
+    ),
+    "auc_majoring_pr": (
+        lambda k: k.metrics.AUC(curve="PR", summation_method="majoring"),
+        lambda: AUC(curve="PR", summation_method="majoring"),
+    ),
+    "auc_thresholds": (
+        lambda k: k.metrics.AUC(thresholds=[0.2, 0.5, 0.7]),
+        lambda: AUC(thresholds=[0.2, 0.5, 0.7]),
+    ),
     "auc_logits": (lambda k: k.metrics.AUC(from_logits=True), lambda: AUC(from_logits=True)),
 }
 
@@ -142,7 +161,7 @@ def test_confusion_metrics_equal_keras(keras, rng, name):
     make_keras, make_ours = METRICS[name]
     theirs, ours = make_keras(keras), make_ours()
     columns = 3 if "class_id" in name else 1
-    for batch in range(3):                              # running counts over several batches
+    for batch in range(3):  # running counts over several batches
         y_true = rng.integers(0, 2, (10, columns)).astype(np.float32)
         y_pred = rng.uniform(0, 1, (10, columns)).astype(np.float32)
         if "logits" in name:
@@ -177,7 +196,7 @@ def test_learning_rate_scheduler_equals_keras(keras):
         ours = LearningRateScheduler(schedule)
         ours.set_model(types.SimpleNamespace(optimizer=SGD(0.1)))
         for epoch in range(5):
-            keras_logs, our_logs = {"loss": 1.0}, {"loss": 1.0}   # Keras drops an empty dict
+            keras_logs, our_logs = {"loss": 1.0}, {"loss": 1.0}  # Keras drops an empty dict
             theirs.on_epoch_begin(epoch)
             ours.on_epoch_begin(epoch)
             theirs.on_epoch_end(epoch, keras_logs)

@@ -1,5 +1,6 @@
 """numvgg.models.Sequential: the forward/backward contract, weights, trainable,
 nested models (the transfer-learning recipe), names and errors."""
+
 import re
 
 import numpy as np
@@ -16,20 +17,23 @@ from numvgg.ops import conv as conv_ops
 def small_float64_model():
     """Conv -> pool -> strided 1x2 conv -> flatten -> dense softmax, all float64."""
     f64 = {"dtype": "float64"}
-    return Sequential([
-        Conv2D(3, (3, 3), padding="same", activation="relu", input_shape=(5, 6, 2), **f64),
-        MaxPooling2D(**f64),
-        Conv2D(4, (1, 2), strides=(2, 1), padding="valid", activation="tanh", **f64),
-        Flatten(**f64),
-        Dense(3, activation="softmax", **f64),
-    ])
+    return Sequential(
+        [
+            Conv2D(3, (3, 3), padding="same", activation="relu", input_shape=(5, 6, 2), **f64),
+            MaxPooling2D(**f64),
+            Conv2D(4, (1, 2), strides=(2, 1), padding="valid", activation="tanh", **f64),
+            Flatten(**f64),
+            Dense(3, activation="softmax", **f64),
+        ]
+    )
 
 
 def seed_model(input_shape=(32, 32, 3)):
     """The transfer-learning recipe: VGG16 base + GAP + Dense(512, relu) + Dense(1, sigmoid)."""
     base = VGG16(include_top=False, weights=None, input_shape=input_shape)
-    model = Sequential([base, GlobalAveragePooling2D(), Dense(512, activation="relu"),
-                        Dense(1, activation="sigmoid")])
+    model = Sequential(
+        [base, GlobalAveragePooling2D(), Dense(512, activation="relu"), Dense(1, activation="sigmoid")]
+    )
     return base, model
 
 
@@ -40,11 +44,12 @@ def seed():
 
 # -- the contract ------------------------------------------------------------------
 
+
 def test_backward_returns_dx_and_grads_in_get_weights_order(rng):
     """model.forward(x, training=False); model.backward(dy) -> dL/dx, and each
     layer's grads in get_weights() order; all checked against finite differences."""
     model = small_float64_model()
-    for w in model.weights:                      # non-zero biases test more
+    for w in model.weights:  # non-zero biases test more
         w[...] = rng.normal(0.0, 0.5, w.shape)
     x = rng.standard_normal((2, 5, 6, 2))
     out = model.forward(x, training=False)
@@ -106,22 +111,29 @@ def test_model_is_built_after_first_forward(rng):
 
 def test_input_shape_mismatch_names_expected_and_received(seed):
     base, model = seed
-    with pytest.raises(ShapeError, match=re.escape(f"'{model.name}' expects input of shape "
-                                                   "(None, 32, 32, 3)") + r".*\(1, 48, 48, 3\)"):
+    with pytest.raises(
+        ShapeError,
+        match=re.escape(f"'{model.name}' expects input of shape (None, 32, 32, 3)") + r".*\(1, 48, 48, 3\)",
+    ):
         model.forward(np.zeros((1, 48, 48, 3), dtype=np.float32))
     with pytest.raises(ShapeError, match=r"\(None, 32, 32, 3\).*\(32, 32, 3\)"):
-        model.forward(np.zeros((32, 32, 3), dtype=np.float32))     # forgot the batch axis
+        model.forward(np.zeros((32, 32, 3), dtype=np.float32))  # forgot the batch axis
 
 
 # -- building, names ------------------------------------------------------------------
+
 
 def test_nested_model_builds_at_add_time(seed):
     base, model = seed
     assert model.built and all(layer.built for layer in leaf_layers(model))
     assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 1)
-    assert [layer.output_shape for layer in model.layers] == [(None, 1, 1, 512), (None, 512),
-                                                             (None, 512), (None, 1)]
-    text = model.summary(print_fn=None)                        # before any data
+    assert [layer.output_shape for layer in model.layers] == [
+        (None, 1, 1, 512),
+        (None, 512),
+        (None, 512),
+        (None, 1),
+    ]
+    text = model.summary(print_fn=None)  # before any data
     assert "Total params: 14,977,857" in text
 
 
@@ -154,7 +166,7 @@ def test_duplicate_names_are_rejected():
 def test_get_layer_by_name_and_index_searches_nested_models(seed):
     base, model = seed
     assert model.get_layer("vgg16") is base
-    assert model.get_layer("block1_conv1") is base.layers[1]   # layers[0]: the InputLayer
+    assert model.get_layer("block1_conv1") is base.layers[1]  # layers[0]: the InputLayer
     assert model.get_layer(index=-1) is model.layers[-1]
     with pytest.raises(ValueError, match="No such layer: 'block9_conv1'"):
         model.get_layer("block9_conv1")
@@ -163,6 +175,7 @@ def test_get_layer_by_name_and_index_searches_nested_models(seed):
 
 
 # -- weights ---------------------------------------------------------------------
+
 
 def test_set_weights_before_data_round_trips(seed, rng):
     base, model = seed
@@ -180,7 +193,7 @@ def test_set_weights_before_data_round_trips(seed, rng):
 def test_model_set_weights_is_all_or_nothing(seed):
     base, model = seed
     old = model.get_weights()
-    bad = [w + 1 for w in old[:-1]] + [np.zeros(2, dtype=np.float32)]     # last one wrong
+    bad = [w + 1 for w in old[:-1]] + [np.zeros(2, dtype=np.float32)]  # last one wrong
     last = model.layers[-1].name
     with pytest.raises(ShapeError) as info:
         model.set_weights(bad)
@@ -193,6 +206,7 @@ def test_model_set_weights_is_all_or_nothing(seed):
 
 
 # -- trainable --------------------------------------------------------------------
+
 
 def _sizes(ws):
     return sum(w.size for w in ws)
@@ -217,7 +231,7 @@ def test_trainable_on_a_model_sets_every_nested_layer(seed):
         model.trainable = False
         assert all(not layer.trainable for layer in leaf_layers(model)) and not base.trainable
         assert model.trainable_weights == [] and _sizes(model.non_trainable_weights) == 14_977_857
-        model.trainable = True                     # as in Keras: un-freezes everything again
+        model.trainable = True  # as in Keras: un-freezes everything again
         assert all(layer.trainable for layer in leaf_layers(model))
         assert _sizes(model.trainable_weights) == 14_977_857
     finally:
@@ -225,6 +239,7 @@ def test_trainable_on_a_model_sets_every_nested_layer(seed):
 
 
 # -- backward with train_only ------------------------------------------------------------
+
 
 @pytest.fixture
 def conv_backward_calls(monkeypatch):
@@ -254,7 +269,7 @@ def test_train_only_head_never_enters_the_conv_base(seed, rng, conv_backward_cal
         dx = _forward_backward(model, rng, need_input_grad=False, train_only=train_only)
         assert dx is None
         assert conv_backward_calls == []
-        assert all(layer._cache is None for layer in leaf_layers(model))   # caches freed
+        assert all(layer._cache is None for layer in leaf_layers(model))  # caches freed
         assert [g.shape for g in model.layers[2].grads] == [(512, 512), (512,)]
     finally:
         base.trainable = True
@@ -263,14 +278,14 @@ def test_train_only_head_never_enters_the_conv_base(seed, rng, conv_backward_cal
 def test_train_only_block5_stops_at_the_lowest_trained_layer(seed, rng, conv_backward_calls):
     base, model = seed
     try:
-        for layer in base.layers:                  # fine-tuning: only block 5 learns
+        for layer in base.layers:  # fine-tuning: only block 5 learns
             layer.trainable = layer.name.startswith("block5")
         train_only = set(model.trainable_leaves())
         assert _forward_backward(model, rng, need_input_grad=False, train_only=train_only) is None
         # block5_conv3, conv2, conv1: weights for all three, dx for all but the lowest.
         assert conv_backward_calls == [(True, True), (True, True), (False, True)]
         assert [g.shape for g in base.get_layer("block5_conv1").grads] == [(3, 3, 512, 512), (512,)]
-        assert all(layer._cache is None for layer in leaf_layers(model))   # block1-4 caches freed
+        assert all(layer._cache is None for layer in leaf_layers(model))  # block1-4 caches freed
     finally:
         base.trainable = True
 

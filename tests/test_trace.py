@@ -7,26 +7,36 @@ miniature (two conv blocks on 8x8 images) for the tests that run many
 passes. Recorded values are checked against an independent layer-by-layer
 run, and one test checks a recorded activation against Keras.
 """
+
 import numpy as np
 import pytest
 
 from numvgg import initializers
 from numvgg.applications.vgg16 import VGG16, preprocess_input
-from numvgg.debug.trace import (Trace, TraceKeyError, layer_output, step, step_backward, tensor_stats,
-                                trace)
+from numvgg.debug.trace import Trace, TraceKeyError, layer_output, step, step_backward, tensor_stats, trace
 from numvgg.layers import Conv2D, Dense, GlobalAveragePooling2D, MaxPooling2D
 from numvgg.models import Sequential, leaf_layers
 
-CONV_BASE_NAMES = [f"block{b}_{kind}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
-                   for kind in [f"conv{i}" for i in range(1, n + 1)] + ["pool"]]
+CONV_BASE_NAMES = [
+    f"block{b}_{kind}"
+    for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
+    for kind in [f"conv{i}" for i in range(1, n + 1)] + ["pool"]
+]
 
 
 @pytest.fixture(scope="module")
 def stack():
     initializers.set_seed(7)
     base = VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
-    return Sequential([base, GlobalAveragePooling2D(name="gap"), Dense(4, activation="relu", name="hidden"),
-                       Dense(1, activation="sigmoid", name="out")], name="transfer")
+    return Sequential(
+        [
+            base,
+            GlobalAveragePooling2D(name="gap"),
+            Dense(4, activation="relu", name="hidden"),
+            Dense(1, activation="sigmoid", name="out"),
+        ],
+        name="transfer",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +49,24 @@ def x():
 def mini():
     """The transfer-learning shape in miniature: a nested conv base, then a head."""
     initializers.set_seed(8)
-    base = Sequential([Conv2D(4, 3, padding="same", activation="relu", name="block1_conv1",
-                              input_shape=(8, 8, 3)),
-                       MaxPooling2D(name="block1_pool"),
-                       Conv2D(6, 3, padding="same", activation="relu", name="block2_conv1"),
-                       MaxPooling2D(name="block2_pool")], name="base")
-    return Sequential([base, GlobalAveragePooling2D(name="gap"), Dense(5, activation="relu", name="hidden"),
-                       Dense(1, activation="sigmoid", name="out")], name="mini")
+    base = Sequential(
+        [
+            Conv2D(4, 3, padding="same", activation="relu", name="block1_conv1", input_shape=(8, 8, 3)),
+            MaxPooling2D(name="block1_pool"),
+            Conv2D(6, 3, padding="same", activation="relu", name="block2_conv1"),
+            MaxPooling2D(name="block2_pool"),
+        ],
+        name="base",
+    )
+    return Sequential(
+        [
+            base,
+            GlobalAveragePooling2D(name="gap"),
+            Dense(5, activation="relu", name="hidden"),
+            Dense(1, activation="sigmoid", name="out"),
+        ],
+        name="mini",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +85,9 @@ def manual_forward(model, x):
 
 
 def no_instance_wrappers(model):
-    return all("forward" not in leaf.__dict__ and "backward" not in leaf.__dict__
-               for leaf in leaf_layers(model))
+    return all(
+        "forward" not in leaf.__dict__ and "backward" not in leaf.__dict__ for leaf in leaf_layers(model)
+    )
 
 
 def test_trace_names_every_leaf_with_its_nested_path(stack):
@@ -126,7 +148,7 @@ def test_stats_are_the_numpy_statistics(stack, x):
     assert s.std == pytest.approx(float(out.astype(np.float64).std()), rel=1e-12)
     assert (s.min, s.max) == (float(out.min()), float(out.max()))
     assert s.zeros == pytest.approx(np.mean(out == 0))
-    assert 0.2 < s.zeros < 0.8                       # a ReLU layer: roughly half zeros
+    assert 0.2 < s.zeros < 0.8  # a ReLU layer: roughly half zeros
     empty = tensor_stats(np.zeros((0, 3)))
     assert empty.shape == (0, 3) and np.isnan(empty.mean)
 
@@ -150,7 +172,7 @@ def test_nested_traces_both_record_and_unwind(mini, xm):
             mini.forward(xm)
             mini.backward(np.ones((3, 1), np.float32))
         assert outer.active and not inner.active
-        mini(xm)                                      # outer still wraps the layers
+        mini(xm)  # outer still wraps the layers
     assert no_instance_wrappers(mini)
     assert outer["hidden"].n_forward == 2 and inner["hidden"].n_forward == 1
     assert outer["hidden"].grad_output is None and inner["hidden"].output is None
@@ -171,8 +193,15 @@ def test_record_limits_what_is_kept(mini, xm):
         mini.backward(np.ones((3, 1), np.float32))
     rec = t["block2_conv1"]
     assert rec.output is None and rec.weight_grads == {}
-    assert set(rec.stats) == {"input", "pre_activation", "output", "grad_output", "grad_input",
-                              "grad kernel", "grad bias"}
+    assert set(rec.stats) == {
+        "input",
+        "pre_activation",
+        "output",
+        "grad_output",
+        "grad_input",
+        "grad kernel",
+        "grad bias",
+    }
     assert rec.stats["grad kernel"].shape == (3, 3, 4, 6)
     assert rec.stats["output"] == tensor_stats(manual_forward(mini, xm)[2])
 
@@ -212,8 +241,13 @@ def test_table_shows_every_tensor_once(stack, traced):
     # The compact table drops exactly the repeated input / dL/d input rows of layers 2..21.
     assert len(list(t.rows(compact=True))) == len(list(t.rows())) - 2 * 20
     block1_conv2_rows = [r for r in t.rows(compact=True) if r[0] == "vgg16/block1_conv2"]
-    assert [r[1] for r in block1_conv2_rows] == ["pre_activation", "output", "grad_output",
-                                                 "grad kernel", "grad bias"]
+    assert [r[1] for r in block1_conv2_rows] == [
+        "pre_activation",
+        "output",
+        "grad_output",
+        "grad kernel",
+        "grad bias",
+    ]
     assert "nothing recorded yet" in str(trace(stack))
 
 
@@ -250,7 +284,7 @@ def test_step_runs_one_layer_per_next_and_matches_forward(stack, x):
     for s in steps:
         seen.append(s)
         if s.name.endswith("block3_conv2"):
-            break                                           # where a student would stop
+            break  # where a student would stop
     assert seen[-1].layer is stack.get_layer("block3_conv2")
     np.testing.assert_array_equal(seen[-1].output, expected[seen[-1].index])
     assert seen[-1].input is seen[-2].output
@@ -291,7 +325,7 @@ def test_step_backward_matches_model_backward(mini, xm, from_logits):
     by_name = {b.name: b for b in seen}
     assert by_name["base/block2_conv1"].weight_grads["kernel"] is mini.get_layer("block2_conv1").grads[0]
     assert by_name["base/block2_pool"].weight_grads == {}
-    if from_logits:   # the sigmoid's derivative was skipped: dL/dz of the last layer is dy itself
+    if from_logits:  # the sigmoid's derivative was skipped: dL/dz of the last layer is dy itself
         assert not np.allclose(dx_model, _dx_through_sigmoid(mini, xm, dy))
 
 
@@ -323,21 +357,28 @@ def test_recorded_activation_matches_keras(keras, vgg16_pair):
 
 # -- pre-activations of fused activations ---------------------------------------------------
 
+
 def test_pre_activation_is_conv_plus_bias_before_the_relu(stack, x):
     """``record=('pre_activation',)`` keeps ``z`` of every layer with a fused activation;
     it equals the convolution (or matmul) plus bias computed separately, and the
     activation of it is the layer's output."""
     from numvgg.ops.conv import conv2d_forward
     from numvgg.ops.dense import dense_forward
+
     with trace(stack, record=("pre_activation", "output")) as t:
         stack.forward(x)
     conv = t["block1_conv1"]
-    z, _ = conv2d_forward(x.astype(np.float32), conv.layer.params["kernel"], conv.layer.params["bias"],
-                          strides=(1, 1), padding="same")
+    z, _ = conv2d_forward(
+        x.astype(np.float32),
+        conv.layer.params["kernel"],
+        conv.layer.params["bias"],
+        strides=(1, 1),
+        padding="same",
+    )
     np.testing.assert_allclose(conv.pre_activation, z, rtol=1e-6, atol=1e-5)
-    assert conv.pre_activation.min() < 0                      # kept before the ReLU wrote into it
+    assert conv.pre_activation.min() < 0  # kept before the ReLU wrote into it
     np.testing.assert_array_equal(np.maximum(conv.pre_activation, 0), conv.output)
-    out = t["out"]                                            # Dense(1, sigmoid): the logits
+    out = t["out"]  # Dense(1, sigmoid): the logits
     logits, _ = dense_forward(t["hidden"].output, out.layer.params["kernel"], out.layer.params["bias"])
     np.testing.assert_allclose(out.pre_activation, logits, rtol=1e-6)
     np.testing.assert_allclose(1 / (1 + np.exp(-out.pre_activation)), out.output, rtol=1e-6)
@@ -352,7 +393,7 @@ def test_pre_activation_in_all_and_in_the_table_but_not_for_linear(mini, xm):
     assert t["lin"].pre_activation is None and "pre_activation" not in t["lin"].stats
     assert t["th"].pre_activation.shape == (2, 2)
     assert "pre-activation" in str(t)
-    with trace(mini, record="activations") as t:                 # input and output only
+    with trace(mini, record="activations") as t:  # input and output only
         mini.forward(xm)
     assert t["block1_conv1"].pre_activation is None
-    assert all("_activate" not in leaf.__dict__ for leaf in leaf_layers(mini))   # unwrapped on exit
+    assert all("_activate" not in leaf.__dict__ for leaf in leaf_layers(mini))  # unwrapped on exit

@@ -1,4 +1,5 @@
 """The seed's two-phase recipe, step for step against Keras 3 from the same weights."""
+
 import numpy as np
 import pytest
 
@@ -18,16 +19,22 @@ def rel(a, b):
 
 def build_numvgg(units=16):
     base = VGG16(weights=None, include_top=False, input_shape=(SIZE, SIZE, 3))
-    model = Sequential([base, GlobalAveragePooling2D(), Dense(units, activation="relu"),
-                        Dense(1, activation="sigmoid")])
+    model = Sequential(
+        [base, GlobalAveragePooling2D(), Dense(units, activation="relu"), Dense(1, activation="sigmoid")]
+    )
     return model, base
 
 
 def build_keras(keras, model):
     base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(SIZE, SIZE, 3))
-    kmodel = keras.Sequential([base, keras.layers.GlobalAveragePooling2D(),
-                               keras.layers.Dense(model.layers[2].units, activation="relu"),
-                               keras.layers.Dense(1, activation="sigmoid")])
+    kmodel = keras.Sequential(
+        [
+            base,
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(model.layers[2].units, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     kmodel.build((None, SIZE, SIZE, 3))
     kmodel.set_weights(model.get_weights())
     return kmodel, base
@@ -61,8 +68,9 @@ def test_seed_recipe_two_phases_match_keras_step_by_step(keras, batches):
     base.trainable = False
     kbase.trainable = False
     model.compile(optimizer=Adam(learning_rate=1e-3), loss="binary_crossentropy", metrics=["acc"])
-    kmodel.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="binary_crossentropy",
-                   metrics=["acc"])
+    kmodel.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="binary_crossentropy", metrics=["acc"]
+    )
     frozen_before = base.get_weights()
     for x, y in zip(xs, ys):
         ours = model.train_on_batch(x, y)
@@ -78,8 +86,9 @@ def test_seed_recipe_two_phases_match_keras_step_by_step(keras, batches):
     unfreeze_block5(base)
     unfreeze_block5(kbase)
     model.compile(optimizer=Adam(learning_rate=1e-4), loss="binary_crossentropy", metrics=["acc"])
-    kmodel.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-4), loss="binary_crossentropy",
-                   metrics=["acc"])
+    kmodel.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=1e-4), loss="binary_crossentropy", metrics=["acc"]
+    )
     below_block5 = [w.copy() for l in base.layers[:14] for w in l.weights]
     for x, y in zip(xs, ys):
         ours = model.train_on_batch(x, y)
@@ -127,8 +136,9 @@ def test_fit_history_matches_keras(keras, batches):
     base.trainable = False
     kbase.trainable = False
     model.compile(optimizer=Adam(learning_rate=1e-3), loss="binary_crossentropy", metrics=["acc"])
-    kmodel.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="binary_crossentropy",
-                   metrics=["acc"])
+    kmodel.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="binary_crossentropy", metrics=["acc"]
+    )
     h = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, validation_data=(x[:8], y[:8]), verbose=0)
     kh = kmodel.fit(x, y, batch_size=8, epochs=2, shuffle=False, validation_data=(x[:8], y[:8]), verbose=0)
     assert sorted(h.history) == sorted(kh.history) == ["acc", "loss", "val_acc", "val_loss"]

@@ -1,5 +1,6 @@
 """numvgg.applications.vgg16.VGG16: Keras' argument rules, layer names,
 parameter counts and the summary table, compared with keras.applications."""
+
 import re
 
 import numpy as np
@@ -28,13 +29,17 @@ BOTH_REJECT = [
     (dict(include_top=True, weights="imagenet", input_shape=(225, 224, 3)), "(224, 224, 3)"),
     (dict(include_top=True, weights="imagenet", classes=10), "`classes` should be 1000"),
     (dict(include_top=False, weights="imagenet", input_shape=(64, 64, 1)), "3 channels"),
-    (dict(include_top=True, weights=None, input_shape=(None, None, 3)), "Received input_shape=(None, None, 3)"),
+    (
+        dict(include_top=True, weights=None, input_shape=(None, None, 3)),
+        "Received input_shape=(None, None, 3)",
+    ),
     (dict(include_top=False, weights="/no/such/weights.h5", input_shape=(32, 32, 3)), "no/such/weights.h5"),
 ]
 
 
-@pytest.mark.parametrize("kwargs, phrase", BOTH_REJECT,
-                         ids=[re.sub(r"\W+", "-", str(k)).strip("-") for k, _ in BOTH_REJECT])
+@pytest.mark.parametrize(
+    "kwargs, phrase", BOTH_REJECT, ids=[re.sub(r"\W+", "-", str(k)).strip("-") for k, _ in BOTH_REJECT]
+)
 def test_rejected_like_keras(kwargs, phrase, keras):
     with pytest.raises(ValueError):
         keras.applications.VGG16(**kwargs)
@@ -43,32 +48,42 @@ def test_rejected_like_keras(kwargs, phrase, keras):
     assert phrase.lower() in str(info.value).lower(), str(info.value)
 
 
-@pytest.mark.parametrize("kwargs, phrase", [
-    (dict(include_top=False, weights=None, pooling="mean"), "pooling"),           # Keras ignores it
-    (dict(include_top=False, weights=None, input_tensor=np.zeros((1, 32, 32, 3))), "symbolic tensor"),
-    (dict(include_top=False, weights=None, input_shape=(32, 32, 4)), "3 channels"),
-    (dict(include_top=False, weights=42), "weights"),
-    (dict(include_top=True, weights=None, input_shape=(32, 32, 3), classifier_activation="swish"),
-     "classifier_activation"),
-    # Keras rejects this too, but only after building the whole 224x224 model (slow to test).
-    (dict(include_top=True, weights="imagenet", classifier_activation="relu"),
-     "Only `None` and `softmax` activations are allowed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, phrase",
+    [
+        (dict(include_top=False, weights=None, pooling="mean"), "pooling"),  # Keras ignores it
+        (dict(include_top=False, weights=None, input_tensor=np.zeros((1, 32, 32, 3))), "symbolic tensor"),
+        (dict(include_top=False, weights=None, input_shape=(32, 32, 4)), "3 channels"),
+        (dict(include_top=False, weights=42), "weights"),
+        (
+            dict(include_top=True, weights=None, input_shape=(32, 32, 3), classifier_activation="swish"),
+            "classifier_activation",
+        ),
+        # Keras rejects this too, but only after building the whole 224x224 model (slow to test).
+        (
+            dict(include_top=True, weights="imagenet", classifier_activation="relu"),
+            "Only `None` and `softmax` activations are allowed",
+        ),
+    ],
+)
 def test_numvgg_only_rules(kwargs, phrase):
     with pytest.raises(ValueError) as info:
         VGG16(**kwargs)
     assert phrase in str(info.value), str(info.value)
 
 
-@pytest.mark.parametrize("kwargs, out_shape", [
-    (dict(include_top=False, input_shape=(32, 32, 3)), (None, 1, 1, 512)),
-    (dict(include_top=False, input_shape=(48, 40, 3)), (None, 1, 1, 512)),
-    (dict(include_top=False, input_shape=(100, 70, 3)), (None, 3, 2, 512)),
-    (dict(include_top=False, input_shape=(32, 32, 3), pooling="avg"), (None, 512)),
-    (dict(include_top=False, input_shape=(32, 32, 3), pooling="max"), (None, 512)),
-    (dict(include_top=True, input_shape=(32, 32, 3), classes=10), (None, 10)),
-    (dict(include_top=True, input_shape=(64, 32, 3), classes=3, classifier_activation=None), (None, 3)),
-])
+@pytest.mark.parametrize(
+    "kwargs, out_shape",
+    [
+        (dict(include_top=False, input_shape=(32, 32, 3)), (None, 1, 1, 512)),
+        (dict(include_top=False, input_shape=(48, 40, 3)), (None, 1, 1, 512)),
+        (dict(include_top=False, input_shape=(100, 70, 3)), (None, 3, 2, 512)),
+        (dict(include_top=False, input_shape=(32, 32, 3), pooling="avg"), (None, 512)),
+        (dict(include_top=False, input_shape=(32, 32, 3), pooling="max"), (None, 512)),
+        (dict(include_top=True, input_shape=(32, 32, 3), classes=10), (None, 10)),
+        (dict(include_top=True, input_shape=(64, 32, 3), classes=3, classifier_activation=None), (None, 3)),
+    ],
+)
 def test_output_shapes(kwargs, out_shape):
     model = VGG16(weights=None, **kwargs)
     assert model.input_shape == (None, *kwargs["input_shape"])
@@ -82,7 +97,10 @@ def test_no_top_default_input_size_is_free_like_keras():
 
 # -- names and counts ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("include_top, pooling", [(False, None), (True, None), (False, "avg"), (False, "max")])
+
+@pytest.mark.parametrize(
+    "include_top, pooling", [(False, None), (True, None), (False, "avg"), (False, "max")]
+)
 def test_layer_names_match_keras(include_top, pooling, vgg16_pair_factory):
     pair = vgg16_pair_factory(include_top=include_top, pooling=pooling)
     keras_layers = pair.keras.layers
@@ -121,8 +139,9 @@ def test_totals_without_top():
 
 def test_seed_model_totals_with_frozen_base():
     base = VGG16(include_top=False, weights=None, input_shape=(150, 150, 3))
-    model = Sequential([base, GlobalAveragePooling2D(), Dense(512, activation="relu"),
-                        Dense(1, activation="sigmoid")])
+    model = Sequential(
+        [base, GlobalAveragePooling2D(), Dense(512, activation="relu"), Dense(1, activation="sigmoid")]
+    )
     base.trainable = False
     text = model.summary(print_fn=None)
     assert " Total params: 14,977,857 (57.14 MB)" in text
@@ -136,22 +155,32 @@ def test_summary_text_matches_keras_no_top_32(vgg16_pair):
     # Both number automatic input-layer names per session (input_layer_2): compare the stem.
     for text, name in ((ours, vgg16_pair.numvgg.layers[0].name), (theirs, vgg16_pair.keras.layers[0].name)):
         assert f"{name} (InputLayer)" in text
-    ours = ours.replace(f"{vgg16_pair.numvgg.layers[0].name} (InputLayer)",
-                        "input_layer (InputLayer)".ljust(len(vgg16_pair.numvgg.layers[0].name) + 13))
-    theirs = theirs.replace(f"{vgg16_pair.keras.layers[0].name} (InputLayer)",
-                            "input_layer (InputLayer)".ljust(len(vgg16_pair.keras.layers[0].name) + 13))
+    ours = ours.replace(
+        f"{vgg16_pair.numvgg.layers[0].name} (InputLayer)",
+        "input_layer (InputLayer)".ljust(len(vgg16_pair.numvgg.layers[0].name) + 13),
+    )
+    theirs = theirs.replace(
+        f"{vgg16_pair.keras.layers[0].name} (InputLayer)",
+        "input_layer (InputLayer)".ljust(len(vgg16_pair.keras.layers[0].name) + 13),
+    )
     assert ours.splitlines() == theirs.splitlines()
 
 
 def test_summary_of_the_seed_model_matches_keras(keras):
     """Same rows and totals as Keras; only the nested model's type differs (Sequential vs Functional)."""
     ours_base = VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
-    ours = Sequential([ours_base, GlobalAveragePooling2D(), Dense(512, activation="relu"),
-                       Dense(1, activation="sigmoid")])
+    ours = Sequential(
+        [ours_base, GlobalAveragePooling2D(), Dense(512, activation="relu"), Dense(1, activation="sigmoid")]
+    )
     theirs_base = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
-    theirs = keras.Sequential([theirs_base, keras.layers.GlobalAveragePooling2D(),
-                               keras.layers.Dense(512, activation="relu"),
-                               keras.layers.Dense(1, activation="sigmoid")])
+    theirs = keras.Sequential(
+        [
+            theirs_base,
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(512, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     ours_base.trainable = False
     theirs_base.trainable = False
 

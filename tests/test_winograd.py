@@ -1,5 +1,6 @@
 """Winograd F(2x2, 3x3) and F(4x4, 3x3), forward and input gradient, against the
 naive float64 loops and against Keras; and the matrices' derivation itself."""
+
 from fractions import Fraction
 
 import numpy as np
@@ -46,6 +47,7 @@ def _conv(rng, shape, filters, dtype=np.float64):
 
 # -- the matrices ----------------------------------------------------------------
 
+
 def test_f2_matrices_are_lavin_and_grays():
     at, g, bt = winograd.MATRICES[2]
     np.testing.assert_array_equal(at, [[1, 1, 1, 0], [0, 1, -1, -1]])
@@ -57,23 +59,39 @@ def test_textbook_f4_matrices_are_lavin_and_grays():
     """Points 0, ±1, ±2, ∞ give the B^T printed in Lavin & Gray (2015), up to a
     scale per row (which G's row takes back: numvgg keeps Lagrange's denominators in G)."""
     _, _, bt = winograd_matrices(4, winograd.POINTS_F4_TEXTBOOK)
-    lavin = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
-                      [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64)
+    lavin = np.array(
+        [
+            [4, 0, -5, 0, 1, 0],
+            [0, -4, -4, 1, 1, 0],
+            [0, 4, -4, -1, 1, 0],
+            [0, -2, -1, 2, 1, 0],
+            [0, 2, -1, -2, 1, 0],
+            [0, 4, 0, -5, 0, 1],
+        ],
+        dtype=np.float64,
+    )
     for ours, theirs in zip(bt, lavin):
         scale = ours[np.argmax(np.abs(theirs))] / theirs[np.argmax(np.abs(theirs))]
         np.testing.assert_array_equal(ours, scale * theirs)
 
 
-@pytest.mark.parametrize("m, points", [(2, winograd.POINTS_F2), (4, winograd.POINTS_F4),
-                                       (4, winograd.POINTS_F4_TEXTBOOK), (4, winograd.POINTS_F4_HALVES),
-                                       (3, (0, 1, -1, 2))])
+@pytest.mark.parametrize(
+    "m, points",
+    [
+        (2, winograd.POINTS_F2),
+        (4, winograd.POINTS_F4),
+        (4, winograd.POINTS_F4_TEXTBOOK),
+        (4, winograd.POINTS_F4_HALVES),
+        (3, (0, 1, -1, 2)),
+    ],
+)
 def test_one_dimensional_identity(m, points):
     """Y = A^T [(G g) ⊙ (B^T d)] is the correlation y_i = sum_k g_k d_{i+k}."""
     at, g_mat, bt = winograd_matrices(m, points)
     rng = np.random.default_rng(m)
     for _ in range(5):
         g, d = rng.standard_normal(3), rng.standard_normal(m + 2)
-        expected = [g @ d[i:i + 3] for i in range(m)]
+        expected = [g @ d[i : i + 3] for i in range(m)]
         np.testing.assert_allclose(at @ ((g_mat @ g) * (bt @ d)), expected, rtol=0, atol=1e-12)
 
 
@@ -97,13 +115,14 @@ def test_kernel_transform_is_G_g_Gt_in_b_a_order():
     for m in (2, 4):
         g = winograd.MATRICES[m][1]
         a = m + 2
-        u = transform_kernel(k, m).reshape(a, a, 2, 3)           # (a_b, a_h, C, F)
+        u = transform_kernel(k, m).reshape(a, a, 2, 3)  # (a_b, a_h, C, F)
         for c in range(2):
             for f in range(3):
                 np.testing.assert_allclose(u[:, :, c, f].T, g @ k[:, :, c, f] @ g.T, atol=1e-12)
 
 
 # -- the convolution against the naive loops (float64) ----------------------------
+
 
 @pytest.mark.parametrize("algorithm", WINOGRAD)
 @pytest.mark.parametrize("shape, filters, padding", SHAPES)
@@ -116,8 +135,11 @@ def test_forward_and_backward_equal_the_naive_loops(shape, filters, padding, alg
     assert out.shape == expected.shape
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-11)
     dout = rng.standard_normal(out.shape)
-    for name, got, want in zip(("dx", "dkernel", "dbias"), conv2d_backward(dout, cache),
-                               conv2d_backward_naive(dout, x, kernel, (1, 1), padding)):
+    for name, got, want in zip(
+        ("dx", "dkernel", "dbias"),
+        conv2d_backward(dout, cache),
+        conv2d_backward_naive(dout, x, kernel, (1, 1), padding),
+    ):
         assert got.shape == want.shape, name
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-11, err_msg=name)
 
@@ -126,8 +148,18 @@ def test_forward_and_backward_equal_the_naive_loops(shape, filters, padding, alg
 @pytest.mark.parametrize("padding", ["same", "valid"])
 def test_gradcheck(algorithm, padding, rng):
     x, kernel, bias = _conv(rng, (2, 6, 7, 3), 2)
-    errors = check_op(conv2d_forward, conv2d_backward, x, kernel, bias, seed=3,
-                      names=("x", "kernel", "bias"), strides=(1, 1), padding=padding, algorithm=algorithm)
+    errors = check_op(
+        conv2d_forward,
+        conv2d_backward,
+        x,
+        kernel,
+        bias,
+        seed=3,
+        names=("x", "kernel", "bias"),
+        strides=(1, 1),
+        padding=padding,
+        algorithm=algorithm,
+    )
     assert set(errors) == {"x", "kernel", "bias"}
     assert max(errors.values()) < 1e-6, errors
 
@@ -195,20 +227,22 @@ def test_winograd_rejects_what_it_cannot_do():
 
 # -- the layer's transformed-kernel store -------------------------------------------
 
+
 def test_kernel_transforms_are_reused_until_the_kernel_changes():
     rng = np.random.default_rng(9)
     kernel = rng.standard_normal((3, 3, 4, 5)).astype(np.float32)
     store = KernelTransforms()
     u = store.get(kernel, 4)
-    assert store.get(kernel, 4) is u                          # unchanged: the same array
+    assert store.get(kernel, 4) is u  # unchanged: the same array
     np.testing.assert_array_equal(u, transform_kernel(kernel, 4))
-    kernel[1, 2, 3, 4] += 1.0                                 # an optimizer step, in place
+    kernel[1, 2, 3, 4] += 1.0  # an optimizer step, in place
     u2 = store.get(kernel, 4)
     assert u2 is not u
     np.testing.assert_array_equal(u2, transform_kernel(kernel, 4))
     flipped = store.get(kernel, 4, flipped=True)
-    np.testing.assert_array_equal(flipped, transform_kernel(
-        np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2)), 4))
+    np.testing.assert_array_equal(
+        flipped, transform_kernel(np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2)), 4)
+    )
 
 
 def test_layer_after_an_update_uses_the_new_kernel():
@@ -217,18 +251,21 @@ def test_layer_after_an_update_uses_the_new_kernel():
     layer = Conv2D(4, 3, padding="same", algorithm="winograd4")
     layer.build(x.shape)
     first = layer(x)
-    layer.params["kernel"] *= 2                               # in place, as optimizers do
-    np.testing.assert_allclose(layer(x) - layer.params["bias"], 2 * (first - layer.params["bias"]),
-                               rtol=1e-5, atol=1e-5)
+    layer.params["kernel"] *= 2  # in place, as optimizers do
+    np.testing.assert_allclose(
+        layer(x) - layer.params["bias"], 2 * (first - layer.params["bias"]), rtol=1e-5, atol=1e-5
+    )
 
 
 # -- against Keras ---------------------------------------------------------------------
+
 
 @pytest.mark.keras
 @pytest.mark.parametrize("algorithm", ["im2col", "kernel_rows", *WINOGRAD, "auto"])
 def test_vgg16_every_layer_matches_keras(algorithm, vgg16_pair, keras):
     """Each layer's output of the whole network, run end to end: <= 1e-4 of Keras' largest."""
     from numvgg.models import leaf_layers
+
     ours, theirs = vgg16_pair.numvgg, vgg16_pair.keras
     rng = np.random.default_rng(2)
     x = rng.uniform(-100, 100, size=(2, *vgg16_pair.input_shape)).astype(np.float32)
@@ -243,7 +280,7 @@ def test_vgg16_every_layer_matches_keras(algorithm, vgg16_pair, keras):
             ref = expected[layer.name]
             errors[layer.name] = np.abs(h - ref).max() / np.abs(ref).max()
     assert max(errors.values()) <= 1e-4, errors
-    assert max(errors.values()) <= 2e-5, errors                # what we see: ~1e-6 .. 6e-6
+    assert max(errors.values()) <= 2e-5, errors  # what we see: ~1e-6 .. 6e-6
 
 
 @pytest.mark.keras
@@ -266,8 +303,12 @@ def test_conv2d_gradients_match_keras(algorithm, shape, padding, keras, tf):
         k_out = theirs(xt)
         loss = tf.reduce_sum(k_out * dout)
     k_grads = tape.gradient(loss, [xt, *theirs.trainable_weights])
-    for name, got, want in (("out", out, k_out), ("dx", dx, k_grads[0]),
-                            ("dkernel", ours.grads[0], k_grads[1]), ("dbias", ours.grads[1], k_grads[2])):
+    for name, got, want in (
+        ("out", out, k_out),
+        ("dx", dx, k_grads[0]),
+        ("dkernel", ours.grads[0], k_grads[1]),
+        ("dbias", ours.grads[1], k_grads[2]),
+    ):
         want = np.asarray(want)
         err = np.abs(got - want).max() / np.abs(want).max()
         assert err < 1e-5, (name, err)

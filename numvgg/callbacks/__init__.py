@@ -17,6 +17,7 @@ module's docstring says where numvgg differs. One file per class:
 ``LambdaCallback``        a callback from plain functions
 ========================  =====================================================
 """
+
 from .backup_and_restore import BackupAndRestore
 from .callback import HOOK_NAMES, Callback
 from .callback_list import CallbackList, pythonify_logs
@@ -30,9 +31,22 @@ from .progbar_logger import ProgbarLogger
 from .reduce_lr_on_plateau import ReduceLROnPlateau
 from .terminate_on_nan import TerminateOnNaN
 
-__all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "MonitorCallback",
-           "EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint", "CSVLogger",
-           "TerminateOnNaN", "LambdaCallback", "BackupAndRestore", "HOOK_NAMES", "pythonify_logs"]
+__all__ = [
+    "Callback",
+    "CallbackList",
+    "History",
+    "ProgbarLogger",
+    "MonitorCallback",
+    "EarlyStopping",
+    "ReduceLROnPlateau",
+    "ModelCheckpoint",
+    "CSVLogger",
+    "TerminateOnNaN",
+    "LambdaCallback",
+    "BackupAndRestore",
+    "HOOK_NAMES",
+    "pythonify_logs",
+]
 from .learning_rate_scheduler import LearningRateScheduler  # noqa: E402
 
 __all__ += ["LearningRateScheduler"]

@@ -42,6 +42,7 @@ batches again. Callback state (``EarlyStopping``'s patience counter,
 ``ReduceLROnPlateau``'s) is not saved, as in Keras; the learning rate itself
 is, with the optimizer.
 """
+
 from __future__ import annotations
 
 import os
@@ -69,16 +70,18 @@ class BackupAndRestore(Callback):
         ValueError: empty ``backup_dir`` or an invalid ``save_freq``.
     """
 
-    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False,
-                 delete_checkpoint=True):
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
         super().__init__()
         if not backup_dir:
             raise ValueError("Empty `backup_dir` argument passed")
-        if save_freq != "epoch" and (not isinstance(save_freq, (int, np.integer))
-                                     or isinstance(save_freq, bool) or save_freq < 1):
-            raise ValueError("Invalid value for argument `save_freq`. "
-                             f"Received: save_freq={save_freq!r}. "
-                             "Expected either 'epoch' or a positive integer value.")
+        if save_freq != "epoch" and (
+            not isinstance(save_freq, (int, np.integer)) or isinstance(save_freq, bool) or save_freq < 1
+        ):
+            raise ValueError(
+                "Invalid value for argument `save_freq`. "
+                f"Received: save_freq={save_freq!r}. "
+                "Expected either 'epoch' or a positive integer value."
+            )
         self.backup_dir = os.fspath(backup_dir)
         self.save_freq = save_freq
         self.double_checkpoint = double_checkpoint
@@ -93,9 +96,11 @@ class BackupAndRestore(Callback):
         if not os.path.exists(self.state_path) and not os.path.exists(self.previous_path):
             return
         if not getattr(self.model, "built", False):
-            raise ValueError("To use the BackupAndRestore callback, your model must be built "
-                             f"before you call `fit()`. Model '{self.model.name}' is unbuilt: give "
-                             "its first layer input_shape=... or call model.build(input_shape).")
+            raise ValueError(
+                "To use the BackupAndRestore callback, your model must be built "
+                f"before you call `fit()`. Model '{self.model.name}' is unbuilt: give "
+                "its first layer input_shape=... or call model.build(input_shape)."
+            )
         self.model._initial_epoch = self._restore()
 
     def _restore(self) -> int:
@@ -108,8 +113,10 @@ class BackupAndRestore(Callback):
             if not os.path.exists(self.previous_path):
                 raise
             problem = f"'{self.state_path}' cannot be loaded ({e})"
-        warnings.warn(f"BackupAndRestore: {problem}; restoring the previous backup "
-                      f"'{self.previous_path}' instead.", stacklevel=3)
+        warnings.warn(
+            f"BackupAndRestore: {problem}; restoring the previous backup '{self.previous_path}' instead.",
+            stacklevel=3,
+        )
         return self.model.load_training_state(self.previous_path)
 
     # -- backing up ---------------------------------------------------------------
@@ -150,8 +157,11 @@ class BackupAndRestore(Callback):
             n += 1
             aside = f"{path}.damaged{n}"
         os.replace(path, aside)
-        warnings.warn(f"BackupAndRestore: '{path}' is not a backup file (a folder or a broken "
-                      f"link); moved it to '{aside}' and writing a new backup.", stacklevel=4)
+        warnings.warn(
+            f"BackupAndRestore: '{path}' is not a backup file (a folder or a broken "
+            f"link); moved it to '{aside}' and writing a new backup.",
+            stacklevel=4,
+        )
 
     # -- finishing -----------------------------------------------------------------------
     def on_train_end(self, logs=None):
@@ -161,6 +171,6 @@ class BackupAndRestore(Callback):
             if os.path.isfile(path):
                 os.remove(path)
         try:
-            os.rmdir(self.backup_dir)           # only if nothing else is in it
+            os.rmdir(self.backup_dir)  # only if nothing else is in it
         except OSError:
             pass

@@ -19,18 +19,27 @@ over the batches seen so far.
 A callback stops training by setting ``self.model.stop_training = True``; the
 loop checks the flag after every batch and every epoch.
 """
+
 from __future__ import annotations
 
 # Every hook a training loop may call; LambdaCallback accepts only these names.
 HOOK_NAMES = (
-    "on_batch_begin", "on_batch_end",
-    "on_epoch_begin", "on_epoch_end",
-    "on_train_batch_begin", "on_train_batch_end",
-    "on_test_batch_begin", "on_test_batch_end",
-    "on_predict_batch_begin", "on_predict_batch_end",
-    "on_train_begin", "on_train_end",
-    "on_test_begin", "on_test_end",
-    "on_predict_begin", "on_predict_end",
+    "on_batch_begin",
+    "on_batch_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
+    "on_train_begin",
+    "on_train_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_predict_begin",
+    "on_predict_end",
 )
 
 

@@ -21,6 +21,7 @@ Keras can run batch-end hooks in a thread pool; numvgg calls everything in
 order, on the caller's thread, so a breakpoint in a callback stops the loop
 where you expect.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -47,12 +48,13 @@ def pythonify_logs(logs) -> dict:
         if isinstance(value, dict):
             result.update(pythonify_logs(value))
         elif isinstance(value, NoSamples):
-            result[key] = value         # keeps its "zero samples" mark (still a float NaN)
+            result[key] = value  # keeps its "zero samples" mark (still a float NaN)
         elif isinstance(value, (numbers.Real, np.generic)) or (
-                isinstance(value, np.ndarray) and value.ndim == 0):
+            isinstance(value, np.ndarray) and value.ndim == 0
+        ):
             try:
                 result[key] = float(value)
-            except (TypeError, ValueError):   # e.g. a NumPy datetime scalar
+            except (TypeError, ValueError):  # e.g. a NumPy datetime scalar
                 result[key] = value
         else:
             result[key] = value
@@ -85,16 +87,17 @@ class CallbackList(Callback):
         TypeError: an entry of ``callbacks`` is not a ``numvgg.callbacks.Callback``.
     """
 
-    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None,
-                 **params):
+    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, **params):
         super().__init__()
         self.callbacks = _flatten(callbacks)
         for index, cb in enumerate(self.callbacks):
             if not isinstance(cb, Callback):
-                raise TypeError(f"CallbackList: callbacks[{index}] is {cb!r} of type "
-                                f"{type(cb).__name__}, not a numvgg.callbacks.Callback. "
-                                "Subclass numvgg.callbacks.Callback, or wrap functions in "
-                                "numvgg.callbacks.LambdaCallback.")
+                raise TypeError(
+                    f"CallbackList: callbacks[{index}] is {cb!r} of type "
+                    f"{type(cb).__name__}, not a numvgg.callbacks.Callback. "
+                    "Subclass numvgg.callbacks.Callback, or wrap functions in "
+                    "numvgg.callbacks.LambdaCallback."
+                )
         self._begin_end_depth = 0
         self._add_default_callbacks(add_history, add_progbar)
         self.set_model(model)
@@ -102,8 +105,7 @@ class CallbackList(Callback):
 
     def _add_default_callbacks(self, add_history: bool, add_progbar: bool) -> None:
         self._history = next((cb for cb in self.callbacks if isinstance(cb, History)), None)
-        self._progbar = next((cb for cb in self.callbacks if isinstance(cb, ProgbarLogger)),
-                             None)
+        self._progbar = next((cb for cb in self.callbacks if isinstance(cb, ProgbarLogger)), None)
         if self._history is None and add_history:
             self._history = History()
             self.callbacks.append(self._history)
@@ -137,8 +139,9 @@ class CallbackList(Callback):
         self._begin_end_depth -= 1
         if self._begin_end_depth < 0:
             self._begin_end_depth = 0
-            raise ValueError(f"CallbackList.{hook} was called without a matching "
-                             f"{hook.replace('_end', '_begin')}.")
+            raise ValueError(
+                f"CallbackList.{hook} was called without a matching {hook.replace('_end', '_begin')}."
+            )
 
     # -- fit --------------------------------------------------------------
     def on_train_begin(self, logs=None):

@@ -1,4 +1,5 @@
 """``CSVLogger``: one CSV row per epoch (Keras 3's format, byte for byte)."""
+
 from __future__ import annotations
 
 import csv
@@ -68,8 +69,7 @@ class CSVLogger(Callback):
                 self.keys += [f"val_{key}" for key in self.keys]
         if self.writer is None:
             dialect = type("CSVLoggerDialect", (csv.excel,), {"delimiter": self.sep})
-            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch"] + self.keys,
-                                         dialect=dialect)
+            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch"] + self.keys, dialect=dialect)
             if self.append_header:
                 self.writer.writeheader()
         row = {"epoch": epoch}

@@ -1,4 +1,5 @@
 """``EarlyStopping``: stop ``fit`` when a metric stops improving (Keras 3's rules)."""
+
 from __future__ import annotations
 
 import warnings
@@ -30,8 +31,17 @@ class EarlyStopping(MonitorCallback):
     once ``wait >= patience`` (and not in epoch 0), ``model.stop_training`` is set.
     """
 
-    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
-                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+    def __init__(
+        self,
+        monitor="val_loss",
+        min_delta=0,
+        patience=0,
+        verbose=0,
+        mode="auto",
+        baseline=None,
+        restore_best_weights=False,
+        start_from_epoch=0,
+    ):
         # As in Keras, ``baseline`` is not the starting ``best``: it only
         # decides whether an improvement resets ``wait``.
         super().__init__(monitor, mode, min_delta=min_delta)
@@ -85,8 +95,7 @@ class EarlyStopping(MonitorCallback):
             print_msg(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                print_msg("Restoring model weights from the end of the best epoch: "
-                          f"{self.best_epoch + 1}.")
+                print_msg(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
 
     def get_monitor_value(self, logs):
@@ -94,7 +103,9 @@ class EarlyStopping(MonitorCallback):
         logs = logs or {}
         value = logs.get(self.monitor)
         if value is None:
-            warnings.warn(f"Early stopping conditioned on metric `{self.monitor}` which is not "
-                          f"available. Available metrics are: {','.join(logs.keys())}",
-                          stacklevel=2)
+            warnings.warn(
+                f"Early stopping conditioned on metric `{self.monitor}` which is not "
+                f"available. Available metrics are: {','.join(logs.keys())}",
+                stacklevel=2,
+            )
         return value

@@ -1,4 +1,5 @@
 """``History``: the object ``fit`` returns (Keras 3's ``keras.callbacks.History``)."""
+
 from __future__ import annotations
 
 from .callback import Callback

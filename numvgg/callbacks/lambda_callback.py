@@ -1,4 +1,5 @@
 """``LambdaCallback``: a callback made of plain functions (Keras 3's)."""
+
 from __future__ import annotations
 
 from .callback import HOOK_NAMES, Callback
@@ -20,18 +21,31 @@ class LambdaCallback(Callback):
             silently never run; Keras accepts it).
     """
 
-    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
-                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
-                 **kwargs):
+    def __init__(
+        self,
+        on_epoch_begin=None,
+        on_epoch_end=None,
+        on_train_begin=None,
+        on_train_end=None,
+        on_train_batch_begin=None,
+        on_train_batch_end=None,
+        **kwargs,
+    ):
         super().__init__()
         unknown = sorted(set(kwargs) - set(HOOK_NAMES))
         if unknown:
-            raise TypeError(f"LambdaCallback: {unknown} are not callback hooks; "
-                            f"valid names are {list(HOOK_NAMES)}.")
-        hooks = dict(kwargs, on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end,
-                     on_train_begin=on_train_begin, on_train_end=on_train_end,
-                     on_train_batch_begin=on_train_batch_begin,
-                     on_train_batch_end=on_train_batch_end)
+            raise TypeError(
+                f"LambdaCallback: {unknown} are not callback hooks; valid names are {list(HOOK_NAMES)}."
+            )
+        hooks = dict(
+            kwargs,
+            on_epoch_begin=on_epoch_begin,
+            on_epoch_end=on_epoch_end,
+            on_train_begin=on_train_begin,
+            on_train_end=on_train_end,
+            on_train_batch_begin=on_train_batch_begin,
+            on_train_batch_end=on_train_batch_end,
+        )
         for name, function in hooks.items():
             if function is not None:
-                setattr(self, name, function)     # shadows the do-nothing method
+                setattr(self, name, function)  # shadows the do-nothing method

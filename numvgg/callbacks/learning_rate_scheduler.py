@@ -1,4 +1,5 @@
 """``LearningRateScheduler``: set the learning rate at the start of every epoch (Keras 3's rules)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,18 +33,22 @@ class LearningRateScheduler(Callback):
     def _optimizer(self):
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is None or not hasattr(optimizer, "learning_rate"):
-            raise ValueError('Optimizer must have a "learning_rate" attribute. The model has '
-                             f"optimizer={optimizer!r}; call model.compile(optimizer=...) before fit.")
+            raise ValueError(
+                'Optimizer must have a "learning_rate" attribute. The model has '
+                f"optimizer={optimizer!r}; call model.compile(optimizer=...) before fit."
+            )
         return optimizer
 
     def on_epoch_begin(self, epoch, logs=None):
         optimizer = self._optimizer()
         try:
             learning_rate = self.schedule(epoch, float(optimizer.learning_rate))
-        except TypeError:          # Keras' fallback for the one-argument form
+        except TypeError:  # Keras' fallback for the one-argument form
             learning_rate = self.schedule(epoch)
         if not isinstance(learning_rate, (float, np.float32, np.float64)):
-            raise ValueError(f"The output of the `schedule` function should be a float. Got: {learning_rate!r}")
+            raise ValueError(
+                f"The output of the `schedule` function should be a float. Got: {learning_rate!r}"
+            )
         optimizer.learning_rate = learning_rate
         if self.verbose > 0:
             print_msg(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.")

@@ -4,6 +4,7 @@
 It lives here, below ``models``, because both sides need it: ``fit`` and
 ``evaluate`` (in :mod:`numvgg.models`) produce it, the callbacks recognise it.
 """
+
 from __future__ import annotations
 
 

@@ -21,6 +21,7 @@ What is written:
 Unlike Keras, the other names are not refused: the model's saving method
 picks the format from the name.
 """
+
 from __future__ import annotations
 
 import os
@@ -56,14 +57,25 @@ class ModelCheckpoint(MonitorCallback):
         IsADirectoryError: ``filepath`` is an existing folder (at save time).
     """
 
-    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
-                 save_weights_only=False, mode="auto", save_freq="epoch",
-                 initial_value_threshold=None):
+    def __init__(
+        self,
+        filepath,
+        monitor="val_loss",
+        verbose=0,
+        save_best_only=False,
+        save_weights_only=False,
+        mode="auto",
+        save_freq="epoch",
+        initial_value_threshold=None,
+    ):
         super().__init__(monitor, mode, initial_value_threshold)
-        if save_freq != "epoch" and (not isinstance(save_freq, (int, np.integer))
-                                     or isinstance(save_freq, bool) or save_freq < 1):
-            raise ValueError(f"Unrecognized save_freq: {save_freq!r}. Expected save_freq are "
-                             "'epoch' or a positive number of batches.")
+        if save_freq != "epoch" and (
+            not isinstance(save_freq, (int, np.integer)) or isinstance(save_freq, bool) or save_freq < 1
+        ):
+            raise ValueError(
+                f"Unrecognized save_freq: {save_freq!r}. Expected save_freq are "
+                "'epoch' or a positive number of batches."
+            )
         self.filepath = os.fspath(filepath)
         self.verbose = verbose
         self.save_best_only = save_best_only
@@ -94,7 +106,7 @@ class ModelCheckpoint(MonitorCallback):
         if self.save_freq == "epoch":
             return False
         if self._last_batch_seen is None or batch <= self._last_batch_seen:
-            added = batch + 1                       # a new epoch started at batch 0
+            added = batch + 1  # a new epoch started at batch 0
         else:
             added = batch - self._last_batch_seen
         self._batches_seen_since_last_saving += added
@@ -112,23 +124,30 @@ class ModelCheckpoint(MonitorCallback):
             return True
         current = logs.get(self.monitor)
         if current is None:
-            warnings.warn(f"Can save best model only with {self.monitor} available. "
-                          f"Available metrics are: {','.join(logs.keys())}", stacklevel=3)
+            warnings.warn(
+                f"Can save best model only with {self.monitor} available. "
+                f"Available metrics are: {','.join(logs.keys())}",
+                stacklevel=3,
+            )
             return True
         if skip_if_no_samples(current, self.monitor, "ModelCheckpoint"):
             return False
         if isinstance(current, np.ndarray) and current.ndim > 0:
-            warnings.warn("Can save best model only when `monitor` is a scalar value. "
-                          f"Received: {current}. Falling back to `save_best_only=False`.",
-                          stacklevel=3)
+            warnings.warn(
+                "Can save best model only when `monitor` is a scalar value. "
+                f"Received: {current}. Falling back to `save_best_only=False`.",
+                stacklevel=3,
+            )
             return True
-        if self.monitor_op is None:        # a batch-level save before any epoch ended
+        if self.monitor_op is None:  # a batch-level save before any epoch ended
             self._set_monitor_op()
         best_str = "None" if self.best is None else f"{self.best:.5f}"
         if self._is_improvement(current, self.best):
             if self.verbose > 0:
-                print_msg(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best_str} to "
-                          f"{current:.5f}, saving model to {filepath}")
+                print_msg(
+                    f"\nEpoch {epoch + 1}: {self.monitor} improved from {best_str} to "
+                    f"{current:.5f}, saving model to {filepath}"
+                )
             self.best = current
             return True
         if self.verbose > 0:
@@ -145,16 +164,20 @@ class ModelCheckpoint(MonitorCallback):
         try:
             return self.filepath.format(**fields)
         except KeyError as e:
-            raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". '
-                           f"Reason: {e}. Available fields are: {', '.join(fields)}") from e
+            raise KeyError(
+                f'Failed to format this callback filepath: "{self.filepath}". '
+                f"Reason: {e}. Available fields are: {', '.join(fields)}"
+            ) from e
 
     def _save_model(self, epoch, batch, logs) -> None:
         filepath = self._get_file_path(epoch, batch, logs)
         if not self._should_save_model(epoch, logs, filepath):
             return
         if os.path.isdir(filepath):
-            raise IsADirectoryError("Please specify a non-directory filepath for ModelCheckpoint. "
-                                    f"Filepath used is an existing directory: {filepath}")
+            raise IsADirectoryError(
+                "Please specify a non-directory filepath for ModelCheckpoint. "
+                f"Filepath used is an existing directory: {filepath}"
+            )
         dirname = os.path.dirname(filepath)
         if dirname:
             os.makedirs(dirname, exist_ok=True)
@@ -166,9 +189,12 @@ class ModelCheckpoint(MonitorCallback):
             self.model.save_training_state(filepath)
         else:
             if not self._warned_weights_only:
-                warnings.warn("ModelCheckpoint(save_weights_only=False): this model has no "
-                              "save_training_state(), so only its weights are saved "
-                              f"(model.save_weights) to {filepath}.", stacklevel=3)
+                warnings.warn(
+                    "ModelCheckpoint(save_weights_only=False): this model has no "
+                    "save_training_state(), so only its weights are saved "
+                    f"(model.save_weights) to {filepath}.",
+                    stacklevel=3,
+                )
                 self._warned_weights_only = True
             self.model.save_weights(filepath)
         if self.verbose > 0:

@@ -19,6 +19,7 @@ The first value seen (``best is None``) always counts as an improvement.
    was Keras 2's rule;
 5. otherwise ``ValueError``, as in Keras 3: pass ``mode="min"`` or ``"max"``.
 """
+
 from __future__ import annotations
 
 import operator
@@ -29,19 +30,51 @@ from .logs import NoSamples
 
 # Directions of Keras 3's built-in metrics, under the names they log with.
 KERAS_METRIC_DIRECTIONS = {
-    **dict.fromkeys(["accuracy", "binary_accuracy", "categorical_accuracy",
-                     "sparse_categorical_accuracy", "top_k_categorical_accuracy",
-                     "sparse_top_k_categorical_accuracy", "auc", "precision", "recall",
-                     "f1_score", "fbeta_score", "r2_score", "iou", "mean_iou",
-                     "cosine_similarity", "pearson_correlation", "concordance_correlation"],
-                    "max"),
-    **dict.fromkeys(["mean_squared_error", "mse", "mean_absolute_error", "mae",
-                     "mean_absolute_percentage_error", "mape",
-                     "mean_squared_logarithmic_error", "msle", "root_mean_squared_error",
-                     "binary_crossentropy", "categorical_crossentropy",
-                     "sparse_categorical_crossentropy", "kl_divergence", "poisson",
-                     "hinge", "squared_hinge", "categorical_hinge", "log_cosh_error"],
-                    "min"),
+    **dict.fromkeys(
+        [
+            "accuracy",
+            "binary_accuracy",
+            "categorical_accuracy",
+            "sparse_categorical_accuracy",
+            "top_k_categorical_accuracy",
+            "sparse_top_k_categorical_accuracy",
+            "auc",
+            "precision",
+            "recall",
+            "f1_score",
+            "fbeta_score",
+            "r2_score",
+            "iou",
+            "mean_iou",
+            "cosine_similarity",
+            "pearson_correlation",
+            "concordance_correlation",
+        ],
+        "max",
+    ),
+    **dict.fromkeys(
+        [
+            "mean_squared_error",
+            "mse",
+            "mean_absolute_error",
+            "mae",
+            "mean_absolute_percentage_error",
+            "mape",
+            "mean_squared_logarithmic_error",
+            "msle",
+            "root_mean_squared_error",
+            "binary_crossentropy",
+            "categorical_crossentropy",
+            "sparse_categorical_crossentropy",
+            "kl_divergence",
+            "poisson",
+            "hinge",
+            "squared_hinge",
+            "categorical_hinge",
+            "log_cosh_error",
+        ],
+        "min",
+    ),
 }
 
 
@@ -72,10 +105,12 @@ def infer_mode(monitor: str, model=None, owner: str = "MonitorCallback") -> str:
         return KERAS_METRIC_DIRECTIONS[name]
     if "acc" in name:
         return "max"
-    raise ValueError(f"{owner} callback received monitor={monitor}, but numvgg isn't able to "
-                     "automatically determine whether that metric should be maximized or "
-                     "minimized. Pass `mode='max'` in order to monitor based on the highest "
-                     "metric value, or pass `mode='min'` in order to use the lowest value.")
+    raise ValueError(
+        f"{owner} callback received monitor={monitor}, but numvgg isn't able to "
+        "automatically determine whether that metric should be maximized or "
+        "minimized. Pass `mode='max'` in order to monitor based on the highest "
+        "metric value, or pass `mode='min'` in order to use the lowest value."
+    )
 
 
 def skip_if_no_samples(value, monitor: str, owner: str) -> bool:
@@ -84,8 +119,11 @@ def skip_if_no_samples(value, monitor: str, owner: str) -> bool:
     improvement, nor a lack of one, so the callback ignores this epoch."""
     if not isinstance(value, NoSamples):
         return False
-    warnings.warn(f"{owner}: `{monitor}` was computed over zero samples this epoch (the "
-                  "validation data ran out?); ignoring it.", stacklevel=3)
+    warnings.warn(
+        f"{owner}: `{monitor}` was computed over zero samples this epoch (the "
+        "validation data ran out?); ignoring it.",
+        stacklevel=3,
+    )
     return True
 
 
@@ -107,8 +145,9 @@ class MonitorCallback(Callback):
     def __init__(self, monitor="val_loss", mode="auto", baseline=None, min_delta=0):
         super().__init__()
         if mode not in ("auto", "min", "max"):
-            warnings.warn(f"{type(self).__name__} mode '{mode}' is unknown, fallback to auto mode.",
-                          stacklevel=3)
+            warnings.warn(
+                f"{type(self).__name__} mode '{mode}' is unknown, fallback to auto mode.", stacklevel=3
+            )
             mode = "auto"
         self.monitor = monitor
         self.mode = mode
@@ -117,8 +156,7 @@ class MonitorCallback(Callback):
         self.monitor_op = None
 
     def _set_monitor_op(self) -> None:
-        mode = self.mode if self.mode != "auto" else infer_mode(
-            self.monitor, self.model, type(self).__name__)
+        mode = self.mode if self.mode != "auto" else infer_mode(self.monitor, self.model, type(self).__name__)
         self.monitor_op = operator.lt if mode == "min" else operator.gt
         if mode == "min":
             # Then "value - min_delta < best" reads "value < best - |min_delta|".

@@ -15,6 +15,7 @@ When the number of steps is unknown (``steps=None``, a generator), the first
 epoch counts up ``     12/Unknown``; once it ends, the count it reached is used
 as the target of the following epochs.
 """
+
 from __future__ import annotations
 
 from ..progbar import Progbar, print_msg
@@ -91,7 +92,7 @@ class ProgbarLogger(Callback):
         self._new_progbar()
 
     def on_predict_batch_end(self, batch, logs=None):
-        self._update(batch, None)          # the predictions are not metrics
+        self._update(batch, None)  # the predictions are not metrics
 
     def on_predict_end(self, logs=None):
         self._finalize(logs)
@@ -100,14 +101,19 @@ class ProgbarLogger(Callback):
     def _new_progbar(self) -> None:
         self.seen = 0
         # stateless_metrics=set(): the logs already hold running means, show them as given.
-        self.progbar = Progbar(target=self.target, verbose=self.verbose, unit_name="step",
-                               stateless_metrics=set(), stream=self.stream,
-                               dynamic_display=self.dynamic_display)
+        self.progbar = Progbar(
+            target=self.target,
+            verbose=self.verbose,
+            unit_name="step",
+            stateless_metrics=set(),
+            stream=self.stream,
+            dynamic_display=self.dynamic_display,
+        )
 
     def _update(self, batch, logs) -> None:
         if self.progbar is None:
             self._new_progbar()
-        self.seen = batch + 1                       # batches count from 0, the bar from 1
+        self.seen = batch + 1  # batches count from 0, the bar from 1
         if self.verbose == 1:
             self.progbar.update(self.seen, list((logs or {}).items()), finalize=False)
 

@@ -1,4 +1,5 @@
 """``ReduceLROnPlateau``: divide the learning rate when a metric stalls (Keras 3's rules)."""
+
 from __future__ import annotations
 
 import warnings
@@ -31,12 +32,20 @@ class ReduceLROnPlateau(MonitorCallback):
         ValueError: ``factor >= 1``.
     """
 
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
-                 min_delta=1e-4, cooldown=0, min_lr=0.0):
+    def __init__(
+        self,
+        monitor="val_loss",
+        factor=0.1,
+        patience=10,
+        verbose=0,
+        mode="auto",
+        min_delta=1e-4,
+        cooldown=0,
+        min_lr=0.0,
+    ):
         super().__init__(monitor, mode, min_delta=min_delta)
         if factor >= 1.0:
-            raise ValueError("ReduceLROnPlateau does not support a factor >= 1.0. "
-                             f"Received factor={factor}")
+            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}")
         self.factor = factor
         self.min_lr = min_lr
         self.patience = patience
@@ -57,9 +66,11 @@ class ReduceLROnPlateau(MonitorCallback):
     def _optimizer(self):
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is None or not hasattr(optimizer, "learning_rate"):
-            raise AttributeError("ReduceLROnPlateau needs `model.optimizer.learning_rate`; "
-                                 f"the model has optimizer={optimizer!r}. Call "
-                                 "model.compile(optimizer=...) before fit.")
+            raise AttributeError(
+                "ReduceLROnPlateau needs `model.optimizer.learning_rate`; "
+                f"the model has optimizer={optimizer!r}. Call "
+                "model.compile(optimizer=...) before fit."
+            )
         return optimizer
 
     def on_epoch_end(self, epoch, logs=None):
@@ -71,9 +82,12 @@ class ReduceLROnPlateau(MonitorCallback):
         logs["learning_rate"] = float(optimizer.learning_rate)
         current = logs.get(self.monitor)
         if current is None:
-            warnings.warn("Learning rate reduction is conditioned on metric "
-                          f"`{self.monitor}` which is not available. Available metrics "
-                          f"are: {','.join(logs.keys())}.", stacklevel=2)
+            warnings.warn(
+                "Learning rate reduction is conditioned on metric "
+                f"`{self.monitor}` which is not available. Available metrics "
+                f"are: {','.join(logs.keys())}.",
+                stacklevel=2,
+            )
             return
         if skip_if_no_samples(current, self.monitor, "ReduceLROnPlateau"):
             return

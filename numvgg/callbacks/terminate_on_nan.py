@@ -1,4 +1,5 @@
 """``TerminateOnNaN``: stop as soon as the loss is NaN or infinite (Keras 3's)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +27,9 @@ class TerminateOnNaN(Callback):
         if loss is None or np.isfinite(loss):
             return
         if self.raise_error:
-            raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. "
-                               f"Loss value: {loss}. Terminating training immediately.")
+            raise RuntimeError(
+                f"NaN or Inf loss encountered at batch {batch}. "
+                f"Loss value: {loss}. Terminating training immediately."
+            )
         print_msg(f"Batch {batch}: Invalid loss, terminating training")
         self.model.stop_training = True

@@ -61,6 +61,7 @@ Where numvgg differs, and why:
   A ``validation_split`` that leaves no file for validation is an error
   (Keras would silently hand *every* file to the validation subset).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -75,8 +76,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DatasetError
-from .directory import (ALLOWLIST_FORMATS, find_unreadable, index_directory, shuffle_like_keras,
-                        split_subset)
+from .directory import ALLOWLIST_FORMATS, find_unreadable, index_directory, shuffle_like_keras, split_subset
 from .images import COLOR_MODES, ImageFileError, convert_color_mode, read_image_bytes
 from .jpeg import decode_jpeg, is_jpeg
 from .pipeline import Dataset
@@ -101,6 +101,7 @@ def _high_byte_if_16_bit(img: Image.Image) -> Image.Image:
 @dataclass(frozen=True)
 class ImageSpec:
     """How every image of a dataset is read: colour mode, size, resampling, cropping."""
+
     color_mode: str
     image_size: tuple[int, int]
     interpolation: str
@@ -118,23 +119,23 @@ class ImageSpec:
         """
         data = read_image_bytes(path)
         pixels = None
-        if is_jpeg(data):            # TF's JPEG decoder, bit for bit (see numvgg.data.jpeg)
+        if is_jpeg(data):  # TF's JPEG decoder, bit for bit (see numvgg.data.jpeg)
             try:
                 pixels = decode_jpeg(data, self.color_mode)
             except ValueError as e:
                 raise ImageFileError(f"Cannot decode image '{path}': {e}") from e
-        if pixels is None:           # PNG, BMP, GIF (identical in Pillow), or no simplejpeg
+        if pixels is None:  # PNG, BMP, GIF (identical in Pillow), or no simplejpeg
             try:
                 img = Image.open(io.BytesIO(data))
                 img = convert_color_mode(_high_byte_if_16_bit(img), self.color_mode)
-                pixels = np.asarray(img)                   # decodes now: (H, W) or (H, W, C) uint8
+                pixels = np.asarray(img)  # decodes now: (H, W) or (H, W, C) uint8
             except (OSError, SyntaxError, ValueError) as e:
                 raise ImageFileError(f"Cannot decode image '{path}': {e}") from e
         if pixels.ndim == 2:
-            pixels = pixels[:, :, None]                    # (H, W) -> (H, W, 1)
+            pixels = pixels[:, :, None]  # (H, W) -> (H, W, 1)
         if self.crop_to_aspect_ratio:
             pixels = aspect_ratio_crop(pixels, self.image_size)
-        return resize(pixels, self.image_size, self.interpolation)   # (H, W, C) float32
+        return resize(pixels, self.image_size, self.interpolation)  # (H, W, C) float32
 
 
 def encode_labels(labels: np.ndarray, label_mode: str, num_classes: int) -> np.ndarray:
@@ -146,8 +147,8 @@ def encode_labels(labels: np.ndarray, label_mode: str, num_classes: int) -> np.n
     if label_mode == "int":
         return labels.astype(np.int32)
     if label_mode == "binary":
-        return labels.astype(np.float32)[:, None]          # (B,) -> (B, 1)
-    return np.eye(num_classes, dtype=np.float32)[labels]   # (B, K)
+        return labels.astype(np.float32)[:, None]  # (B,) -> (B, 1)
+    return np.eye(num_classes, dtype=np.float32)[labels]  # (B, K)
 
 
 # --------------------------------------------------------------------------
@@ -168,8 +169,7 @@ def _decode_pool() -> ThreadPoolExecutor:
     """One shared pool of decoding threads (one per CPU), made on first use."""
     global _DECODE_POOL
     if _DECODE_POOL is None:
-        _DECODE_POOL = ThreadPoolExecutor(max(1, os.cpu_count() or 1),
-                                          thread_name_prefix="numvgg-decode")
+        _DECODE_POOL = ThreadPoolExecutor(max(1, os.cpu_count() or 1), thread_name_prefix="numvgg-decode")
     return _DECODE_POOL
 
 
@@ -192,8 +192,18 @@ class ImageDataset(Dataset):
         reshuffle_each_iteration: does every pass draw a new file order?
     """
 
-    def __init__(self, file_paths, labels, class_names, label_mode, spec: ImageSpec,
-                 batch_size=32, shuffle=False, seed=0, on_bad_file="warn"):
+    def __init__(
+        self,
+        file_paths,
+        labels,
+        class_names,
+        label_mode,
+        spec: ImageSpec,
+        batch_size=32,
+        shuffle=False,
+        seed=0,
+        on_bad_file="warn",
+    ):
         self.file_paths = list(file_paths)
         self.labels = labels
         self.class_names = class_names
@@ -222,10 +232,10 @@ class ImageDataset(Dataset):
             self._epoch += 1
         step = self.batch_size or 1
         for start in range(0, len(order), step):
-            batch = self._load_batch(order[start:start + step])
-            if batch is None:             # every file of this batch was unreadable
+            batch = self._load_batch(order[start : start + step])
+            if batch is None:  # every file of this batch was unreadable
                 continue
-            if self.batch_size is None:   # unbatched: drop the batch axis
+            if self.batch_size is None:  # unbatched: drop the batch axis
                 batch = tuple(b[0] for b in batch) if isinstance(batch, tuple) else batch[0]
             yield batch
 
@@ -249,7 +259,7 @@ class ImageDataset(Dataset):
             kept.append(i)
         if not images:
             return None
-        x = np.stack(images)                                   # (B, H, W, C) float32
+        x = np.stack(images)  # (B, H, W, C) float32
         if self.label_mode is None:
             return x
         y = encode_labels(self.labels[kept], self.label_mode, len(self.class_names))
@@ -268,16 +278,20 @@ class ImageDataset(Dataset):
         if not callable(map_func):
             raise TypeError(f"map() needs a function, got {type(map_func).__name__}.")
         nargs = 1 if self.label_mode is None else 2
-        try:       # the element structure is known here: check map_func fits before any pass
+        try:  # the element structure is known here: check map_func fits before any pass
             inspect.signature(map_func).bind(*range(nargs))
         except TypeError as e:
-            what = ("(images, labels) pairs, so fn is called as fn(images, labels) and must "
-                    "return a pair, e.g. ds.map(lambda x, y: (preprocess_input(x), y))"
-                    if nargs == 2 else "images only, so fn is called as fn(images)")
-            raise TypeError(f"map(): this dataset yields {what}; {map_func!r} cannot be called "
-                            f"with {nargs} argument(s).") from e
+            what = (
+                "(images, labels) pairs, so fn is called as fn(images, labels) and must "
+                "return a pair, e.g. ds.map(lambda x, y: (preprocess_input(x), y))"
+                if nargs == 2
+                else "images only, so fn is called as fn(images)"
+            )
+            raise TypeError(
+                f"map(): this dataset yields {what}; {map_func!r} cannot be called with {nargs} argument(s)."
+            ) from e
         except ValueError:
-            pass                 # no signature available (some built-ins): let the call decide
+            pass  # no signature available (some built-ins): let the call decide
         call = "fn(images, labels)" if nargs == 2 else "fn(images)"
 
         def noted(*args):
@@ -287,32 +301,55 @@ class ImageDataset(Dataset):
                 # The traceback points into the user's function; say how it was called.
                 e.add_note(f"(raised by the function given to map(), called as {call})")
                 raise
+
         return super().map(noted, num_parallel_calls, deterministic)
 
     def __repr__(self) -> str:
         y = "no labels" if self.label_mode is None else f"label_mode={self.label_mode!r}"
-        return (f"<ImageDataset {len(self.file_paths)} files, {len(self)} batches of "
-                f"{self.batch_size}, images {self.spec.shape} float32, {y}>")
+        return (
+            f"<ImageDataset {len(self.file_paths)} files, {len(self)} batches of "
+            f"{self.batch_size}, images {self.spec.shape} float32, {y}>"
+        )
 
 
 # --------------------------------------------------------------------------
 # 3. The Keras entry point
 # --------------------------------------------------------------------------
-def _check_arguments(labels, label_mode, class_names, color_mode, image_size, batch_size,
-                     validation_split, subset, shuffle, seed, on_bad_file):
+def _check_arguments(
+    labels,
+    label_mode,
+    class_names,
+    color_mode,
+    image_size,
+    batch_size,
+    validation_split,
+    subset,
+    shuffle,
+    seed,
+    on_bad_file,
+):
     if isinstance(labels, str) and labels != "inferred":
-        raise DatasetError(f"`labels` must be 'inferred', None, or a list of integer labels. "
-                           f"Received: labels={labels!r}")
+        raise DatasetError(
+            f"`labels` must be 'inferred', None, or a list of integer labels. Received: labels={labels!r}"
+        )
     if label_mode not in LABEL_MODES:
-        raise DatasetError('`label_mode` argument must be one of "int", "categorical", "binary", '
-                           f"or None. Received: label_mode={label_mode!r}")
+        raise DatasetError(
+            '`label_mode` argument must be one of "int", "categorical", "binary", '
+            f"or None. Received: label_mode={label_mode!r}"
+        )
     if color_mode not in COLOR_MODES:
-        raise DatasetError('`color_mode` must be one of {"rgb", "rgba", "grayscale"}. '
-                           f"Received: color_mode={color_mode!r}")
-    if (not isinstance(image_size, (list, tuple)) or len(image_size) != 2
-            or not all(isinstance(s, (int, np.integer)) and s > 0 for s in image_size)):
-        raise DatasetError("Invalid `image_size` value. Expected a tuple of 2 positive integers "
-                           f"(height, width). Received: image_size={image_size}")
+        raise DatasetError(
+            f'`color_mode` must be one of {{"rgb", "rgba", "grayscale"}}. Received: color_mode={color_mode!r}'
+        )
+    if (
+        not isinstance(image_size, (list, tuple))
+        or len(image_size) != 2
+        or not all(isinstance(s, (int, np.integer)) and s > 0 for s in image_size)
+    ):
+        raise DatasetError(
+            "Invalid `image_size` value. Expected a tuple of 2 positive integers "
+            f"(height, width). Received: image_size={image_size}"
+        )
     if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
         raise DatasetError(f"batch_size must be a positive integer or None. Received: {batch_size!r}")
     if validation_split and not 0 < validation_split < 1:
@@ -320,12 +357,13 @@ def _check_arguments(labels, label_mode, class_names, color_mode, image_size, ba
     if (validation_split or subset) and not (validation_split and subset):
         raise DatasetError("If `subset` is set, `validation_split` must be set, and inversely.")
     if subset not in ("training", "validation", "both", None):
-        raise DatasetError('`subset` must be either "training", "validation" or "both", '
-                           f"received: {subset}")
+        raise DatasetError(f'`subset` must be either "training", "validation" or "both", received: {subset}')
     if validation_split and shuffle and seed is None:
-        raise DatasetError("If using `validation_split` and shuffling the data, you must provide a "
-                           "`seed` argument, to make sure that there is no overlap between the "
-                           "training and validation subset.")
+        raise DatasetError(
+            "If using `validation_split` and shuffling the data, you must provide a "
+            "`seed` argument, to make sure that there is no overlap between the "
+            "training and validation subset."
+        )
     if on_bad_file not in BAD_FILE_POLICIES:
         raise DatasetError(f"on_bad_file must be 'warn' or 'error'. Received: {on_bad_file!r}")
 
@@ -338,20 +376,38 @@ def _drop_unreadable(file_paths, labels, on_bad_file, subset_name):
     listing = "\n".join(f"  {path}: {reason}" for path, reason in bad[:20])
     more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
     if on_bad_file == "error":
-        raise DatasetError(f"{len(bad)} of the {len(file_paths)} {subset_name} files cannot be read as "
-                           f"images (pass on_bad_file='warn' to skip them):\n{listing}{more}")
-    warnings.warn(f"Skipping {len(bad)} of the {len(file_paths)} {subset_name} files, which cannot "
-                  f"be read as images:\n{listing}{more}", stacklevel=4)
+        raise DatasetError(
+            f"{len(bad)} of the {len(file_paths)} {subset_name} files cannot be read as "
+            f"images (pass on_bad_file='warn' to skip them):\n{listing}{more}"
+        )
+    warnings.warn(
+        f"Skipping {len(bad)} of the {len(file_paths)} {subset_name} files, which cannot "
+        f"be read as images:\n{listing}{more}",
+        stacklevel=4,
+    )
     bad_set = {path for path, _ in bad}
     keep = [i for i, path in enumerate(file_paths) if path not in bad_set]
     return [file_paths[i] for i in keep], (None if labels is None else labels[keep])
 
 
-def image_dataset_from_directory(directory, labels="inferred", label_mode="int", class_names=None,
-                                 color_mode="rgb", batch_size=32, image_size=(256, 256),
-                                 shuffle=True, seed=None, validation_split=None, subset=None,
-                                 interpolation="bilinear", follow_links=False,
-                                 crop_to_aspect_ratio=False, verbose=True, on_bad_file="warn"):
+def image_dataset_from_directory(
+    directory,
+    labels="inferred",
+    label_mode="int",
+    class_names=None,
+    color_mode="rgb",
+    batch_size=32,
+    image_size=(256, 256),
+    shuffle=True,
+    seed=None,
+    validation_split=None,
+    subset=None,
+    interpolation="bilinear",
+    follow_links=False,
+    crop_to_aspect_ratio=False,
+    verbose=True,
+    on_bad_file="warn",
+):
     """Make a dataset of image batches from a folder of class sub-folders, like Keras 3.
 
     Args:
@@ -388,49 +444,68 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     """
     if isinstance(image_size, (int, np.integer)):
         image_size = (image_size, image_size)
-    _check_arguments(labels, label_mode, class_names, color_mode, image_size, batch_size,
-                     validation_split, subset, shuffle, seed, on_bad_file)
+    _check_arguments(
+        labels,
+        label_mode,
+        class_names,
+        color_mode,
+        image_size,
+        batch_size,
+        validation_split,
+        subset,
+        shuffle,
+        seed,
+        on_bad_file,
+    )
     try:
         interpolation = check_interpolation(interpolation)
     except ValueError as e:
         raise DatasetError(str(e)) from e
-    if labels is None or label_mode is None:   # Keras: either one means "no labels" for both
+    if labels is None or label_mode is None:  # Keras: either one means "no labels" for both
         labels, label_mode = None, None
     if seed is None:
-        seed = np.random.randint(1e6)          # as Keras: reproducible under np.random.seed(...)
+        seed = np.random.randint(1e6)  # as Keras: reproducible under np.random.seed(...)
 
-    file_paths, label_array, class_names = index_directory(directory, labels, class_names,
-                                                           follow_links)
+    file_paths, label_array, class_names = index_directory(directory, labels, class_names, follow_links)
     if verbose:
         if label_array is None:
             print(f"Found {len(file_paths)} files.")
         else:
             print(f"Found {len(file_paths)} files belonging to {len(class_names)} classes.")
     if not file_paths:
-        raise DatasetError(f"No images found in directory {directory}. Allowed formats: "
-                           f"{ALLOWLIST_FORMATS}")
+        raise DatasetError(f"No images found in directory {directory}. Allowed formats: {ALLOWLIST_FORMATS}")
     if label_mode == "binary" and len(class_names) != 2:
         raise DatasetError(
             f"label_mode='binary' needs exactly 2 classes, but '{directory}' gives "
             f"{len(class_names)}: {class_names}. Use label_mode='int' or 'categorical' for "
-            f"{len(class_names)} classes, or arrange the images in two class folders.")
+            f"{len(class_names)} classes, or arrange the images in two class folders."
+        )
     if label_mode == "categorical" and label_array.max() >= len(class_names):
-        raise DatasetError(f"label_mode='categorical' needs labels 0..{len(class_names) - 1}; "
-                           f"found label {int(label_array.max())}.")
+        raise DatasetError(
+            f"label_mode='categorical' needs labels 0..{len(class_names) - 1}; "
+            f"found label {int(label_array.max())}."
+        )
     if shuffle:
         file_paths, label_array = shuffle_like_keras(file_paths, label_array, seed)
 
-    spec = ImageSpec(color_mode, (int(image_size[0]), int(image_size[1])), interpolation,
-                     bool(crop_to_aspect_ratio))
+    spec = ImageSpec(
+        color_mode, (int(image_size[0]), int(image_size[1])), interpolation, bool(crop_to_aspect_ratio)
+    )
 
     def make(subset_name, reshuffle):
-        paths, subset_labels = split_subset(file_paths, label_array, validation_split,
-                                            subset_name, verbose)
-        paths, subset_labels = _drop_unreadable(paths, subset_labels, on_bad_file,
-                                                subset_name or "dataset")
-        return ImageDataset(paths, subset_labels, class_names, label_mode, spec,
-                            batch_size=batch_size, shuffle=reshuffle, seed=seed,
-                            on_bad_file=on_bad_file)
+        paths, subset_labels = split_subset(file_paths, label_array, validation_split, subset_name, verbose)
+        paths, subset_labels = _drop_unreadable(paths, subset_labels, on_bad_file, subset_name or "dataset")
+        return ImageDataset(
+            paths,
+            subset_labels,
+            class_names,
+            label_mode,
+            spec,
+            batch_size=batch_size,
+            shuffle=reshuffle,
+            seed=seed,
+            on_bad_file=on_bad_file,
+        )
 
     if subset == "both":
         return [make("training", shuffle), make("validation", False)]

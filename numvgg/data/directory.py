@@ -6,6 +6,7 @@ shuffle the list once with the seed, and cut off the validation files.
 Reproduced step for step so that numvgg and Keras pick the same files for
 the same subset (``tests/test_dataset.py`` compares them).
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,11 @@ ALLOWLIST_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 
 def list_class_folders(directory) -> list[str]:
     """Sub-folder names of ``directory`` in sorted order, hidden ones left out."""
-    return [name for name in sorted(os.listdir(directory))
-            if os.path.isdir(os.path.join(directory, name)) and not name.startswith(".")]
+    return [
+        name
+        for name in sorted(os.listdir(directory))
+        if os.path.isdir(os.path.join(directory, name)) and not name.startswith(".")
+    ]
 
 
 def list_image_files(folder, follow_links: bool = False, seen: set | None = None) -> list[str]:
@@ -57,12 +61,15 @@ def list_image_files(folder, follow_links: bool = False, seen: set | None = None
             else:
                 seen.add(real)
                 kept.append(name)
-        dirs[:] = kept                  # os.walk only enters what is left here
+        dirs[:] = kept  # os.walk only enters what is left here
     if skipped:
         shown = ", ".join(f"'{p}'" for p in skipped[:3]) + (" ..." if len(skipped) > 3 else "")
-        warnings.warn(f"follow_links=True: skipped {len(skipped)} linked folder(s) that lead to a "
-                      f"folder already read (a loop, or another class's folder): {shown}. Each "
-                      "folder is read once.", stacklevel=3)
+        warnings.warn(
+            f"follow_links=True: skipped {len(skipped)} linked folder(s) that lead to a "
+            f"folder already read (a loop, or another class's folder): {shown}. Each "
+            "folder is read once.",
+            stacklevel=3,
+        )
     found = []
     for root, files in sorted(walked, key=lambda t: t[0]):
         for name in sorted(files):
@@ -73,9 +80,12 @@ def list_image_files(folder, follow_links: bool = False, seen: set | None = None
 
 def _other_extensions(folder) -> str:
     """A short note on the files that were *not* taken, e.g. ``'.webp' x3``."""
-    counts = Counter(os.path.splitext(name)[1].lower() or "(none)"
-                     for _, _, files in os.walk(folder) for name in files
-                     if not name.lower().endswith(ALLOWLIST_FORMATS))
+    counts = Counter(
+        os.path.splitext(name)[1].lower() or "(none)"
+        for _, _, files in os.walk(folder)
+        for name in files
+        if not name.lower().endswith(ALLOWLIST_FORMATS)
+    )
     return ", ".join(f"'{ext}' x{n}" for ext, n in counts.most_common(5))
 
 
@@ -104,20 +114,26 @@ def index_directory(directory, labels="inferred", class_names=None, follow_links
         folders = list_class_folders(directory)
         if not folders:
             loose = list_image_files(directory)
-            hint = (f" It holds {len(loose)} image file(s) directly; move them into one sub-folder "
-                    "per class, or pass labels=None to load them without labels." if loose else "")
+            hint = (
+                f" It holds {len(loose)} image file(s) directly; move them into one sub-folder "
+                "per class, or pass labels=None to load them without labels."
+                if loose
+                else ""
+            )
             raise DatasetError(
                 f"No class sub-folders in '{directory}'. With labels='inferred' the directory must "
                 f"contain one sub-folder per class (e.g. {os.path.join(str(directory), 'cats')}/ "
                 f"and {os.path.join(str(directory), 'dogs')}/), each holding that class's "
-                f"images.{hint}")
+                f"images.{hint}"
+            )
         if class_names is not None:
             missing = [name for name in class_names if name not in folders]
             if missing:
                 raise DatasetError(
                     f"class_names {list(class_names)} do not match the sub-folders of "
-                    f"'{directory}': no folder for {missing}. Sub-folders found: {folders}.")
-            folders = list(class_names)          # the caller's order decides the indices
+                    f"'{directory}': no folder for {missing}. Sub-folders found: {folders}."
+                )
+            folders = list(class_names)  # the caller's order decides the indices
         file_paths, label_list, empty = [], [], []
         # Links may lead anywhere but never back to the root or into another class's folder.
         seen = {os.path.realpath(directory)}
@@ -132,28 +148,37 @@ def index_directory(directory, labels="inferred", class_names=None, follow_links
             others = _other_extensions(directory)
             raise DatasetError(
                 f"The class folders {folders} in '{directory}' contain no images with an allowed "
-                f"extension {ALLOWLIST_FORMATS}." + (f" Other files found: {others}." if others else ""))
+                f"extension {ALLOWLIST_FORMATS}." + (f" Other files found: {others}." if others else "")
+            )
         if empty:
             warnings.warn(
                 f"Class folder(s) {empty} in '{directory}' contain no images "
                 f"{ALLOWLIST_FORMATS}. They keep their class index, as in Keras, but no "
-                "sample will carry it.", stacklevel=3)
+                "sample will carry it.",
+                stacklevel=3,
+            )
         return file_paths, np.asarray(label_list, dtype=np.int32), folders
 
     if class_names is not None:
-        raise DatasetError("class_names can only be given with labels='inferred' (with explicit or "
-                           "no labels, the class names come from the labels).")
+        raise DatasetError(
+            "class_names can only be given with labels='inferred' (with explicit or "
+            "no labels, the class names come from the labels)."
+        )
     file_paths = [os.path.join(directory, f) for f in list_image_files(directory, follow_links)]
     if labels is None:
         return file_paths, None, None
     label_array = np.asarray(labels)
     if label_array.ndim != 1 or not np.issubdtype(label_array.dtype, np.integer):
-        raise DatasetError("`labels` must be 'inferred', None, or a list of integer labels, one "
-                           f"per image file. Received: labels={labels!r:.200}")
+        raise DatasetError(
+            "`labels` must be 'inferred', None, or a list of integer labels, one "
+            f"per image file. Received: labels={labels!r:.200}"
+        )
     if len(label_array) != len(file_paths):
-        raise DatasetError(f"Expected the lengths of `labels` to match the number of files in the "
-                           f"target directory. len(labels) is {len(label_array)} while we found "
-                           f"{len(file_paths)} files in directory {directory}.")
+        raise DatasetError(
+            f"Expected the lengths of `labels` to match the number of files in the "
+            f"target directory. len(labels) is {len(label_array)} while we found "
+            f"{len(file_paths)} files in directory {directory}."
+        )
     names = [str(v) for v in sorted(set(label_array.tolist()))]
     return file_paths, label_array.astype(np.int32), names
 
@@ -187,7 +212,8 @@ def split_subset(file_paths, labels, validation_split, subset, verbose=True):
         raise DatasetError(
             f"validation_split={validation_split} of {len(file_paths)} files leaves "
             f"int({validation_split} * {len(file_paths)}) = 0 files for validation. Use a larger "
-            "validation_split or add images.")
+            "validation_split or add images."
+        )
     if subset == "training":
         if verbose:
             print(f"Using {len(file_paths) - num_val} files for training.")
@@ -214,6 +240,6 @@ def find_unreadable(file_paths) -> list[tuple[str, str]]:
                     bad.append((path, "image of size 0"))
         except UnidentifiedImageError:
             bad.append((path, "not an image Pillow can read"))
-        except Exception as e:   # Pillow raises many types for damaged files; all mean "unreadable"
+        except Exception as e:  # Pillow raises many types for damaged files; all mean "unreadable"
             bad.append((path, f"{type(e).__name__}: {e}"))
     return bad

@@ -43,6 +43,7 @@ decoded at 1/2, 1/4 or 1/8 scale (Pillow's ``draft``, the JPEG decoder's own
 downscaling) and then resized: the memory drops by up to 64x, and the
 pixels differ slightly from Keras', which decodes every pixel first.
 """
+
 from __future__ import annotations
 
 import io
@@ -79,8 +80,10 @@ def _check_data_format(data_format) -> str:
         return "channels_last"
     data_format = str(data_format).lower()
     if data_format not in DATA_FORMATS:
-        raise ValueError("The `data_format` argument must be one of "
-                         f"{{'channels_first', 'channels_last'}}. Received: data_format={data_format}")
+        raise ValueError(
+            "The `data_format` argument must be one of "
+            f"{{'channels_first', 'channels_last'}}. Received: data_format={data_format}"
+        )
     return data_format
 
 
@@ -104,7 +107,7 @@ def read_image_bytes(path) -> bytes:
         raise ImageNotFoundError(f"No image file at '{shown}'.") from e
     except IsADirectoryError as e:
         raise ImageFileError(f"'{shown}' is a directory, not an image file.") from e
-    except OSError as e:          # permissions, I/O errors
+    except OSError as e:  # permissions, I/O errors
         raise ImageFileError(f"Cannot read image file '{shown}': {e}") from e
     if not data:
         raise ImageFileError(f"Cannot read image '{shown}': the file is empty (0 bytes).")
@@ -135,10 +138,12 @@ def open_image(path) -> Image.Image:
     except Image.DecompressionBombError as e:
         raise ImageFileError(
             f"Cannot read image '{shown}': it is too big to decode safely ({e}). If you trust "
-            "it, raise Pillow's limit: PIL.Image.MAX_IMAGE_PIXELS = ...") from e
+            "it, raise Pillow's limit: PIL.Image.MAX_IMAGE_PIXELS = ..."
+        ) from e
     except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ImageFileError(f"Cannot read image '{shown}': not an image file Pillow can read, "
-                             "or a damaged one.") from e
+        raise ImageFileError(
+            f"Cannot read image '{shown}': not an image file Pillow can read, or a damaged one."
+        ) from e
 
 
 def convert_color_mode(img: Image.Image, color_mode: str) -> Image.Image:
@@ -175,8 +180,13 @@ def keep_aspect_crop_box(width: int, height: int, target_width: int, target_heig
     return [left, top, left + crop_width, top + crop_height]
 
 
-def load_img(path, color_mode: str = "rgb", target_size=None, interpolation: str = "nearest",
-             keep_aspect_ratio: bool = False) -> Image.Image:
+def load_img(
+    path,
+    color_mode: str = "rgb",
+    target_size=None,
+    interpolation: str = "nearest",
+    keep_aspect_ratio: bool = False,
+) -> Image.Image:
     """Load an image file into a PIL image, like ``keras.utils.load_img``.
 
     Args:
@@ -199,17 +209,19 @@ def load_img(path, color_mode: str = "rgb", target_size=None, interpolation: str
     if color_mode not in COLOR_MODES:
         raise ValueError(f'color_mode must be "grayscale", "rgb", or "rgba". Received: {color_mode!r}')
     if target_size is not None and interpolation not in PIL_INTERPOLATION_METHODS:
-        raise ValueError(f"Invalid interpolation method {interpolation} specified. Supported "
-                         f"methods are {', '.join(PIL_INTERPOLATION_METHODS)}")
+        raise ValueError(
+            f"Invalid interpolation method {interpolation} specified. Supported "
+            f"methods are {', '.join(PIL_INTERPOLATION_METHODS)}"
+        )
     img = open_image(path)
     shown = "<BytesIO>" if isinstance(path, io.BytesIO) else os.fsdecode(path)
     try:
         if target_size is not None:
             _draft_if_huge(img, color_mode, (target_size[1], target_size[0]))
-        img.load()   # decode now, so a damaged file fails here, with its name
+        img.load()  # decode now, so a damaged file fails here, with its name
         img = convert_color_mode(img, color_mode)
         if target_size is not None:
-            width_height = (target_size[1], target_size[0])   # PIL sizes are (W, H)
+            width_height = (target_size[1], target_size[0])  # PIL sizes are (W, H)
             if img.size != width_height:
                 box = keep_aspect_crop_box(*img.size, *width_height) if keep_aspect_ratio else None
                 img = img.resize(width_height, PIL_INTERPOLATION_METHODS[interpolation], box=box)
@@ -250,19 +262,20 @@ def img_to_array(img, data_format: str = "channels_last", dtype: str = "float32"
     x = np.asarray(img, dtype=dtype)
     if x.ndim == 3:
         if data_format == "channels_first":
-            x = x.transpose(2, 0, 1)                     # (H, W, C) -> (C, H, W)
+            x = x.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
     elif x.ndim == 2:
         if data_format == "channels_first":
-            x = x.reshape((1, x.shape[0], x.shape[1]))   # (H, W) -> (1, H, W)
+            x = x.reshape((1, x.shape[0], x.shape[1]))  # (H, W) -> (1, H, W)
         else:
-            x = x.reshape((x.shape[0], x.shape[1], 1))   # (H, W) -> (H, W, 1)
+            x = x.reshape((x.shape[0], x.shape[1], 1))  # (H, W) -> (H, W, 1)
     else:
         raise ShapeError(f"Unsupported image shape: {x.shape}; expected (H, W) or (H, W, C).")
     return x
 
 
-def array_to_img(x, data_format: str = "channels_last", scale: bool = True,
-                 dtype: str = "float32") -> Image.Image:
+def array_to_img(
+    x, data_format: str = "channels_last", scale: bool = True, dtype: str = "float32"
+) -> Image.Image:
     """Array -> PIL image, like ``keras.utils.array_to_img``.
 
     Args:
@@ -281,10 +294,11 @@ def array_to_img(x, data_format: str = "channels_last", scale: bool = True,
     data_format = _check_data_format(data_format)
     x = np.asarray(x, dtype=dtype or "float32")
     if x.ndim != 3:
-        raise ShapeError("Expected image array to have rank 3 (single image). "
-                         f"Got array with shape: {x.shape}")
+        raise ShapeError(
+            f"Expected image array to have rank 3 (single image). Got array with shape: {x.shape}"
+        )
     if data_format == "channels_first":
-        x = x.transpose(1, 2, 0)                         # (C, H, W) -> (H, W, C)
+        x = x.transpose(1, 2, 0)  # (C, H, W) -> (H, W, C)
     if scale:
         x = x - np.min(x)
         x_max = np.max(x)
@@ -298,14 +312,16 @@ def array_to_img(x, data_format: str = "channels_last", scale: bool = True,
         return Image.fromarray(x.astype("uint8"), "RGB")
     if channels == 1:
         if np.max(x) > 255:
-            return Image.fromarray(x[:, :, 0].astype("int32"), "I")   # 32-bit grayscale
+            return Image.fromarray(x[:, :, 0].astype("int32"), "I")  # 32-bit grayscale
         return Image.fromarray(x[:, :, 0].astype("uint8"), "L")
-    raise ShapeError(f"Unsupported channel number: {channels} (array of shape {x.shape}); "
-                     "expected 1, 3 or 4.")
+    raise ShapeError(
+        f"Unsupported channel number: {channels} (array of shape {x.shape}); expected 1, 3 or 4."
+    )
 
 
-def save_img(path, x, data_format: str = "channels_last", file_format=None, scale: bool = True,
-             **kwargs) -> None:
+def save_img(
+    path, x, data_format: str = "channels_last", file_format=None, scale: bool = True, **kwargs
+) -> None:
     """Save an image array to ``path`` (or a file object), like ``keras.utils.save_img``.
 
     Args:
@@ -320,9 +336,9 @@ def save_img(path, x, data_format: str = "channels_last", file_format=None, scal
     if file_format is None and isinstance(path, (str, pathlib.Path)):
         file_format = pathlib.Path(path).suffix[1:].lower()
     if file_format and file_format.lower() == "jpg":
-        file_format = "jpeg"      # Pillow's name for it
+        file_format = "jpeg"  # Pillow's name for it
     img = array_to_img(x, data_format=data_format, scale=scale)
     if img.mode == "RGBA" and file_format == "jpeg":
-        warnings.warn("The JPEG format does not support RGBA images, converting to RGB.")
+        warnings.warn("The JPEG format does not support RGBA images, converting to RGB.", stacklevel=2)
         img = img.convert("RGB")
     img.save(path, format=file_format, **kwargs)

@@ -25,13 +25,14 @@ after one warning and the caller falls back to Pillow (pixels then differ
 from Keras' as described above). CMYK JPEGs also go through libjpeg-turbo's
 own colour conversion and may differ from TF's by 1-2 grey levels.
 """
+
 from __future__ import annotations
 
 import warnings
 
 try:
     import simplejpeg
-except ImportError:          # an optional speed/fidelity path: Pillow still decodes every file
+except ImportError:  # an optional speed/fidelity path: Pillow still decodes every file
     simplejpeg = None
 
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -63,12 +64,16 @@ def decode_jpeg(data: bytes, color_mode: str):
     if simplejpeg is None:
         if not _warned_missing:
             _warned_missing = True
-            warnings.warn("simplejpeg is not installed: JPEGs are decoded with Pillow, whose "
-                          "pixels differ from Keras' (TensorFlow's) by up to ~5 grey levels. "
-                          "pip install simplejpeg for identical pixels.", stacklevel=3)
+            warnings.warn(
+                "simplejpeg is not installed: JPEGs are decoded with Pillow, whose "
+                "pixels differ from Keras' (TensorFlow's) by up to ~5 grey levels. "
+                "pip install simplejpeg for identical pixels.",
+                stacklevel=3,
+            )
         return None
-    pixels = simplejpeg.decode_jpeg(data, colorspace=_COLORSPACES[color_mode], fastdct=True,
-                                    fastupsample=False, strict=True)
+    pixels = simplejpeg.decode_jpeg(
+        data, colorspace=_COLORSPACES[color_mode], fastdct=True, fastupsample=False, strict=True
+    )
     if pixels.ndim == 2:
-        pixels = pixels[:, :, None]                        # (H, W) -> (H, W, 1)
+        pixels = pixels[:, :, None]  # (H, W) -> (H, W, 1)
     return pixels

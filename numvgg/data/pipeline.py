@@ -51,6 +51,7 @@ Pillow and libjpeg-turbo, which release the GIL, so threads really run in
 parallel. ``num_parallel_calls=AUTOTUNE`` uses one thread per CPU.
 The elements come out in order (tf.data's ``deterministic=True``).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -77,8 +78,10 @@ def _threads_for(num_parallel_calls) -> int:
     if num_parallel_calls == AUTOTUNE:
         return max(1, os.cpu_count() or 1)
     if not isinstance(num_parallel_calls, (int, np.integer)) or num_parallel_calls <= 0:
-        raise ValueError("`num_parallel_calls` must be None, a positive int or "
-                         f"numvgg.data.AUTOTUNE. Received: num_parallel_calls={num_parallel_calls!r}")
+        raise ValueError(
+            "`num_parallel_calls` must be None, a positive int or "
+            f"numvgg.data.AUTOTUNE. Received: num_parallel_calls={num_parallel_calls!r}"
+        )
     return int(num_parallel_calls)
 
 
@@ -153,10 +156,12 @@ class Dataset:
     def shuffle(self, buffer_size: int, seed=None, reshuffle_each_iteration: bool = True) -> Dataset:
         """Shuffle with a buffer of ``buffer_size`` elements (see the module docstring)."""
         if buffer_size == AUTOTUNE:
-            raise ValueError("`buffer_size` of shuffle() must be a positive int (AUTOTUNE is "
-                             "for map and prefetch).")
-        return ShuffleDataset(self, _check_count("buffer_size", buffer_size, False), seed,
-                              bool(reshuffle_each_iteration))
+            raise ValueError(
+                "`buffer_size` of shuffle() must be a positive int (AUTOTUNE is for map and prefetch)."
+            )
+        return ShuffleDataset(
+            self, _check_count("buffer_size", buffer_size, False), seed, bool(reshuffle_each_iteration)
+        )
 
     def repeat(self, count=None) -> Dataset:
         """``count`` passes over the data (``None`` or -1: for ever)."""
@@ -200,6 +205,7 @@ class Dataset:
 
 # -- element structure helpers ------------------------------------------------------------
 
+
 def _stack(elements):
     """A list of elements -> one element with a new first axis (tuples stacked item-wise)."""
     first = elements[0]
@@ -207,7 +213,7 @@ def _stack(elements):
         return tuple(_stack([e[i] for e in elements]) for i in range(len(first)))
     if isinstance(first, dict):
         return {k: _stack([e[k] for e in elements]) for k in first}
-    return np.stack([np.asarray(e) for e in elements])      # (B, ...)
+    return np.stack([np.asarray(e) for e in elements])  # (B, ...)
 
 
 def _rows(element):
@@ -216,7 +222,9 @@ def _rows(element):
         parts = [_rows(e) for e in element]
         sizes = {len(p) for p in parts}
         if len(sizes) != 1:
-            raise ValueError(f"unbatch(): the parts of an element have different batch sizes {sorted(sizes)}.")
+            raise ValueError(
+                f"unbatch(): the parts of an element have different batch sizes {sorted(sizes)}."
+            )
         return [tuple(p[i] for p in parts) for i in range(sizes.pop())]
     if isinstance(element, dict):
         keys = list(element)
@@ -236,8 +244,10 @@ def _num_rows(tensors) -> int:
     else:
         return len(np.asarray(tensors))
     if len(sizes) != 1:
-        raise ValueError(f"from_tensor_slices(): the arrays have different first dimensions {sorted(sizes)}; "
-                         "they must all have the same number of rows.")
+        raise ValueError(
+            f"from_tensor_slices(): the arrays have different first dimensions {sorted(sizes)}; "
+            "they must all have the same number of rows."
+        )
     return sizes.pop()
 
 
@@ -274,15 +284,20 @@ def _call(fn, element):
 
 # -- the datasets -------------------------------------------------------------------------
 
+
 class SliceDataset(Dataset):
     """Rows of in-memory arrays (``Dataset.from_tensor_slices``)."""
 
     def __init__(self, tensors):
         if isinstance(tensors, list):
-            tensors = np.asarray(tensors)       # tf.data: a list is one tensor, not a tuple
-        self.tensors = (tuple(np.asarray(t) for t in tensors) if isinstance(tensors, tuple)
-                        else {k: np.asarray(t) for k, t in tensors.items()} if isinstance(tensors, dict)
-                        else np.asarray(tensors))
+            tensors = np.asarray(tensors)  # tf.data: a list is one tensor, not a tuple
+        self.tensors = (
+            tuple(np.asarray(t) for t in tensors)
+            if isinstance(tensors, tuple)
+            else {k: np.asarray(t) for k, t in tensors.items()}
+            if isinstance(tensors, dict)
+            else np.asarray(tensors)
+        )
         if not isinstance(self.tensors, (tuple, dict)) and self.tensors.ndim == 0:
             raise ValueError("from_tensor_slices() needs arrays with a first axis to slice; got a scalar.")
         self._n = _num_rows(self.tensors)
@@ -356,7 +371,7 @@ class MapDataset(_Wrapper):
                 while pending:
                     yield pending.pop(0).result()
             finally:
-                for future in pending:       # the pass was abandoned: drop queued work
+                for future in pending:  # the pass was abandoned: drop queued work
                     future.cancel()
 
 
@@ -382,8 +397,8 @@ class ShuffleDataset(_Wrapper):
                 continue
             k = rng.integers(len(buffer))
             yield buffer[k]
-            buffer[k] = element                  # the next element takes the freed place
-        while buffer:                            # input exhausted: drain the buffer at random
+            buffer[k] = element  # the next element takes the freed place
+        while buffer:  # input exhausted: drain the buffer at random
             k = rng.integers(len(buffer))
             buffer[k], buffer[-1] = buffer[-1], buffer[k]
             yield buffer.pop()
@@ -407,7 +422,7 @@ class RepeatDataset(_Wrapper):
             for element in self.input:
                 produced = True
                 yield element
-            if not produced:                     # an empty dataset repeated for ever is empty
+            if not produced:  # an empty dataset repeated for ever is empty
                 return
 
 
@@ -502,16 +517,18 @@ class CacheDataset(_Wrapper):
             for j, part in enumerate(parts):
                 part = np.asarray(part)
                 if part.dtype == object:
-                    raise TypeError(f"cache('{self.filename}'): a file cache holds arrays or tuples of "
-                                    f"arrays; element {i} has a {type(element).__name__} part that is "
-                                    "not a numeric array. Use cache() (in memory) for other elements.")
+                    raise TypeError(
+                        f"cache('{self.filename}'): a file cache holds arrays or tuples of "
+                        f"arrays; element {i} has a {type(element).__name__} part that is "
+                        "not a numeric array. Use cache() (in memory) for other elements."
+                    )
                 arrays[f"e{i}_{j}"] = part
         folder = os.path.dirname(os.path.abspath(self._path()))
         fd, tmp = tempfile.mkstemp(suffix=".npz", dir=folder)
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
-            os.replace(tmp, self._path())        # readers never see a half-written cache
+            os.replace(tmp, self._path())  # readers never see a half-written cache
         except BaseException:
             os.unlink(tmp)
             raise
@@ -557,7 +574,7 @@ class PrefetchDataset(_Wrapper):
                     if stop.is_set():
                         return
                 item = (self._DONE, None)
-            except BaseException as e:           # re-raised in the consumer, with its traceback
+            except BaseException as e:  # re-raised in the consumer, with its traceback
                 item = (self._DONE, e)
             while not stop.is_set():
                 try:
@@ -577,5 +594,5 @@ class PrefetchDataset(_Wrapper):
                     return
                 yield element
         finally:
-            stop.set()                           # also when the consumer stops early
+            stop.set()  # also when the consumer stops early
             worker.join()

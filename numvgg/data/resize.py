@@ -32,6 +32,7 @@ lanczos3      LANCZOS        < 0.01 enlarging; ~20-33 shrinking
 ``'lanczos5'``, ``'gaussian'`` and ``'mitchellcubic'`` have no Pillow twin and
 raise an error.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -75,16 +76,16 @@ def resize_bilinear(x: np.ndarray, size) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     top, bottom, fy = _bilinear_taps(x.shape[0], size[0])
     left, right, fx = _bilinear_taps(x.shape[1], size[1])
-    fx = fx[None, :, None]                       # (1, OW, 1), broadcasts over rows and channels
-    fy = fy[:, None, None]                       # (OH, 1, 1)
-    rows_top = np.take(x, top, axis=0)           # (OH, W, C)
-    rows_bottom = np.take(x, bottom, axis=0)     # (OH, W, C)
+    fx = fx[None, :, None]  # (1, OW, 1), broadcasts over rows and channels
+    fy = fy[:, None, None]  # (OH, 1, 1)
+    rows_top = np.take(x, top, axis=0)  # (OH, W, C)
+    rows_bottom = np.take(x, bottom, axis=0)  # (OH, W, C)
     # TF blends horizontally first, then vertically; same order, same float32 rounding.
-    tl, tr = np.take(rows_top, left, axis=1), np.take(rows_top, right, axis=1)         # (OH, OW, C)
-    bl, br = np.take(rows_bottom, left, axis=1), np.take(rows_bottom, right, axis=1)   # (OH, OW, C)
+    tl, tr = np.take(rows_top, left, axis=1), np.take(rows_top, right, axis=1)  # (OH, OW, C)
+    bl, br = np.take(rows_bottom, left, axis=1), np.take(rows_bottom, right, axis=1)  # (OH, OW, C)
     upper_row = tl + (tr - tl) * fx
     lower_row = bl + (br - bl) * fx
-    return upper_row + (lower_row - upper_row) * fy                   # (OH, OW, C)
+    return upper_row + (lower_row - upper_row) * fy  # (OH, OW, C)
 
 
 def _nearest_taps(in_size: int, out_size: int) -> np.ndarray:
@@ -107,7 +108,7 @@ def resize_nearest(x: np.ndarray, size) -> np.ndarray:
     """
     rows = _nearest_taps(x.shape[0], size[0])
     cols = _nearest_taps(x.shape[1], size[1])
-    picked = np.take(np.take(x, rows, axis=0), cols, axis=1)           # (OH, OW, C)
+    picked = np.take(np.take(x, rows, axis=0), cols, axis=1)  # (OH, OW, C)
     return picked.astype(np.float32)
 
 
@@ -120,10 +121,13 @@ def resize_with_pillow(x: np.ndarray, size, interpolation: str) -> np.ndarray:
     """
     x = np.asarray(x, dtype=np.float32)
     resample = PILLOW_METHODS[interpolation]
-    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(x[:, :, c]), mode="F")
-                           .resize((size[1], size[0]), resample))      # Pillow wants (W, H)
-                for c in range(x.shape[2])]
-    return np.stack(channels, axis=-1)                                 # (OH, OW, C)
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(x[:, :, c]), mode="F").resize((size[1], size[0]), resample)
+        )  # Pillow wants (W, H)
+        for c in range(x.shape[2])
+    ]
+    return np.stack(channels, axis=-1)  # (OH, OW, C)
 
 
 def check_interpolation(interpolation: str) -> str:
@@ -132,12 +136,16 @@ def check_interpolation(interpolation: str) -> str:
     if name in EXACT_METHODS or name in PILLOW_METHODS:
         return name
     if name in KERAS_ONLY_METHODS:
-        raise ValueError(f"interpolation='{name}' is accepted by Keras (TensorFlow kernels) but "
-                         "numvgg has no equivalent; use one of "
-                         f"{EXACT_METHODS + tuple(PILLOW_METHODS)} ('bilinear' and 'nearest' "
-                         "match Keras exactly).")
-    raise ValueError("Argument `interpolation` should be one of "
-                     f"{EXACT_METHODS + tuple(PILLOW_METHODS)}. Received: interpolation={interpolation}")
+        raise ValueError(
+            f"interpolation='{name}' is accepted by Keras (TensorFlow kernels) but "
+            "numvgg has no equivalent; use one of "
+            f"{EXACT_METHODS + tuple(PILLOW_METHODS)} ('bilinear' and 'nearest' "
+            "match Keras exactly)."
+        )
+    raise ValueError(
+        "Argument `interpolation` should be one of "
+        f"{EXACT_METHODS + tuple(PILLOW_METHODS)}. Received: interpolation={interpolation}"
+    )
 
 
 def resize(x: np.ndarray, size, interpolation: str = "bilinear") -> np.ndarray:
@@ -169,4 +177,4 @@ def aspect_ratio_crop(x: np.ndarray, size) -> np.ndarray:
     crop_w = max(min(width, (height * target_w) // target_h), 1)
     top = (height - crop_h) // 2
     left = (width - crop_w) // 2
-    return x[top:top + crop_h, left:left + crop_w]
+    return x[top : top + crop_h, left : left + crop_w]

@@ -24,6 +24,7 @@ Layers with a Keras twin: ``Conv2D``, ``Dense``, ``MaxPooling2D``,
 3 on TensorFlow is needed; without it a :class:`KerasUnavailableError` says
 how to install it. The model is left as it was (its caches are cleared).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class LayerComparison:
     """The result of :func:`compare_with_keras`: one :class:`~numvgg.debug.parity.ParityRow`
     per tensor (``row.max_abs_diff``, ``row.error`` relative to Keras' largest
     magnitude, ``row.ok``)."""
+
     layer: str
     class_name: str
     input_shape: tuple
@@ -84,13 +86,16 @@ class LayerComparison:
         raise KeyError(f"No tensor {tensor!r}; compared: {[row.tensor for row in self.rows]}")
 
     def __str__(self) -> str:
-        lines = [f"{self.layer} ({self.class_name}, {self.dtype}) on input {self.input_shape}: "
-                 f"numvgg vs Keras",
-                 f"  {'tensor':<14} {'shape':<20} {'max |diff|':>10} {'rel. diff':>10}  result"]
+        lines = [
+            f"{self.layer} ({self.class_name}, {self.dtype}) on input {self.input_shape}: numvgg vs Keras",
+            f"  {'tensor':<14} {'shape':<20} {'max |diff|':>10} {'rel. diff':>10}  result",
+        ]
         for row in self.rows:
             verdict = "PASS" if row.ok else f"FAIL (> {row.tolerance:.0e})"
-            lines.append(f"  {row.tensor:<14} {str(row.shape):<20} {row.max_abs_diff:>10.2e} "
-                         f"{row.error:>10.2e}  {verdict}")
+            lines.append(
+                f"  {row.tensor:<14} {str(row.shape):<20} {row.max_abs_diff:>10.2e} "
+                f"{row.error:>10.2e}  {verdict}"
+            )
         return "\n".join(lines)
 
 
@@ -98,8 +103,10 @@ def keras_counterpart(keras, layer):
     """The Keras layer with ``layer``'s class, arguments, dtype and weights (built)."""
     class_name = type(layer).__name__
     if class_name not in KERAS_ARGUMENTS:
-        raise ValueError(f"compare_with_keras: no Keras counterpart for layer '{layer.name}' "
-                         f"({class_name}); supported: {sorted(KERAS_ARGUMENTS)}")
+        raise ValueError(
+            f"compare_with_keras: no Keras counterpart for layer '{layer.name}' "
+            f"({class_name}); supported: {sorted(KERAS_ARGUMENTS)}"
+        )
     config = layer.get_config()
     kwargs = {name: config[name] for name in KERAS_ARGUMENTS[class_name]}
     twin = getattr(keras.layers, class_name)(**kwargs, name=layer.name, dtype=layer.dtype.name)
@@ -132,7 +139,7 @@ def compare_with_keras(model, layer_name: str, x, seed: int = 0) -> LayerCompari
         model.forward(x, training=False)
     record = t[layer_name]
     layer, layer_input = record.layer, record.input
-    model.clear_cache()                                      # leave the model as it was
+    model.clear_cache()  # leave the model as it was
     their_layer = keras_counterpart(keras, layer)
 
     out = layer.forward(layer_input, training=False)
@@ -147,10 +154,14 @@ def compare_with_keras(model, layer_name: str, x, seed: int = 0) -> LayerCompari
         loss = tf.reduce_sum(their_out * dout)
     their_grads = tape.gradient(loss, [xt, *their_layer.weights])
 
-    rows = [compare(record.name, "output", "forward", out, their_out, FORWARD_TOLERANCE),
-            compare(record.name, "dL/d input", "backward", dx, their_grads[0], BACKWARD_TOLERANCE)]
+    rows = [
+        compare(record.name, "output", "forward", out, their_out, FORWARD_TOLERANCE),
+        compare(record.name, "dL/d input", "backward", dx, their_grads[0], BACKWARD_TOLERANCE),
+    ]
     for name, their_grad in zip(layer.weight_names, their_grads[1:]):
-        rows.append(compare(record.name, f"dL/d {name}", "backward", grads[name], their_grad,
-                            BACKWARD_TOLERANCE))
-    return LayerComparison(record.name, type(layer).__name__, tuple(layer_input.shape),
-                           layer.dtype.name, rows)
+        rows.append(
+            compare(record.name, f"dL/d {name}", "backward", grads[name], their_grad, BACKWARD_TOLERANCE)
+        )
+    return LayerComparison(
+        record.name, type(layer).__name__, tuple(layer_input.shape), layer.dtype.name, rows
+    )

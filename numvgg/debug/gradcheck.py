@@ -35,6 +35,7 @@ Public functions:
 * :func:`check_all_layers`: every layer type on small, asymmetric shapes,
   as a :class:`GradCheckReport` (``print(report)`` shows a table).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -86,8 +87,10 @@ def numerical_gradient_array(f, x: np.ndarray, dout: np.ndarray, h: float = 1e-5
         ``dx``, shaped like ``x``: ``dx[i] = (L(x + h e_i) - L(x - h e_i)) / 2h``.
     """
     if x.dtype != np.float64:
-        raise TypeError(f"numerical_gradient_array needs float64 (got {x.dtype}): "
-                        "float32 leaves only ~2 correct digits in the difference quotient")
+        raise TypeError(
+            f"numerical_gradient_array needs float64 (got {x.dtype}): "
+            "float32 leaves only ~2 correct digits in the difference quotient"
+        )
     grad = np.zeros_like(x)
     for i in np.ndindex(x.shape):
         old = x[i]
@@ -95,13 +98,14 @@ def numerical_gradient_array(f, x: np.ndarray, dout: np.ndarray, h: float = 1e-5
         loss_plus = np.sum(f(x) * dout)
         x[i] = old - h
         loss_minus = np.sum(f(x) * dout)
-        x[i] = old                      # restore before the next element
+        x[i] = old  # restore before the next element
         grad[i] = (loss_plus - loss_minus) / (2 * h)
     return grad
 
 
-def numerical_gradient_entries(f, x: np.ndarray, dout: np.ndarray, flat_indices,
-                               h: float = 1e-5, progress=None) -> np.ndarray:
+def numerical_gradient_entries(
+    f, x: np.ndarray, dout: np.ndarray, flat_indices, h: float = 1e-5, progress=None
+) -> np.ndarray:
     """:func:`numerical_gradient_array` for some entries only.
 
     Args:
@@ -144,7 +148,7 @@ def sample_indices(analytic: np.ndarray, samples: int | None, rng) -> np.ndarray
         return np.arange(size)
     magnitude = np.abs(analytic).ravel()
     n_largest = max(1, int(samples * LARGEST_SHARE))
-    largest = np.argpartition(magnitude, size - n_largest)[size - n_largest:]
+    largest = np.argpartition(magnitude, size - n_largest)[size - n_largest :]
     rest = np.setdiff1d(np.arange(size), largest, assume_unique=True)
     drawn = rng.choice(rest, size=samples - n_largest, replace=False)
     return np.sort(np.concatenate([largest, drawn]))
@@ -154,8 +158,9 @@ def _is_float_array(a) -> bool:
     return isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating)
 
 
-def check_op(forward, backward, *inputs, seed: int = 0, h: float = 1e-5, names=None,
-             **op_kwargs) -> dict[str, float]:
+def check_op(
+    forward, backward, *inputs, seed: int = 0, h: float = 1e-5, names=None, **op_kwargs
+) -> dict[str, float]:
     """Check a pure op pair ``forward(*inputs, **op_kwargs) -> (out, cache)``,
     ``backward(dout, cache) -> grads``.
 
@@ -216,16 +221,26 @@ def _float64_copy(layer, input_shape, rng):
     build_shape = (None, *input_shape[1:])
     twin.build(build_shape)
     built_for = tuple(layer.input_shape[1:]) if layer.built else None
-    if built_for is not None and len(built_for) == len(build_shape) - 1 and \
-            all(b is None or b == s for b, s in zip(built_for, build_shape[1:])):
+    if (
+        built_for is not None
+        and len(built_for) == len(build_shape) - 1
+        and all(b is None or b == s for b, s in zip(built_for, build_shape[1:]))
+    ):
         twin.set_weights([w.astype(np.float64) for w in layer.get_weights()])
     else:
         twin.set_weights([rng.normal(0.0, 0.5, w.shape) for w in twin.weights])
     return twin
 
 
-def check_layer(layer, input_shape, seed: int = 0, training: bool = False,
-                h: float = 1e-5, samples: int | None = SAMPLES, verbose=None) -> dict[str, float]:
+def check_layer(
+    layer,
+    input_shape,
+    seed: int = 0,
+    training: bool = False,
+    h: float = 1e-5,
+    samples: int | None = SAMPLES,
+    verbose=None,
+) -> dict[str, float]:
     """Check a layer's ``backward`` against finite differences, in float64.
 
     A float64 copy of ``layer`` is checked (the layer itself is not touched):
@@ -276,14 +291,18 @@ def check_layer(layer, input_shape, seed: int = 0, training: bool = False,
 
     # (name, the array numerical_gradient_entries perturbs, the analytic gradient)
     # BatchNormalization's moving statistics get no gradient: they are not checked.
-    tensors = [("x", x, dx)] + [(name, w, grads[name]) for name, w in twin.params.items()
-                                if name not in twin.non_trainable_param_names]
+    tensors = [("x", x, dx)] + [
+        (name, w, grads[name])
+        for name, w in twin.params.items()
+        if name not in twin.non_trainable_param_names
+    ]
     chosen = [sample_indices(analytic, samples, rng) for _, _, analytic in tensors]
     if verbose is None:
         verbose = int(any(len(c) < analytic.size for c, (_, _, analytic) in zip(chosen, tensors)))
     progress = None
     if verbose:
         from ..progbar import Progbar
+
         progress = Progbar(sum(len(c) for c in chosen), unit_name="entry")
 
     errors = {}
@@ -303,6 +322,7 @@ class GradCheckReport:
     ``rows`` holds ``(case, tensor, error)``; ``print(report)`` shows each
     with PASS / FAIL against ``tolerance``.
     """
+
     tolerance: float = TOLERANCE
     rows: list[tuple[str, str, float]] = field(default_factory=list)
 
@@ -333,8 +353,10 @@ class GradCheckReport:
             lines.append(f"{case:<{case_w}}  {tensor:<{tensor_w}}  {err:>10.2e}  {verdict}")
         lines.append("-" * len(header))
         summary = "all passed" if self.passed else f"{len(self.failures)} FAILED"
-        lines.append(f"{len(self.rows)} tensors checked in float64, tolerance {self.tolerance:.0e}: "
-                     f"{summary} (max error {self.max_error:.2e})")
+        lines.append(
+            f"{len(self.rows)} tensors checked in float64, tolerance {self.tolerance:.0e}: "
+            f"{summary} (max error {self.max_error:.2e})"
+        )
         return "\n".join(lines)
 
 
@@ -354,12 +376,21 @@ def _layer_cases():
         GlobalMaxPooling2D,
         MaxPooling2D,
     )
+
     return [
-        ("Conv2D 3x3 same s1 relu", Conv2D(4, (3, 3), padding="same", activation="relu"), (2, 5, 7, 3),
-         False),
+        (
+            "Conv2D 3x3 same s1 relu",
+            Conv2D(4, (3, 3), padding="same", activation="relu"),
+            (2, 5, 7, 3),
+            False,
+        ),
         ("Conv2D 3x3 valid s2", Conv2D(4, (3, 3), strides=2, padding="valid"), (2, 7, 6, 3), False),
-        ("Conv2D 1x2 same s2 tanh", Conv2D(3, (1, 2), strides=2, padding="same", activation="tanh"),
-         (2, 5, 7, 2), False),
+        (
+            "Conv2D 1x2 same s2 tanh",
+            Conv2D(3, (1, 2), strides=2, padding="same", activation="tanh"),
+            (2, 5, 7, 2),
+            False,
+        ),
         ("Dense relu", Dense(5, activation="relu"), (3, 7), False),
         ("Dense sigmoid", Dense(4, activation="sigmoid"), (3, 6), False),
         ("Dense softmax", Dense(4, activation="softmax"), (3, 6), False),
@@ -372,8 +403,7 @@ def _layer_cases():
         ("MaxPooling2D 2x2 (odd size)", MaxPooling2D(), (2, 7, 5, 3), False),
         ("MaxPooling2D 3x3 s2 same", MaxPooling2D(3, strides=2, padding="same"), (2, 6, 5, 3), False),
         ("AveragePooling2D 2x2 (odd size)", AveragePooling2D(), (2, 7, 5, 3), False),
-        ("AveragePooling2D 3x3 s2 same", AveragePooling2D(3, strides=2, padding="same"), (2, 6, 5, 3),
-         False),
+        ("AveragePooling2D 3x3 s2 same", AveragePooling2D(3, strides=2, padding="same"), (2, 6, 5, 3), False),
         ("GlobalAveragePooling2D", GlobalAveragePooling2D(), (2, 5, 7, 3), False),
         ("GlobalMaxPooling2D", GlobalMaxPooling2D(), (2, 5, 7, 3), False),
         *_augmentation_and_normalization_cases(),
@@ -383,9 +413,19 @@ def _layer_cases():
 def _augmentation_and_normalization_cases():
     """Preprocessing layers (random ones in training mode, with their seeded draws) and
     BatchNormalization with batch statistics (training) and moving statistics (inference)."""
-    from ..layers import (BatchNormalization, CenterCrop, RandomBrightness, RandomContrast,
-                          RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling,
-                          Resizing)
+    from ..layers import (
+        BatchNormalization,
+        CenterCrop,
+        RandomBrightness,
+        RandomContrast,
+        RandomFlip,
+        RandomRotation,
+        RandomTranslation,
+        RandomZoom,
+        Rescaling,
+        Resizing,
+    )
+
     frozen_stats = BatchNormalization()
     frozen_stats.build((None, 5, 7, 3))
     frozen_stats.set_weights([np.full(3, 1.5), np.full(3, -0.5), np.full(3, 0.3), np.full(3, 2.0)])
@@ -397,10 +437,13 @@ def _augmentation_and_normalization_cases():
         ("RandomRotation training", RandomRotation(0.2, seed=2), (2, 5, 7, 2), True),
         ("RandomZoom training", RandomZoom(0.3, seed=3), (2, 5, 7, 2), True),
         ("RandomTranslation training", RandomTranslation(0.2, 0.3, seed=4), (2, 5, 7, 2), True),
-        ("RandomContrast training", RandomContrast((0.3, 0.3), value_range=(-5, 5), seed=5),
-         (2, 5, 7, 2), True),
-        ("RandomBrightness training", RandomBrightness(0.1, value_range=(-5, 5), seed=6),
-         (2, 5, 7, 2), True),
+        (
+            "RandomContrast training",
+            RandomContrast((0.3, 0.3), value_range=(-5, 5), seed=5),
+            (2, 5, 7, 2),
+            True,
+        ),
+        ("RandomBrightness training", RandomBrightness(0.1, value_range=(-5, 5), seed=6), (2, 5, 7, 2), True),
         ("BatchNormalization training", BatchNormalization(), (4, 3, 5, 2), True),
         ("BatchNormalization inference", frozen_stats, (2, 5, 7, 3), False),
     ]

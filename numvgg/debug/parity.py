@@ -24,6 +24,7 @@ gives errors near 1.
 
 Keras is only needed here, and only imported when :func:`parity_report` runs.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,20 +53,22 @@ def import_keras():
     ``GradientTape``, so ``KERAS_BACKEND`` defaults to ``tensorflow`` here.
     """
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")        # no C++ start-up chatter
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ start-up chatter
     try:
-        import tensorflow as tf
         import keras
+        import tensorflow as tf
     except ImportError as e:
         raise KerasUnavailableError(
             "The parity report compares numvgg with Keras, but Keras/TensorFlow cannot be "
             f"imported ({type(e).__name__}: {e}). Install them with\n"
-            "  pip install tensorflow-cpu keras      (or: pip install -e '.[test]')") from e
+            "  pip install tensorflow-cpu keras      (or: pip install -e '.[test]')"
+        ) from e
     backend = keras.backend.backend()
     if backend != "tensorflow":
         raise KerasUnavailableError(
             f"The parity report uses tf.GradientTape, so Keras must run on TensorFlow; "
-            f"KERAS_BACKEND is '{backend}'. Set KERAS_BACKEND=tensorflow before starting Python.")
+            f"KERAS_BACKEND is '{backend}'. Set KERAS_BACKEND=tensorflow before starting Python."
+        )
     return keras, tf
 
 
@@ -77,10 +80,11 @@ class ParityRow:
     ``error = max_abs_diff / max_abs_keras`` (0 when both are all zeros,
     ``inf`` when the shapes differ or Keras' tensor is 0 and numvgg's is not).
     """
+
     layer: str
-    tensor: str              # 'output', 'dL/d output', 'dL/d kernel', 'dL/d bias', 'dL/d input'
-    kind: str                # 'forward' or 'backward'
-    shape: tuple             # numvgg's shape
+    tensor: str  # 'output', 'dL/d output', 'dL/d kernel', 'dL/d bias', 'dL/d input'
+    kind: str  # 'forward' or 'backward'
+    shape: tuple  # numvgg's shape
     keras_shape: tuple
     max_abs_keras: float
     max_abs_diff: float
@@ -97,8 +101,9 @@ def compare(layer: str, tensor: str, kind: str, ours, theirs, tolerance: float) 
     ours = np.asarray(ours, dtype=np.float64)
     theirs = np.asarray(theirs, dtype=np.float64)
     if ours.shape != theirs.shape:
-        return ParityRow(layer, tensor, kind, ours.shape, theirs.shape, float("nan"),
-                         float("inf"), float("inf"), tolerance)
+        return ParityRow(
+            layer, tensor, kind, ours.shape, theirs.shape, float("nan"), float("inf"), float("inf"), tolerance
+        )
     scale = float(np.max(np.abs(theirs), initial=0.0))
     diff = float(np.max(np.abs(ours - theirs), initial=0.0))
     if diff == 0.0:
@@ -116,6 +121,7 @@ class Report:
     ``forward_tolerance`` and every gradient error within
     ``backward_tolerance``; ``print(report)`` shows the table.
     """
+
     description: str
     rows: list[ParityRow] = field(default_factory=list)
     forward_tolerance: float = FORWARD_TOLERANCE
@@ -134,32 +140,46 @@ class Report:
         return max((row.error for row in self.rows if row.kind == kind), default=0.0)
 
     def __str__(self) -> str:
-        shapes = [format_shape(r.shape) if r.shape == r.keras_shape
-                  else f"{format_shape(r.shape)} vs keras {format_shape(r.keras_shape)}" for r in self.rows]
+        shapes = [
+            format_shape(r.shape)
+            if r.shape == r.keras_shape
+            else f"{format_shape(r.shape)} vs keras {format_shape(r.keras_shape)}"
+            for r in self.rows
+        ]
         layer_w = max([len("layer")] + [len(r.layer) for r in self.rows])
         tensor_w = max([len("tensor")] + [len(r.tensor) for r in self.rows])
         shape_w = max([len("shape")] + [len(s) for s in shapes])
-        header = (f"{'layer':<{layer_w}}  {'tensor':<{tensor_w}}  {'shape':<{shape_w}}  "
-                  f"{'max|keras|':>10}  {'max|diff|':>10}  {'error':>9}  result")
-        lines = [self.description,
-                 f"error = max|numvgg - keras| / max|keras|; tolerance {self.forward_tolerance:.0e} "
-                 f"forward, {self.backward_tolerance:.0e} backward "
-                 "(gradients of L = sum(output * dout), random dout)",
-                 "", header, "-" * len(header)]
+        header = (
+            f"{'layer':<{layer_w}}  {'tensor':<{tensor_w}}  {'shape':<{shape_w}}  "
+            f"{'max|keras|':>10}  {'max|diff|':>10}  {'error':>9}  result"
+        )
+        lines = [
+            self.description,
+            f"error = max|numvgg - keras| / max|keras|; tolerance {self.forward_tolerance:.0e} "
+            f"forward, {self.backward_tolerance:.0e} backward "
+            "(gradients of L = sum(output * dout), random dout)",
+            "",
+            header,
+            "-" * len(header),
+        ]
         previous = None
         for row, shape in zip(self.rows, shapes):
             name = row.layer if row.layer != previous else ""
             previous = row.layer
             verdict = "ok" if row.ok else f"FAIL (> {row.tolerance:.0e})"
-            lines.append(f"{name:<{layer_w}}  {row.tensor:<{tensor_w}}  {shape:<{shape_w}}  "
-                         f"{row.max_abs_keras:>10.3g}  {row.max_abs_diff:>10.3g}  {row.error:>9.2e}  "
-                         f"{verdict}")
+            lines.append(
+                f"{name:<{layer_w}}  {row.tensor:<{tensor_w}}  {shape:<{shape_w}}  "
+                f"{row.max_abs_keras:>10.3g}  {row.max_abs_diff:>10.3g}  {row.error:>9.2e}  "
+                f"{verdict}"
+            )
         lines.append("-" * len(header))
         n_fwd = sum(r.kind == "forward" for r in self.rows)
         n_bwd = len(self.rows) - n_fwd
         summary = "OK" if self.ok else f"FAILED: {len(self.failures)} tensor(s) above tolerance"
-        lines.append(f"{summary}. Forward: {n_fwd} tensors, max error {self.max_error('forward'):.2e}. "
-                     f"Backward: {n_bwd} tensors, max error {self.max_error('backward'):.2e}.")
+        lines.append(
+            f"{summary}. Forward: {n_fwd} tensors, max error {self.max_error('forward'):.2e}. "
+            f"Backward: {n_bwd} tensors, max error {self.max_error('backward'):.2e}."
+        )
         return "\n".join(lines)
 
 
@@ -179,9 +199,9 @@ def _random_weights(keras_layers, seed: int):
         arrays = []
         for w in layer.weights:
             shape = tuple(w.shape)
-            if len(shape) == 1:                               # bias
+            if len(shape) == 1:  # bias
                 arrays.append(rng.normal(0.0, 0.1, shape).astype(np.float32))
-            else:                                             # kernel: fan_in = all but the last axis
+            else:  # kernel: fan_in = all but the last axis
                 std = np.sqrt(2.0 / np.prod(shape[:-1])) / (64.0 if first else 1.0)
                 arrays.append(rng.normal(0.0, std, shape).astype(np.float32))
         if arrays:
@@ -193,6 +213,7 @@ def _random_weights(keras_layers, seed: int):
 def _resolve_weights(weights_path, include_top):
     if weights_path == "imagenet":
         from ..io.download import get_vgg16_weights_path
+
         return get_vgg16_weights_path(include_top)
     path = os.fspath(weights_path)
     if not os.path.isfile(path):
@@ -220,15 +241,21 @@ def _keras_trace(tf, keras, kmodel, klayers, x, dout):
         return np.zeros(like.shape, np.float32) if t is None else np.asarray(t)
 
     d_input = numpy(grads[0], x_t)
-    d_outs = [numpy(g, o) for g, o in zip(grads[1:1 + n], outs)]
-    d_weights = [numpy(g, w) for g, w in zip(grads[1 + n:], weights)]
+    d_outs = [numpy(g, o) for g, o in zip(grads[1 : 1 + n], outs)]
+    d_weights = [numpy(g, w) for g, w in zip(grads[1 + n :], weights)]
     return [np.asarray(o) for o in outs], d_outs, d_input, d_weights
 
 
-def parity_report(weights_path=None, input_size: int = 32, include_top: bool = False,
-                  pooling=None, batch: int = 2, seed: int = 0,
-                  forward_tolerance: float = FORWARD_TOLERANCE,
-                  backward_tolerance: float = BACKWARD_TOLERANCE) -> Report:
+def parity_report(
+    weights_path=None,
+    input_size: int = 32,
+    include_top: bool = False,
+    pooling=None,
+    batch: int = 2,
+    seed: int = 0,
+    forward_tolerance: float = FORWARD_TOLERANCE,
+    backward_tolerance: float = BACKWARD_TOLERANCE,
+) -> Report:
     """Run numvgg's VGG16 and Keras' VGG16 side by side and compare every tensor.
 
     Args:
@@ -256,16 +283,19 @@ def parity_report(weights_path=None, input_size: int = 32, include_top: bool = F
     from .trace import trace
 
     if weights_path is not None:
-        weights_path = _resolve_weights(weights_path, include_top)   # fail early, before building
+        weights_path = _resolve_weights(weights_path, include_top)  # fail early, before building
     shape = (int(input_size), int(input_size), 3)
     ours = VGG16(include_top=include_top, weights=None, input_shape=shape, pooling=pooling)
-    theirs = keras.applications.VGG16(include_top=include_top, weights=None, input_shape=shape,
-                                      pooling=pooling)
+    theirs = keras.applications.VGG16(
+        include_top=include_top, weights=None, input_shape=shape, pooling=pooling
+    )
     klayers = [layer for layer in theirs.layers if not isinstance(layer, keras.layers.InputLayer)]
     leaves = [layer for layer in ours.layers if not layer.is_input_layer]
     if len(klayers) != len(leaves):
-        raise NumvggError(f"numvgg's VGG16 has {len(leaves)} layers {[l.name for l in leaves]} but "
-                          f"Keras' has {len(klayers)} {[l.name for l in klayers]}.")
+        raise NumvggError(
+            f"numvgg's VGG16 has {len(leaves)} layers {[l.name for l in leaves]} but "
+            f"Keras' has {len(klayers)} {[l.name for l in klayers]}."
+        )
 
     if weights_path is None:
         for layer, arrays in zip(klayers, _random_weights(klayers, seed)):
@@ -273,16 +303,16 @@ def parity_report(weights_path=None, input_size: int = 32, include_top: bool = F
                 layer.set_weights(arrays)
         with tempfile.TemporaryDirectory(prefix="numvgg_parity_") as folder:
             written = os.path.join(folder, "vgg16_random.weights.h5")
-            theirs.save_weights(written)                       # Keras writes the file ...
-            ours.load_weights(written)                         # ... numvgg reads it
+            theirs.save_weights(written)  # Keras writes the file ...
+            ours.load_weights(written)  # ... numvgg reads it
         source = f"random (seed {seed}), written by Keras to a .weights.h5 file and read back by numvgg"
     else:
-        ours.load_weights(weights_path)                        # numvgg's clear errors first
+        ours.load_weights(weights_path)  # numvgg's clear errors first
         theirs.load_weights(weights_path)
         source = weights_path
 
     rng = np.random.default_rng(seed)
-    x = preprocess_input(rng.uniform(0.0, 255.0, (batch, *shape)))   # (N, H, W, 3) float32
+    x = preprocess_input(rng.uniform(0.0, 255.0, (batch, *shape)))  # (N, H, W, 3) float32
     with trace(ours) as t:
         out = ours.forward(x)
         dout = rng.standard_normal(out.shape).astype(np.float32)
@@ -290,20 +320,33 @@ def parity_report(weights_path=None, input_size: int = 32, include_top: bool = F
     k_outs, k_douts, k_dinput, k_dweights = _keras_trace(tf, keras, theirs, klayers, x, dout)
 
     report = Report(
-        description=(f"numvgg vs Keras {keras.__version__} (TensorFlow {tf.__version__}): "
-                     f"VGG16(include_top={include_top}, pooling={pooling!r}), input "
-                     f"{format_shape((batch, *shape))}, weights: {source}"),
-        forward_tolerance=forward_tolerance, backward_tolerance=backward_tolerance)
+        description=(
+            f"numvgg vs Keras {keras.__version__} (TensorFlow {tf.__version__}): "
+            f"VGG16(include_top={include_top}, pooling={pooling!r}), input "
+            f"{format_shape((batch, *shape))}, weights: {source}"
+        ),
+        forward_tolerance=forward_tolerance,
+        backward_tolerance=backward_tolerance,
+    )
     k_weight_iter = iter(k_dweights)
     for leaf, klayer, k_out, k_dout in zip(leaves, klayers, k_outs, k_douts):
         rec = t[leaf.name]
         report.rows.append(compare(leaf.name, "output", "forward", rec.output, k_out, forward_tolerance))
-        report.rows.append(compare(leaf.name, "dL/d output", "backward", rec.grad_output, k_dout,
-                                   backward_tolerance))
+        report.rows.append(
+            compare(leaf.name, "dL/d output", "backward", rec.grad_output, k_dout, backward_tolerance)
+        )
         for weight_name, _ in zip(leaf.weight_names, klayer.weights):
-            report.rows.append(compare(leaf.name, f"dL/d {weight_name}", "backward",
-                                       rec.weight_grads[weight_name], next(k_weight_iter),
-                                       backward_tolerance))
-    report.rows.append(compare("(model input)", "dL/d input", "backward", d_input, k_dinput,
-                               backward_tolerance))
+            report.rows.append(
+                compare(
+                    leaf.name,
+                    f"dL/d {weight_name}",
+                    "backward",
+                    rec.weight_grads[weight_name],
+                    next(k_weight_iter),
+                    backward_tolerance,
+                )
+            )
+    report.rows.append(
+        compare("(model input)", "dL/d input", "backward", d_input, k_dinput, backward_tolerance)
+    )
     return report

@@ -19,6 +19,7 @@ block5_pool 212x212 (jump 32). Layers that mix every position (``Flatten``,
 Computed from the layers' configs (``kernel_size``, ``pool_size``,
 ``strides``, ``padding``); no forward pass is needed.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -29,10 +30,11 @@ from ..ops.conv import same_pads
 class ReceptiveField(NamedTuple):
     """One layer's receptive field. ``size``/``jump``/``start`` are ``None``
     once a layer mixes every position (the whole image is seen)."""
+
     name: str
     class_name: str
-    size: tuple[int, int] | None       # (height, width) in input pixels
-    jump: tuple[int, int] | None       # (down, across) per output step
+    size: tuple[int, int] | None  # (height, width) in input pixels
+    jump: tuple[int, int] | None  # (down, across) per output step
     start: tuple[float, float] | None  # centre of output (0, 0)'s field (None: unknown)
 
 
@@ -97,12 +99,17 @@ def receptive_fields(layers, input_size=None) -> list[ReceptiveField]:
                 if grid is not None:
                     grid[a] = -(-grid[a] // s) if padding == "same" else (grid[a] - k) // s + 1
         elif class_name not in _PER_PIXEL:
-            raise ValueError(f"receptive_fields: layer '{layer.name}' ({class_name}) is neither a "
-                             f"sliding window (kernel_size/pool_size, strides) nor one of "
-                             f"{sorted(_PER_PIXEL | {'Flatten', 'Dense'})}")
+            raise ValueError(
+                f"receptive_fields: layer '{layer.name}' ({class_name}) is neither a "
+                f"sliding window (kernel_size/pool_size, strides) nor one of "
+                f"{sorted(_PER_PIXEL | {'Flatten', 'Dense'})}"
+            )
         if whole:
             fields.append(ReceptiveField(layer.name, class_name, None, None, None))
         else:
-            fields.append(ReceptiveField(layer.name, class_name, tuple(size), tuple(jump),
-                                         None if start is None else tuple(start)))
+            fields.append(
+                ReceptiveField(
+                    layer.name, class_name, tuple(size), tuple(jump), None if start is None else tuple(start)
+                )
+            )
     return fields

@@ -39,6 +39,7 @@ layer name as long as it is unique.
 Only *leaf* layers are recorded (the ones that compute); a nested model's
 input and output are its first leaf's input and its last leaf's output.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -63,7 +64,7 @@ GROUPS = {
 class TraceKeyError(NumvggError, KeyError):
     """A layer name that is not in the trace, or that matches several layers."""
 
-    def __str__(self) -> str:       # KeyError would print the message in quotes
+    def __str__(self) -> str:  # KeyError would print the message in quotes
         return str(self.args[0]) if self.args else ""
 
 
@@ -72,13 +73,14 @@ class TensorStats(NamedTuple):
     """Summary of one tensor: what a student looks at first to spot a problem
     (dead ReLUs: ``zeros`` near 1; exploding values: ``max``; vanishing
     gradients: ``std`` shrinking layer after layer)."""
+
     shape: tuple
     dtype: str
     mean: float
     std: float
     min: float
     max: float
-    zeros: float        # fraction of elements exactly 0, in [0, 1]
+    zeros: float  # fraction of elements exactly 0, in [0, 1]
 
 
 def tensor_stats(a) -> TensorStats:
@@ -133,6 +135,7 @@ class LayerRecord:
             table (``'output'``, ``'grad kernel'``, ...). With
             ``stats_only=True`` the arrays are dropped and only these remain.
     """
+
     name: str
     layer: Any
     index: int
@@ -149,7 +152,9 @@ class LayerRecord:
 
     def __repr__(self) -> str:
         kept = ", ".join(f"{k}={v.shape}" for k, v in self.stats.items())
-        return f"<LayerRecord {self.name!r} #{self.index} {type(self.layer).__name__}: {kept or 'nothing yet'}>"
+        return (
+            f"<LayerRecord {self.name!r} #{self.index} {type(self.layer).__name__}: {kept or 'nothing yet'}>"
+        )
 
 
 def _is_container(layer) -> bool:
@@ -241,8 +246,9 @@ class Trace:
             elif item in TENSORS:
                 wanted.append(item)
             else:
-                raise ValueError(f"Unknown item {item!r} in record=; choose from "
-                                 f"{list(TENSORS) + list(GROUPS)}")
+                raise ValueError(
+                    f"Unknown item {item!r} in record=; choose from {list(TENSORS) + list(GROUPS)}"
+                )
         self.model = model
         self.record = frozenset(wanted)
         self.stats_only = bool(stats_only)
@@ -265,8 +271,11 @@ class Trace:
                 # An instance attribute may already be there (another trace): keep it to restore.
                 previous = rec.layer.__dict__.get(method, _MISSING)
                 self._saved.append((rec.layer, method, previous))
-                wrapper = {"forward": self._wrap_forward, "backward": self._wrap_backward,
-                           "_activate": self._wrap_activate}[method]
+                wrapper = {
+                    "forward": self._wrap_forward,
+                    "backward": self._wrap_backward,
+                    "_activate": self._wrap_activate,
+                }[method]
                 setattr(rec.layer, method, wrapper(rec, getattr(rec.layer, method)))
         return self
 
@@ -309,12 +318,14 @@ class Trace:
             if "output" in self.record:
                 self._keep(rec, "output", "output", out)
             return out
+
         traced_forward.__wrapped__ = forward
         return traced_forward
 
     def _wrap_activate(self, rec: LayerRecord, activate):
         """Keep ``z`` as the fused activation receives it (copied first: a fused
         ReLU writes its output into ``z``)."""
+
         def traced_activate(z, *args, **kwargs):
             if rec.layer.activation_name == "linear":
                 self._keep(rec, "pre_activation", "pre_activation", None)
@@ -323,6 +334,7 @@ class Trace:
                 kept = z if self.stats_only else np.array(z, copy=True)
                 self._keep(rec, "pre_activation", "pre_activation", kept)
             return activate(z, *args, **kwargs)
+
         traced_activate.__wrapped__ = activate
         return traced_activate
 
@@ -337,14 +349,14 @@ class Trace:
                 self._keep(rec, "grad_input", "grad_input", dx)
             if "weight_grads" in self.record:
                 for key in [k for k in rec.stats if k.startswith("grad ")]:
-                    del rec.stats[key]                 # last call only
-                grads = {name: g for name, g in zip(rec.layer.weight_names, rec.layer.grads)
-                         if g is not None}
+                    del rec.stats[key]  # last call only
+                grads = {name: g for name, g in zip(rec.layer.weight_names, rec.layer.grads) if g is not None}
                 for name, g in grads.items():
                     rec.stats[f"grad {name}"] = tensor_stats(g)
                 if not self.stats_only:
                     rec.weight_grads = grads
             return dx
+
         traced_backward.__wrapped__ = backward
         return traced_backward
 
@@ -381,8 +393,11 @@ class Trace:
         """
         previous = None
         for rec in self.records.values():
-            keys = [k for k in ("input", "pre_activation", "output", "grad_output", "grad_input")
-                    if k in rec.stats]
+            keys = [
+                k
+                for k in ("input", "pre_activation", "output", "grad_output", "grad_input")
+                if k in rec.stats
+            ]
             keys += [f"grad {w}" for w in rec.layer.weight_names if f"grad {w}" in rec.stats]
             for key in keys:
                 if compact and previous is not None:
@@ -398,11 +413,17 @@ class Trace:
         ``compact``."""
         rows = list(self.rows(compact=compact))
         if not rows:
-            return (f"Trace of '{getattr(self.model, 'name', self.model)}': nothing recorded yet "
-                    "(run model.forward / model.backward inside the `with` block).")
-        labels = {"input": "input", "pre_activation": "pre-activation", "output": "output",
-                  "grad_output": "dL/d output",
-                  "grad_input": "dL/d input"}
+            return (
+                f"Trace of '{getattr(self.model, 'name', self.model)}': nothing recorded yet "
+                "(run model.forward / model.backward inside the `with` block)."
+            )
+        labels = {
+            "input": "input",
+            "pre_activation": "pre-activation",
+            "output": "output",
+            "grad_output": "dL/d output",
+            "grad_input": "dL/d input",
+        }
         shown = []
         for path, key, s in rows:
             label = labels.get(key, f"dL/d {key[5:]}" if key.startswith("grad ") else key)
@@ -412,21 +433,27 @@ class Trace:
         name_w = max(len("layer"), *(len(p) for p, *_ in shown))
         label_w = max(len("tensor"), *(len(l) for _, l, *_ in shown))
         shape_w = max(len("shape"), *(len(sh) for _, _, sh, _ in shown))
-        header = (f"{'layer':<{name_w}}  {'tensor':<{label_w}}  {'shape':<{shape_w}}  "
-                  f"{'mean':>10}  {'std':>10}  {'min':>10}  {'max':>10}  {'zeros':>6}")
+        header = (
+            f"{'layer':<{name_w}}  {'tensor':<{label_w}}  {'shape':<{shape_w}}  "
+            f"{'mean':>10}  {'std':>10}  {'min':>10}  {'max':>10}  {'zeros':>6}"
+        )
         lines = [header, "-" * len(header)]
         previous = None
         for path, label, shape, s in shown:
             # The layer name once per block of rows, so the eye can follow the layers.
             name = path if path != previous else ""
             previous = path
-            lines.append(f"{name:<{name_w}}  {label:<{label_w}}  {shape:<{shape_w}}  "
-                         f"{s.mean:>10.3g}  {s.std:>10.3g}  {s.min:>10.3g}  {s.max:>10.3g}  "
-                         f"{s.zeros:>6.1%}")
+            lines.append(
+                f"{name:<{name_w}}  {label:<{label_w}}  {shape:<{shape_w}}  "
+                f"{s.mean:>10.3g}  {s.std:>10.3g}  {s.min:>10.3g}  {s.max:>10.3g}  "
+                f"{s.zeros:>6.1%}"
+            )
         if compact:
-            lines.append("(an input equal to the previous layer's output, and a dL/d input equal to "
-                         "the previous layer's dL/d output, are not repeated; table(compact=False) "
-                         "shows them)")
+            lines.append(
+                "(an input equal to the previous layer's output, and a dL/d input equal to "
+                "the previous layer's dL/d output, are not repeated; table(compact=False) "
+                "shows them)"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -434,8 +461,10 @@ class Trace:
 
     def __repr__(self) -> str:
         state = "active" if self.active else "inactive"
-        return (f"<Trace of {getattr(self.model, 'name', '?')!r}: {len(self.records)} layers, "
-                f"recording {sorted(self.record)}, {state}>")
+        return (
+            f"<Trace of {getattr(self.model, 'name', '?')!r}: {len(self.records)} layers, "
+            f"recording {sorted(self.record)}, {state}>"
+        )
 
 
 _MISSING = object()
@@ -460,21 +489,23 @@ def trace(model, record=("all",), stats_only: bool = False) -> Trace:
 # -- stepping ---------------------------------------------------------------------------------
 class Step(NamedTuple):
     """One leaf layer's forward, as :func:`step` yields it."""
-    name: str                 # path, e.g. 'block3_conv2' or 'vgg16/block3_conv2'
+
+    name: str  # path, e.g. 'block3_conv2' or 'vgg16/block3_conv2'
     layer: Any
-    input: np.ndarray         # what the layer received
-    output: np.ndarray        # what it returned
-    index: int                # 0 for the first leaf layer
+    input: np.ndarray  # what the layer received
+    output: np.ndarray  # what it returned
+    index: int  # 0 for the first leaf layer
 
 
 class BackwardStep(NamedTuple):
     """One leaf layer's backward, as :func:`step_backward` yields it."""
+
     name: str
     layer: Any
-    grad_output: np.ndarray   # dL/d(output) the layer received (dL/d logits with from_logits)
-    grad_input: np.ndarray    # dL/d(input) it returned
-    weight_grads: dict        # {'kernel': ..., 'bias': ...}; {} for layers without weights
-    index: int                # same numbering as Step.index
+    grad_output: np.ndarray  # dL/d(output) the layer received (dL/d logits with from_logits)
+    grad_input: np.ndarray  # dL/d(input) it returned
+    weight_grads: dict  # {'kernel': ..., 'bias': ...}; {} for layers without weights
+    index: int  # same numbering as Step.index
 
 
 def step(model, x, training: bool = False) -> Iterator[Step]:
@@ -547,8 +578,9 @@ def step_backward(model, dout, from_logits: bool = False) -> Iterator[BackwardSt
     if not _is_container(model):
         kwargs = {"from_logits": True} if from_logits else {}
         dx = model.backward(np.asarray(dout), **kwargs)
-        yield BackwardStep(model.name, model, np.asarray(dout), dx,
-                           dict(zip(model.weight_names, model.grads)), 0)
+        yield BackwardStep(
+            model.name, model, np.asarray(dout), dx, dict(zip(model.weight_names, model.grads)), 0
+        )
         return dx
     counter = [len(list(_leaf_paths(model))) - 1]
     dx = yield from _step_back_model(model, dout, from_logits, "", counter)
@@ -581,8 +613,14 @@ def _step_back_model(model, dout, from_logits, prefix, counter):
         else:
             kwargs = {"from_logits": True} if fused else {}
             dx = layer.backward(d_arg, **kwargs)
-            yield BackwardStep(f"{prefix}{layer.name}", layer, d_arg, dx,
-                               dict(zip(layer.weight_names, layer.grads)), counter[0])
+            yield BackwardStep(
+                f"{prefix}{layer.name}",
+                layer,
+                d_arg,
+                dx,
+                dict(zip(layer.weight_names, layer.grads)),
+                counter[0],
+            )
             counter[0] -= 1
         for t, g in zip(node.inputs, dx if node.many_inputs else [dx]):
             grads[t.id] = grads[t.id] + g if t.id in grads else g
@@ -604,4 +642,4 @@ def layer_output(model, x, name: str, training: bool = False) -> np.ndarray:
         s.layer.clear_cache()
         if s.name == target:
             return s.output
-    raise AssertionError("unreachable: resolve_name found the layer")   # pragma: no cover
+    raise AssertionError("unreachable: resolve_name found the layer")  # pragma: no cover

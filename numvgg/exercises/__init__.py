@@ -30,13 +30,19 @@ numvgg caught), :mod:`.batch` (a class), :mod:`.vgg_run` (a function inside
 VGG16), :mod:`.functional` (function forms of the Adam rule and the softmax
 cross-entropy), :mod:`.cli`.
 """
+
 import importlib
 
 # Names are imported on first use, so ``numvgg --help`` (which registers the
 # ``exercises`` command through :mod:`.cli`) does not pay for NumPy.
 _EXPORTS = {
-    "EXERCISES": "catalog", "Exercise": "catalog", "get_exercise": "catalog", "names": "catalog",
-    "Report": "checker", "check_file": "checker", "check_reference": "checker",
+    "EXERCISES": "catalog",
+    "Exercise": "catalog",
+    "get_exercise": "catalog",
+    "names": "catalog",
+    "Report": "checker",
+    "check_file": "checker",
+    "check_reference": "checker",
     "make_skeleton": "skeleton",
 }
 __all__ = sorted(_EXPORTS)

@@ -12,6 +12,7 @@ is graded on its own in a separate process (:mod:`.isolation`); ``--jobs N``
 grades N at once. A student who did not hand in an exercise gets 0 points for
 it, marked ``missing``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,9 +40,10 @@ class Submission:
 @dataclass
 class ClassResult:
     """Everything a grading run produced: one :class:`Report` per (student, exercise)."""
+
     exercises: list[str]
     students: list[str]
-    reports: dict = field(default_factory=dict)     # (student, exercise) -> Report; missing: absent
+    reports: dict = field(default_factory=dict)  # (student, exercise) -> Report; missing: absent
     max_points: dict = field(default_factory=dict)  # exercise -> points of a perfect solution
 
     @property
@@ -68,7 +70,9 @@ def find_submissions(folder, known_exercises) -> list[Submission]:
         if entry.name.startswith(".") or entry.name == "__pycache__":
             continue
         if entry.is_dir():
-            found += [Submission(entry.name, f.stem, f) for f in sorted(entry.glob("*.py")) if f.stem in known]
+            found += [
+                Submission(entry.name, f.stem, f) for f in sorted(entry.glob("*.py")) if f.stem in known
+            ]
         elif entry.suffix == ".py" and SEPARATOR in entry.stem:
             student, _, exercise = entry.stem.rpartition(SEPARATOR)
             if student and exercise in known:
@@ -76,7 +80,9 @@ def find_submissions(folder, known_exercises) -> list[Submission]:
     return found
 
 
-def grade_folder(folder, exercises, limits: Limits | None = None, jobs: int = 1, progress=None) -> ClassResult:
+def grade_folder(
+    folder, exercises, limits: Limits | None = None, jobs: int = 1, progress=None
+) -> ClassResult:
     """Grade every submission in ``folder`` for ``exercises`` (exercise objects).
 
     Args:
@@ -88,7 +94,9 @@ def grade_folder(folder, exercises, limits: Limits | None = None, jobs: int = 1,
     submissions = find_submissions(folder, by_name)
     students = sorted({s.student for s in submissions})
     result = ClassResult(exercises=list(by_name), students=students)
-    result.max_points = {name: sum(getattr(c, "points", 1) for c in ex.build_checks()) for name, ex in by_name.items()}
+    result.max_points = {
+        name: sum(getattr(c, "points", 1) for c in ex.build_checks()) for name, ex in by_name.items()
+    }
     left = {student: sum(s.student == student for s in submissions) for student in students}
     done = 0
 
@@ -114,14 +122,19 @@ def grade_folder(folder, exercises, limits: Limits | None = None, jobs: int = 1,
             submission = futures[future]
             try:
                 report = future.result()
-            except Exception as exc:       # noqa: BLE001 -- a grader error is a failed run, said so
-                report = Report(submission.exercise, str(submission.path),
-                                error=f"grading failed: {type(exc).__name__}: {exc}", grader_failed=True)
+            except Exception as exc:  # noqa: BLE001 -- a grader error is a failed run, said so
+                report = Report(
+                    submission.exercise,
+                    str(submission.path),
+                    error=f"grading failed: {type(exc).__name__}: {exc}",
+                    grader_failed=True,
+                )
             finished(submission, report)
     return result
 
 
 # -- output ----------------------------------------------------------------------------------------------
+
 
 def table(result: ClassResult) -> str:
     """The on-screen summary: one row per student, points per exercise and in total."""
@@ -142,7 +155,9 @@ def table(result: ClassResult) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells):
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     text = [line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in rows]
     if any(r.error for r in result.reports.values()):
@@ -161,16 +176,39 @@ def to_rows(result: ClassResult) -> list[dict]:
             report = result.reports.get((student, exercise))
             base = {"student": student, "exercise": exercise, "file": report.source if report else ""}
             if report is None:
-                rows.append({**base, "check": "", "status": "MISSING", "points": 0,
-                             "max_points": result.max_points[exercise], "detail": "no file handed in"})
+                rows.append(
+                    {
+                        **base,
+                        "check": "",
+                        "status": "MISSING",
+                        "points": 0,
+                        "max_points": result.max_points[exercise],
+                        "detail": "no file handed in",
+                    }
+                )
                 continue
             if report.error:
-                rows.append({**base, "check": "", "status": "FAIL", "points": 0,
-                             "max_points": result.max_points[exercise], "detail": report.error})
+                rows.append(
+                    {
+                        **base,
+                        "check": "",
+                        "status": "FAIL",
+                        "points": 0,
+                        "max_points": result.max_points[exercise],
+                        "detail": report.error,
+                    }
+                )
             for r in report.results:
-                rows.append({**base, "check": r.title, "status": r.status,
-                             "points": r.points if r.status == "PASS" else 0, "max_points": r.points,
-                             "detail": r.detail})
+                rows.append(
+                    {
+                        **base,
+                        "check": r.title,
+                        "status": r.status,
+                        "points": r.points if r.status == "PASS" else 0,
+                        "max_points": r.points,
+                        "detail": r.detail,
+                    }
+                )
     return rows
 
 
@@ -189,17 +227,38 @@ def to_json(result: ClassResult, limits: Limits | None = None) -> str:
         for exercise in result.exercises:
             report = result.reports.get((student, exercise))
             if report is None:
-                per_exercise[exercise] = {"status": "missing", "points": 0,
-                                          "max_points": result.max_points[exercise], "checks": []}
+                per_exercise[exercise] = {
+                    "status": "missing",
+                    "points": 0,
+                    "max_points": result.max_points[exercise],
+                    "checks": [],
+                }
                 continue
             per_exercise[exercise] = {
-                "status": "passed" if report.passed else "failed", "file": report.source,
-                "points": report.points, "max_points": result.max_points[exercise], "error": report.error,
-                "checks": [{"title": r.title, "status": r.status,
-                            "points": r.points if r.status == "PASS" else 0, "max_points": r.points,
-                            "detail": r.detail} for r in report.results]}
-        students.append({"student": student, "points": result.points(student),
-                         "max_points": result.total_max, "exercises": per_exercise})
+                "status": "passed" if report.passed else "failed",
+                "file": report.source,
+                "points": report.points,
+                "max_points": result.max_points[exercise],
+                "error": report.error,
+                "checks": [
+                    {
+                        "title": r.title,
+                        "status": r.status,
+                        "points": r.points if r.status == "PASS" else 0,
+                        "max_points": r.points,
+                        "detail": r.detail,
+                    }
+                    for r in report.results
+                ],
+            }
+        students.append(
+            {
+                "student": student,
+                "points": result.points(student),
+                "max_points": result.total_max,
+                "exercises": per_exercise,
+            }
+        )
     document = {"exercises": result.exercises, "students": students}
     if limits is not None:
         document["limits"] = {"timeout_s": limits.timeout, "memory_mb": limits.memory_mb}
@@ -221,5 +280,6 @@ def write_atomically(path, text: str) -> None:
 def progress_bar(total_students: int, stream=None):
     """``progress(done, total)`` drawing numvgg's Keras-style bar over students on stderr."""
     from ..progbar import Progbar
+
     bar = Progbar(total_students, unit_name="student", stream=stream or sys.stderr)
     return lambda done, total: bar.update(done)

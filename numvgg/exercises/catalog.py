@@ -18,6 +18,7 @@ docs/teaching.md), found through ``--exercises-dir``, the ``NUMVGG_EXERCISES``
 environment variable (folders separated by ``os.pathsep``) or the
 ``numvgg.exercises`` entry point group; :func:`all_exercises` lists both kinds.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -55,6 +56,7 @@ class Exercise:
         checks: ``"module:factory"``; ``factory()`` returns the list of checks.
         guards: ``"module:name"`` of other numvgg code that does the same work.
     """
+
     name: str
     summary: str
     functions: tuple[str, ...]
@@ -89,6 +91,7 @@ class Exercise:
 
     def skeleton(self) -> str:
         from .skeleton import make_skeleton
+
         return make_skeleton(self)
 
     def spec(self) -> dict:
@@ -106,6 +109,7 @@ class FolderExercise:
     * ``text.md``: the handout (``text.zh.md``: in Chinese, optional);
     * ``skeleton.py``: handed out as ``NAME.py``.
     """
+
     origin = "folder"
 
     def __init__(self, folder):
@@ -113,8 +117,10 @@ class FolderExercise:
         self.name = self.folder.name
         missing = [f for f in ("exercise.py", "text.md", "skeleton.py") if not (self.folder / f).is_file()]
         if missing:
-            raise ValueError(f"exercise folder {self.folder} lacks {', '.join(missing)} (an exercise folder "
-                             f"holds exercise.py, text.md and skeleton.py)")
+            raise ValueError(
+                f"exercise folder {self.folder} lacks {', '.join(missing)} (an exercise folder "
+                f"holds exercise.py, text.md and skeleton.py)"
+            )
         self.module = _load_exercise_module(self.folder)
         for attribute in ("SUMMARY", "FUNCTIONS", "checks"):
             if not hasattr(self.module, attribute):
@@ -123,8 +129,10 @@ class FolderExercise:
         self.function_names = list(self.module.FUNCTIONS)
         missing = [n for n in self.function_names if not callable(getattr(self.module, n, None))]
         if missing:
-            raise ValueError(f"{self.folder / 'exercise.py'} lists {', '.join(missing)} in FUNCTIONS but "
-                             f"defines no reference implementation for it")
+            raise ValueError(
+                f"{self.folder / 'exercise.py'} lists {', '.join(missing)} in FUNCTIONS but "
+                f"defines no reference implementation for it"
+            )
         self.origin = f"folder {self.folder}"
 
     def reference_functions(self) -> dict:
@@ -168,7 +176,7 @@ def _load_exercise_module(folder: Path):
         module_name = f"numvgg_teacher_exercise_{len(_loaded_folders)}_{folder.name}"
         spec = importlib.util.spec_from_file_location(module_name, folder / "exercise.py")
         module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module      # dataclasses look their module up here
+        sys.modules[module_name] = module  # dataclasses look their module up here
         spec.loader.exec_module(module)
         _loaded_folders[folder] = module
     return _loaded_folders[folder]
@@ -181,43 +189,87 @@ _FUNC = "numvgg.exercises.functional"
 _CHECKS = "numvgg.exercises.checks"
 
 EXERCISES: tuple[Exercise, ...] = (
-    Exercise("im2col", "copy every KH x KW patch of an NHWC image into a row of a matrix",
-             (f"{_CONV}:im2col",), (), f"{_CHECKS}.conv:im2col_checks"),
-    Exercise("col2im", "scatter patch rows back onto the image, adding where patches overlap",
-             (f"{_CONV}:col2im",), (f"{_CONV}:im2col",), f"{_CHECKS}.conv:col2im_checks"),
-    Exercise("conv2d_forward", "Conv2D forward (NHWC x, HWIO kernel, 'same'/'valid', strides) with im2col",
-             (f"{_CONV}:conv2d_forward",),
-             (f"{_CONV}:ConvCache", f"{_CONV}:conv_output_size", f"{_CONV}:conv_pads", f"{_CONV}:pad_input",
-              f"{_CONV}:im2col"),
-             f"{_CHECKS}.conv:conv2d_forward_checks",
-             (f"{_CONV}:conv2d_forward_naive", "numvgg.ops.winograd:conv2d_forward_winograd")),
-    Exercise("conv2d_backward", "Conv2D backward: dx, dkernel and dbias from dout and the forward cache",
-             (f"{_CONV}:conv2d_backward",),
-             (f"{_CONV}:ConvCache", f"{_CONV}:pad_input", f"{_CONV}:im2col", f"{_CONV}:col2im"),
-             f"{_CHECKS}.conv:conv2d_backward_checks", (f"{_CONV}:conv2d_backward_naive",)),
-    Exercise("maxpool2d", "MaxPooling2D forward and backward, with TensorFlow's first-maximum tie rule",
-             (f"{_POOL}:maxpool2d_forward", f"{_POOL}:maxpool2d_backward"),
-             (f"{_POOL}:MaxPoolCache", f"{_CONV}:conv_output_size", f"{_CONV}:conv_pads"),
-             f"{_CHECKS}.pooling:maxpool2d_checks",
-             (f"{_POOL}:maxpool2d_forward_naive", f"{_POOL}:maxpool2d_backward_naive")),
-    Exercise("dense", "Dense layer forward and backward: y = x @ kernel + bias",
-             ("numvgg.ops.dense:dense_forward", "numvgg.ops.dense:dense_backward"), (),
-             f"{_CHECKS}.dense:dense_checks"),
-    Exercise("softmax_cross_entropy", "softmax + categorical cross-entropy from logits, and the fused backward",
-             (f"{_FUNC}:softmax_cross_entropy_forward", f"{_FUNC}:softmax_cross_entropy_backward"),
-             (f"{_FUNC}:SoftmaxCrossEntropyCache",),
-             f"{_CHECKS}.activations:softmax_cross_entropy_checks",
-             ("numvgg.losses:CategoricalCrossentropy.value_and_grad", "numvgg.losses:_log_softmax_parts")),
-    Exercise("relu_sigmoid_backward", "the backward of ReLU (from its mask) and of sigmoid (from its output)",
-             (f"{_ACT}:relu_backward", f"{_ACT}:sigmoid_backward"),
-             (f"{_ACT}:relu_forward", f"{_ACT}:sigmoid_forward"),
-             f"{_CHECKS}.activations:relu_sigmoid_backward_checks"),
-    Exercise("global_average_pooling", "GlobalAveragePooling2D forward and backward: (N, H, W, C) -> (N, C)",
-             (f"{_POOL}:global_average_pooling2d_forward", f"{_POOL}:global_average_pooling2d_backward"), (),
-             f"{_CHECKS}.pooling:global_average_pooling_checks"),
-    Exercise("adam_step", "one Adam update of a weight, with bias correction, as Keras computes it",
-             (f"{_FUNC}:adam_update",), (), f"{_CHECKS}.adam:adam_step_checks",
-             ("numvgg.optimizers.adam:Adam.update_step",)),
+    Exercise(
+        "im2col",
+        "copy every KH x KW patch of an NHWC image into a row of a matrix",
+        (f"{_CONV}:im2col",),
+        (),
+        f"{_CHECKS}.conv:im2col_checks",
+    ),
+    Exercise(
+        "col2im",
+        "scatter patch rows back onto the image, adding where patches overlap",
+        (f"{_CONV}:col2im",),
+        (f"{_CONV}:im2col",),
+        f"{_CHECKS}.conv:col2im_checks",
+    ),
+    Exercise(
+        "conv2d_forward",
+        "Conv2D forward (NHWC x, HWIO kernel, 'same'/'valid', strides) with im2col",
+        (f"{_CONV}:conv2d_forward",),
+        (
+            f"{_CONV}:ConvCache",
+            f"{_CONV}:conv_output_size",
+            f"{_CONV}:conv_pads",
+            f"{_CONV}:pad_input",
+            f"{_CONV}:im2col",
+        ),
+        f"{_CHECKS}.conv:conv2d_forward_checks",
+        (f"{_CONV}:conv2d_forward_naive", "numvgg.ops.winograd:conv2d_forward_winograd"),
+    ),
+    Exercise(
+        "conv2d_backward",
+        "Conv2D backward: dx, dkernel and dbias from dout and the forward cache",
+        (f"{_CONV}:conv2d_backward",),
+        (f"{_CONV}:ConvCache", f"{_CONV}:pad_input", f"{_CONV}:im2col", f"{_CONV}:col2im"),
+        f"{_CHECKS}.conv:conv2d_backward_checks",
+        (f"{_CONV}:conv2d_backward_naive",),
+    ),
+    Exercise(
+        "maxpool2d",
+        "MaxPooling2D forward and backward, with TensorFlow's first-maximum tie rule",
+        (f"{_POOL}:maxpool2d_forward", f"{_POOL}:maxpool2d_backward"),
+        (f"{_POOL}:MaxPoolCache", f"{_CONV}:conv_output_size", f"{_CONV}:conv_pads"),
+        f"{_CHECKS}.pooling:maxpool2d_checks",
+        (f"{_POOL}:maxpool2d_forward_naive", f"{_POOL}:maxpool2d_backward_naive"),
+    ),
+    Exercise(
+        "dense",
+        "Dense layer forward and backward: y = x @ kernel + bias",
+        ("numvgg.ops.dense:dense_forward", "numvgg.ops.dense:dense_backward"),
+        (),
+        f"{_CHECKS}.dense:dense_checks",
+    ),
+    Exercise(
+        "softmax_cross_entropy",
+        "softmax + categorical cross-entropy from logits, and the fused backward",
+        (f"{_FUNC}:softmax_cross_entropy_forward", f"{_FUNC}:softmax_cross_entropy_backward"),
+        (f"{_FUNC}:SoftmaxCrossEntropyCache",),
+        f"{_CHECKS}.activations:softmax_cross_entropy_checks",
+        ("numvgg.losses:CategoricalCrossentropy.value_and_grad", "numvgg.losses:_log_softmax_parts"),
+    ),
+    Exercise(
+        "relu_sigmoid_backward",
+        "the backward of ReLU (from its mask) and of sigmoid (from its output)",
+        (f"{_ACT}:relu_backward", f"{_ACT}:sigmoid_backward"),
+        (f"{_ACT}:relu_forward", f"{_ACT}:sigmoid_forward"),
+        f"{_CHECKS}.activations:relu_sigmoid_backward_checks",
+    ),
+    Exercise(
+        "global_average_pooling",
+        "GlobalAveragePooling2D forward and backward: (N, H, W, C) -> (N, C)",
+        (f"{_POOL}:global_average_pooling2d_forward", f"{_POOL}:global_average_pooling2d_backward"),
+        (),
+        f"{_CHECKS}.pooling:global_average_pooling_checks",
+    ),
+    Exercise(
+        "adam_step",
+        "one Adam update of a weight, with bias correction, as Keras computes it",
+        (f"{_FUNC}:adam_update",),
+        (),
+        f"{_CHECKS}.adam:adam_step_checks",
+        ("numvgg.optimizers.adam:Adam.update_step",),
+    ),
 )
 
 _BY_NAME = {exercise.name: exercise for exercise in EXERCISES}
@@ -233,6 +285,7 @@ def exercise_folders(extra_dirs=()) -> list[Path]:
     places = [Path(d) for d in extra_dirs]
     places += [Path(d) for d in os.environ.get(ENV_VAR, "").split(os.pathsep) if d]
     from importlib.metadata import entry_points
+
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         loaded = entry_point.load()
         places += [Path(p) for p in (loaded if isinstance(loaded, (list, tuple)) else [loaded])]
@@ -254,10 +307,12 @@ def all_exercises(extra_dirs=()) -> list:
     for folder in exercise_folders(extra_dirs):
         exercise = FolderExercise(folder)
         if exercise.name in seen:
-            if seen[exercise.name] == exercise.origin:      # the same folder reached twice
+            if seen[exercise.name] == exercise.origin:  # the same folder reached twice
                 continue
-            raise ValueError(f"two exercises are called {exercise.name!r}: {seen[exercise.name]} and "
-                             f"{exercise.origin}; rename one folder")
+            raise ValueError(
+                f"two exercises are called {exercise.name!r}: {seen[exercise.name]} and "
+                f"{exercise.origin}; rename one folder"
+            )
         seen[exercise.name] = exercise.origin
         found.append(exercise)
     return found

@@ -14,6 +14,7 @@ Every check ends in one of four ways, each one line of the report:
 * ``FAIL ... error in your code``: an exception, shown as its last frame in
   the student's file and its message -- not a traceback through numvgg.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -42,9 +43,9 @@ class MissingFunction(Exception):
 @dataclass
 class CheckResult:
     title: str
-    status: str              # PASS or FAIL
+    status: str  # PASS or FAIL
     detail: str = ""
-    points: int = 1          # what the check is worth (a passed check earns them all)
+    points: int = 1  # what the check is worth (a passed check earns them all)
 
     def line(self) -> str:
         if not self.detail:
@@ -56,12 +57,13 @@ class CheckResult:
 @dataclass
 class Report:
     """The outcome of checking one exercise; ``str(report)`` is the printed report."""
+
     exercise: str
-    source: str                          # the file, or "numvgg (reference)"
+    source: str  # the file, or "numvgg (reference)"
     results: list[CheckResult] = field(default_factory=list)
-    error: str = ""                      # the file could not be loaded at all
-    output: str = ""                     # what the student's code printed (the end of it)
-    grader_failed: bool = False          # the grading itself broke, not the student's code
+    error: str = ""  # the file could not be loaded at all
+    output: str = ""  # what the student's code printed (the end of it)
+    grader_failed: bool = False  # the grading itself broke, not the student's code
 
     @property
     def points(self) -> int:
@@ -115,6 +117,7 @@ class Implementation:
 
 # -- loading ---------------------------------------------------------------------------------
 
+
 def _brief_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -134,16 +137,19 @@ def load_student_file(path) -> object:
     if spec is None or spec.loader is None:
         raise StudentFileError(f"{path} cannot be imported as Python (is it a .py file?)")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module        # dataclasses and pickling look modules up here
+    sys.modules[module_name] = module  # dataclasses and pickling look modules up here
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
-        raise StudentFileError(f"cannot import {path.name}: SyntaxError at line {exc.lineno}: {exc.msg}"
-                               + (f"\n        {exc.text.strip()}" if exc.text else "")) from None
-    except Exception as exc:                 # noqa: BLE001 -- any error in the file is the student's
+        raise StudentFileError(
+            f"cannot import {path.name}: SyntaxError at line {exc.lineno}: {exc.msg}"
+            + (f"\n        {exc.text.strip()}" if exc.text else "")
+        ) from None
+    except Exception as exc:  # noqa: BLE001 -- any error in the file is the student's
         where = _student_frame(exc, path)
-        raise StudentFileError(f"cannot import {path.name}: {_brief_exception(exc)}"
-                               + (f" ({where})" if where else "")) from None
+        raise StudentFileError(
+            f"cannot import {path.name}: {_brief_exception(exc)}" + (f" ({where})" if where else "")
+        ) from None
     finally:
         sys.modules.pop(module_name, None)
     return module
@@ -182,15 +188,21 @@ def describe_student_exception(exc: BaseException, path, memory_mb=None) -> dict
     ``exception``.
     """
     from .tripwire import DelegationError
+
     path = Path(path)
     where = _student_frame(exc, path.resolve() if path.exists() else path)
     at = f" ({where})" if where else ""
     if isinstance(exc, NotImplementedError):
-        return {"kind": "not_implemented",
-                "text": f"not implemented ({_not_implemented_name(exc)}() still raises NotImplementedError)"}
+        return {
+            "kind": "not_implemented",
+            "text": f"not implemented ({_not_implemented_name(exc)}() still raises NotImplementedError)",
+        }
     if isinstance(exc, SystemExit):
-        return {"kind": "exit", "text": f"your code called sys.exit({exc.code!r}){at}: a solution returns its "
-                                        f"result, it never ends the program"}
+        return {
+            "kind": "exit",
+            "text": f"your code called sys.exit({exc.code!r}){at}: a solution returns its "
+            f"result, it never ends the program",
+        }
     if isinstance(exc, MemoryError):
         limit = f" (the limit is {memory_mb} MiB)" if memory_mb else ""
         return {"kind": "memory", "text": f"your code ran out of memory{limit}{at}"}
@@ -207,6 +219,7 @@ class StudentCodeError(Exception):
 
 # -- running ------------------------------------------------------------------------------------
 
+
 def run_check(check, impl, student_path: Path | None = None) -> CheckResult:
     """Run one check on ``impl``; every way it can end becomes one :class:`CheckResult`."""
     result = _run_check(check, impl, student_path)
@@ -222,23 +235,30 @@ def _run_check(check, impl, student_path):
     except (MissingFunction, StudentCodeError) as failure:
         return CheckResult(check.title, FAIL, str(failure))
     except NotImplementedError as exc:
-        return CheckResult(check.title, FAIL, f"not implemented ({_not_implemented_name(exc)}() "
-                                              f"still raises NotImplementedError)")
-    except Exception as exc:             # noqa: BLE001 -- report, never crash the grader
+        return CheckResult(
+            check.title,
+            FAIL,
+            f"not implemented ({_not_implemented_name(exc)}() still raises NotImplementedError)",
+        )
+    except Exception as exc:  # noqa: BLE001 -- report, never crash the grader
         where = _student_frame(exc, student_path)
         if where:
             detail = f"error in your code, {where} -> {_brief_exception(exc)}"
         elif student_path is not None:
             detail = f"could not use your result: {_brief_exception(exc)}"
-        else:   # the reference itself failed: a bug in numvgg, so show where
+        else:  # the reference itself failed: a bug in numvgg, so show where
             last = traceback.extract_tb(exc.__traceback__)[-1]
-            detail = (f"error in numvgg, {os.path.basename(last.filename)}, line {last.lineno}, "
-                      f"in {last.name} -> {_brief_exception(exc)}")
+            detail = (
+                f"error in numvgg, {os.path.basename(last.filename)}, line {last.lineno}, "
+                f"in {last.name} -> {_brief_exception(exc)}"
+            )
         return CheckResult(check.title, FAIL, detail)
     return CheckResult(check.title, PASS, detail or "")
 
 
-def run_checks(exercise: Exercise, impl: Implementation, student_path: Path | None = None) -> list[CheckResult]:
+def run_checks(
+    exercise: Exercise, impl: Implementation, student_path: Path | None = None
+) -> list[CheckResult]:
     """Run every check of ``exercise`` on ``impl``; one :class:`CheckResult` each."""
     return [run_check(check, impl, student_path) for check in exercise.build_checks()]
 
@@ -251,6 +271,7 @@ def check_file(name: str, path, limits=None, exercise_dirs=()) -> Report:
     made here, from what that process sends back (see :mod:`.isolation`).
     """
     from .isolation import Limits, run_isolated
+
     exercise = get_exercise(name, exercise_dirs)
     return run_isolated(exercise, Path(path), limits or Limits())
 

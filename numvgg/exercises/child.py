@@ -14,6 +14,7 @@ Messages, in order: ``ready``; ``loaded`` (or ``load_error``); for each check
 ``start`` then ``check``; ``done``. A process that stops early (exit, crash,
 time limit) leaves the grader with a prefix of these, and that says where.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -21,13 +22,13 @@ import json
 import os
 import sys
 
-
 #: Largest file the process may write (its captured output is one): a print loop cannot fill the disk.
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 def _limit_resources(megabytes) -> None:
     import resource
+
     resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
     if megabytes:
         limit = int(megabytes) * 1024 * 1024
@@ -56,18 +57,22 @@ class Recorder:
 
         from . import tripwire, wire
         from .checker import describe_student_exception
+
         arrays = wire.array_args(args, kwargs)
         before = [a.copy() for a in arrays]
         record = {"fn": self.__name__, "digest": wire.digest(args, kwargs)}
         first_trip = len(tripwire.tripped)
         try:
             result = self._func(*args, **kwargs)
-        except BaseException as exc:          # noqa: BLE001 -- sys.exit() inside a function is recorded too
+        except BaseException as exc:  # noqa: BLE001 -- sys.exit() inside a function is recorded too
             record["error"] = describe_student_exception(exc, self._path, self._memory_mb)
             result = None
         record["tripped"] = sorted(set(tripwire.tripped[first_trip:]))
-        record["changed"] = {k: np.array(a) for k, (a, old) in enumerate(zip(arrays, before))
-                             if a.shape != old.shape or not np.array_equal(a, old, equal_nan=True)}
+        record["changed"] = {
+            k: np.array(a)
+            for k, (a, old) in enumerate(zip(arrays, before))
+            if a.shape != old.shape or not np.array_equal(a, old, equal_nan=True)
+        }
         if "error" not in record:
             record["result"] = wire.encode(result, arrays)
         self._calls.append(record)
@@ -115,22 +120,34 @@ def main(argv=None) -> int:
     except StudentFileError as exc:
         send({"kind": "load_error", "detail": str(exc)})
         return 0
-    except BaseException as exc:              # noqa: BLE001 -- SystemExit, MemoryError at import
+    except BaseException as exc:  # noqa: BLE001 -- SystemExit, MemoryError at import
         detail = describe_student_exception(exc, student_path, memory_mb)
         send({"kind": "load_error", "detail": f"while importing the file: {detail['text']}"})
         return 0
     functions = {n: getattr(module, n) for n in exercise.function_names if callable(getattr(module, n, None))}
     borrowed = [n for n, ref in references.items() if functions.get(n) is ref]
-    send({"kind": "loaded", "functions": {n: _signature_spec(f) for n, f in functions.items()},
-          "borrowed": borrowed, "tripped": sorted(set(tripwire.tripped))})
+    send(
+        {
+            "kind": "loaded",
+            "functions": {n: _signature_spec(f) for n, f in functions.items()},
+            "borrowed": borrowed,
+            "tripped": sorted(set(tripwire.tripped)),
+        }
+    )
     if borrowed:
         return 0
     if request.get("mode") == "vgg16":
         from .vgg_run import PLUG_POINTS, child_main
+
         missing = [n for n in PLUG_POINTS[exercise.name] if n not in functions]
         if missing:
-            send({"kind": "load_error", "detail": f"{os.path.basename(student_path)} defines no function "
-                                                  f"{', '.join(f'{n}()' for n in missing)}"})
+            send(
+                {
+                    "kind": "load_error",
+                    "detail": f"{os.path.basename(student_path)} defines no function "
+                    f"{', '.join(f'{n}()' for n in missing)}",
+                }
+            )
             return 0
         child_main(request, send, functions)
         return 0
@@ -138,11 +155,13 @@ def main(argv=None) -> int:
     for index, check in enumerate(checks):
         send({"kind": "start", "index": index})
         calls: list = []
-        impl = Implementation({n: Recorder(n, f, calls, student_path, memory_mb) for n, f in functions.items()},
-                              os.path.basename(student_path))
+        impl = Implementation(
+            {n: Recorder(n, f, calls, student_path, memory_mb) for n, f in functions.items()},
+            os.path.basename(student_path),
+        )
         try:
             check.run(impl)
-        except BaseException:                 # noqa: BLE001 -- the verdict is made in the grader
+        except BaseException:  # noqa: BLE001 -- the verdict is made in the grader
             pass
         send({"kind": "check", "index": index, "calls": calls})
     send({"kind": "done"})

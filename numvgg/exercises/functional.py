@@ -10,6 +10,7 @@ the softmax cross-entropy pair computes the same numbers as the loss class
 ``numvgg exercises check softmax_cross_entropy --reference``), so the
 skeletons are still generated from clean, tested source.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -21,8 +22,9 @@ from ..optimizers import Adam
 
 class SoftmaxCrossEntropyCache(NamedTuple):
     """What the fused backward needs: the softmax output and the targets."""
-    probs: np.ndarray        # (N, C)
-    y_true: np.ndarray       # (N, C)
+
+    probs: np.ndarray  # (N, C)
+    y_true: np.ndarray  # (N, C)
 
 
 def softmax_cross_entropy_forward(logits: np.ndarray, y_true: np.ndarray):
@@ -41,9 +43,9 @@ def softmax_cross_entropy_forward(logits: np.ndarray, y_true: np.ndarray):
     """
     # softmax is unchanged by subtracting a constant per row; after the shift
     # the largest exponent is exp(0) = 1, so nothing overflows.
-    shifted = logits - logits.max(axis=-1, keepdims=True)              # (N, C)
-    log_sum = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))     # (N, 1)
-    log_probs = shifted - log_sum                                      # (N, C) log softmax
+    shifted = logits - logits.max(axis=-1, keepdims=True)  # (N, C)
+    log_sum = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))  # (N, 1)
+    log_probs = shifted - log_sum  # (N, C) log softmax
     n = logits.shape[0]
     loss = -np.sum(y_true * log_probs) / n
     return np.asarray(loss, dtype=logits.dtype), SoftmaxCrossEntropyCache(np.exp(log_probs), y_true)
@@ -66,9 +68,17 @@ def softmax_cross_entropy_backward(dloss, cache: SoftmaxCrossEntropyCache) -> np
     return dloss * (probs - y_true) / n
 
 
-def adam_update(variable: np.ndarray, gradient: np.ndarray, m: np.ndarray, v: np.ndarray, t: int,
-                learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
-                epsilon: float = 1e-7):
+def adam_update(
+    variable: np.ndarray,
+    gradient: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    t: int,
+    learning_rate: float = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+):
     """One Adam step for one weight, as Keras 3 computes it.
 
     Args:
@@ -89,7 +99,7 @@ def adam_update(variable: np.ndarray, gradient: np.ndarray, m: np.ndarray, v: np
     optimizer.build([variable])
     optimizer.momentums[0][...] = m
     optimizer.velocities[0][...] = v
-    optimizer._iterations = int(t) - 1          # update_step works on step _iterations + 1
+    optimizer._iterations = int(t) - 1  # update_step works on step _iterations + 1
     rate = variable.dtype.type(optimizer._current_learning_rate())
     optimizer.update_step(gradient, variable, rate, 0)
     return variable, optimizer.momentums[0], optimizer.velocities[0]

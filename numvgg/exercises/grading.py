@@ -19,13 +19,14 @@ Helpers here:
 * :func:`gradient_check`: analytic gradient vs central differences in float64;
 * :func:`linspace`, :func:`random`: the inputs (no ties, reproducible).
 """
+
 from __future__ import annotations
 
 import inspect
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -47,12 +48,14 @@ class CheckFailed(Exception):
 @dataclass(frozen=True)
 class Check:
     """One line of the report: a title and ``run(impl) -> detail or None``; ``points`` it is worth."""
+
     title: str
     run: Callable
     points: int = 1
 
 
 # -- inputs ---------------------------------------------------------------------
+
 
 def linspace(shape, low=-1.0, high=1.0, dtype=np.float64) -> np.ndarray:
     """Evenly spaced values reshaped to ``shape``: readable, and free of ties."""
@@ -69,6 +72,7 @@ def shape_text(shape) -> str:
 
 
 # -- calling student code ---------------------------------------------------------
+
 
 def _arrays_in(name: str, value):
     """``(label, array)`` for an array argument, or the arrays inside a tuple (a cache)."""
@@ -102,19 +106,25 @@ def call(fn, *args, **kwargs):
         result = fn(*args, **kwargs)
     for label, arr, copy in before:
         if arr.shape != copy.shape or not np.array_equal(arr, copy, equal_nan=True):
-            raise CheckFailed(f"{fn.__name__}() changed its argument `{label}` in place; compute into "
-                              f"a new array instead (e.g. `np.where(mask, dout, 0)` rather than "
-                              f"`dout[~mask] = 0`): the caller may still need the original.")
+            raise CheckFailed(
+                f"{fn.__name__}() changed its argument `{label}` in place; compute into "
+                f"a new array instead (e.g. `np.where(mask, dout, 0)` rather than "
+                f"`dout[~mask] = 0`): the caller may still need the original."
+            )
     return result
 
 
 # -- the shape of results --------------------------------------------------------------
 
+
 def expect_tuple(result, length: int, what: str, names: str):
     """``result`` must be a tuple (or list) of ``length`` items, e.g. ``(out, cache)``."""
     if not isinstance(result, (tuple, list)) or len(result) != length:
-        got = (f"a {type(result).__name__} of length {len(result)}" if isinstance(result, (tuple, list))
-               else type(result).__name__)
+        got = (
+            f"a {type(result).__name__} of length {len(result)}"
+            if isinstance(result, (tuple, list))
+            else type(result).__name__
+        )
         raise CheckFailed(f"{what} must return {length} values {names}; got {got}")
     return tuple(result)
 
@@ -134,12 +144,15 @@ def expect_dtype(got, dtype, what: str) -> None:
     """The result keeps the input's float dtype (Keras computes in float32)."""
     got = expect_array(got, what)
     if got.dtype != np.dtype(dtype):
-        raise CheckFailed(f"{what}: dtype expected {np.dtype(dtype)}, got {got.dtype} (float32 inputs "
-                          f"must give float32 results: avoid creating float64 arrays with np.zeros(shape) "
-                          f"-- pass dtype=x.dtype)")
+        raise CheckFailed(
+            f"{what}: dtype expected {np.dtype(dtype)}, got {got.dtype} (float32 inputs "
+            f"must give float32 results: avoid creating float64 arrays with np.zeros(shape) "
+            f"-- pass dtype=x.dtype)"
+        )
 
 
 # -- comparing numbers ---------------------------------------------------------------------
+
 
 def _scale_hint(got: np.ndarray, expected: np.ndarray) -> str:
     """When ``got`` is ``k * expected`` for one constant ``k != 1``, say so."""
@@ -171,8 +184,9 @@ def assert_close(got, expected, what: str, rtol=RTOL, atol=ATOL, hints=(), shape
     try:
         got = expect_array(got, what, expected.shape)
     except CheckFailed as failure:
-        raise CheckFailed(f"{failure} -- {shape_hint}" if shape_hint and isinstance(got, np.ndarray)
-                          else str(failure)) from None
+        raise CheckFailed(
+            f"{failure} -- {shape_hint}" if shape_hint and isinstance(got, np.ndarray) else str(failure)
+        ) from None
     got64 = got.astype(np.float64)
     exp64 = expected.astype(np.float64)
 
@@ -181,7 +195,7 @@ def assert_close(got, expected, what: str, rtol=RTOL, atol=ATOL, hints=(), shape
         for hint in hints:
             try:
                 text = hint(got64, exp64)
-            except Exception:       # noqa: BLE001 -- a hint is a guess; never let it hide the failure
+            except Exception:  # noqa: BLE001 -- a hint is a guess; never let it hide the failure
                 text = None
             if text:
                 texts.append(f" -- {text}")
@@ -190,21 +204,27 @@ def assert_close(got, expected, what: str, rtol=RTOL, atol=ATOL, hints=(), shape
     if not np.all(np.isfinite(exp64)):
         # NaN compares unequal to everything, so the error test below would see no
         # error at all: a NaN reference must never let a result pass.
-        raise CheckFailed(f"{what}: the expected value has {int(np.sum(~np.isfinite(exp64)))} NaN or inf "
-                          f"entries, so nothing can be compared (a bug in the check, not in your code)")
+        raise CheckFailed(
+            f"{what}: the expected value has {int(np.sum(~np.isfinite(exp64)))} NaN or inf "
+            f"entries, so nothing can be compared (a bug in the check, not in your code)"
+        )
     if not np.all(np.isfinite(got64)):
         idx = tuple(int(i) for i in np.argwhere(~np.isfinite(got64))[0])
-        raise CheckFailed(f"{what}: {int(np.sum(~np.isfinite(got64)))} entries are NaN or inf "
-                          f"(first at index {idx}: {got64[idx]}); expected finite values{extra()}")
+        raise CheckFailed(
+            f"{what}: {int(np.sum(~np.isfinite(got64)))} entries are NaN or inf "
+            f"(first at index {idx}: {got64[idx]}); expected finite values{extra()}"
+        )
     err = np.abs(got64 - exp64)
     bad = err > atol + rtol * np.abs(exp64)
     max_err = float(err.max()) if err.size else 0.0
     if bad.any():
         idx = tuple(int(i) for i in np.unravel_index(np.argmax(err), err.shape))
         where = f" at index {idx}" if idx else ""
-        raise CheckFailed(f"{what}: max abs error {max_err:.3g}{where} (got {got64[idx]:.6g}, expected "
-                          f"{exp64[idx]:.6g}); {int(bad.sum())} of {bad.size} entries differ"
-                          f"{_scale_hint(got64, exp64)}{extra()}")
+        raise CheckFailed(
+            f"{what}: max abs error {max_err:.3g}{where} (got {got64[idx]:.6g}, expected "
+            f"{exp64[idx]:.6g}); {int(bad.sum())} of {bad.size} entries differ"
+            f"{_scale_hint(got64, exp64)}{extra()}"
+        )
     return f"max abs error {max_err:.1e}"
 
 
@@ -230,9 +250,11 @@ def gradient_check(what: str, analytic, f, x: np.ndarray, dout, tol: float = GRA
     # quotient's own rounding, ~1e-11, over a tiny |gradient|): an absolute
     # error that small passes too.
     tiny = diff.size and float(diff.max()) <= GRAD_ATOL * max(1.0, float(np.abs(numerical).max()))
-    if not (err <= tol or tiny):     # ``not <=`` also catches NaN
+    if not (err <= tol or tiny):  # ``not <=`` also catches NaN
         idx = tuple(int(i) for i in np.unravel_index(np.argmax(diff), diff.shape))
-        raise CheckFailed(f"{what}: relative error {err:.2e} against finite differences (tolerance "
-                          f"{tol:.0e}); worst at index {idx}: yours {float(analytic[idx]):.6g}, numerical "
-                          f"{numerical[idx]:.6g}{_scale_hint(np.asarray(analytic, np.float64), numerical)}")
+        raise CheckFailed(
+            f"{what}: relative error {err:.2e} against finite differences (tolerance "
+            f"{tol:.0e}); worst at index {idx}: yours {float(analytic[idx]):.6g}, numerical "
+            f"{numerical[idx]:.6g}{_scale_hint(np.asarray(analytic, np.float64), numerical)}"
+        )
     return f"{what} rel. error {err:.1e}" + (f" (max abs error {float(diff.max()):.1e})" if err > tol else "")

@@ -14,6 +14,7 @@ The three levels, from ``numvgg exercises start NAME DIR --hints LEVEL``:
   -- never the finished code;
 * ``full``: plus worked code, for self-study or after the deadline.
 """
+
 from __future__ import annotations
 
 import re
@@ -36,8 +37,10 @@ def select_hints(text: str, level: str) -> str:
         if opened:
             levels = opened.group(1).split()
             if inside or not set(levels) <= set(HINT_LEVELS):
-                raise ValueError(f"line {number}: {line.strip()!r}: a hints block inside another one, "
-                                 f"or a level not among {', '.join(HINT_LEVELS)}")
+                raise ValueError(
+                    f"line {number}: {line.strip()!r}: a hints block inside another one, "
+                    f"or a level not among {', '.join(HINT_LEVELS)}"
+                )
             inside, showing = True, level in levels
         elif closed:
             if not inside:

@@ -6,6 +6,7 @@ docstring, and replacing the body with one ``raise NotImplementedError``. So
 the skeleton always has the library's current signature and documentation,
 and a passing solution can replace the library function one for one.
 """
+
 from __future__ import annotations
 
 import ast
@@ -31,13 +32,16 @@ def blank_function(func) -> str:
         raise ValueError(f"the source of {func.__qualname__} is not a single function definition")
     node = tree.body[0]
     first = node.body[0]
-    has_docstring = (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-                     and isinstance(first.value.value, str))
+    has_docstring = (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    )
     lines = source.splitlines()
     if has_docstring:
-        head = lines[:first.end_lineno]          # through the docstring's last line
+        head = lines[: first.end_lineno]  # through the docstring's last line
     else:
-        head = lines[:first.lineno - 1]          # the signature only
+        head = lines[: first.lineno - 1]  # the signature only
         if first.lineno == node.lineno:
             raise ValueError(f"{func.__qualname__} is a one-line function; it cannot be blanked")
     indent = " " * first.col_offset
@@ -59,9 +63,12 @@ def make_skeleton(exercise: Exercise) -> str:
     modules = sorted({f.partition(":")[0] for f in exercise.functions})
     functions = ", ".join(f"{n}()" for n in exercise.function_names)
     # A no-break space keeps ``raise NotImplementedError`` on one line through fill().
-    todo = textwrap.fill(f"Read {exercise.name}.md (next to this file), then replace each "
-                         f"``raise\u00a0NotImplementedError`` below with your code: {functions}. "
-                         f"Check your work with", width=79).replace("\u00a0", " ")
+    todo = textwrap.fill(
+        f"Read {exercise.name}.md (next to this file), then replace each "
+        f"``raise\u00a0NotImplementedError`` below with your code: {functions}. "
+        f"Check your work with",
+        width=79,
+    ).replace("\u00a0", " ")
     header = textwrap.dedent(f'''\
         """Exercise {exercise.name}: {exercise.summary}.
 
@@ -78,8 +85,11 @@ def make_skeleton(exercise: Exercise) -> str:
         ''').replace("{todo}", todo)
     parts = [header]
     if exercise.helpers:
-        parts.append("# Given: numvgg's helpers, so you can focus on the exercise.\n"
-                     + "\n".join(_import_lines(exercise.helpers)) + "\n")
+        parts.append(
+            "# Given: numvgg's helpers, so you can focus on the exercise.\n"
+            + "\n".join(_import_lines(exercise.helpers))
+            + "\n"
+        )
     for dotted in exercise.functions:
         parts.append("\n" + blank_function(resolve(dotted)))
     return "\n".join(parts)

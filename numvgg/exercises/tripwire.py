@@ -18,16 +18,17 @@ tell a copy from a rewrite); and it runs inside the student's process, so a
 file that goes out of its way to undo it can -- which gains nothing, because
 the grade is decided from the returned numbers in the grader's process.
 """
+
 from __future__ import annotations
 
 import sys
 import types
 
-_GUARD_SOURCE = '''\
+_GUARD_SOURCE = """\
 def guard(*args, **kwargs):
     import sys
     return sys.modules["numvgg.exercises.tripwire"]._call({name!r}, args, kwargs)
-'''
+"""
 
 
 class DelegationError(RuntimeError):
@@ -36,7 +37,7 @@ class DelegationError(RuntimeError):
 
 _originals: dict[str, types.FunctionType] = {}
 _student_file: str | None = None
-tripped: list[str] = []        # names of guarded functions the student's code called, in order
+tripped: list[str] = []  # names of guarded functions the student's code called, in order
 
 
 def _from_student_code() -> bool:

@@ -12,6 +12,7 @@ As for grading, the student's code runs in its own process (:mod:`.child`,
 under the same limits); the reference networks run here, where it never ran,
 and the comparison is made here.
 """
+
 from __future__ import annotations
 
 import sys
@@ -26,10 +27,14 @@ PLUG_POINTS = {
     "conv2d_backward": {"conv2d_backward": "numvgg.ops.conv:conv2d_backward"},
     "im2col": {"im2col": "numvgg.ops.conv:im2col"},
     "col2im": {"col2im": "numvgg.ops.conv:col2im"},
-    "maxpool2d": {"maxpool2d_forward": "numvgg.ops.pooling:maxpool2d_forward",
-                  "maxpool2d_backward": "numvgg.ops.pooling:maxpool2d_backward"},
-    "dense": {"dense_forward": "numvgg.ops.dense:dense_forward",
-              "dense_backward": "numvgg.ops.dense:dense_backward"},
+    "maxpool2d": {
+        "maxpool2d_forward": "numvgg.ops.pooling:maxpool2d_forward",
+        "maxpool2d_backward": "numvgg.ops.pooling:maxpool2d_backward",
+    },
+    "dense": {
+        "dense_forward": "numvgg.ops.dense:dense_forward",
+        "dense_backward": "numvgg.ops.dense:dense_backward",
+    },
     "relu_sigmoid_backward": {"relu_backward": "relu"},
 }
 SEED = 0
@@ -41,6 +46,7 @@ FORWARD_TOLERANCE, BACKWARD_TOLERANCE = 1e-4, 1e-3
 def build_model(size: int):
     """VGG16 with the top, random weights from :data:`SEED`, for a ``size x size`` input."""
     from ..applications.vgg16 import VGG16
+
     model = VGG16(include_top=True, weights=None, input_shape=(size, size, 3))
     seeded_weights(model, SEED)
     return model
@@ -69,6 +75,7 @@ def seeded_weights(model, seed: int) -> None:
 def inputs(size: int):
     """The batch and the upstream gradient ``dout`` of the fake loss ``sum(out * dout)``."""
     from ..applications.vgg16 import preprocess_input
+
     rng = np.random.default_rng(SEED + 1)
     x = preprocess_input(rng.uniform(0.0, 255.0, (BATCH, size, size, 3)))
     dout = rng.standard_normal((BATCH, 1000)).astype(np.float32)
@@ -78,19 +85,27 @@ def inputs(size: int):
 def forward_backward(model, size: int) -> dict:
     """``{layer: {"output": ..., "grad_input": ...}}`` for one forward and backward pass."""
     from ..debug.trace import trace
+
     x, dout = inputs(size)
     with trace(model, record=("output", "grad_input")) as t:
         model.forward(x)
         model.backward(dout)
-    return {layer.name: {"output": np.asarray(t[layer.name].output),
-                         "grad_input": np.asarray(t[layer.name].grad_input)} for layer in model.leaf_layers()}
+    return {
+        layer.name: {
+            "output": np.asarray(t[layer.name].output),
+            "grad_input": np.asarray(t[layer.name].grad_input),
+        }
+        for layer in model.leaf_layers()
+    }
 
 
 # -- in the student's process ---------------------------------------------------------------------
 
+
 def plug_in(model, exercise_name: str, functions: dict) -> list[str]:
     """Put the student's functions where the layers call them; returns what was replaced."""
     import importlib
+
     replaced = []
     for function, place in PLUG_POINTS[exercise_name].items():
         student = functions[function]
@@ -110,8 +125,10 @@ def plug_in(model, exercise_name: str, functions: dict) -> list[str]:
 
 def _without_need_cache(forward):
     """numvgg's max-pool forward takes ``need_cache``; the exercise's signature does not."""
+
     def maxpool2d_forward(x, pool_size=(2, 2), strides=None, padding="valid", need_cache=True):
         return forward(x, pool_size, strides, padding)
+
     return maxpool2d_forward
 
 
@@ -119,20 +136,23 @@ def child_main(request: dict, send, functions: dict) -> None:
     """Runs in :mod:`.child`: the student's functions plugged in, one pass, the tensors sent back."""
     from .. import config
     from . import wire
-    config.set_conv_algorithm("im2col")          # the layers then call conv2d_forward for every conv
+
+    config.set_conv_algorithm("im2col")  # the layers then call conv2d_forward for every conv
     model = build_model(request["size"])
     replaced = plug_in(model, request["exercise"]["name"], functions)
     send({"kind": "plugged", "replaced": replaced})
     try:
         tensors = forward_backward(model, request["size"])
-    except BaseException as exc:                 # noqa: BLE001 -- the report says what broke
+    except BaseException as exc:  # noqa: BLE001 -- the report says what broke
         from .checker import describe_student_exception
+
         send({"kind": "vgg_error", "detail": describe_student_exception(exc, request["path"])["text"]})
         return
     send({"kind": "tensors", "tensors": wire.encode(tensors)})
 
 
 # -- in the grader's process ---------------------------------------------------------------------------
+
 
 @dataclass
 class Row:
@@ -159,6 +179,7 @@ def keras_tensors(model, size: int):
     """Keras' VGG16 with ``model``'s weights on the same batch, or ``None`` without Keras."""
     try:
         from ..debug.parity import _keras_trace, import_keras
+
         keras, tf = import_keras()
     except ImportError:
         return None
@@ -171,7 +192,10 @@ def keras_tensors(model, size: int):
     outs, d_outs, d_input, _ = _keras_trace(tf, keras, kmodel, klayers, x, dout)
     # Keras gives dL/d(output) per layer; a layer's dL/d(input) is the previous layer's dL/d(output).
     grad_inputs = [d_input, *d_outs[:-1]]
-    return {layer.name: {"output": out, "grad_input": gi} for layer, out, gi in zip(model.leaf_layers(), outs, grad_inputs)}
+    return {
+        layer.name: {"output": out, "grad_input": gi}
+        for layer, out, gi in zip(model.leaf_layers(), outs, grad_inputs)
+    }
 
 
 def compare(yours: dict, ours: dict, keras: dict | None) -> list[Row]:
@@ -188,12 +212,19 @@ def compare(yours: dict, ours: dict, keras: dict | None) -> list[Row]:
 
 def format_rows(rows: list[Row], exercise: str, size: int, keras_note: str) -> str:
     keras = any(r.vs_keras is not None for r in rows)
-    header = f"{'layer':<14}{'tensor':<12}{'shape':<22}{'vs numvgg':>11}" + (f"{'vs Keras':>11}" if keras else "")
-    lines = [f"Your {exercise} inside VGG16 (random weights, seed {SEED}; input ({BATCH}, {size}, {size}, 3); "
-             f"forward, then backward of L = sum(predictions * dout))",
-             "error = max|yours - reference| / max|reference|; ok up to "
-             f"{FORWARD_TOLERANCE:.0e} (outputs) and {BACKWARD_TOLERANCE:.0e} (gradients)", keras_note, "",
-             header, "-" * len(header)]
+    header = f"{'layer':<14}{'tensor':<12}{'shape':<22}{'vs numvgg':>11}" + (
+        f"{'vs Keras':>11}" if keras else ""
+    )
+    lines = [
+        f"Your {exercise} inside VGG16 (random weights, seed {SEED}; input ({BATCH}, {size}, {size}, 3); "
+        f"forward, then backward of L = sum(predictions * dout))",
+        "error = max|yours - reference| / max|reference|; ok up to "
+        f"{FORWARD_TOLERANCE:.0e} (outputs) and {BACKWARD_TOLERANCE:.0e} (gradients)",
+        keras_note,
+        "",
+        header,
+        "-" * len(header),
+    ]
     for row in rows:
         cells = f"{row.layer:<14}{row.tensor:<12}{row.shape!s:<22}{row.vs_numvgg:>11.2e}"
         if keras:
@@ -209,10 +240,12 @@ def run_in_vgg16(exercise, path, size: int = 32, limits=None, use_keras: bool = 
     from pathlib import Path
 
     from .isolation import Limits, _end_reason, _run_child
+
     stream = stream or sys.stdout
     if exercise.name not in PLUG_POINTS:
-        raise ValueError(f"exercise {exercise.name} has no place in VGG16; 'run' takes "
-                         f"{', '.join(PLUG_POINTS)}")
+        raise ValueError(
+            f"exercise {exercise.name} has no place in VGG16; 'run' takes {', '.join(PLUG_POINTS)}"
+        )
     if size < 32:
         raise ValueError(f"--size must be at least 32 (VGG16's five poolings), got {size}")
     path = Path(path)
@@ -231,6 +264,7 @@ def run_in_vgg16(exercise, path, size: int = 32, limits=None, use_keras: bool = 
         print(f"FAIL  {_end_reason(run, limits)}", file=stream)
         return 1
     from . import wire
+
     yours = wire.decode(by_kind["tensors"].get("tensors"))
     if not isinstance(yours, dict):
         print("FAIL  the process running your code sent malformed results", file=stream)
@@ -238,14 +272,25 @@ def run_in_vgg16(exercise, path, size: int = 32, limits=None, use_keras: bool = 
     model = build_model(size)
     ours = forward_backward(model, size)
     keras = keras_tensors(model, size) if use_keras else None
-    keras_note = ("Keras: its VGG16 with the same weights and input (TensorFlow's gradients)" if keras
-                  else "Keras: not compared (" + ("not installed)" if use_keras else "--no-keras)"))
+    keras_note = (
+        "Keras: its VGG16 with the same weights and input (TensorFlow's gradients)"
+        if keras
+        else "Keras: not compared (" + ("not installed)" if use_keras else "--no-keras)")
+    )
     rows = compare(yours, ours, keras)
     print(format_rows(rows, exercise.name, size, keras_note), file=stream)
     replaced = by_kind.get("plugged", {}).get("replaced", [])
-    bad = [r for r in rows if max(r.vs_numvgg, r.vs_keras or 0.0) > (FORWARD_TOLERANCE if r.tensor == "output"
-                                                                      else BACKWARD_TOLERANCE)]
+    bad = [
+        r
+        for r in rows
+        if max(r.vs_numvgg, r.vs_keras or 0.0)
+        > (FORWARD_TOLERANCE if r.tensor == "output" else BACKWARD_TOLERANCE)
+    ]
     print(f"\nYour code ran in place of: {', '.join(sorted(set(replaced)))}.", file=stream)
-    print("Every layer agrees." if not bad else f"{len(bad)} tensor(s) differ; the first is "
-          f"{bad[0].layer} {bad[0].tensor}.", file=stream)
+    print(
+        "Every layer agrees."
+        if not bad
+        else f"{len(bad)} tensor(s) differ; the first is {bad[0].layer} {bad[0].tensor}.",
+        file=stream,
+    )
     return 0 if not bad else 1

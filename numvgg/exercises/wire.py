@@ -17,6 +17,7 @@ The grader trusts none of it: frames are unpickled by :class:`SafeUnpickler`,
 which builds only the NumPy and builtin types above (a forged pickle cannot
 run code in the grader), and are size-capped.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,24 +38,28 @@ _PLAIN = (bool, int, float, complex, str, type(None))
 @dataclass(frozen=True)
 class Opaque:
     """A value the grader cannot use, known by its type name (``"MyCache"``)."""
+
     type_name: str
 
 
 @dataclass(frozen=True)
 class ArgRef:
     """The value is the call's array argument number ``index`` itself (see :func:`array_args`)."""
+
     index: int
 
 
 @dataclass(frozen=True)
 class NumvggTuple:
     """A NamedTuple of numvgg's own (``ConvCache``), rebuilt as that class by :func:`decode`."""
+
     module: str
     qualname: str
     items: tuple
 
 
 # -- arrays among a call's arguments ------------------------------------------------------------
+
 
 def array_args(args, kwargs=None) -> list[np.ndarray]:
     """The arrays a call received: each array argument and each array inside a tuple argument.
@@ -75,6 +80,7 @@ def array_args(args, kwargs=None) -> list[np.ndarray]:
 
 # -- encoding (in the student's process) ----------------------------------------------------------
 
+
 def encode(value, arg_arrays=(), depth: int = 0):
     """``value`` as plain data (see the module docstring)."""
     if depth > 20:
@@ -82,7 +88,9 @@ def encode(value, arg_arrays=(), depth: int = 0):
     if isinstance(value, (Opaque, ArgRef)):
         return value
     if isinstance(value, NumvggTuple):
-        return NumvggTuple(value.module, value.qualname, tuple(encode(v, arg_arrays, depth + 1) for v in value.items))
+        return NumvggTuple(
+            value.module, value.qualname, tuple(encode(v, arg_arrays, depth + 1) for v in value.items)
+        )
     if isinstance(value, np.ndarray):
         for k, arg in enumerate(arg_arrays):
             if value is arg:
@@ -94,7 +102,7 @@ def encode(value, arg_arrays=(), depth: int = 0):
         return value if not isinstance(value, np.object_) else Opaque("numpy object scalar")
     if type(value) in _PLAIN:
         return value
-    if isinstance(value, _PLAIN):                    # a subclass of int, float, ...: keep the number only
+    if isinstance(value, _PLAIN):  # a subclass of int, float, ...: keep the number only
         for base in _PLAIN:
             if isinstance(value, base):
                 return base(value)
@@ -139,6 +147,7 @@ def digest(args, kwargs) -> str:
 
 # -- frames -----------------------------------------------------------------------------------------
 
+
 def write_frame(fd: int, message) -> None:
     """Send one message: its length, then its pickle."""
     data = pickle.dumps(message, protocol=4)
@@ -163,8 +172,8 @@ class FrameReader:
                 raise ValueError(f"a message of {size} bytes (more than {MAX_FRAME_BYTES})")
             if len(self._buffer) < _HEADER.size + size:
                 break
-            payload = bytes(self._buffer[_HEADER.size:_HEADER.size + size])
-            del self._buffer[:_HEADER.size + size]
+            payload = bytes(self._buffer[_HEADER.size : _HEADER.size + size])
+            del self._buffer[: _HEADER.size + size]
             messages.append(SafeUnpickler(io.BytesIO(payload)).load())
         return messages
 
@@ -172,12 +181,20 @@ class FrameReader:
 # -- decoding (in the grader) -------------------------------------------------------------------
 
 _ALLOWED = {
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy._core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer"),
-    ("builtins", "complex"), ("builtins", "set"), ("builtins", "frozenset"),
-    (__name__, "Opaque"), (__name__, "ArgRef"), (__name__, "NumvggTuple"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("builtins", "complex"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    (__name__, "Opaque"),
+    (__name__, "ArgRef"),
+    (__name__, "NumvggTuple"),
 }
 
 
@@ -211,6 +228,7 @@ def decode(value, arg_arrays=()):
 
 def _numvgg_namedtuple(module: str, qualname: str):
     import importlib
+
     if not module.startswith("numvgg.") or "." in qualname:
         return None
     try:

@@ -19,6 +19,7 @@ Details that matter in practice (each one was a bug once):
   file behind; the next save to the same target removes those whose process
   is gone (never one that a running process is still writing).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,13 +51,13 @@ def temp_name_for(target: str) -> str:
 
 def _process_alive(pid: int) -> bool:
     if pid == os.getpid():
-        return True                     # another thread of ours may be saving right now
+        return True  # another thread of ours may be saving right now
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OSError):
-        return True                     # exists, owned by someone else: leave it alone
+        return True  # exists, owned by someone else: leave it alone
     return True
 
 
@@ -97,12 +98,14 @@ def _fsync_folder(folder: str) -> None:
 def describe_os_error(error: OSError) -> str:
     """A short reason for an ``OSError`` raised while saving, e.g. ``'no space left on device'``."""
     code = getattr(error, "errno", None)
-    reasons = {errno.EACCES: "permission denied (the folder or file is not writable)",
-               errno.EROFS: "the filesystem is read-only",
-               errno.ENOSPC: "no space left on device",
-               errno.EDQUOT: "disk quota exceeded",
-               errno.ENAMETOOLONG: "the file name is too long for the filesystem",
-               errno.EISDIR: "it is a folder"}
+    reasons = {
+        errno.EACCES: "permission denied (the folder or file is not writable)",
+        errno.EROFS: "the filesystem is read-only",
+        errno.ENOSPC: "no space left on device",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.ENAMETOOLONG: "the file name is too long for the filesystem",
+        errno.EISDIR: "it is a folder",
+    }
     if code in reasons:
         return f"{reasons[code]} (OS: {error.strerror or error})"
     return f"{type(error).__name__}: {error}"

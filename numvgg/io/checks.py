@@ -7,6 +7,7 @@ it enters: loading a file, loading a training state, ``set_weights``. Keras
 loads them silently; refusing is numvgg's choice (a weight file with NaN is
 damaged, and nobody trains from one on purpose).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,9 +47,12 @@ def check_finite_weights(layer_name: str, name: str, array, source: str | None =
     if problem is None and array.dtype.kind == "f" and array.dtype.itemsize > 4 and array.size:
         largest = float(np.max(np.abs(array)))
         if largest > FLOAT32_MAX:
-            problem = (f"values up to {largest:.3g}, which overflow float32 "
-                       f"(largest {FLOAT32_MAX:.3g}) and would become infinite")
+            problem = (
+                f"values up to {largest:.3g}, which overflow float32 "
+                f"(largest {FLOAT32_MAX:.3g}) and would become infinite"
+            )
     if problem is not None:
         raise WeightFileError(
             f"Refusing weight '{layer_name}/{name}'{where}: it holds {problem}. A weight like this "
-            "makes every output NaN; the weights were left unchanged.")
+            "makes every output NaN; the weights were left unchanged."
+        )

@@ -19,6 +19,7 @@ download cut short is never kept, even without a hash. A server silent for
 ``READ_TIMEOUT_SECONDS`` (60 s), or sending less than ``STALL_MIN_BYTES``
 (64 KiB) in any ``STALL_SECONDS`` (120 s), is given up with a message saying so.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -51,6 +52,7 @@ STALL_MIN_BYTES = 64 * 1024
 @dataclass(frozen=True)
 class PublishedFile:
     """A file Keras downloads: its cache name, its address and its md5."""
+
     fname: str
     origin: str
     md5: str
@@ -60,15 +62,18 @@ _KERAS_VGG16 = "https://storage.googleapis.com/tensorflow/keras-applications/vgg
 VGG16_WEIGHTS = PublishedFile(
     "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
     _KERAS_VGG16 + "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
-    "64373286793e3c8b2b4e3219cbf3544b")
+    "64373286793e3c8b2b4e3219cbf3544b",
+)
 VGG16_WEIGHTS_NOTOP = PublishedFile(
     "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
     _KERAS_VGG16 + "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "6d6bbae143d832006294945121d1f1fc")
+    "6d6bbae143d832006294945121d1f1fc",
+)
 IMAGENET_CLASS_INDEX = PublishedFile(
     "imagenet_class_index.json",
     "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json",
-    "c2c37ea517e94d9795004a39431a14cb")
+    "c2c37ea517e94d9795004a39431a14cb",
+)
 
 
 # -- folders --------------------------------------------------------------------------
@@ -104,8 +109,9 @@ def cache_dir(cache_subdir: str = "models") -> str:
     fallback = _subdir(_tmp_keras_home(), cache_subdir)
     if _is_writable_dir(fallback):
         return fallback
-    raise WeightDownloadError(f"Neither '{preferred}' nor '{fallback}' can be written to "
-                              "store downloaded files.")
+    raise WeightDownloadError(
+        f"Neither '{preferred}' nor '{fallback}' can be written to store downloaded files."
+    )
 
 
 def search_folders(cache_subdir: str = "models", search_dirs=()) -> list[str]:
@@ -175,8 +181,14 @@ class _ProgressBar:
 
 
 # -- get_file -------------------------------------------------------------------------------
-def get_file(fname: str | None, origin: str, file_hash: str | None = None,
-             cache_subdir: str = "models", search_dirs=(), timeout: float | None = None) -> str:
+def get_file(
+    fname: str | None,
+    origin: str,
+    file_hash: str | None = None,
+    cache_subdir: str = "models",
+    search_dirs=(),
+    timeout: float | None = None,
+) -> str:
     """The local path of ``fname``: found in a known folder, or downloaded from ``origin``.
 
     Args:
@@ -227,18 +239,29 @@ def find_local(fname: str, file_hash: str | None, folders) -> str | None:
             return candidate
         warnings.warn(
             f"Ignoring '{candidate}': its {_algorithm(file_hash)} is {actual} but {file_hash} is "
-            "expected (incomplete or outdated). It will not be used.", stacklevel=3)
+            "expected (incomplete or outdated). It will not be used.",
+            stacklevel=3,
+        )
     return None
 
 
-def _download(fname: str, origin: str, file_hash: str | None, target_dir: str,
-              folders: list[str], timeout: float | None = None) -> str:
+def _download(
+    fname: str,
+    origin: str,
+    file_hash: str | None,
+    target_dir: str,
+    folders: list[str],
+    timeout: float | None = None,
+) -> str:
     target = os.path.join(target_dir, fname)
     fd, partial = tempfile.mkstemp(prefix=f".{fname}.", suffix=".part", dir=target_dir)
     print(f"Downloading data from {origin}", file=sys.stderr)
     try:
         hasher = _hasher(file_hash or "")
-        with os.fdopen(fd, "wb") as out, urlopen(origin, timeout=READ_TIMEOUT_SECONDS if timeout is None else timeout) as response:
+        with (
+            os.fdopen(fd, "wb") as out,
+            urlopen(origin, timeout=READ_TIMEOUT_SECONDS if timeout is None else timeout) as response,
+        ):
             length = response.headers.get("Content-Length")
             expected = int(length) if length and length.isdigit() else None
             bar = _ProgressBar(expected)
@@ -247,13 +270,15 @@ def _download(fname: str, origin: str, file_hash: str | None, target_dir: str,
         if expected is not None and received != expected:
             raise WeightDownloadError(
                 f"Downloading '{fname}' from {origin} was cut short: {received:,} of the "
-                f"{expected:,} bytes the server announced arrived. Nothing was kept; try again.")
+                f"{expected:,} bytes the server announced arrived. Nothing was kept; try again."
+            )
         if file_hash is not None and hasher.hexdigest() != file_hash.lower():
             raise WeightDownloadError(
                 f"Downloaded '{fname}' from {origin} but its {_algorithm(file_hash)} is "
                 f"{hasher.hexdigest()}, not the expected {file_hash}: the download is incomplete "
-                "or the file has changed. Nothing was kept.")
-        os.chmod(partial, 0o666 & ~_umask())   # mkstemp made it private; a cache is not
+                "or the file has changed. Nothing was kept."
+            )
+        os.chmod(partial, 0o666 & ~_umask())  # mkstemp made it private; a cache is not
         os.replace(partial, target)
     except (urllib.error.URLError, OSError, ValueError) as e:
         if isinstance(e, WeightDownloadError):
@@ -264,7 +289,8 @@ def _download(fname: str, origin: str, file_hash: str | None, target_dir: str,
             f"and downloading it from {origin} failed ({_reason(e)}).\n"
             f"On a machine with network, fetch it into one of those folders, e.g.\n"
             f"  wget -P {os.path.join('~', '.keras', 'models')} {origin}\n"
-            "or run `numvgg weights --fetch` (see weights/README.md).") from e
+            "or run `numvgg weights --fetch` (see weights/README.md)."
+        ) from e
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(partial)
@@ -292,7 +318,8 @@ def _copy_watching_stalls(response, out, hasher, bar, fname: str, origin: str) -
                 raise WeightDownloadError(
                     f"Downloading '{fname}' from {origin} stalled: only {window_bytes:,} bytes "
                     f"arrived in the last {elapsed:.0f} s ({received:,} in all). Nothing was "
-                    "kept; try again later or fetch the file another way (see weights/README.md).")
+                    "kept; try again later or fetch the file another way (see weights/README.md)."
+                )
             window_start, window_bytes = time.monotonic(), 0
     return received
 
@@ -321,8 +348,14 @@ def get_vgg16_weights_path(include_top: bool, search_dirs=(), timeout: float | N
     all 16 weight layers); ``False``: ``..._notop.h5`` (~58 MB, the 13 conv layers).
     """
     published = VGG16_WEIGHTS if include_top else VGG16_WEIGHTS_NOTOP
-    return get_file(published.fname, published.origin, file_hash=published.md5,
-                    cache_subdir="models", search_dirs=search_dirs, timeout=timeout)
+    return get_file(
+        published.fname,
+        published.origin,
+        file_hash=published.md5,
+        cache_subdir="models",
+        search_dirs=search_dirs,
+        timeout=timeout,
+    )
 
 
 def find_cached_vgg16_weights(include_top: bool, search_dirs=()) -> str | None:
@@ -335,5 +368,10 @@ def find_cached_vgg16_weights(include_top: bool, search_dirs=()) -> str | None:
 def get_imagenet_class_index_path(search_dirs=()) -> str:
     """Path of ``imagenet_class_index.json`` (for ``decode_predictions``)."""
     published = IMAGENET_CLASS_INDEX
-    return get_file(published.fname, published.origin, file_hash=published.md5,
-                    cache_subdir="models", search_dirs=search_dirs)
+    return get_file(
+        published.fname,
+        published.origin,
+        file_hash=published.md5,
+        cache_subdir="models",
+        search_dirs=search_dirs,
+    )

@@ -11,6 +11,7 @@ A weights file comes from the internet, so it is read the way Keras reads it:
 
 Nothing here knows about models: :mod:`numvgg.io.weights` does the matching.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,7 +40,7 @@ def file_label(node) -> str:
     """The file name of an h5py object, for error messages."""
     try:
         return node.file.filename
-    except (ValueError, AttributeError):   # closed file, or a plain dict
+    except (ValueError, AttributeError):  # closed file, or a plain dict
         return "<closed file>"
 
 
@@ -58,11 +59,15 @@ def open_for_reading(path) -> h5py.File:
         if os.path.isdir(path):
             raise WeightFileError(f"'{path}' is a folder, not a weights file.") from e
         if "truncated" in text:
-            why = ("it is truncated (shorter than its header says), e.g. an interrupted "
-                   "download or copy. Delete it and fetch it again")
+            why = (
+                "it is truncated (shorter than its header says), e.g. an interrupted "
+                "download or copy. Delete it and fetch it again"
+            )
         elif "signature" in text and zipfile.is_zipfile(path):
-            why = ("it is a zip archive, not HDF5. A whole-model .keras file is a zip that holds "
-                   "'model.weights.h5': extract that file and load it")
+            why = (
+                "it is a zip archive, not HDF5. A whole-model .keras file is a zip that holds "
+                "'model.weights.h5': extract that file and load it"
+            )
         elif "signature" in text:
             why = "it is not an HDF5 file (Keras weight files are HDF5: .h5 or .weights.h5)"
         else:
@@ -76,7 +81,8 @@ def _check_not_a_link(parent: h5py.Group, name: str) -> None:
         raise WeightFileError(
             f"Refusing to read '{file_label(parent)}': '{parent.name.rstrip('/')}/{name}' is an "
             f"HDF5 {type(link).__name__}. Weight files never need links, and a link can point "
-            "outside the file (Keras refuses them too).")
+            "outside the file (Keras refuses them too)."
+        )
 
 
 def get_group(parent: h5py.Group, path: str) -> h5py.Group:
@@ -87,14 +93,15 @@ def get_group(parent: h5py.Group, path: str) -> h5py.Group:
             raise WeightFileError(f"Invalid path '{path}' in weights file '{file_label(parent)}'.")
         if part not in current:
             raise WeightFileError(
-                f"Weights file '{file_label(parent)}' has no group "
-                f"'{current.name.rstrip('/')}/{part}'.")
+                f"Weights file '{file_label(parent)}' has no group '{current.name.rstrip('/')}/{part}'."
+            )
         _check_not_a_link(current, part)
         current = current[part]
         if not isinstance(current, h5py.Group):
             raise WeightFileError(
                 f"Weights file '{file_label(parent)}': '{current.name}' should be a group "
-                f"but is a {type(current).__name__}.")
+                f"but is a {type(current).__name__}."
+            )
     return current
 
 
@@ -105,32 +112,35 @@ def get_dataset(parent: h5py.Group, path: str) -> h5py.Dataset:
     label = file_label(parent)
     if not name or name not in group:
         raise WeightFileError(
-            f"Weights file '{label}' lists a weight '{path}' under '{parent.name}' "
-            "but holds no such dataset.")
+            f"Weights file '{label}' lists a weight '{path}' under '{parent.name}' but holds no such dataset."
+        )
     _check_not_a_link(group, name)
     dataset = group[name]
     if not isinstance(dataset, h5py.Dataset):
         raise WeightFileError(
-            f"Weights file '{label}': '{dataset.name}' should be a dataset "
-            f"but is a {type(dataset).__name__}.")
+            f"Weights file '{label}': '{dataset.name}' should be a dataset but is a {type(dataset).__name__}."
+        )
     if dataset.external:
         raise WeightFileError(
             f"Refusing to read '{label}': dataset '{dataset.name}' keeps its data in external "
-            f"file(s) {dataset.external} (Keras refuses them too).")
+            f"file(s) {dataset.external} (Keras refuses them too)."
+        )
     if dataset.is_virtual:
         raise WeightFileError(
             f"Refusing to read '{label}': dataset '{dataset.name}' is a virtual dataset "
-            "(Keras refuses them too).")
+            "(Keras refuses them too)."
+        )
     if dataset.dtype.kind not in "fiub":
         raise WeightFileError(
-            f"Weights file '{label}': dataset '{dataset.name}' holds {dataset.dtype} values, "
-            "not numbers.")
+            f"Weights file '{label}': dataset '{dataset.name}' holds {dataset.dtype} values, not numbers."
+        )
     declared = math.prod(dataset.shape) * dataset.dtype.itemsize
     stored = dataset.id.get_storage_size()
     if declared > _BOMB_FLOOR_BYTES and declared > _BOMB_MAX_EXPANSION * stored:
         raise WeightFileError(
             f"Refusing to read '{label}': dataset '{dataset.name}' declares {declared:,} bytes "
-            f"but stores only {stored:,}.")
+            f"but stores only {stored:,}."
+        )
     return dataset
 
 
@@ -147,6 +157,7 @@ class SavedWeight:
         shape: the saved shape, e.g. ``(3, 3, 3, 64)`` for ``block1_conv1``'s kernel.
         dataset: the h5py dataset (valid while the file is open).
     """
+
     name: str
     shape: tuple
     dataset: h5py.Dataset = field(repr=False)
@@ -160,13 +171,18 @@ class SavedWeight:
         """
         try:
             values = self.dataset[()]
-        except OSError as e:   # damaged chunks in an otherwise valid file
+        except OSError as e:  # damaged chunks in an otherwise valid file
             raise WeightFileError(
                 f"Cannot read dataset '{self.dataset.name}' from '{file_label(self.dataset)}': "
-                f"the file is damaged. (h5py: {e})") from e
+                f"the file is damaged. (h5py: {e})"
+            ) from e
         label = file_label(self.dataset)
-        check_finite_weights(layer_name or self.dataset.parent.name, weight_name or self.name,
-                             values, source=f"weights file '{label}' (dataset '{self.dataset.name}')")
+        check_finite_weights(
+            layer_name or self.dataset.parent.name,
+            weight_name or self.name,
+            values,
+            source=f"weights file '{label}' (dataset '{self.dataset.name}')",
+        )
         return np.ascontiguousarray(values, dtype=np.float32)
 
 
@@ -192,9 +208,11 @@ def read_name_list(group: h5py.Group, attr: str) -> list[str]:
     try:
         return [_decode(item) for chunk in chunks for item in np.atleast_1d(chunk)]
     except UnicodeDecodeError as e:
-        raise WeightFileError(f"Weights file '{file_label(group)}': attribute '{attr}' of "
-                              f"'{group.name}' holds names that are not UTF-8 text; the file is "
-                              "damaged.") from e
+        raise WeightFileError(
+            f"Weights file '{file_label(group)}': attribute '{attr}' of "
+            f"'{group.name}' holds names that are not UTF-8 text; the file is "
+            "damaged."
+        ) from e
 
 
 @contextlib.contextmanager
@@ -216,8 +234,10 @@ def damaged_file_errors(path, error_class=WeightFileError, what="weights file"):
     except Exception as e:
         if not _raised_inside_h5py(e):
             raise
-        raise error_class(f"Cannot read {what} '{path}': it is damaged (its HDF5 structure "
-                          f"cannot be read). (h5py: {type(e).__name__}: {e})") from e
+        raise error_class(
+            f"Cannot read {what} '{path}': it is damaged (its HDF5 structure "
+            f"cannot be read). (h5py: {type(e).__name__}: {e})"
+        ) from e
 
 
 def _raised_inside_h5py(error: BaseException) -> bool:
@@ -232,12 +252,12 @@ def write_name_list(group: h5py.Group, attr: str, names: list[str]) -> None:
     ``attr1``, ... when one attribute would exceed the HDF5 header limit (Keras' rule)."""
     encoded = [n.encode("utf8") for n in names]
     if not encoded:
-        group.attrs[attr] = np.zeros((0,))   # what Keras writes for "no weights"
+        group.attrs[attr] = np.zeros((0,))  # what Keras writes for "no weights"
         return
     too_long = [n for n in encoded if len(n) > HDF5_OBJECT_HEADER_LIMIT]
     if too_long:
         raise WeightFileError(f"Names too long to store in an HDF5 attribute: {too_long[:3]}")
-    array = np.array(encoded)   # fixed-length bytes: dtype S<longest>
+    array = np.array(encoded)  # fixed-length bytes: dtype S<longest>
     n_chunks = 1
     while math.ceil(len(array) / n_chunks) * array.itemsize > HDF5_OBJECT_HEADER_LIMIT:
         n_chunks += 1

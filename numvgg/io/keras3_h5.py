@@ -21,6 +21,7 @@ h5py lists groups alphabetically (``conv2d_10`` before ``conv2d_2``), so the
 order of the layers of one class is rebuilt from the counter, and datasets are
 read as ``vars/0``, ``vars/1``, ... by number.
 """
+
 from __future__ import annotations
 
 import re
@@ -54,7 +55,7 @@ def auto_names(class_names: list[str]) -> list[str]:
 
 def auto_name_key(name: str) -> tuple[str, int]:
     """Sort key that undoes h5py's alphabetical order: ``'conv2d_10'`` -> ``('conv2d', 10)``."""
-    if isinstance(name, bytes):        # h5py gives names that are not UTF-8 as bytes
+    if isinstance(name, bytes):  # h5py gives names that are not UTF-8 as bytes
         raise WeightFileError(f"Group name {name!r} is not UTF-8 text; the file is damaged.")
     match = _AUTO_NAME.match(name)
     return match["prefix"], int(match["counter"] or 0)
@@ -72,10 +73,11 @@ class Keras3Node:
         children: the groups under its ``layers/``, keyed by auto name, in
             rebuilt order (per class, by counter).
     """
+
     path: str
     real_name: str | None
     weights: list[SavedWeight] = field(default_factory=list)
-    children: dict[str, "Keras3Node"] = field(default_factory=dict)
+    children: dict[str, Keras3Node] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -121,13 +123,15 @@ def _read_node(f: h5py.File, path: str, seen: set, depth: int) -> Keras3Node:
     if depth > MAX_DEPTH:
         raise WeightFileError(
             f"Weights file '{file_label(f)}': its layer tree is nested more than {MAX_DEPTH} "
-            f"models deep (at '{path[:120]}...'); no Keras model is. The file is damaged or hostile.")
+            f"models deep (at '{path[:120]}...'); no Keras model is. The file is damaged or hostile."
+        )
     address = _object_address(group)
     if address in seen:
         raise WeightFileError(
             f"Weights file '{file_label(f)}': group '{path or '/'}' is the same HDF5 object as "
             "a group already read (a hard link, possibly a cycle). Keras never writes those; the "
-            "file is damaged or hostile.")
+            "file is damaged or hostile."
+        )
     seen.add(address)
     real_name = None
     weights: list[SavedWeight] = []
@@ -150,7 +154,8 @@ def _read_vars(vars_group: h5py.Group) -> list[SavedWeight]:
     if not all(k.isdigit() for k in keys) or sorted(map(int, keys)) != list(range(len(keys))):
         raise WeightFileError(
             f"Weights file '{file_label(vars_group)}': '{vars_group.name}' should hold datasets "
-            f"named 0, 1, 2, ... but holds {sorted(keys)}.")
+            f"named 0, 1, 2, ... but holds {sorted(keys)}."
+        )
     return [saved_weight(vars_group, str(i)) for i in range(len(keys))]
 
 
@@ -190,8 +195,9 @@ def _collect_named(f: h5py.File, path: str, found: list) -> None:
             found.append(Keras3Node(path, name, weights))
     for key in sorted(group, key=str):
         if isinstance(key, bytes):
-            raise WeightFileError(f"Group name {key!r} under '{group.name}' is not UTF-8 text; "
-                                  "the file is damaged.")
+            raise WeightFileError(
+                f"Group name {key!r} under '{group.name}' is not UTF-8 text; the file is damaged."
+            )
         if key == "vars" or (not path and key in _NOT_LAYERS):
             continue
         # A link is not followed: get_group refuses it with a clear message.
@@ -204,9 +210,10 @@ def _collect_named(f: h5py.File, path: str, found: list) -> None:
 class NodeToWrite:
     """What :func:`write_tree` writes for one object: its real name, its own
     arrays (``vars/0``, ``vars/1``, ...) and its children keyed by auto name."""
+
     real_name: str
     arrays: list[np.ndarray] = field(default_factory=list)
-    children: dict[str, "NodeToWrite"] = field(default_factory=dict)
+    children: dict[str, NodeToWrite] = field(default_factory=dict)
 
 
 def write_tree(f: h5py.File, root: NodeToWrite) -> None:

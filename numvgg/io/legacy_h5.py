@@ -25,6 +25,7 @@ whose group lists all the nested weights (``vgg16/block1_conv1/kernel``, ...).
 The order of ``layer_names`` is the model's layer order; h5py's own key order
 is alphabetical and must never be used.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ TOP_LEVEL_GROUP = "top_level_model_weights"
 @dataclass
 class LegacyLayer:
     """One entry of ``layer_names``: a layer's name and its saved weights, in file order."""
+
     name: str
     weights: list[SavedWeight]
 
@@ -79,8 +81,9 @@ def read_layers(root: h5py.Group) -> list[LegacyLayer]:
     seen = set()
     for name in names:
         if name in seen:
-            raise WeightFileError(f"Weights file '{file_label(root)}' lists layer '{name}' twice "
-                                  "in layer_names.")
+            raise WeightFileError(
+                f"Weights file '{file_label(root)}' lists layer '{name}' twice in layer_names."
+            )
         seen.add(name)
     return [read_layer(root, name) for name in names]
 
@@ -102,8 +105,11 @@ def read_named_layers(root: h5py.Group) -> list[tuple[str, str, list[SavedWeight
             leaf = parts[-2] if len(parts) >= 2 else layer.name
             key = f"{layer.name}/{leaf}"
             if key not in leaves:
-                leaves[key] = (leaf, f"layer '{layer.name}'" + (f", '{leaf}'" if leaf != layer.name
-                                                                  else ""), [])
+                leaves[key] = (
+                    leaf,
+                    f"layer '{layer.name}'" + (f", '{leaf}'" if leaf != layer.name else ""),
+                    [],
+                )
             leaves[key][2].append(weight)
     return list(leaves.values())
 
@@ -115,8 +121,12 @@ def read_top_level_weights(root: h5py.Group) -> list[SavedWeight]:
     return read_layer(root, TOP_LEVEL_GROUP).weights
 
 
-def write_legacy(f: h5py.File, layers: list[tuple[str, list[tuple[str, np.ndarray]]]],
-                 backend: str = "numpy", keras_version: str = "3") -> None:
+def write_legacy(
+    f: h5py.File,
+    layers: list[tuple[str, list[tuple[str, np.ndarray]]]],
+    backend: str = "numpy",
+    keras_version: str = "3",
+) -> None:
     """Write the legacy layout into the empty file ``f``, as Keras' legacy writer does.
 
     Args:

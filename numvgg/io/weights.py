@@ -31,6 +31,7 @@ The model is duck-typed: a *container* has a ``layers`` list (``Sequential``),
 a *leaf* layer has a ``params`` dict of ``name -> array`` (``'kernel'``,
 ``'bias'``) and ``set_weights``. Nothing here imports the model classes.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,8 @@ from typing import Any, NamedTuple
 import h5py
 import numpy as np
 
-from ..version import __version__
 from ..errors import WeightFileError
+from ..version import __version__
 from . import keras3_h5, legacy_h5
 from .atomic import atomic_path
 from .h5access import SavedWeight, damaged_file_errors, open_for_reading
@@ -57,8 +58,9 @@ def is_container(layer) -> bool:
 
 class Slot(NamedTuple):
     """One weight of one leaf layer: where a saved array will go."""
+
     layer: Any
-    weight: str          # 'kernel' or 'bias'
+    weight: str  # 'kernel' or 'bias'
 
     @property
     def path(self) -> str:
@@ -111,13 +113,16 @@ def keras_class_name(layer) -> str:
 
 def _check_model(model, action: str) -> None:
     if not is_container(model):
-        raise TypeError(f"Can only {action} weights of a model with a `layers` list "
-                        f"(e.g. numvgg.models.Sequential), got {type(model).__name__}.")
+        raise TypeError(
+            f"Can only {action} weights of a model with a `layers` list "
+            f"(e.g. numvgg.models.Sequential), got {type(model).__name__}."
+        )
     if not getattr(model, "built", True):
         raise WeightFileError(
             f"Model '{model.name}' is not built yet, so its layers have no weights to {action}. "
             "Give the first layer an input_shape, call model.build((None, H, W, C)) "
-            "or run the model on data first.")
+            "or run the model on data first."
+        )
 
 
 def _names(items, limit: int = 6) -> str:
@@ -174,7 +179,8 @@ def _pair_weights(plan: _Plan, where: str, slots: list[Slot], saved: list[SavedW
         if slot.shape != weight.shape:
             plan.mismatch(
                 f"{where}, weight '{slot.path}' (saved as '{weight.name}'): the model expects "
-                f"shape {_shape_text(slot.shape)} but the file holds shape {_shape_text(weight.shape)}.")
+                f"shape {_shape_text(slot.shape)} but the file holds shape {_shape_text(weight.shape)}."
+            )
         else:
             plan.assignments.append(Assignment(slot, weight))
 
@@ -195,13 +201,16 @@ def _plan_legacy_by_order(plan: _Plan, model, root: h5py.Group) -> None:
             f"({_names(model_names)}) but the file holds {len(saved_layers)} "
             f"({_names(saved_names)}). Only in the file: {_names(only_file) or 'none'}; only in "
             f"the model: {_names(only_model) or 'none'}. Layers are paired in order, as in Keras; "
-            "pass by_name=True to match them by name instead.")
+            "pass by_name=True to match them by name instead."
+        )
     for k, (layer, saved) in enumerate(zip(model_layers, saved_layers)):
         slots = legacy_slots(layer)
         where = f"layer #{k} (named '{layer.name}' in the model, '{saved.name}' in the file)"
         if len(slots) != len(saved.weights):
-            plan.fail(f"weight count mismatch for {where}: the model layer has {len(slots)} "
-                      f"weight(s) but the file holds {len(saved.weights)}.")
+            plan.fail(
+                f"weight count mismatch for {where}: the model layer has {len(slots)} "
+                f"weight(s) but the file holds {len(saved.weights)}."
+            )
         _pair_weights(plan, where, slots, saved.weights)
     _check_top_level(plan, model, root, by_name=False)
 
@@ -217,8 +226,10 @@ def _plan_legacy_by_name(plan: _Plan, model, root: h5py.Group) -> None:
         slots = legacy_slots(layer)
         where = f"layer #{k} (named '{layer.name}')"
         if len(slots) != len(saved.weights):
-            plan.mismatch(f"weight count mismatch for {where}: the model layer has {len(slots)} "
-                          f"weight(s) but the file holds {len(saved.weights)}.")
+            plan.mismatch(
+                f"weight count mismatch for {where}: the model layer has {len(slots)} "
+                f"weight(s) but the file holds {len(saved.weights)}."
+            )
             continue
         matched += bool(slots)
         _pair_weights(plan, where, slots, saved.weights)
@@ -229,7 +240,8 @@ def _plan_legacy_by_name(plan: _Plan, model, root: h5py.Group) -> None:
             f"none of the file's layers with weights ({_names(with_weights)}) is a layer of model "
             f"'{model.name}' ({_names(l.name for l in model.layers)}). by_name matches the model's "
             "own layers, as in Keras; to fill a nested model, load into it, e.g. "
-            "model.get_layer('vgg16').load_weights(...).")
+            "model.get_layer('vgg16').load_weights(...)."
+        )
     _check_top_level(plan, model, root, by_name=True)
 
 
@@ -237,9 +249,11 @@ def _check_top_level(plan: _Plan, model, root: h5py.Group, by_name: bool) -> Non
     # numvgg models hold no weights of their own: all weights live in layers.
     saved = legacy_h5.read_top_level_weights(root)
     if saved:
-        message = (f"the file holds {len(saved)} top-level model weight(s) "
-                   f"({_names(w.name for w in saved)}) but model '{model.name}' holds none "
-                   "outside its layers.")
+        message = (
+            f"the file holds {len(saved)} top-level model weight(s) "
+            f"({_names(w.name for w in saved)}) but model '{model.name}' holds none "
+            "outside its layers."
+        )
         if by_name:
             plan.mismatch(message)
         else:
@@ -266,15 +280,19 @@ def _plan_keras3_node(plan: _Plan, layer, node, used: set, expected_path: str) -
     if node is None:
         inside = layer_slots(layer)
         if inside:
-            plan.mismatch(f"layer '{layer.name}' has {len(inside)} weight(s) "
-                          f"({_names(s.path for s in inside)}) but the file has no group "
-                          f"'{expected_path}' for it.")
+            plan.mismatch(
+                f"layer '{layer.name}' has {len(inside)} weight(s) "
+                f"({_names(s.path for s in inside)}) but the file has no group "
+                f"'{expected_path}' for it."
+            )
         return
     used.add(node.path)
     where = f"layer '{layer.name}' (file group {node.label})"
     if len(own) != len(node.weights):
-        plan.mismatch(f"{where} expects {len(own)} weight(s) ({_names(s.weight for s in own)}) "
-                      f"but the file holds {len(node.weights)}.")
+        plan.mismatch(
+            f"{where} expects {len(own)} weight(s) ({_names(s.weight for s in own)}) "
+            f"but the file holds {len(node.weights)}."
+        )
     else:
         # Keras 3 loads a layer whole or not at all, so check it on the side first.
         layer_plan = _Plan(plan.path, skip_mismatch=False)
@@ -286,8 +304,10 @@ def _plan_keras3_node(plan: _Plan, layer, node, used: set, expected_path: str) -
     if is_container(layer):
         names = keras3_h5.auto_names([keras_class_name(sub) for sub in layer.layers])
         prefix = f"{node.path}/layers" if node.path else "layers"
-        children = [(sub, _find_child(node, auto_name, sub), f"{prefix}/{auto_name}")
-                    for auto_name, sub in zip(names, layer.layers)]
+        children = [
+            (sub, _find_child(node, auto_name, sub), f"{prefix}/{auto_name}")
+            for auto_name, sub in zip(names, layer.layers)
+        ]
         weighted = [(sub, child, expected) for sub, child, expected in children if layer_slots(sub)]
         if len(weighted) > 1 and all(child is None for _, child, _ in weighted):
             # Nothing at this level fits: one clear message beats one per layer.
@@ -298,7 +318,8 @@ def _plan_keras3_node(plan: _Plan, layer, node, used: set, expected_path: str) -
                 f"in the file ({_names(repr(expected) for _, _, expected in weighted)}); there the "
                 f"file holds {_names(held)}. Was it saved from another model (e.g. the "
                 "transfer-learning model that nests VGG16)? by_name=True finds layers by name "
-                "wherever they sit.")
+                "wherever they sit."
+            )
             return
         for sub, child, expected in children:
             _plan_keras3_node(plan, sub, child, used, expected)
@@ -311,13 +332,16 @@ def _plan_keras3(plan: _Plan, model, f: h5py.File) -> None:
     unused = [node.label for node in tree.walk() if node.weights and node.path not in used]
     if unused:
         # Keras ignores them silently; say so, it is usually a sign of the wrong file.
-        plan.warnings.append(f"Weights file '{plan.path}' holds weights that model '{model.name}' "
-                             f"has no layer for; they were ignored: {_names(unused)}.")
+        plan.warnings.append(
+            f"Weights file '{plan.path}' holds weights that model '{model.name}' "
+            f"has no layer for; they were ignored: {_names(unused)}."
+        )
 
 
 # -- by name, anywhere in the file ------------------------------------------------------------------
 class NamedLeaf(NamedTuple):
     """A saved leaf layer found by its name: ``where`` points at it for messages."""
+
     name: str
     where: str
     weights: list[SavedWeight]
@@ -327,8 +351,11 @@ def named_leaves(f: h5py.File) -> list[NamedLeaf]:
     """Every saved leaf layer of ``f`` with weights and a name, in either layout."""
     if detect_layout(f) == "legacy":
         return [NamedLeaf(*leaf) for leaf in legacy_h5.read_named_layers(legacy_h5.legacy_root(f))]
-    return [NamedLeaf(node.real_name, f"file group {node.label}", node.weights)
-            for node in keras3_h5.read_named_layers(f) if node.real_name]
+    return [
+        NamedLeaf(node.real_name, f"file group {node.label}", node.weights)
+        for node in keras3_h5.read_named_layers(f)
+        if node.real_name
+    ]
 
 
 def _plan_by_name_anywhere(plan: _Plan, model, leaves: list[NamedLeaf], require_all: bool) -> list[str]:
@@ -351,24 +378,32 @@ def _plan_by_name_anywhere(plan: _Plan, model, leaves: list[NamedLeaf], require_
             missing.append(layer.name)
             continue
         if len(found) > 1:
-            plan.fail(f"layer '{layer.name}' is in the file {len(found)} times "
-                      f"({_names(leaf.where for leaf in found)}): by name, it is ambiguous.")
+            plan.fail(
+                f"layer '{layer.name}' is in the file {len(found)} times "
+                f"({_names(leaf.where for leaf in found)}): by name, it is ambiguous."
+            )
         saved = found[0]
         slots = [Slot(layer, k) for k in layer.params]
         where = f"layer '{layer.name}' ({saved.where})"
         if len(slots) != len(saved.weights):
-            plan.mismatch(f"weight count mismatch for {where}: the model layer has {len(slots)} "
-                          f"weight(s) but the file holds {len(saved.weights)}.")
+            plan.mismatch(
+                f"weight count mismatch for {where}: the model layer has {len(slots)} "
+                f"weight(s) but the file holds {len(saved.weights)}."
+            )
             continue
         _pair_weights(plan, where, slots, saved.weights)
     with_weights = [layer.name for layer, _ in _leaves(model) if layer.params]
     if missing and require_all:
-        plan.mismatch(f"the file holds no layer named {_names(missing, limit=20)} "
-                      f"({len(missing)} of model '{model.name}''s {len(with_weights)} layers with "
-                      f"weights). It holds: {_names(sorted(by_name), limit=20) or 'no named layers'}.")
+        plan.mismatch(
+            f"the file holds no layer named {_names(missing, limit=20)} "
+            f"({len(missing)} of model '{model.name}''s {len(with_weights)} layers with "
+            f"weights). It holds: {_names(sorted(by_name), limit=20) or 'no named layers'}."
+        )
     elif len(missing) == len(with_weights) and with_weights:
-        plan.mismatch(f"no layer of model '{model.name}' ({_names(with_weights)}) is in the file by "
-                      f"name; it holds {_names(sorted(by_name)) or 'no named layers'}.")
+        plan.mismatch(
+            f"no layer of model '{model.name}' ({_names(with_weights)}) is in the file by "
+            f"name; it holds {_names(sorted(by_name)) or 'no named layers'}."
+        )
     return missing
 
 
@@ -383,7 +418,8 @@ def detect_layout(f: h5py.File) -> str:
     raise WeightFileError(
         f"'{f.filename}' is an HDF5 file but not a Keras weights file: it has neither the legacy "
         f"'layer_names' attribute nor Keras 3's 'layers'/'vars' groups (top-level keys: "
-        f"{_names(f.keys()) or 'none'}).")
+        f"{_names(f.keys()) or 'none'})."
+    )
 
 
 def load_weights(model, path, by_name: bool = False, skip_mismatch: bool = False) -> None:
@@ -463,9 +499,11 @@ def load_vgg16_weights(model, path) -> str:
         load_weights(model, path)
     except WeightFileError as e:
         by_name = "; ".join(plan.problems[:_MAX_LISTED_PROBLEMS])
-        raise WeightFileError(f"Cannot load weights from '{path}' into model '{model.name}'; nothing "
-                              f"was loaded.\nBy name: {by_name}\nBy Keras' rule (order/structure): "
-                              f"{e}") from e
+        raise WeightFileError(
+            f"Cannot load weights from '{path}' into model '{model.name}'; nothing "
+            f"was loaded.\nBy name: {by_name}\nBy Keras' rule (order/structure): "
+            f"{e}"
+        ) from e
     return "by structure"
 
 
@@ -502,16 +540,18 @@ def save_weights(model, path) -> None:
     else:
         raise WeightFileError(
             f"Cannot save weights to '{path}': the name must end in '.weights.h5' (Keras 3 "
-            "layout) or '.h5' (Keras' legacy layout).")
+            "layout) or '.h5' (Keras' legacy layout)."
+        )
     with atomic_path(path, WeightFileError, "weights") as tmp, h5py.File(tmp, "w-") as f:
         write(f, model)
 
 
 def _write_legacy(f: h5py.File, model) -> None:
     layers = []
-    for layer in model.layers:      # a functional model's input layer too, with no weights (as Keras)
-        layers.append((layer.name, [(slot.path, slot.layer.params[slot.weight])
-                                    for slot in legacy_slots(layer)]))
+    for layer in model.layers:  # a functional model's input layer too, with no weights (as Keras)
+        layers.append(
+            (layer.name, [(slot.path, slot.layer.params[slot.weight]) for slot in legacy_slots(layer)])
+        )
     legacy_h5.write_legacy(f, layers, backend="numpy", keras_version=f"numvgg {__version__}")
 
 

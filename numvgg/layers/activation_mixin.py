@@ -6,12 +6,12 @@ the activation's derivative: the training loop uses it when the loss was
 computed from the pre-activation (sigmoid + binary cross-entropy fuse to
 ``p - y``, as they do in Keras' TensorFlow backend).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ..ops.activations import get_activation
-
 
 # Activations whose pre-activation the training step may need: Keras' TF
 # backend computes a cross-entropy from the logits behind a sigmoid/softmax.
@@ -22,11 +22,14 @@ class ActivationMixin:
     # The pre-activation of the last forward, kept for sigmoid/softmax layers
     # (usually a model's small output layer), so the loss can use the logits.
     last_logits = None
+    name: str  # the layer's (Layer sets it)
 
     def set_activation(self, activation) -> None:
         if callable(activation):
-            raise ValueError(f"Layer '{self.name}': numvgg needs an activation by name "
-                             "(it must know the derivative); got a callable")
+            raise ValueError(
+                f"Layer '{self.name}': numvgg needs an activation by name "
+                "(it must know the derivative); got a callable"
+            )
         self._act_forward, self._act_backward = get_activation(activation)
         self.activation_name = "linear" if activation is None else activation
 
@@ -40,7 +43,7 @@ class ActivationMixin:
         debugger) cannot change the gradient.
         """
         if self.activation_name in _LOGIT_ACTIVATIONS:
-            self.last_logits = z      # sigmoid/softmax write a new array: z stays intact
+            self.last_logits = z  # sigmoid/softmax write a new array: z stays intact
         if self.activation_name == "linear":
             return z, None
         if self.activation_name == "relu" and inplace:

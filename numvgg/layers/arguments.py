@@ -5,6 +5,7 @@ One validator for ``kernel_size``, ``strides`` and ``pool_size`` (Keras'
 message), so ``Conv2D(1, 0)`` says which argument is wrong instead of failing
 later with a ``ZeroDivisionError`` deep inside an op.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -40,11 +41,14 @@ def standardize_tuple(value, n: int, name: str, allow_zero: bool = False) -> tup
             raise ValueError(message)
         wrong_type = [v for v in values if not _is_int(v)]
         if wrong_type:
-            raise ValueError(f"{message}, including element {wrong_type[0]!r} of type "
-                             f"{type(wrong_type[0]).__name__}")
+            raise ValueError(
+                f"{message}, including element {wrong_type[0]!r} of type {type(wrong_type[0]).__name__}"
+            )
         values = tuple(int(v) for v in values)
     bad = sorted({v for v in values if (v < 0 if allow_zero else v <= 0)})
     if bad:
-        raise ValueError(f"{message}, including values {set(bad)} that do not satisfy "
-                         f"`value {'>= 0' if allow_zero else '> 0'}`")
+        raise ValueError(
+            f"{message}, including values {set(bad)} that do not satisfy "
+            f"`value {'>= 0' if allow_zero else '> 0'}`"
+        )
     return values

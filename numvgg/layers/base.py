@@ -21,12 +21,15 @@ Weights live in ``self.params``, an ordered ``dict`` keyed by Keras' own
 variable names (``"kernel"``, ``"bias"``), so loading files and comparing with
 Keras are loops over names.
 """
+
 from __future__ import annotations
 
 import abc
 import itertools
 import warnings
 from collections import defaultdict
+
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +43,6 @@ from . import symbolic
 _NAME_COUNTERS: dict[str, itertools.count] = defaultdict(itertools.count)
 
 
-
 def unique_name(prefix: str) -> str:
     """``prefix`` the first time, then ``prefix_1``, ``prefix_2``, ... (Keras' rule)."""
     n = next(_NAME_COUNTERS[prefix])
@@ -51,13 +53,18 @@ def format_shape(shape) -> str:
     """``(None, 224, 224, 3)`` as Keras prints it; a list of shapes for several tensors."""
     if _is_shape_list(shape):
         return "[" + ", ".join(format_shape(s) for s in shape) + "]"
-    return "(" + ", ".join("None" if s is None else str(s) for s in shape) + \
-        ("," if len(shape) == 1 else "") + ")"
+    return (
+        "("
+        + ", ".join("None" if s is None else str(s) for s in shape)
+        + ("," if len(shape) == 1 else "")
+        + ")"
+    )
 
 
 def _is_shape_list(shape) -> bool:
-    return isinstance(shape, list) or (isinstance(shape, tuple) and len(shape) > 0
-                                       and isinstance(shape[0], (tuple, list)))
+    return isinstance(shape, list) or (
+        isinstance(shape, tuple) and len(shape) > 0 and isinstance(shape[0], (tuple, list))
+    )
 
 
 def _shapes_compatible(expected, got) -> bool:
@@ -79,8 +86,9 @@ class Layer(abc.ABC):
     override ``__call__``.
     """
 
-    def __init__(self, name: str | None = None, trainable: bool = True,
-                 dtype: str | None = None, input_shape=None):
+    def __init__(
+        self, name: str | None = None, trainable: bool = True, dtype: str | None = None, input_shape=None
+    ):
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self._trainable = bool(trainable)
         # Keras: a layer's dtype defaults to keras.config.floatx() *when it is made*.
@@ -91,15 +99,19 @@ class Layer(abc.ABC):
         self.non_trainable_param_names: set[str] = set()
         self.grads: list[np.ndarray | None] = []
         self.built = False
-        self.input_shape = None          # (None, ...) once built
-        self.output_shape = None
+        self.input_shape: Any = None  # (None, ...) once built (a list for merge layers)
+        self.output_shape: Any = None
         # A first layer may declare its input like Keras: Dense(4, input_shape=(8,)).
         self._declared_input_shape = (None, *input_shape) if input_shape is not None else None
         if input_shape is not None:
-            warnings.warn("Do not pass an `input_shape`/`input_dim` argument to a layer. When using "
-                          "Sequential models, prefer using an `Input(shape)` object as the first "
-                          "layer in the model instead.", UserWarning, stacklevel=3)
-        self._inbound_nodes: list = []   # graph nodes (functional API) this layer was called in
+            warnings.warn(
+                "Do not pass an `input_shape`/`input_dim` argument to a layer. When using "
+                "Sequential models, prefer using an `Input(shape)` object as the first "
+                "layer in the model instead.",
+                UserWarning,
+                stacklevel=3,
+            )
+        self._inbound_nodes: list = []  # graph nodes (functional API) this layer was called in
         self._keep_cache = True
         self._cache_value = None
         # How many forwards have stored a cache here; a model remembers the
@@ -111,8 +123,9 @@ class Layer(abc.ABC):
     def build(self, input_shape) -> None:
         """Create weights for ``input_shape`` (batch axis ``None``). Layers
         without weights only record the shapes."""
-        self.input_shape = tuple(input_shape) if not _is_shape_list(input_shape) \
-            else [tuple(s) for s in input_shape]
+        self.input_shape = (
+            tuple(input_shape) if not _is_shape_list(input_shape) else [tuple(s) for s in input_shape]
+        )
         self.output_shape = self.compute_output_shape(self.input_shape)
         self.built = True
 
@@ -128,14 +141,17 @@ class Layer(abc.ABC):
         if not _shapes_compatible(self.input_shape, input_shape):
             raise ShapeError(
                 f"Layer '{self.name}' expects input of shape {format_shape(self.input_shape)} "
-                f"but received {received or 'input of shape ' + format_shape(input_shape)}.")
+                f"but received {received or 'input of shape ' + format_shape(input_shape)}."
+            )
 
-    def _as_input(self, x) -> np.ndarray:
+    def _as_input(self, x) -> Any:
         """``x`` as an array of the layer's dtype, the layer built for its shape."""
         if isinstance(x, (list, tuple)):
             arrays = [self._cast(a) for a in x]
-            self.build_for([(None, *a.shape[1:]) for a in arrays],
-                           "arrays of shapes " + ", ".join(str(a.shape) for a in arrays))
+            self.build_for(
+                [(None, *a.shape[1:]) for a in arrays],
+                "arrays of shapes " + ", ".join(str(a.shape) for a in arrays),
+            )
             return arrays
         x = self._cast(x)
         self.build_for((None, *x.shape[1:]), f"an array of shape {x.shape}")
@@ -144,7 +160,7 @@ class Layer(abc.ABC):
     def _cast(self, x) -> np.ndarray:
         x = np.asarray(x)
         if x.dtype != self.dtype:
-            x = x.astype(self.dtype)   # Keras casts inputs to the layer's compute dtype
+            x = x.astype(self.dtype)  # Keras casts inputs to the layer's compute dtype
         return x
 
     # -- forward / backward ----------------------------------------------
@@ -166,7 +182,7 @@ class Layer(abc.ABC):
         try:
             return self.forward(inputs, training=training)
         finally:
-            self._keep_cache = True      # a direct forward() call always keeps its cache
+            self._keep_cache = True  # a direct forward() call always keeps its cache
 
     @property
     def keeping_cache(self) -> bool:
@@ -179,8 +195,7 @@ class Layer(abc.ABC):
         """Run the layer's op on ``x``, keeping its cache for ``backward``."""
 
     @abc.abstractmethod
-    def backward(self, dout: np.ndarray, need_input_grad: bool = True,
-                 need_weight_grads: bool = True):
+    def backward(self, dout: np.ndarray, need_input_grad: bool = True, need_weight_grads: bool = True):
         """Return ``dL/dx`` (or ``None`` when ``need_input_grad`` is False)."""
 
     # What backward needs from the last forward. Assigning it counts a new
@@ -203,11 +218,13 @@ class Layer(abc.ABC):
 
     def _take_cache(self):
         if self._cache_value is None:
-            raise RuntimeError(f"Layer '{self.name}': backward() called before forward, after a "
-                               "forward that kept no cache (predict() and evaluate() keep none; "
-                               "layer(x) and model(x) do), or called twice for one forward pass.")
+            raise RuntimeError(
+                f"Layer '{self.name}': backward() called before forward, after a "
+                "forward that kept no cache (predict() and evaluate() keep none; "
+                "layer(x) and model(x) do), or called twice for one forward pass."
+            )
         cache, self._cache_value = self._cache_value, None
-        self.grads = []           # a new backward: the last one's weight gradients are stale
+        self.grads = []  # a new backward: the last one's weight gradients are stale
         return cache
 
     # -- the graph (functional API) -----------------------------------------
@@ -215,7 +232,7 @@ class Layer(abc.ABC):
     def input(self):
         """The symbolic tensor(s) this layer was first called on (Keras' ``layer.input``)."""
         node = self._first_node("input")
-        if not node.inputs:                  # an input layer: its tensor is both
+        if not node.inputs:  # an input layer: its tensor is both
             return node.outputs[0]
         return list(node.inputs) if node.many_inputs else node.inputs[0]
 
@@ -228,8 +245,9 @@ class Layer(abc.ABC):
 
     def _first_node(self, what: str):
         if not self._inbound_nodes:
-            raise AttributeError(f"The layer {self.name} has never been called and thus has no "
-                                 f"defined {what}.")
+            raise AttributeError(
+                f"The layer {self.name} has never been called and thus has no defined {what}."
+            )
         return self._inbound_nodes[0]
 
     # -- the layer tree -----------------------------------------------------
@@ -255,7 +273,7 @@ class Layer(abc.ABC):
     def leaf_layers(self):
         """Every layer that computes (not a model, not an input layer), in model order."""
         leaves = (l for l in self._flatten_layers() if not l._sublayers() and not l.is_input_layer)
-        return list(dict.fromkeys(leaves))      # a layer shared by two nested models counts once
+        return list(dict.fromkeys(leaves))  # a layer shared by two nested models counts once
 
     is_input_layer = False
 
@@ -298,18 +316,21 @@ class Layer(abc.ABC):
         weights = list(weights)
         names = self.weight_names
         if len(weights) != len(names):
-            raise ShapeError(f"Layer '{self.name}' has {len(names)} weight(s) {names} "
-                             f"but was given {len(weights)}.")
+            raise ShapeError(
+                f"Layer '{self.name}' has {len(names)} weight(s) {names} but was given {len(weights)}."
+            )
         new = {}
         for wname, w in zip(names, weights):
             w = np.asarray(w)
             if w.shape != self.params[wname].shape:
-                raise ShapeError(f"Layer '{self.name}', weight '{wname}': expected shape "
-                                 f"{self.params[wname].shape}, received {w.shape}.")
-            check_finite_weights(self.name, wname, w, "set_weights()")   # NaN/inf, or past float32
+                raise ShapeError(
+                    f"Layer '{self.name}', weight '{wname}': expected shape "
+                    f"{self.params[wname].shape}, received {w.shape}."
+                )
+            check_finite_weights(self.name, wname, w, "set_weights()")  # NaN/inf, or past float32
             new[wname] = np.ascontiguousarray(w, dtype=self.dtype)
         for wname, w in new.items():
-            self.params[wname][...] = w   # in place: optimizers and traces keep their references
+            self.params[wname][...] = w  # in place: optimizers and traces keep their references
 
     def count_params(self) -> int:
         return int(sum(w.size for w in self.params.values()))

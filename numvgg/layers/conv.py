@@ -1,4 +1,5 @@
 """``Conv2D``: Keras' 2-D convolution layer around :mod:`numvgg.ops.conv`."""
+
 from __future__ import annotations
 
 from .. import config, initializers
@@ -27,9 +28,19 @@ class Conv2D(ActivationMixin, Layer):
     the kernel and the path that ran) and the activation's cache (the ReLU mask).
     """
 
-    def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
-                 activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", algorithm: str | None = None, **kwargs):
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=(1, 1),
+        padding: str = "valid",
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        algorithm: str | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if algorithm is not None:
             config.resolve_conv_algorithm(algorithm, who="Conv2D algorithm (or None for numvgg.config's)")
@@ -51,8 +62,10 @@ class Conv2D(ActivationMixin, Layer):
 
     def build(self, input_shape):
         if len(input_shape) != 4:
-            raise ValueError(f"Conv2D '{self.name}' expects 4-D input (batch, height, width, "
-                             f"channels), got shape {input_shape}")
+            raise ValueError(
+                f"Conv2D '{self.name}' expects 4-D input (batch, height, width, "
+                f"channels), got shape {input_shape}"
+            )
         c = input_shape[-1]
         kh, kw = self.kernel_size
         self.params = {"kernel": self.kernel_initializer((kh, kw, c, self.filters), self.dtype)}
@@ -66,15 +79,23 @@ class Conv2D(ActivationMixin, Layer):
         oh = None if h is None else conv_ops.conv_output_size(h, kh, self.strides[0], self.padding)
         ow = None if w is None else conv_ops.conv_output_size(w, kw, self.strides[1], self.padding)
         if (oh is not None and oh <= 0) or (ow is not None and ow <= 0):
-            raise ValueError(f"Conv2D '{self.name}': input {input_shape} is too small for a "
-                             f"{kh}x{kw} kernel with padding '{self.padding}'")
+            raise ValueError(
+                f"Conv2D '{self.name}': input {input_shape} is too small for a "
+                f"{kh}x{kw} kernel with padding '{self.padding}'"
+            )
         return (n, oh, ow, self.filters)
 
     def forward(self, x, training=False):
         x = self._as_input(x)
-        z, conv_cache = conv_ops.conv2d_forward(x, self.params["kernel"], self.params.get("bias"),
-                                                self.strides, self.padding, self.algorithm,
-                                                self._kernel_transforms)
+        z, conv_cache = conv_ops.conv2d_forward(
+            x,
+            self.params["kernel"],
+            self.params.get("bias"),
+            self.strides,
+            self.padding,
+            self.algorithm,
+            self._kernel_transforms,
+        )
         out, act_cache = self._activate(z, inplace=True)
         self._cache = (conv_cache, act_cache)
         return out
@@ -83,10 +104,16 @@ class Conv2D(ActivationMixin, Layer):
         conv_cache, act_cache = self._take_cache()
         dz = dout if from_logits else self._activation_backward(dout, act_cache)
         dx, dkernel, dbias = conv_ops.conv2d_backward(dz, conv_cache, need_input_grad, need_weight_grads)
-        self.grads = [dkernel, dbias][:len(self.params)] if need_weight_grads else []
+        self.grads = [dkernel, dbias][: len(self.params)] if need_weight_grads else []
         return dx
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                "strides": self.strides, "padding": self.padding,
-                "activation": self.activation_name, "use_bias": self.use_bias}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "activation": self.activation_name,
+            "use_bias": self.use_bias,
+        }

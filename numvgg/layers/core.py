@@ -1,4 +1,5 @@
 """Core layers: ``Dense``, ``Flatten``, ``Dropout``, ``Activation``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,15 @@ class Dense(ActivationMixin, Layer):
     activation's cache (ReLU mask or sigmoid/softmax output).
     """
 
-    def __init__(self, units: int, activation=None, use_bias: bool = True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+    def __init__(
+        self,
+        units: int,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
         input_dim = kwargs.pop("input_dim", None)
         if input_dim is not None:
             # Keras 3 still accepts it, as input_shape=(input_dim,); Layer warns as Keras does.
@@ -36,8 +44,9 @@ class Dense(ActivationMixin, Layer):
     def build(self, input_shape):
         d_in = input_shape[-1]
         if d_in is None:
-            raise ValueError(f"Dense '{self.name}': the last axis of the input must be known, "
-                             f"got {input_shape}")
+            raise ValueError(
+                f"Dense '{self.name}': the last axis of the input must be known, got {input_shape}"
+            )
         self.params = {"kernel": self.kernel_initializer((d_in, self.units), self.dtype)}
         if self.use_bias:
             self.params["bias"] = self.bias_initializer((self.units,), self.dtype)
@@ -57,12 +66,16 @@ class Dense(ActivationMixin, Layer):
         dense_cache, act_cache = self._take_cache()
         dz = dout if from_logits else self._activation_backward(dout, act_cache)
         dx, dkernel, dbias = dense_ops.dense_backward(dz, dense_cache, need_input_grad, need_weight_grads)
-        self.grads = [dkernel, dbias][:len(self.params)] if need_weight_grads else []
+        self.grads = [dkernel, dbias][: len(self.params)] if need_weight_grads else []
         return dx
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "activation": self.activation_name,
-                "use_bias": self.use_bias}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation_name,
+            "use_bias": self.use_bias,
+        }
 
 
 class Flatten(Layer):
@@ -99,8 +112,9 @@ class Dropout(Layer):
         self.seed = seed
         # Without a seed, the mask stream is drawn from numvgg.random, so
         # set_random_seed() makes dropout repeatable too.
-        self.rng = np.random.default_rng(seed if seed is not None else
-                                         int(nv_random.generator().integers(2**63)))
+        self.rng = np.random.default_rng(
+            seed if seed is not None else int(nv_random.generator().integers(2**63))
+        )
 
     def forward(self, x, training=False):
         x = self._as_input(x)

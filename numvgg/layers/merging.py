@@ -5,6 +5,7 @@ returns a list of gradients, one per input. In a functional model these are
 where branches meet; where a tensor fans out to several layers, the model sums
 the gradients that come back (see ``numvgg.models.Model.backward``).
 """
+
 from __future__ import annotations
 
 from ..errors import ShapeError
@@ -17,8 +18,10 @@ class _Merge(Layer):
 
     def _check_list(self, input_shape):
         if not isinstance(input_shape, list) or len(input_shape) < 2:
-            raise ValueError(f"{type(self).__name__} '{self.name}' must be called on a list of at "
-                             f"least 2 inputs; received {format_shape(input_shape)}.")
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' must be called on a list of at "
+                f"least 2 inputs; received {format_shape(input_shape)}."
+            )
 
 
 class _Elementwise(_Merge):
@@ -28,10 +31,13 @@ class _Elementwise(_Merge):
         self._check_list(input_shape)
         first = input_shape[0]
         for shape in input_shape[1:]:
-            if len(shape) != len(first) or any(a is not None and b is not None and a != b
-                                               for a, b in zip(first[1:], shape[1:])):
-                raise ShapeError(f"{type(self).__name__} '{self.name}' needs inputs of one shape; "
-                                 f"received {format_shape(input_shape)}.")
+            if len(shape) != len(first) or any(
+                a is not None and b is not None and a != b for a, b in zip(first[1:], shape[1:])
+            ):
+                raise ShapeError(
+                    f"{type(self).__name__} '{self.name}' needs inputs of one shape; "
+                    f"received {format_shape(input_shape)}."
+                )
         return tuple(first)
 
 
@@ -95,11 +101,14 @@ class Concatenate(_Merge):
             raise ValueError(f"Concatenate '{self.name}': axis 0 is the batch axis.")
         out = list(input_shape[0])
         for shape in input_shape[1:]:
-            if len(shape) != rank or any(i != axis and a is not None and b is not None and a != b
-                                         for i, (a, b) in enumerate(zip(input_shape[0], shape))):
+            if len(shape) != rank or any(
+                i != axis and a is not None and b is not None and a != b
+                for i, (a, b) in enumerate(zip(input_shape[0], shape))
+            ):
                 raise ShapeError(
                     f"Concatenate '{self.name}': the inputs must match in every axis but the "
-                    f"concatenation axis ({self.axis}); received {format_shape(input_shape)}.")
+                    f"concatenation axis ({self.axis}); received {format_shape(input_shape)}."
+                )
             out[axis] = None if out[axis] is None or shape[axis] is None else out[axis] + shape[axis]
         return tuple(out)
 

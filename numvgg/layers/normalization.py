@@ -1,4 +1,5 @@
 """``BatchNormalization``, with Keras 3's training rules."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,31 +36,50 @@ class BatchNormalization(Layer):
     # training step runs it with the flag its trace saw (models/train_plan.py).
     reads_trainable_in_forward = True
 
-    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
-                 beta_initializer="zeros", gamma_initializer="ones",
-                 moving_mean_initializer="zeros", moving_variance_initializer="ones", **kwargs):
+    def __init__(
+        self,
+        axis=-1,
+        momentum=0.99,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        moving_mean_initializer="zeros",
+        moving_variance_initializer="ones",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not isinstance(axis, (int, np.integer)):
             raise ValueError(f"BatchNormalization '{self.name}': `axis` must be one int, got {axis!r}")
         if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNormalization '{self.name}': `momentum` must be in [0, 1], got {momentum!r}")
+            raise ValueError(
+                f"BatchNormalization '{self.name}': `momentum` must be in [0, 1], got {momentum!r}"
+            )
         if epsilon <= 0:
             raise ValueError(f"BatchNormalization '{self.name}': `epsilon` must be > 0, got {epsilon!r}")
         self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
-        self.initializers = {"gamma": initializers.get(gamma_initializer),
-                             "beta": initializers.get(beta_initializer),
-                             "moving_mean": initializers.get(moving_mean_initializer),
-                             "moving_variance": initializers.get(moving_variance_initializer)}
+        self.initializers = {
+            "gamma": initializers.get(gamma_initializer),
+            "beta": initializers.get(beta_initializer),
+            "moving_mean": initializers.get(moving_mean_initializer),
+            "moving_variance": initializers.get(moving_variance_initializer),
+        }
         self.non_trainable_param_names = {"moving_mean", "moving_variance"}
 
     def build(self, input_shape):
         channels = input_shape[self.axis]
         if channels is None:
-            raise ValueError(f"BatchNormalization '{self.name}': the channel axis {self.axis} of the "
-                             f"input {input_shape} must be known.")
-        names = (["gamma"] if self.scale else []) + (["beta"] if self.center else []) + \
-            ["moving_mean", "moving_variance"]
+            raise ValueError(
+                f"BatchNormalization '{self.name}': the channel axis {self.axis} of the "
+                f"input {input_shape} must be known."
+            )
+        names = (
+            (["gamma"] if self.scale else [])
+            + (["beta"] if self.center else [])
+            + ["moving_mean", "moving_variance"]
+        )
         self.params = {name: self.initializers[name]((channels,), self.dtype) for name in names}
         super().build(input_shape)
 
@@ -73,8 +93,16 @@ class BatchNormalization(Layer):
             m["moving_variance"][...] = m["moving_variance"] * self.momentum + var * (1.0 - self.momentum)
         else:
             mean, var = self.params["moving_mean"], self.params["moving_variance"]
-        out, self._cache = bn_ops.batchnorm_forward(x, self.params.get("gamma"), self.params.get("beta"),
-                                                    mean, var, self.epsilon, self.axis, use_batch)
+        out, self._cache = bn_ops.batchnorm_forward(
+            x,
+            self.params.get("gamma"),
+            self.params.get("beta"),
+            mean,
+            var,
+            self.epsilon,
+            self.axis,
+            use_batch,
+        )
         return out
 
     def backward(self, dout, need_input_grad=True, need_weight_grads=True):
@@ -85,5 +113,11 @@ class BatchNormalization(Layer):
         return dx if need_input_grad else None
 
     def get_config(self):
-        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
-                "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+        }

@@ -1,5 +1,6 @@
 """Pooling layers: ``MaxPooling2D``, ``AveragePooling2D``, ``GlobalAveragePooling2D``,
 ``GlobalMaxPooling2D``, and Keras' short aliases ``MaxPool2D``, ``AvgPool2D``."""
+
 from __future__ import annotations
 
 from ..ops import pooling as pool_ops
@@ -15,8 +16,9 @@ class _Pooling2D(Layer):
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
         super().__init__(**kwargs)
         if padding not in ("same", "valid"):
-            raise ValueError(f"{type(self).__name__} '{self.name}': padding must be 'same' or "
-                             f"'valid', got {padding!r}")
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': padding must be 'same' or 'valid', got {padding!r}"
+            )
         self.pool_size = standardize_tuple(pool_size, 2, "pool_size")
         # Keras lets strides=0 through here (and fails later); a zero step is never meant.
         self.strides = standardize_tuple(strides, 2, "strides") if strides is not None else self.pool_size
@@ -24,20 +26,26 @@ class _Pooling2D(Layer):
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 4:
-            raise ValueError(f"{type(self).__name__} '{self.name}' expects 4-D input, got shape "
-                             f"{input_shape}")
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' expects 4-D input, got shape {input_shape}"
+            )
         n, h, w, c = input_shape
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         oh = None if h is None else conv_output_size(h, ph, sh, self.padding)
         ow = None if w is None else conv_output_size(w, pw, sw, self.padding)
         if oh == 0 or ow == 0:
-            raise ValueError(f"{type(self).__name__} '{self.name}': input {input_shape} is smaller "
-                             f"than the {ph}x{pw} pool")
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': input {input_shape} is smaller than the {ph}x{pw} pool"
+            )
         return (n, oh, ow, c)
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
-                "padding": self.padding}
+        return {
+            **super().get_config(),
+            "pool_size": self.pool_size,
+            "strides": self.strides,
+            "padding": self.padding,
+        }
 
 
 class MaxPooling2D(_Pooling2D):
@@ -51,8 +59,9 @@ class MaxPooling2D(_Pooling2D):
     def forward(self, x, training=False):
         x = self._as_input(x)
         # When no backward will follow (predict, evaluate), the winners need not be found.
-        out, self._cache = pool_ops.maxpool2d_forward(x, self.pool_size, self.strides, self.padding,
-                                                      need_cache=self.keeping_cache)
+        out, self._cache = pool_ops.maxpool2d_forward(
+            x, self.pool_size, self.strides, self.padding, need_cache=self.keeping_cache
+        )
         return out
 
     def backward(self, dout, need_input_grad=True, need_weight_grads=True):
@@ -84,8 +93,9 @@ class _GlobalPooling2D(Layer):
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 4:
-            raise ValueError(f"{type(self).__name__} '{self.name}' expects 4-D input, got shape "
-                             f"{input_shape}")
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' expects 4-D input, got shape {input_shape}"
+            )
         return (input_shape[0], input_shape[-1])
 
 

@@ -11,6 +11,7 @@ arrays, forward and (reversed) backward.
 
 Nothing in this module touches NumPy arrays: it is bookkeeping only.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -46,14 +47,19 @@ class KerasTensor:
         return len(self.shape)
 
     def __repr__(self) -> str:
-        shape = "(" + ", ".join("None" if s is None else str(s) for s in self.shape) + \
-            ("," if len(self.shape) == 1 else "") + ")"
+        shape = (
+            "("
+            + ", ".join("None" if s is None else str(s) for s in self.shape)
+            + ("," if len(self.shape) == 1 else "")
+            + ")"
+        )
         return f"<KerasTensor shape={shape}, dtype={self.dtype}, name={self.name}>"
 
     def __array__(self, *args, **kwargs):
         raise TypeError(
             f"{self!r} is symbolic: it has a shape but no values. Build a model with "
-            "numvgg.models.Model(inputs, outputs) and call the model on a NumPy array instead.")
+            "numvgg.models.Model(inputs, outputs) and call the model on a NumPy array instead."
+        )
 
     # Python would otherwise try ``__array__`` or iterate: be explicit.
     def __iter__(self):
@@ -75,14 +81,16 @@ class Node:
         many_outputs: the layer returns a list (a model with several outputs).
     """
 
-    def __init__(self, layer, inputs: list, output_shapes: list, many_inputs: bool,
-                 many_outputs: bool, dtype: str):
+    def __init__(
+        self, layer, inputs: list, output_shapes: list, many_inputs: bool, many_outputs: bool, dtype: str
+    ):
         self.layer = layer
         self.inputs = list(inputs)
         self.many_inputs = many_inputs
         self.many_outputs = many_outputs
-        self.outputs = [KerasTensor(shape, dtype, node=self, index=i)
-                        for i, shape in enumerate(output_shapes)]
+        self.outputs = [
+            KerasTensor(shape, dtype, node=self, index=i) for i, shape in enumerate(output_shapes)
+        ]
 
     @property
     def parents(self) -> list[Node]:
@@ -110,9 +118,11 @@ def call_symbolic(layer, inputs):
     tensors = list(inputs) if many_inputs else [inputs]
     for t in tensors:
         if not isinstance(t, KerasTensor):
-            raise TypeError(f"Layer '{layer.name}' was called on a mix of symbolic tensors and "
-                            f"{type(t).__name__}; in a functional model every input must come "
-                            "from numvgg.layers.Input(...) or another layer.")
+            raise TypeError(
+                f"Layer '{layer.name}' was called on a mix of symbolic tensors and "
+                f"{type(t).__name__}; in a functional model every input must come "
+                "from numvgg.layers.Input(...) or another layer."
+            )
     shapes = [t.shape for t in tensors]
     input_shape = shapes if many_inputs else shapes[0]
     layer.build_for(input_shape)

@@ -7,6 +7,7 @@ generator. With ``steps_per_epoch`` the same iterator carries on across epochs
 (Keras 3's ``EpochIterator``) and starts again once a sized dataset is used
 up; a dataset that runs dry mid-epoch stops training with Keras' warning.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,9 +19,11 @@ from .. import random as nv_random
 from ..callbacks.logs import NoSamples, no_sample_logs  # noqa: F401  (re-exported for fit)
 from .checks import is_array_data as _is_array_like  # one rule for "arrays"
 
-_RAN_OUT = ("Your input ran out of data; interrupting training. Make sure that your dataset or "
-            "generator can generate at least `steps_per_epoch * epochs` batches. You may need to "
-            "use the `.repeat()` function when building your dataset.")
+_RAN_OUT = (
+    "Your input ran out of data; interrupting training. Make sure that your dataset or "
+    "generator can generate at least `steps_per_epoch * epochs` batches. You may need to "
+    "use the `.repeat()` function when building your dataset."
+)
 
 
 def unpack_batch(batch):
@@ -33,11 +36,11 @@ def unpack_batch(batch):
             return batch[0], batch[1], None
         if len(batch) == 3:
             return batch[0], batch[1], batch[2]
-        raise ValueError(f"A batch must be x, (x, y) or (x, y, sample_weight); got a "
-                         f"{type(batch).__name__} of {len(batch)} items.")
+        raise ValueError(
+            f"A batch must be x, (x, y) or (x, y, sample_weight); got a "
+            f"{type(batch).__name__} of {len(batch)} items."
+        )
     return batch, None, None
-
-
 
 
 def num_samples(x) -> int:
@@ -56,15 +59,17 @@ def take(x, index):
 def split_validation(x, y, validation_split: float):
     """Keras' ``validation_split``: the *last* fraction of the arrays, before any shuffling."""
     if not _is_array_like(x):
-        raise ValueError("`validation_split` is only supported for array inputs; pass "
-                         "`validation_data` with a dataset.")
+        raise ValueError(
+            "`validation_split` is only supported for array inputs; pass `validation_data` with a dataset."
+        )
     if not 0.0 < validation_split < 1.0:
         raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
     n = num_samples(x)
     cut = int(math.floor(n * (1.0 - validation_split)))
     if cut in (0, n):
-        raise ValueError(f"validation_split={validation_split} leaves no training or no "
-                         f"validation samples out of {n}.")
+        raise ValueError(
+            f"validation_split={validation_split} leaves no training or no validation samples out of {n}."
+        )
     train = (take(x, slice(None, cut)), take(y, slice(None, cut)))
     val = (take(x, slice(cut, None)), take(y, slice(cut, None)))
     return train, val
@@ -81,8 +86,10 @@ class _ArrayBatches:
         if not isinstance(self.x, list) and self.x.ndim == 0:
             raise ValueError("x must be an array of samples (batch axis first), got a scalar.")
         if self.y is not None and num_samples(self.y) != num_samples(self.x):
-            raise ValueError(f"x and y have different numbers of samples: x has "
-                             f"{num_samples(self.x)}, y has {num_samples(self.y)}.")
+            raise ValueError(
+                f"x and y have different numbers of samples: x has "
+                f"{num_samples(self.x)}, y has {num_samples(self.y)}."
+            )
         self.batch_size = batch_size
         self.shuffle = shuffle
 
@@ -93,16 +100,31 @@ class _ArrayBatches:
         n = num_samples(self.x)
         order = nv_random.generator().permutation(n) if self.shuffle else None
         for start in range(0, n, self.batch_size):
-            idx = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
-            yield (take(self.x, idx), take(self.y, idx),
-                   None if self.sample_weight is None else self.sample_weight[idx])
+            idx = (
+                slice(start, start + self.batch_size)
+                if order is None
+                else order[start : start + self.batch_size]
+            )
+            yield (
+                take(self.x, idx),
+                take(self.y, idx),
+                None if self.sample_weight is None else self.sample_weight[idx],
+            )
 
 
 class EpochIterator:
     """Yields ``(step, (x_batch, y_batch, sample_weight_batch))`` for one epoch at a time."""
 
-    def __init__(self, x, y=None, batch_size=None, steps_per_epoch=None, shuffle=False,
-                 need_targets=True, sample_weight=None):
+    def __init__(
+        self,
+        x,
+        y=None,
+        batch_size=None,
+        steps_per_epoch=None,
+        shuffle=False,
+        need_targets=True,
+        sample_weight=None,
+    ):
         if x is None:
             raise ValueError("No input data: pass x (and y), or a dataset of (x, y) batches.")
         if steps_per_epoch is not None and (not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0):
@@ -113,11 +135,15 @@ class EpochIterator:
             self.source = _ArrayBatches(x, y, batch_size or 32, shuffle, sample_weight)
         else:
             if y is not None:
-                raise ValueError("When x is a dataset or generator, y must be None: the targets "
-                                 "come from the dataset's (x, y) batches.")
+                raise ValueError(
+                    "When x is a dataset or generator, y must be None: the targets "
+                    "come from the dataset's (x, y) batches."
+                )
             if batch_size is not None:
-                warnings.warn("batch_size is ignored when x is a dataset: its batches are used as they are.",
-                              stacklevel=3)
+                warnings.warn(
+                    "batch_size is ignored when x is a dataset: its batches are used as they are.",
+                    stacklevel=3,
+                )
             self.source = x
         self.steps_per_epoch = steps_per_epoch
         self.need_targets = need_targets
@@ -127,7 +153,7 @@ class EpochIterator:
             self._num_batches = None
         self._iterator = None
         self._seen = 0
-        self.ran_out = False            # the last epoch got no batch at all
+        self.ran_out = False  # the last epoch got no batch at all
 
     @property
     def num_batches(self):

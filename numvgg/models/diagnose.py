@@ -25,6 +25,7 @@ loss ``DIVERGENCE_FACTOR`` (1000) times the first batch's.
 Both return a :class:`Diagnosis` (``None`` when nothing is wrong); the
 training loop turns its ``message`` into a warning.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ DIVERGING = "diverging"
 class Diagnosis:
     """What most likely went wrong: ``kind`` (one of the constants above) and a
     ``message`` for the user naming the layers and values seen."""
+
     kind: str
     message: str
 
@@ -67,8 +69,7 @@ def _largest_weight(model) -> tuple[str, float]:
 
 
 def _nonfinite_weights(model) -> list[str]:
-    return [slot.path for slot in layer_slots(model)
-            if not np.isfinite(slot.layer.params[slot.weight]).all()]
+    return [slot.path for slot in layer_slots(model) if not np.isfinite(slot.layer.params[slot.weight]).all()]
 
 
 def _blown_up(model, logits) -> str | None:
@@ -80,8 +81,9 @@ def _blown_up(model, logits) -> str | None:
     if logits is not None:
         logits = np.asarray(logits)
         if not np.isfinite(logits).all():
-            facts.append(f"{int((~np.isfinite(logits)).sum())} of the {logits.size} logits "
-                         "overflowed to inf or NaN")
+            facts.append(
+                f"{int((~np.isfinite(logits)).sum())} of the {logits.size} logits overflowed to inf or NaN"
+            )
         elif logits.size and float(np.abs(logits).max()) > EXPLODED_LOGIT:
             facts.append(f"the logits reach {float(np.abs(logits).max()):.3g}")
     if not facts:
@@ -109,25 +111,32 @@ def diagnose_nonfinite_loss(model, y_pred, logits=None, learning_rate=None) -> D
     bad = _nonfinite_weights(model)
     if bad:
         listed = ", ".join(f"'{b}'" for b in bad[:4]) + (" ..." if len(bad) > 4 else "")
-        return Diagnosis(NONFINITE_WEIGHTS,
-                         f"the weights of {listed} already hold NaN or inf: an earlier update blew "
-                         f"up (a learning rate too high{_rate(learning_rate)}? inputs not scaled?)")
+        return Diagnosis(
+            NONFINITE_WEIGHTS,
+            f"the weights of {listed} already hold NaN or inf: an earlier update blew "
+            f"up (a learning rate too high{_rate(learning_rate)}? inputs not scaled?)",
+        )
     blown = _blown_up(model, logits)
     if blown:
-        return Diagnosis(EXPLODED_WEIGHTS,
-                         f"{blown}: the updates were far too large (a learning rate too "
-                         f"high{_rate(learning_rate)}?)")
+        return Diagnosis(
+            EXPLODED_WEIGHTS,
+            f"{blown}: the updates were far too large (a learning rate too high{_rate(learning_rate)}?)",
+        )
     y_pred = np.asarray(y_pred)
     if not np.isfinite(y_pred).all():
         n_bad = int((~np.isfinite(y_pred)).sum())
-        return Diagnosis(ACTIVATION_OVERFLOW,
-                         f"the weights are finite but {n_bad} of the {y_pred.size} predictions are "
-                         "not: an activation overflowed (inputs far larger than the model expects?)")
+        return Diagnosis(
+            ACTIVATION_OVERFLOW,
+            f"the weights are finite but {n_bad} of the {y_pred.size} predictions are "
+            "not: an activation overflowed (inputs far larger than the model expects?)",
+        )
     largest = float(np.max(np.abs(y_pred))) if y_pred.size else 0.0
-    return Diagnosis(TARGETS,
-                     f"the weights, logits and predictions are finite and of normal size (the "
-                     f"largest |prediction| is {largest:.3g}), so the loss itself overflowed: "
-                     "targets far outside the range the loss expects?")
+    return Diagnosis(
+        TARGETS,
+        f"the weights, logits and predictions are finite and of normal size (the "
+        f"largest |prediction| is {largest:.3g}), so the loss itself overflowed: "
+        "targets far outside the range the loss expects?",
+    )
 
 
 class DivergenceMonitor:
@@ -151,18 +160,22 @@ class DivergenceMonitor:
         """Record one batch's loss; a :class:`Diagnosis` the first time it diverges."""
         loss_value = float(loss_value)
         if not np.isfinite(loss_value) or self.flagged:
-            return None                  # NaN has its own diagnosis; warn once
+            return None  # NaN has its own diagnosis; warn once
         if self.reference is None:
             self.reference = loss_value
             return None
-        scale = max(abs(self.reference), 1e-3)   # a first loss of ~0 must not make everything "diverging"
+        scale = max(abs(self.reference), 1e-3)  # a first loss of ~0 must not make everything "diverging"
         if loss_value <= self.factor * scale:
             return None
         self.flagged = True
         blown = _blown_up(model, logits) if model is not None else None
-        cause = (f"{blown}: the updates are far too large (a learning rate too "
-                 f"high{_rate(learning_rate)}?)" if blown else
-                 f"updates too large (a learning rate too high{_rate(learning_rate)}?)")
-        return Diagnosis(DIVERGING,
-                         f"the loss of this batch is {loss_value:.3g}, {loss_value / scale:.3g} times "
-                         f"the first batch's ({self.reference:.3g}): training is diverging; {cause}")
+        cause = (
+            f"{blown}: the updates are far too large (a learning rate too high{_rate(learning_rate)}?)"
+            if blown
+            else f"updates too large (a learning rate too high{_rate(learning_rate)}?)"
+        )
+        return Diagnosis(
+            DIVERGING,
+            f"the loss of this batch is {loss_value:.3g}, {loss_value / scale:.3g} times "
+            f"the first batch's ({self.reference:.3g}): training is diverging; {cause}",
+        )

@@ -18,6 +18,7 @@ When it is on, the model's forward (:meth:`numvgg.models.Model.forward`)
 takes the frozen bottom's output from the cache and runs only the nodes after
 it: tracing or stepping through the frozen layers then shows nothing for them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,14 +51,15 @@ def frozen_prefix(model, trained) -> int:
         if i and (len(node.inputs) != 1 or node.inputs[0].node is not nodes[i - 1]):
             break
         layer = node.layer
-        if not layer.is_input_layer and (any(leaf in trained for leaf in layer.leaf_layers())
-                                         or _changes_in_training(layer)):
+        if not layer.is_input_layer and (
+            any(leaf in trained for leaf in layer.leaf_layers()) or _changes_in_training(layer)
+        ):
             break
         k += 1
     # Every later node must read only from the last frozen one (or later nodes).
     if k <= 1 or k >= len(nodes):
         return 0
-    inside = {id(n) for n in nodes[:k - 1]}
+    inside = {id(n) for n in nodes[: k - 1]}
     if any(id(t.node) in inside for n in nodes[k:] for t in n.inputs):
         return 0
     return k

@@ -18,6 +18,7 @@ notebook may have installed its own. In those cases the guard stays out of
 the way and records in :attr:`InterruptGuard.torn` whether the interrupt
 arrived inside a step, so ``fit`` knows not to save a torn state.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,8 +51,10 @@ class InterruptGuard:
         self._previous = None
 
     def __enter__(self) -> InterruptGuard:
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
             self._previous = signal.signal(signal.SIGINT, self._on_sigint)
             self.installed = True
         return self
@@ -65,8 +68,10 @@ class InterruptGuard:
     def _on_sigint(self, signum, frame) -> None:
         if self._in_step and not self.pending:
             self.pending = True
-            print_msg("\nCtrl-C: finishing this batch, then stopping "
-                      "(press Ctrl-C again to stop at once).", stream=sys.stderr)
+            print_msg(
+                "\nCtrl-C: finishing this batch, then stopping (press Ctrl-C again to stop at once).",
+                stream=sys.stderr,
+            )
             return
         raise KeyboardInterrupt
 

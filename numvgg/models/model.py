@@ -24,6 +24,7 @@ called inside another model, and ``trainable``, weights and files reach every
 layer inside it. The training API (``compile``, ``fit``, ``train_step``...)
 comes from :class:`~numvgg.models.training.Trainer`.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -58,11 +59,9 @@ class Model(Trainer, Layer):
     # True for Sequential, whose graph is built as layers are added.
     _graph_comes_later = False
 
-    def __init__(self, inputs=None, outputs=None, name: str | None = None, trainable: bool = True,
-                 **kwargs):
+    def __init__(self, inputs=None, outputs=None, name: str | None = None, trainable: bool = True, **kwargs):
         dtype = kwargs.pop("dtype", None)
-        super().__init__(name=name or self._default_name(), trainable=trainable, dtype=dtype,
-                         **kwargs)
+        super().__init__(name=name or self._default_name(), trainable=trainable, dtype=dtype, **kwargs)
         self._nodes: list = []
         self._layers: list[Layer] = []
         self.inputs: list[KerasTensor] = []
@@ -70,18 +69,20 @@ class Model(Trainer, Layer):
         self._forward_record: dict | None = None
         if inputs is None and outputs is None:
             if self._graph_comes_later:
-                return                         # Sequential fills its graph as layers come
+                return  # Sequential fills its graph as layers come
             raise TypeError(
                 f"{type(self).__name__}: numvgg models are graphs: build one with "
                 f"{type(self).__name__}(inputs, outputs) from numvgg.layers.Input(...), or use "
                 "Sequential([...]). (Subclassing with a custom call() is not supported: numvgg "
-                "has no autodiff to find that call's backward.)")
+                "has no autodiff to find that call's backward.)"
+            )
         if inputs is None or outputs is None:
             raise ValueError("Model(inputs, outputs) needs both `inputs` and `outputs`.")
         self._set_graph(inputs, outputs)
 
     def _default_name(self) -> str:
         from ..layers.base import unique_name
+
         return unique_name("functional")
 
     # -- building the graph ----------------------------------------------------
@@ -93,12 +94,16 @@ class Model(Trainer, Layer):
         self.outputs = [outputs] if self._single_output else list(outputs)
         for t in self.inputs + self.outputs:
             if not isinstance(t, KerasTensor):
-                raise TypeError(f"Model inputs and outputs must be symbolic tensors (from "
-                                f"numvgg.layers.Input and layer calls); got {type(t).__name__}.")
+                raise TypeError(
+                    f"Model inputs and outputs must be symbolic tensors (from "
+                    f"numvgg.layers.Input and layer calls); got {type(t).__name__}."
+                )
         for t in self.inputs:
             if not t.node.layer.is_input_layer:
-                raise ValueError(f"Model inputs must come from Input(...); {t.name} was made by "
-                                 f"layer '{t.node.layer.name}'.")
+                raise ValueError(
+                    f"Model inputs must come from Input(...); {t.name} was made by "
+                    f"layer '{t.node.layer.name}'."
+                )
         self._nodes, self._layers = _order_graph(self.inputs, self.outputs)
         self._check_names()
         shapes = [t.shape for t in self.inputs]
@@ -119,8 +124,10 @@ class Model(Trainer, Layer):
         names = [layer.name for layer in self._layers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"The name(s) {dupes} are used by more than one layer of model "
-                             f"'{self.name}'. All layer names should be unique.")
+            raise ValueError(
+                f"The name(s) {dupes} are used by more than one layer of model "
+                f"'{self.name}'. All layer names should be unique."
+            )
 
     def compute_output_shape(self, input_shape):
         return self.output_shape
@@ -129,10 +136,13 @@ class Model(Trainer, Layer):
         if not self.built:
             raise ValueError(f"Model '{self.name}' has no input yet; build it first.")
         from ..layers.base import _shapes_compatible
+
         if not _shapes_compatible(self.input_shape, input_shape):
-            raise ShapeError(f"Model '{self.name}' expects input of shape "
-                             f"{format_shape(self.input_shape)} but received input of shape "
-                             f"{format_shape(input_shape)}.")
+            raise ShapeError(
+                f"Model '{self.name}' expects input of shape "
+                f"{format_shape(self.input_shape)} but received input of shape "
+                f"{format_shape(input_shape)}."
+            )
 
     # -- the layers -----------------------------------------------------------
     @property
@@ -169,8 +179,10 @@ class Model(Trainer, Layer):
             if name is not None:
                 raise ValueError("Provide only a layer name or a layer index; received both.")
             if not -len(layers) <= index < len(layers):
-                raise ValueError(f"Was asked to retrieve layer at index {index} but model "
-                                 f"'{self.name}' only has {len(layers)} layers.")
+                raise ValueError(
+                    f"Was asked to retrieve layer at index {index} but model "
+                    f"'{self.name}' only has {len(layers)} layers."
+                )
             return layers[index]
         if name is None:
             raise ValueError("Provide either a layer name or a layer index.")
@@ -188,14 +200,14 @@ class Model(Trainer, Layer):
         """
         self._build_on_first_call(inputs)
         arrays = self._input_arrays(inputs)
-        values = {t.id: x for t, x in zip(self.inputs, arrays)}   # tensor id -> array
+        values = {t.id: x for t, x in zip(self.inputs, arrays)}  # tensor id -> array
         nodes = self._nodes
         features = self._frozen_features
         if features is not None:
             # compile(cache_frozen_features=True): the frozen bottom's output
             # comes from the cache (see feature_cache.py); only the rest runs.
             values[features.output.id] = features(arrays[0])
-            nodes = nodes[features.n_nodes:]
+            nodes = nodes[features.n_nodes :]
         for node in nodes:
             if node.layer.is_input_layer:
                 args = values[node.outputs[0].id]
@@ -223,24 +235,34 @@ class Model(Trainer, Layer):
         many = isinstance(inputs, (list, tuple)) and not self._single_input
         arrays = list(inputs) if many else [inputs]
         if len(arrays) != len(self.inputs):
-            raise ValueError(f"Model '{self.name}' expects {len(self.inputs)} input(s), "
-                             f"received {len(arrays)}.")
+            raise ValueError(
+                f"Model '{self.name}' expects {len(self.inputs)} input(s), received {len(arrays)}."
+            )
         arrays = [np.asarray(x) for x in arrays]
         for t, x in zip(self.inputs, arrays):
             expected = t.shape
-            if x.ndim != len(expected) or any(e is not None and e != g
-                                              for e, g in zip(expected[1:], x.shape[1:])):
+            if x.ndim != len(expected) or any(
+                e is not None and e != g for e, g in zip(expected[1:], x.shape[1:])
+            ):
                 from .checks import explain_input_shape
+
                 why = explain_input_shape(self, x.shape)
                 raise ShapeError(
                     f"Model '{self.name}' expects input of shape {format_shape(expected)} "
                     f"(batch first) but received an array of shape {tuple(x.shape)}"
-                    + (f": {why}." if why else "."))
+                    + (f": {why}." if why else ".")
+                )
         return arrays
 
     # -- backward -----------------------------------------------------------
-    def backward(self, dout, need_input_grad: bool = True, need_weight_grads: bool = True,
-                 from_logits: bool = False, train_only: set | None = None):
+    def backward(
+        self,
+        dout,
+        need_input_grad: bool = True,
+        need_weight_grads: bool = True,
+        from_logits: bool = False,
+        train_only: set | None = None,
+    ):
         """Backpropagate ``dout = dL/d(output)``; returns ``dL/d(input)``.
 
         The forward's nodes in reverse: each gets the gradient of its outputs
@@ -280,8 +302,11 @@ class Model(Trainer, Layer):
         # (or the caller wants dL/d(input)).
         upstream = {}
         for node in self._nodes:
-            upstream[id(node)] = need_input_grad if node.layer.is_input_layer else any(
-                upstream[id(p)] or trains[id(p)] for p in node.parents)
+            upstream[id(node)] = (
+                need_input_grad
+                if node.layer.is_input_layer
+                else any(upstream[id(p)] or trains[id(p)] for p in node.parents)
+            )
         dinputs = {}
         for node in reversed(self._nodes):
             layer = node.layer
@@ -293,22 +318,32 @@ class Model(Trainer, Layer):
             d_out = [grads.pop(t.id, None) for t in node.outputs]
             wants_dx = upstream[id(node)]
             if all(d is None for d in d_out) or not (wants_dx or trains[id(node)]):
-                layer.clear_cache()             # nothing learns here or below: no work
+                layer.clear_cache()  # nothing learns here or below: no work
                 continue
             if layer in self._shared:
-                raise RuntimeError(f"Model '{self.name}': layer '{layer.name}' is called at more "
-                                   "than one place in this model, so one cache cannot serve both "
-                                   "calls; numvgg can run it forward but not backward.")
+                raise RuntimeError(
+                    f"Model '{self.name}': layer '{layer.name}' is called at more "
+                    "than one place in this model, so one cache cannot serve both "
+                    "calls; numvgg can run it forward but not backward."
+                )
             kwargs = {}
             if any(t.id in logits_at for t in node.outputs):
                 kwargs["from_logits"] = True
             if isinstance(layer, Model):
                 kwargs["train_only"] = train_only
-                dx = layer.backward(d_out if node.many_outputs else d_out[0], need_input_grad=wants_dx,
-                                    need_weight_grads=need_weight_grads, **kwargs)
+                dx = layer.backward(
+                    d_out if node.many_outputs else d_out[0],
+                    need_input_grad=wants_dx,
+                    need_weight_grads=need_weight_grads,
+                    **kwargs,
+                )
             else:
-                dx = layer.backward(d_out if node.many_outputs else d_out[0], need_input_grad=wants_dx,
-                                    need_weight_grads=trains[id(node)], **kwargs)
+                dx = layer.backward(
+                    d_out if node.many_outputs else d_out[0],
+                    need_input_grad=wants_dx,
+                    need_weight_grads=trains[id(node)],
+                    **kwargs,
+                )
             if wants_dx and dx is not None:
                 for t, g in zip(node.inputs, dx if node.many_inputs else [dx]):
                     _accumulate(grads, t.id, g)
@@ -320,8 +355,10 @@ class Model(Trainer, Layer):
     def _check_forward_record(self) -> None:
         record = self._forward_record
         if record is None:
-            raise RuntimeError(f"Model '{self.name}': backward() needs a complete forward first "
-                               "(model(x) or model.forward(x)).")
+            raise RuntimeError(
+                f"Model '{self.name}': backward() needs a complete forward first "
+                "(model(x) or model.forward(x))."
+            )
         for node in self._nodes:
             layer = node.layer
             if record.get(id(layer)) != layer.cache_serial:
@@ -329,7 +366,8 @@ class Model(Trainer, Layer):
                     f"Model '{self.name}': layer '{layer.name}' ran again after the model's last "
                     "forward (in step(), a direct layer(x) call, or another model sharing it), so "
                     "its cache belongs to another forward pass and the gradients would mix two "
-                    "inputs. Run the model forward again before backward().")
+                    "inputs. Run the model forward again before backward()."
+                )
 
     def clear_cache(self) -> None:
         for layer in self._sublayers():
@@ -414,16 +452,19 @@ class Model(Trainer, Layer):
         weights = list(weights)
         named = [(leaf, k) for leaf in self.leaf_layers() for k in leaf.params]
         if len(weights) != len(named):
-            raise ShapeError(f"Model '{self.name}' has {len(named)} weight arrays but was given "
-                             f"{len(weights)}.")
+            raise ShapeError(
+                f"Model '{self.name}' has {len(named)} weight arrays but was given {len(weights)}."
+            )
         for (leaf, k), new in zip(named, weights):
             if np.shape(new) != leaf.params[k].shape:
-                raise ShapeError(f"Layer '{leaf.name}', weight '{k}': expected shape "
-                                 f"{leaf.params[k].shape}, received {np.shape(new)}.")
-            check_finite_weights(leaf.name, k, new, "set_weights()")   # NaN/inf, or past float32
+                raise ShapeError(
+                    f"Layer '{leaf.name}', weight '{k}': expected shape "
+                    f"{leaf.params[k].shape}, received {np.shape(new)}."
+                )
+            check_finite_weights(leaf.name, k, new, "set_weights()")  # NaN/inf, or past float32
         for (leaf, k), new in zip(named, weights):
             leaf.params[k][...] = new
-        self._frozen_features = None             # cached features came from the old weights
+        self._frozen_features = None  # cached features came from the old weights
 
     def count_params(self) -> int:
         return int(sum(w.size for w in self.weights))
@@ -433,6 +474,7 @@ class Model(Trainer, Layer):
         """Print Keras' table: layer (type), output shape, param # (and, for a
         graph that is not a chain, what each layer is connected to)."""
         from .summary import format_summary
+
         text = format_summary(self, line_length=line_length)
         if print_fn is None:
             return text
@@ -441,14 +483,16 @@ class Model(Trainer, Layer):
     def load_weights(self, filepath, by_name: bool = False, skip_mismatch: bool = False):
         """Load a Keras weights file (any of the three layouts); all or nothing."""
         from ..io.weights import load_weights
+
         load_weights(self, filepath, by_name=by_name, skip_mismatch=skip_mismatch)
-        self._frozen_features = None             # cached features came from the old weights
+        self._frozen_features = None  # cached features came from the old weights
 
     def save_weights(self, filepath, overwrite: bool = True):
         """Write ``.weights.h5`` (Keras 3 layout) or another ``.h5`` (Keras' legacy layout)."""
         import os
 
         from ..io.weights import save_weights
+
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(f"{filepath} exists and overwrite=False")
         save_weights(self, filepath)
@@ -458,6 +502,7 @@ class Model(Trainer, Layer):
         Keras 3 ``.keras`` file, atomically; ``keras.models.load_model`` reads it
         (see :mod:`numvgg.saving.keras_file` for what is stored)."""
         from ..saving import save_model
+
         save_model(self, filepath, overwrite=overwrite)
 
     def get_config(self):
@@ -465,6 +510,7 @@ class Model(Trainer, Layer):
         ``.keras`` file: every layer's config and, for a functional model, the
         calls that connect them (see :mod:`numvgg.saving.serialization`)."""
         from ..saving.serialization import serialize_layer
+
         return serialize_layer(self)["config"]
 
     @classmethod
@@ -472,10 +518,10 @@ class Model(Trainer, Layer):
         """A new model with fresh weights from :meth:`get_config`'s dict (Keras' or numvgg's)."""
         from ..saving import serialization
         from .sequential import Sequential
+
         if issubclass(cls, Sequential):
             return serialization.sequential_from_config(config)
         return serialization.functional_from_config(config)
-
 
 
 class Functional(Model):
@@ -534,7 +580,8 @@ def _order_graph(inputs, outputs):
             raise ValueError(
                 f"Graph disconnected: cannot get the value of tensor {node.outputs[0].name} "
                 f"(input layer '{node.layer.name}'), which the outputs need; it is not among the "
-                f"model's inputs {[t.name for t in inputs]}.")
+                f"model's inputs {[t.name for t in inputs]}."
+            )
     depth = {id(node): 0 for node in order}
     for node in reversed(order):
         for parent in node.parents:

@@ -22,6 +22,7 @@ name the argument (:func:`check_class_weight`, :func:`check_sample_weight`):
 Keras would silently weigh an unknown class 1 (arrays) or fail inside the
 input pipeline (datasets).
 """
+
 from __future__ import annotations
 
 import numbers
@@ -42,8 +43,9 @@ def unpack_x_y_sample_weight(batch):
         return batch[0], batch[1], None
     if len(batch) == 3:
         return batch
-    raise ValueError(f"A batch must be x, (x, y) or (x, y, sample_weight); got a tuple of "
-                     f"{len(batch)} items.")
+    raise ValueError(
+        f"A batch must be x, (x, y) or (x, y, sample_weight); got a tuple of {len(batch)} items."
+    )
 
 
 def num_classes_of(output_shape) -> int:
@@ -61,16 +63,20 @@ def check_class_weight(class_weight, num_classes: int | None = None) -> dict:
             not finite numbers >= 0.
     """
     if not isinstance(class_weight, dict):
-        raise ValueError(f"`class_weight` must be a dict {{class index: weight}}, e.g. {{0: 1.0, 1: 2.0}}. "
-                         f"Received: class_weight={class_weight!r}")
+        raise ValueError(
+            f"`class_weight` must be a dict {{class index: weight}}, e.g. {{0: 1.0, 1: 2.0}}. "
+            f"Received: class_weight={class_weight!r}"
+        )
     clean = {}
     valid = f"0..{num_classes - 1}" if num_classes else "integers >= 0"
     for key, weight in class_weight.items():
         if isinstance(key, bool) or not isinstance(key, numbers.Integral) or key < 0:
             raise ValueError(f"`class_weight` keys must be class indices ({valid}); got key {key!r}.")
         if num_classes is not None and key >= num_classes:
-            raise ValueError(f"`class_weight` names class {key}, but the model predicts {num_classes} "
-                             f"classes ({valid}). Valid keys: {list(range(num_classes))}.")
+            raise ValueError(
+                f"`class_weight` names class {key}, but the model predicts {num_classes} "
+                f"classes ({valid}). Valid keys: {list(range(num_classes))}."
+            )
         if not isinstance(weight, numbers.Real) or not np.isfinite(weight) or weight < 0:
             raise ValueError(f"`class_weight` for class {key} must be a finite number >= 0; got {weight!r}.")
         clean[int(key)] = float(weight)
@@ -82,7 +88,7 @@ def class_weight_to_sample_weights(y, class_weight: dict) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim > 1:
         y = np.argmax(y, axis=-1) if y.shape[-1] != 1 else np.squeeze(y, axis=-1)
-    classes = np.round(y).astype(np.int64)           # round half to even, as np/tf.round
+    classes = np.round(y).astype(np.int64)  # round half to even, as np/tf.round
     lookup = np.vectorize(lambda c: class_weight.get(int(c), 1.0), otypes=[np.float32])
     return lookup(classes).reshape(len(classes)) if classes.size else np.zeros(0, np.float32)
 
@@ -95,11 +101,14 @@ def check_sample_weight(sample_weight, num_samples: int, name: str = "sample_wei
     """
     weights = np.asarray(sample_weight, dtype=np.float32)
     if weights.ndim == 0 or weights.ndim > 2 or (weights.ndim == 2 and weights.shape[1] != 1):
-        raise ValueError(f"`{name}` must hold one weight per sample, shape ({num_samples},); "
-                         f"got shape {weights.shape}.")
+        raise ValueError(
+            f"`{name}` must hold one weight per sample, shape ({num_samples},); got shape {weights.shape}."
+        )
     if len(weights) != num_samples:
-        raise ValueError(f"`{name}` has {len(weights)} weights but there are {num_samples} samples; "
-                         "give one weight per sample.")
+        raise ValueError(
+            f"`{name}` has {len(weights)} weights but there are {num_samples} samples; "
+            "give one weight per sample."
+        )
     if not np.all(np.isfinite(weights)):
         raise ValueError(f"`{name}` contains NaN or infinite values.")
     return weights.reshape(num_samples)

@@ -8,6 +8,7 @@ previous one's symbolic output, which builds it at once; the result is the
 same graph ``Model(inputs, outputs)`` would hold, run by the same loop. As in
 Keras, ``layers`` does not list the ``InputLayer`` (a functional model's does).
 """
+
 from __future__ import annotations
 
 from ..layers.base import Layer, unique_name
@@ -37,20 +38,25 @@ class Sequential(Model):
         """Append a layer (or an ``Input(...)`` tensor, which sets the input)."""
         if isinstance(layer, KerasTensor):
             if not layer.node.layer.is_input_layer:
-                raise TypeError("Sequential.add() takes an Input(...) tensor or a layer; "
-                                f"{layer.name} was made by layer '{layer.node.layer.name}'.")
+                raise TypeError(
+                    "Sequential.add() takes an Input(...) tensor or a layer; "
+                    f"{layer.name} was made by layer '{layer.node.layer.name}'."
+                )
             layer = layer.node.layer
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add() takes a numvgg layer, got {type(layer).__name__}")
         if isinstance(layer, InputLayer):
             if self._input_layer is not None or self._stack:
-                raise ValueError(f"Sequential model '{self.name}': an Input can only be the first "
-                                 "entry, before any layer.")
+                raise ValueError(
+                    f"Sequential model '{self.name}': an Input can only be the first entry, before any layer."
+                )
             self._input_layer = layer
             return
         if layer.name in {l.name for l in self._stack}:
-            raise ValueError(f"All layers added to a Sequential model should have unique names. "
-                             f"Name '{layer.name}' is already the name of a layer in '{self.name}'.")
+            raise ValueError(
+                f"All layers added to a Sequential model should have unique names. "
+                f"Name '{layer.name}' is already the name of a layer in '{self.name}'."
+            )
         self._stack.append(layer)
         if self._input_layer is None and len(self._stack) == 1:
             declared = layer._declared_input_shape
@@ -75,12 +81,17 @@ class Sequential(Model):
         size); with an ``Input`` already given, no argument is needed."""
         if input_shape is None:
             if self._input_layer is None:
-                raise ValueError(f"Sequential model '{self.name}' has no Input: pass "
-                                 "build(input_shape), e.g. build((None, 224, 224, 3)).")
+                raise ValueError(
+                    f"Sequential model '{self.name}' has no Input: pass "
+                    "build(input_shape), e.g. build((None, 224, 224, 3))."
+                )
         else:
             shape = tuple(input_shape)
-            if self._input_layer is not None and self.built and \
-                    tuple(self._input_layer.batch_shape[1:]) == shape[1:]:
+            if (
+                self._input_layer is not None
+                and self.built
+                and tuple(self._input_layer.batch_shape[1:]) == shape[1:]
+            ):
                 return
             dtype = self._stack[0].dtype.name if self._stack else None
             self._input_layer = InputLayer(batch_shape=(None, *shape[1:]), dtype=dtype)

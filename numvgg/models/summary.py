@@ -1,5 +1,6 @@
 """Keras 3's ``model.summary()`` table, drawn with the same box characters,
 columns and totals (``Total params: 14,714,688 (56.13 MB)``)."""
+
 from __future__ import annotations
 
 import textwrap
@@ -9,8 +10,12 @@ from ..layers.base import format_shape
 # Keras sizes the table to the terminal; outside one (a script, a test, a
 # notebook's captured output) that is 80 columns, which gives these widths.
 _COLUMNS = (("Layer (type)", 31, "left"), ("Output Shape", 22, "left"), ("Param #", 13, "right"))
-_GRAPH_COLUMNS = (("Layer (type)", 19, "left"), ("Output Shape", 17, "left"), ("Param #", 10, "right"),
-                  ("Connected to", 17, "left"))
+_GRAPH_COLUMNS = (
+    ("Layer (type)", 19, "left"),
+    ("Output Shape", 17, "left"),
+    ("Param #", 10, "right"),
+    ("Connected to", 17, "left"),
+)
 
 
 def readable_memory_size(n_bytes: float) -> str:
@@ -55,7 +60,7 @@ def _keras_type(layer) -> str:
 def _is_chain(model) -> bool:
     """Keras' "sequential-like" test: one node per depth, one input per node,
     no layer called twice. Such a model's table has no "Connected to" column."""
-    if model._graph_comes_later:          # a Sequential: a chain by construction
+    if model._graph_comes_later:  # a Sequential: a chain by construction
         return True
     nodes = model._nodes
     if len({id(n.layer) for n in nodes}) != len(nodes):
@@ -91,11 +96,12 @@ def format_summary(model, line_length=None) -> str:
             row.append(_connections(layer, model._nodes))
         rows.append(row)
 
-    lines = [f'Model: "{model.name}"',
-             _rule(columns, "┏", "┳", "┓", "━"),
-             "┃" + "┃".join(" " + (h.ljust(w) if a == "left" else h.rjust(w)) + " "
-                            for h, w, a in columns) + "┃",
-             _rule(columns, "┡", "╇", "┩", "━")]
+    lines = [
+        f'Model: "{model.name}"',
+        _rule(columns, "┏", "┳", "┓", "━"),
+        "┃" + "┃".join(" " + (h.ljust(w) if a == "left" else h.rjust(w)) + " " for h, w, a in columns) + "┃",
+        _rule(columns, "┡", "╇", "┩", "━"),
+    ]
     for i, row in enumerate(rows):
         if i:
             lines.append(_rule(columns, "├", "┼", "┤", "─"))
@@ -113,9 +119,11 @@ def format_summary(model, line_length=None) -> str:
         # step), in the total too: `iterations` (int64), `learning_rate` (float32), the slots.
         slots = sum(a.size for arrays in optimizer._slots.values() for a in arrays)
         opt_count, opt_bytes = 2 + slots, 8 + 4 + slots * itemsize
-    rows = [("Total", total + opt_count, total * itemsize + opt_bytes),
-            ("Trainable", trainable, trainable * itemsize),
-            ("Non-trainable", frozen, frozen * itemsize)]
+    rows = [
+        ("Total", total + opt_count, total * itemsize + opt_bytes),
+        ("Trainable", trainable, trainable * itemsize),
+        ("Non-trainable", frozen, frozen * itemsize),
+    ]
     if opt_count:
         rows.append(("Optimizer", opt_count, opt_bytes))
     for label, n, n_bytes in rows:

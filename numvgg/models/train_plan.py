@@ -25,6 +25,7 @@ A :class:`TrainPlan` is numvgg's "trace": the trained layers and weights, and
 which layers must keep a cache for the backward (none below the lowest trained
 layer: that part of the network runs as plain inference).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -45,10 +46,11 @@ class TrainPlan(NamedTuple):
             forward reads it (``BatchNormalization``: batch statistics only when
             trainable). Keras' traced step keeps those values until the next trace.
     """
+
     trained: frozenset
     slots: list
     keep_cache: frozenset
-    traced_flags: tuple = ()     # (layer, trainable) of the layers whose forward reads the flag
+    traced_flags: tuple = ()  # (layer, trainable) of the layers whose forward reads the flag
 
     @property
     def variables(self) -> list:
@@ -57,23 +59,31 @@ class TrainPlan(NamedTuple):
 
     def gradients(self) -> list:
         """Their gradients after a backward (``layer.grads`` follows ``params`` order)."""
-        return [layer.grads[list(layer.params).index(name)] if layer.grads else None
-                for layer, name in self.slots]
+        return [
+            layer.grads[list(layer.params).index(name)] if layer.grads else None for layer, name in self.slots
+        ]
 
 
 def make_plan(model) -> TrainPlan:
     """Read the ``trainable`` flags now (a "trace")."""
     trained_leaves = model.trainable_leaves()
-    slots = [(layer, name) for layer in trained_leaves for name in layer.params
-             if name not in layer.non_trainable_param_names]
+    slots = [
+        (layer, name)
+        for layer in trained_leaves
+        for name in layer.params
+        if name not in layer.non_trainable_param_names
+    ]
     trained = frozenset(trained_leaves)
     keep, seen_trained = set(), False
-    for leaf in model.leaf_layers():     # forward order: caches from the first trained layer on
+    for leaf in model.leaf_layers():  # forward order: caches from the first trained layer on
         seen_trained = seen_trained or leaf in trained
         if seen_trained:
             keep.add(leaf)
-    traced = tuple((leaf, leaf.trainable) for leaf in model.leaf_layers()
-                   if getattr(leaf, "reads_trainable_in_forward", False))
+    traced = tuple(
+        (leaf, leaf.trainable)
+        for leaf in model.leaf_layers()
+        if getattr(leaf, "reads_trainable_in_forward", False)
+    )
     return TrainPlan(trained, slots, frozenset(keep), traced)
 
 
@@ -121,16 +131,18 @@ def fit_signature(n_samples, batch_size, *arrays) -> tuple:
         batch = batch_size
     else:
         batch = None
-    return tuple(None if spec is None else ((batch, *spec[0][1:]), spec[1])
-                 for spec in _specs(arrays))
+    return tuple(None if spec is None else ((batch, *spec[0][1:]), spec[1]) for spec in _specs(arrays))
 
 
 def _spec_fits(spec, traced) -> bool:
     if spec is None or traced is None:
         return spec is None and traced is None
     (shape, dtype), (t_shape, t_dtype) = spec, traced
-    return dtype == t_dtype and len(shape) == len(t_shape) and all(
-        t is None or s == t for s, t in zip(shape, t_shape))
+    return (
+        dtype == t_dtype
+        and len(shape) == len(t_shape)
+        and all(t is None or s == t for s, t in zip(shape, t_shape))
+    )
 
 
 def fits(signature, traced) -> bool:

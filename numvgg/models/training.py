@@ -39,6 +39,7 @@ Reliability, beyond Keras:
   ``fit(..., initial_epoch=initial_epoch)`` continues with the batches the
   uninterrupted run would have seen, giving bit-identical weights.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -76,7 +77,7 @@ class Trainer:
     history = None
     _run_eagerly = False
     _cache_features = False
-    _frozen_features = None      # FrozenFeatureCache, made with the first training trace
+    _frozen_features = None  # FrozenFeatureCache, made with the first training trace
     # Where fit() stands (epoch, batches done, shuffle state at the epoch's start);
     # save_training_state() records it.
     training_progress = None
@@ -84,13 +85,21 @@ class Trainer:
     _initial_epoch = None
     # What load_training_state() restored, for the next fit() to resume mid-epoch.
     _pending_resume = None
-    _plan = None                 # the TrainPlan of the step running now
+    _plan = None  # the TrainPlan of the step running now
     _nonfinite_loss_warned = False
     _divergence = DivergenceMonitor()
 
     # -- compile -------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
-                run_eagerly: bool = False, cache_frozen_features: bool = False, **kwargs):
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        run_eagerly: bool = False,
+        cache_frozen_features: bool = False,
+        **kwargs,
+    ):
         """Choose optimizer, loss and metrics.
 
         Args:
@@ -112,15 +121,15 @@ class Trainer:
                 instead of once per epoch (see :mod:`.feature_cache`). Results
                 are the same; phase 1 of the transfer-learning recipe gets much faster.
         """
-        unknown = set(kwargs) - {"weighted_metrics", "steps_per_execution", "jit_compile",
-                                 "auto_scale_loss"}
+        unknown = set(kwargs) - {"weighted_metrics", "steps_per_execution", "jit_compile", "auto_scale_loss"}
         if unknown:
             raise TypeError(f"compile() got unexpected argument(s): {sorted(unknown)}")
         self.optimizer = optimizers_module.get(optimizer)
-        self.loss = losses_module.get(loss) if loss is not None and not isinstance(loss, (list, dict)) \
-            else loss
+        self.loss = (
+            losses_module.get(loss) if loss is not None and not isinstance(loss, (list, dict)) else loss
+        )
         self._loss_weights = loss_weights
-        self._loss_fns = None                 # per output, resolved once the outputs are known
+        self._loss_fns = None  # per output, resolved once the outputs are known
         # Metrics are resolved at the first batch, when the targets' shape is
         # known: that is how Keras picks which accuracy 'acc' means.
         self._metric_specs = list(metrics or [])
@@ -164,13 +173,14 @@ class Trainer:
         elif isinstance(loss, dict):
             missing = sorted(set(loss) - set(names))
             if missing:
-                raise ValueError(f"compile(loss=...) names output(s) {missing} that the model does "
-                                 f"not have; its outputs are {names}.")
+                raise ValueError(
+                    f"compile(loss=...) names output(s) {missing} that the model does "
+                    f"not have; its outputs are {names}."
+                )
             fns = [losses_module.get(loss[k]) if k in loss else None for k in names]
         elif isinstance(loss, list):
             if len(loss) != n:
-                raise ValueError(f"compile(loss=[...]) has {len(loss)} losses for {n} output(s) "
-                                 f"{names}.")
+                raise ValueError(f"compile(loss=[...]) has {len(loss)} losses for {n} output(s) {names}.")
             fns = [losses_module.get(l) if l is not None else None for l in loss]
         else:
             fns = [loss] * n
@@ -182,21 +192,25 @@ class Trainer:
         else:
             weights = [float(w) for w in weights]
             if len(weights) != n:
-                raise ValueError(f"compile(loss_weights=[...]) has {len(weights)} entries for {n} "
-                                 f"output(s).")
+                raise ValueError(f"compile(loss_weights=[...]) has {len(weights)} entries for {n} output(s).")
         self._loss_fns = fns
         self._loss_factors = weights
         self._output_names = names
         # Keras logs each output's (unweighted) loss too ("o1_loss") when there are several.
-        self._output_loss_trackers = [] if n == 1 else [
-            metrics_module.Mean(name=f"{name}_loss") for name, fn in zip(names, fns) if fn is not None]
+        self._output_loss_trackers = (
+            []
+            if n == 1
+            else [metrics_module.Mean(name=f"{name}_loss") for name, fn in zip(names, fns) if fn is not None]
+        )
         for fn, leaf in zip(fns, self._output_leaves()):
             want = getattr(fn, "logits_activation", None)
-            if want and getattr(leaf, "activation_name", None) == want and \
-                    getattr(fn, "from_logits", False):
-                warnings.warn(f'"`{type(fn).__name__}` received `from_logits=True`, but the '
-                              f'`output` argument was produced by a {want} activation and thus does '
-                              f'not represent logits. Was this intended?"', stacklevel=3)
+            if want and getattr(leaf, "activation_name", None) == want and getattr(fn, "from_logits", False):
+                warnings.warn(
+                    f'"`{type(fn).__name__}` received `from_logits=True`, but the '
+                    f"`output` argument was produced by a {want} activation and thus does "
+                    f'not represent logits. Was this intended?"',
+                    stacklevel=3,
+                )
 
     def _output_leaves(self) -> list:
         """For each output, the leaf layer that computed it (looking inside nested models)."""
@@ -213,8 +227,11 @@ class Trainer:
         """Keras' TensorFlow backend computes a cross-entropy from the logits that
         a sigmoid/softmax output carries, so the loss is never clipped."""
         want = getattr(fn, "logits_activation", None)
-        return bool(want) and getattr(leaf, "activation_name", None) == want and \
-            getattr(leaf, "last_logits", None) is not None
+        return (
+            bool(want)
+            and getattr(leaf, "activation_name", None) == want
+            and getattr(leaf, "last_logits", None) is not None
+        )
 
     def compute_loss_and_grad(self, y, y_pred, sample_weight=None):
         """The total loss and ``dL/dy_pred`` for each output.
@@ -233,8 +250,9 @@ class Trainer:
         if len(ys) != len(preds):
             raise ValueError(f"The model has {len(preds)} outputs but y holds {len(ys)} targets.")
         total, grads, fused, per_output = 0.0, [], [], []
-        for fn, factor, leaf, yt, yp in zip(self._loss_fns, self._loss_factors,
-                                             self._output_leaves(), ys, preds):
+        for fn, factor, leaf, yt, yp in zip(
+            self._loss_fns, self._loss_factors, self._output_leaves(), ys, preds
+        ):
             if fn is None or yt is None:
                 grads.append(None)
                 fused.append(False)
@@ -242,14 +260,16 @@ class Trainer:
             yt = np.asarray(yt)
             use_logits = self._fused(fn, leaf)
             if use_logits:
-                value, grad = fn.value_and_grad(yt, leaf.last_logits, sample_weight=sample_weight,
-                                                from_logits=True)
+                value, grad = fn.value_and_grad(
+                    yt, leaf.last_logits, sample_weight=sample_weight, from_logits=True
+                )
             else:
                 value, grad = fn.value_and_grad(yt, yp, sample_weight=sample_weight)
             total = total + factor * value
-            per_output.append(float(value))          # Keras logs each output's loss unweighted
-            grads.append((grad * grad.dtype.type(factor) if factor != 1.0 else grad).astype(
-                yp.dtype, copy=False))
+            per_output.append(float(value))  # Keras logs each output's loss unweighted
+            grads.append(
+                (grad * grad.dtype.type(factor) if factor != 1.0 else grad).astype(yp.dtype, copy=False)
+            )
             fused.append(use_logits)
         self._last_output_losses = per_output
         if not many:
@@ -277,13 +297,20 @@ class Trainer:
 
     def _resolve_metrics(self, y):
         if self._metric_specs and not self._single_output:
-            raise ValueError("numvgg supports compile(metrics=...) on models with one output; this "
-                             f"model has {len(self.outputs)}. Compute per-output metrics from "
-                             "predict() instead.")
-        self.compiled_metrics = [metrics_module.get(m, loss=self._loss_fns[0] if self._loss_fns else
-                                                    self.loss, output_shape=self.output_shape,
-                                                    y_true_shape=np.shape(y))
-                                 for m in self._metric_specs]
+            raise ValueError(
+                "numvgg supports compile(metrics=...) on models with one output; this "
+                f"model has {len(self.outputs)}. Compute per-output metrics from "
+                "predict() instead."
+            )
+        self.compiled_metrics = [
+            metrics_module.get(
+                m,
+                loss=self._loss_fns[0] if self._loss_fns else self.loss,
+                output_shape=self.output_shape,
+                y_true_shape=np.shape(y),
+            )
+            for m in self._metric_specs
+        ]
         self._metrics_resolved = True
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None, loss=None):
@@ -328,13 +355,17 @@ class Trainer:
                         f"{layer.params[name].shape}, dtype={layer.params[name].dtype}>. This "
                         "optimizer can only be called for the variables it was originally built "
                         "with. When working with a new set of variables, you should recreate a "
-                        "new optimizer instance.")
+                        "new optimizer instance."
+                    )
         elif plan.slots:
             self.optimizer.build(plan.variables)
         if self._cache_features:
             k = frozen_prefix(self, plan.trained)
-            keep = self._frozen_features if (self._frozen_features is not None and
-                                             self._frozen_features.n_nodes == k) else None
+            keep = (
+                self._frozen_features
+                if (self._frozen_features is not None and self._frozen_features.n_nodes == k)
+                else None
+            )
             self._frozen_features = keep or (FrozenFeatureCache(self, k) if k else None)
         return plan
 
@@ -387,8 +418,10 @@ class Trainer:
         first_pred = y_pred if self._single_output else y_pred[0]
         first_y = y if self._single_output else y[0]
         if np.shape(first_y)[0] != first_pred.shape[0]:
-            raise ShapeError(f"Inputs and targets have different batch sizes: x gives "
-                             f"{first_pred.shape[0]} predictions but y has {np.shape(first_y)[0]} rows.")
+            raise ShapeError(
+                f"Inputs and targets have different batch sizes: x gives "
+                f"{first_pred.shape[0]} predictions but y has {np.shape(first_y)[0]} rows."
+            )
 
     def _check_batch(self, x, y, where):
         """A dataset's batch: numbers, the model's shape, finite (arrays are checked whole, once)."""
@@ -405,16 +438,20 @@ class Trainer:
         if self._nonfinite_loss_warned:
             return
         self._nonfinite_loss_warned = True
-        cause = diagnose_nonfinite_loss(self, y_pred, self._output_logits(),
-                                        self._learning_rate_value()).message
-        warnings.warn(f"{where}: the loss of this batch is {float(loss_value)}; {cause}. Training "
-                      "goes on as in Keras; add numvgg.callbacks.TerminateOnNaN() to stop at the "
-                      "first such batch.", RuntimeWarning, stacklevel=4)
+        cause = diagnose_nonfinite_loss(
+            self, y_pred, self._output_logits(), self._learning_rate_value()
+        ).message
+        warnings.warn(
+            f"{where}: the loss of this batch is {float(loss_value)}; {cause}. Training "
+            "goes on as in Keras; add numvgg.callbacks.TerminateOnNaN() to stop at the "
+            "first such batch.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def _watch_divergence(self, loss_value, where):
         """numvgg's check, not Keras': a finite loss that grew 1000x past the first batch's."""
-        found = self._divergence.update(loss_value, self, self._output_logits(),
-                                        self._learning_rate_value())
+        found = self._divergence.update(loss_value, self, self._output_logits(), self._learning_rate_value())
         if found is not None:
             warnings.warn(f"{where}: {found.message}", RuntimeWarning, stacklevel=4)
 
@@ -435,14 +472,19 @@ class Trainer:
         if x is None or not checks.is_array_data(x):
             return x, y, False
         several_in = self.built and not self._single_input and isinstance(x, (list, tuple))
-        x = [checks.as_sample_array(a, f"x[{i}]") for i, a in enumerate(x)] if several_in \
+        x = (
+            [checks.as_sample_array(a, f"x[{i}]") for i, a in enumerate(x)]
+            if several_in
             else checks.as_sample_array(x, "x")
+        )
         if self.built and not several_in:
             checks.check_input_shape(self, x, call)
         if y is None and need_targets:
             name = call.split("(")[0]
-            raise ValueError(f"{call}: y is missing. With arrays, pass the targets too: "
-                             f"{name}(x, y, ...); or pass a dataset of (x, y) batches as x.")
+            raise ValueError(
+                f"{call}: y is missing. With arrays, pass the targets too: "
+                f"{name}(x, y, ...); or pass a dataset of (x, y) batches as x."
+            )
         if y is not None:
             y = self._targets_as_arrays(y, call)
         if finite:
@@ -458,14 +500,19 @@ class Trainer:
         if isinstance(y, dict):
             unknown = sorted(set(y) - set(names))
             if unknown:
-                raise ValueError(f"{call}: y names output(s) {unknown} that the model does not have; "
-                                 f"its outputs are {names}.")
+                raise ValueError(
+                    f"{call}: y names output(s) {unknown} that the model does not have; "
+                    f"its outputs are {names}."
+                )
             y = [y.get(name) for name in names]
         if not isinstance(y, (list, tuple)) or len(y) != len(names):
-            raise ValueError(f"{call}: the model has {len(names)} outputs {names}; pass y as a list "
-                             f"of {len(names)} arrays (or a dict keyed by those names).")
-        return [None if a is None else checks.as_sample_array(a, f"y[{i}] ({names[i]})")
-                for i, a in enumerate(y)]
+            raise ValueError(
+                f"{call}: the model has {len(names)} outputs {names}; pass y as a list "
+                f"of {len(names)} arrays (or a dict keyed by those names)."
+            )
+        return [
+            None if a is None else checks.as_sample_array(a, f"y[{i}] ({names[i]})") for i, a in enumerate(y)
+        ]
 
     # -- public batch API ------------------------------------------------------
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
@@ -507,8 +554,12 @@ class Trainer:
         after the last epoch trained.
         """
         training_state.save_training_state(
-            filepath, self, optimizer=self.optimizer if self.compiled else None,
-            trained_weights=self._train_vars, progress=self.training_progress)
+            filepath,
+            self,
+            optimizer=self.optimizer if self.compiled else None,
+            trained_weights=self._train_vars,
+            progress=self.training_progress,
+        )
 
     def load_training_state(self, filepath) -> int:
         """Restore what :meth:`save_training_state` wrote; returns the epoch to
@@ -526,8 +577,11 @@ class Trainer:
                 optimizer (nothing is changed then).
         """
         progress = training_state.load_training_state(
-            filepath, self, optimizer=self.optimizer if self.compiled else None,
-            trained_weights=self._train_vars)
+            filepath,
+            self,
+            optimizer=self.optimizer if self.compiled else None,
+            trained_weights=self._train_vars,
+        )
         self.training_progress = progress
         self._pending_resume = progress
         return progress.epoch
@@ -542,15 +596,32 @@ class Trainer:
                 f"load_training_state() restored the state at epoch {resume.epoch} (0-based; "
                 f"{resume.step} batch(es) of it done) but fit() starts at initial_epoch="
                 f"{initial_epoch}. Pass initial_epoch={resume.epoch} (what load_training_state "
-                "returned) to continue where the saved run stopped.", stacklevel=3)
+                "returned) to continue where the saved run stopped.",
+                stacklevel=3,
+            )
             return 0
         return resume.step
 
     # -- fit / evaluate / predict -------------------------------------------------
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None, validation_freq=1):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch=0,
+        steps_per_epoch=None,
+        validation_steps=None,
+        validation_batch_size=None,
+        validation_freq=1,
+    ):
         """Train for ``epochs`` epochs, as ``keras.Model.fit``; returns a ``History``.
 
         ``x`` is an array (with ``y``) or a dataset / generator of ``(x, y)``
@@ -562,48 +633,74 @@ class Trainer:
         raises ``KeyboardInterrupt``; ``model.history`` holds the epochs done.
         """
         from ..callbacks import CallbackList, History
+
         self._assert_compiled("fit")
         if isinstance(validation_data, list) and len(validation_data) in (2, 3):
-            validation_data = tuple(validation_data)          # Keras reads a list as a tuple
-        checks.check_fit_arguments(epochs, initial_epoch, validation_split, validation_freq,
-                                   validation_data)
+            validation_data = tuple(validation_data)  # Keras reads a list as a tuple
+        checks.check_fit_arguments(epochs, initial_epoch, validation_split, validation_freq, validation_data)
         x, y, arrays = self._checked_arrays(x, y, "fit()")
         if sample_weight is not None:
             if not arrays:
-                raise ValueError("`sample_weight` argument is not supported when using a dataset or "
-                                 "generator: yield (x, y, sample_weight) batches instead.")
+                raise ValueError(
+                    "`sample_weight` argument is not supported when using a dataset or "
+                    "generator: yield (x, y, sample_weight) batches instead."
+                )
             sample_weight = check_sample_weight(sample_weight, num_samples(x))
         if class_weight is not None:
-            class_weight = check_class_weight(class_weight, num_classes_of(self.output_shape)
-                                              if self.built else None)
+            class_weight = check_class_weight(
+                class_weight, num_classes_of(self.output_shape) if self.built else None
+            )
         if validation_split and validation_data is None:
             if sample_weight is not None:
                 cut = num_samples(x) - num_samples(split_validation(x, y, validation_split)[1][0])
                 sample_weight = sample_weight[:cut]
             (x, y), validation_data = split_validation(x, y, validation_split)
         if isinstance(validation_data, tuple):
-            vx, vy, _ = self._checked_arrays(validation_data[0], validation_data[1],
-                                             "fit(validation_data=...)")
+            vx, vy, _ = self._checked_arrays(
+                validation_data[0], validation_data[1], "fit(validation_data=...)"
+            )
             validation_data = (vx, vy) if len(validation_data) == 2 else (vx, vy, validation_data[2])
-        checks.check_validation_data(self, validation_data)           # issue 15: before step 1
+        checks.check_validation_data(self, validation_data)  # issue 15: before step 1
         self._bce_unchecked = getattr(self.loss, "name", None) == "binary_crossentropy"
         if arrays and y is not None and self._bce_unchecked:
             checks.check_binary_targets(y, "fit()")
             self._bce_unchecked = False
-        train_iter = EpochIterator(x, y, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
-                                   shuffle=shuffle, sample_weight=sample_weight)
+        train_iter = EpochIterator(
+            x,
+            y,
+            batch_size=batch_size,
+            steps_per_epoch=steps_per_epoch,
+            shuffle=shuffle,
+            sample_weight=sample_weight,
+        )
         verbose = 1 if verbose == "auto" else verbose
-        cbks = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
-            callbacks, add_history=True, add_progbar=verbose != 0, model=self, verbose=verbose,
-            epochs=epochs, steps=train_iter.num_batches)
+        cbks = (
+            callbacks
+            if isinstance(callbacks, CallbackList)
+            else CallbackList(
+                callbacks,
+                add_history=True,
+                add_progbar=verbose != 0,
+                model=self,
+                verbose=verbose,
+                epochs=epochs,
+                steps=train_iter.num_batches,
+            )
+        )
         self.stop_training = False
         self._nonfinite_loss_warned = False
         self._divergence = DivergenceMonitor()
-        run = _FitRun(epochs=epochs, steps=train_iter.num_batches, check_batches=not arrays,
-                      validation_data=validation_data, validation_steps=validation_steps,
-                      validation_batch_size=validation_batch_size or batch_size,
-                      validation_freq=validation_freq, class_weight=class_weight,
-                      signature=self._fit_signature(x, y, arrays, batch_size or 32))
+        run = _FitRun(
+            epochs=epochs,
+            steps=train_iter.num_batches,
+            check_batches=not arrays,
+            validation_data=validation_data,
+            validation_steps=validation_steps,
+            validation_batch_size=validation_batch_size or batch_size,
+            validation_freq=validation_freq,
+            class_weight=class_weight,
+            signature=self._fit_signature(x, y, arrays, batch_size or 32),
+        )
         with InterruptGuard() as guard:
             try:
                 epoch_logs = self._fit_epochs(run, cbks, guard, train_iter, initial_epoch)
@@ -618,16 +715,16 @@ class Trainer:
     def _fit_signature(self, x, y, arrays, batch_size):
         """What Keras' fit traces on: the batches' shape signature (see :mod:`.train_plan`)."""
         if not arrays:
-            return (None,)          # one trace per compile for datasets and generators
+            return (None,)  # one trace per compile for datasets and generators
         return train_plan.fit_signature(num_samples(x), batch_size, x, y)
 
     def _fit_epochs(self, run, cbks, guard, train_iter, initial_epoch):
         """The epoch loop of :meth:`fit`; returns the last epoch's logs."""
         cbks.on_train_begin()
-        if self._initial_epoch is not None:              # BackupAndRestore restored a state
+        if self._initial_epoch is not None:  # BackupAndRestore restored a state
             initial_epoch, self._initial_epoch = self._initial_epoch, None
         skip = self._resume_point(initial_epoch)
-        guard.training_started = True                    # from here on, a state is worth saving
+        guard.training_started = True  # from here on, a state is worth saving
         epoch_logs = {}
         plan = None
         for epoch in range(initial_epoch, run.epochs):
@@ -637,36 +734,47 @@ class Trainer:
             self.training_progress = training_state.TrainingProgress(epoch, skip, nv_random.get_state())
             cbks.on_epoch_begin(epoch)
             for step, (xb, yb, swb) in train_iter.enumerate_epoch():
-                if step < skip:                          # trained before the state was saved
+                if step < skip:  # trained before the state was saved
                     continue
                 where = f"fit(): epoch {epoch + 1}/{run.epochs}, step {step + 1}/{run.steps or '?'}"
                 if run.check_batches:
                     xb, yb = self._check_batch(xb, yb, where)
-                    if self._bce_unchecked and yb is not None:   # until the first warning
+                    if self._bce_unchecked and yb is not None:  # until the first warning
                         self._bce_unchecked = not checks.check_binary_targets(yb, where)
                 cbks.on_train_batch_begin(step)
                 with guard.step():
-                    if plan is None or self._run_eagerly:    # Keras traces fit's step once
+                    if plan is None or self._run_eagerly:  # Keras traces fit's step once
                         plan = self._trace("fit", run.signature)
                     swb = batch_sample_weight(yb, swb, run.class_weight)
                     self._plan, self._where = plan, where
-                    logs = self.train_step((xb, yb, swb))      # straight in: no helper frame
+                    logs = self.train_step((xb, yb, swb))  # straight in: no helper frame
                     self.training_progress = training_state.TrainingProgress(
-                        epoch, step + 1, self.training_progress.shuffle_state)
+                        epoch, step + 1, self.training_progress.shuffle_state
+                    )
                 cbks.on_train_batch_end(step, logs)
                 guard.raise_if_pending()
                 if self.stop_training:
                     break
-            if train_iter.ran_out:                        # no batch: no loss to log (issue 15)
+            if train_iter.ran_out:  # no batch: no loss to log (issue 15)
                 break
             skip = 0
             epoch_logs = self._logs()
             if run.validation_data is not None and (epoch + 1) % run.validation_freq == 0:
-                vx, vy, vsw = unpack_batch(run.validation_data) \
-                    if isinstance(run.validation_data, tuple) else (run.validation_data, None, None)
-                val_logs = self.evaluate(vx, vy, batch_size=run.validation_batch_size, sample_weight=vsw,
-                                         steps=run.validation_steps, callbacks=cbks,
-                                         return_dict=True, verbose=0)
+                vx, vy, vsw = (
+                    unpack_batch(run.validation_data)
+                    if isinstance(run.validation_data, tuple)
+                    else (run.validation_data, None, None)
+                )
+                val_logs = self.evaluate(
+                    vx,
+                    vy,
+                    batch_size=run.validation_batch_size,
+                    sample_weight=vsw,
+                    steps=run.validation_steps,
+                    callbacks=cbks,
+                    return_dict=True,
+                    verbose=0,
+                )
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             self.training_progress = training_state.TrainingProgress(epoch + 1, 0, nv_random.get_state())
             cbks.on_epoch_end(epoch, epoch_logs)
@@ -677,16 +785,21 @@ class Trainer:
     def _after_interrupt(self, cbks, guard, interrupt, epochs, steps):
         """Ctrl-C reached fit: let callbacks save a consistent state, explain, re-raise."""
         if not guard.training_started:
-            interrupt.add_note("numvgg: fit() was interrupted before its first epoch started; "
-                               "nothing was saved.")
+            interrupt.add_note(
+                "numvgg: fit() was interrupted before its first epoch started; nothing was saved."
+            )
             return
         progress = self.training_progress
-        at = (f"epoch {progress.epoch + 1}/{epochs}, after {progress.step}/{steps or '?'} batch(es)"
-              if progress is not None else "before the first epoch")
+        at = (
+            f"epoch {progress.epoch + 1}/{epochs}, after {progress.step}/{steps or '?'} batch(es)"
+            if progress is not None
+            else "before the first epoch"
+        )
         if guard.torn:
             interrupt.add_note(
                 f"numvgg: fit() was interrupted inside a training step ({at}); the weights may be "
-                "half-updated, so no callback was asked to save them. Files saved earlier are intact.")
+                "half-updated, so no callback was asked to save them. Files saved earlier are intact."
+            )
             return
         saved = []
         for callback in cbks.callbacks:
@@ -695,23 +808,45 @@ class Trainer:
                 hook(self._logs())
                 saved.append(type(callback).__name__)
         what = f"; {', '.join(saved)} saved the training state" if saved else ""
-        interrupt.add_note(f"numvgg: fit() stopped cleanly at {at}{what}. model.history holds the "
-                           "epochs completed.")
+        interrupt.add_note(
+            f"numvgg: fit() stopped cleanly at {at}{what}. model.history holds the epochs completed."
+        )
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 steps=None, callbacks=None, return_dict=False):
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        steps=None,
+        callbacks=None,
+        return_dict=False,
+    ):
         """Loss and metrics over the data (sample-weighted means, as Keras)."""
         from ..callbacks import CallbackList
+
         self._assert_compiled("evaluate")
         x, y, arrays = self._checked_arrays(x, y, "evaluate()")
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, num_samples(x))
-        it = EpochIterator(x, y, batch_size=batch_size, steps_per_epoch=steps, shuffle=False,
-                           sample_weight=sample_weight)
+        it = EpochIterator(
+            x, y, batch_size=batch_size, steps_per_epoch=steps, shuffle=False, sample_weight=sample_weight
+        )
         verbose = 1 if verbose == "auto" else verbose
-        cbks = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
-            callbacks, add_history=False, add_progbar=verbose != 0, model=self, verbose=verbose,
-            epochs=1, steps=it.num_batches)
+        cbks = (
+            callbacks
+            if isinstance(callbacks, CallbackList)
+            else CallbackList(
+                callbacks,
+                add_history=False,
+                add_progbar=verbose != 0,
+                model=self,
+                verbose=verbose,
+                epochs=1,
+                steps=it.num_batches,
+            )
+        )
         self.reset_metrics()
         cbks.on_test_begin()
         logs = {}
@@ -721,7 +856,7 @@ class Trainer:
             cbks.on_test_batch_begin(step)
             logs = self.test_step((xb, yb, swb))
             cbks.on_test_batch_end(step, logs)
-        logs = self._logs() if not it.ran_out else no_sample_logs(self._logs())   # issue 15
+        logs = self._logs() if not it.ran_out else no_sample_logs(self._logs())  # issue 15
         cbks.on_test_end(logs)
         return logs if return_dict else self._flatten_logs(logs)
 
@@ -730,18 +865,33 @@ class Trainer:
         A dataset's targets, if any, are ignored. NaN or inf in array inputs
         gets a warning naming the samples (their outputs will not be finite)."""
         from ..callbacks import CallbackList
+
         x, _, arrays = self._checked_arrays(x, None, "predict()", need_targets=False, finite=False)
-        for name, a in (_named_arrays("x", x) if arrays else []):
+        for name, a in _named_arrays("x", x) if arrays else []:
             report = checks.nonfinite_report(a, name)
             if report:
-                warnings.warn(f"predict(): {report}; their predictions will not be finite.",
-                              RuntimeWarning, stacklevel=2)
-        it = EpochIterator(x, None, batch_size=batch_size, steps_per_epoch=steps, shuffle=False,
-                           need_targets=False)
+                warnings.warn(
+                    f"predict(): {report}; their predictions will not be finite.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        it = EpochIterator(
+            x, None, batch_size=batch_size, steps_per_epoch=steps, shuffle=False, need_targets=False
+        )
         verbose = 1 if verbose == "auto" else verbose
-        cbks = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
-            callbacks, add_history=False, add_progbar=verbose != 0, model=self, verbose=verbose,
-            epochs=1, steps=it.num_batches)
+        cbks = (
+            callbacks
+            if isinstance(callbacks, CallbackList)
+            else CallbackList(
+                callbacks,
+                add_history=False,
+                add_progbar=verbose != 0,
+                model=self,
+                verbose=verbose,
+                epochs=1,
+                steps=it.num_batches,
+            )
+        )
         cbks.on_predict_begin()
         outputs = []
         for step, (xb, _, _) in it.enumerate_epoch():
@@ -761,15 +911,16 @@ class Trainer:
 
 class _FitRun(NamedTuple):
     """What stays fixed during one ``fit`` call."""
+
     epochs: int
     steps: int | None
-    check_batches: bool          # a dataset's batches are checked one by one; arrays were checked whole
+    check_batches: bool  # a dataset's batches are checked one by one; arrays were checked whole
     validation_data: object
     validation_steps: int | None
     validation_batch_size: int | None
     validation_freq: int
-    class_weight: dict | None    # weights the training batches only, never the validation data
-    signature: tuple             # what Keras' fit traces on (see train_plan.fit_signature)
+    class_weight: dict | None  # weights the training batches only, never the validation data
+    signature: tuple  # what Keras' fit traces on (see train_plan.fit_signature)
 
 
 def _named_arrays(name, value) -> list:

@@ -4,6 +4,7 @@ Each ``*_forward(x)`` returns ``(out, cache)`` and ``*_backward(dout, cache)``
 returns ``dx``. Caches hold only what the derivative needs: the ReLU mask,
 the sigmoid / tanh / softmax *output* (their derivatives are written in it).
 """
+
 from __future__ import annotations
 
 import numpy as np

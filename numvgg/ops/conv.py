@@ -42,9 +42,10 @@ kernel uses ``'kernel_rows'`` at stride 1 and ``'im2col'`` otherwise;
 ``'kernel_rows'`` at stride > 1 uses ``'im2col'``. The cache records the path
 that ran, and ``conv2d_backward`` follows it.
 """
+
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -57,23 +58,23 @@ _CHUNK_BYTES = 64 * 2**20
 class ConvCache(NamedTuple):
     """What ``conv2d_backward`` needs: the (unpadded) input, the kernel, and
     the geometry. ``cols`` is *not* kept; backward rebuilds it chunk by chunk."""
-    x: np.ndarray            # (N, H, W, C)
-    kernel: np.ndarray       # (KH, KW, C, F)
-    strides: tuple[int, int]
-    pads: tuple[int, int, int, int]   # (top, bottom, left, right)
 
-    algorithm = "im2col"              # the path the forward took; backward follows it
+    x: np.ndarray  # (N, H, W, C)
+    kernel: np.ndarray  # (KH, KW, C, F)
+    strides: tuple[int, int]
+    pads: tuple[int, int, int, int]  # (top, bottom, left, right)
 
 
 class FastConvCache(NamedTuple):
     """:class:`ConvCache` of the stride-1 paths: the same four fields (so
     ``cache[:4]`` reads like im2col's), plus the path that ran and the layer's
     :class:`~numvgg.ops.winograd.KernelTransforms` (or ``None``)."""
-    x: np.ndarray            # (N, H, W, C)
-    kernel: np.ndarray       # (KH, KW, C, F)
+
+    x: np.ndarray  # (N, H, W, C)
+    kernel: np.ndarray  # (KH, KW, C, F)
     strides: tuple[int, int]
     pads: tuple[int, int, int, int]
-    algorithm: str           # 'kernel_rows', 'winograd2' or 'winograd4'
+    algorithm: str  # 'kernel_rows', 'winograd2' or 'winograd4'
     transforms: object = None
 
 
@@ -108,7 +109,7 @@ def pad_input(x: np.ndarray, pads) -> np.ndarray:
         return x
     n, h, w, c = x.shape
     xp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
-    xp[:, top:top + h, left:left + w, :] = x    # explicit ends: correct even when a pad is 0
+    xp[:, top : top + h, left : left + w, :] = x  # explicit ends: correct even when a pad is 0
     return xp
 
 
@@ -130,8 +131,10 @@ def im2col(x_padded: np.ndarray, kh: int, kw: int, strides=(1, 1)) -> np.ndarray
     # One strided slice per kernel offset: KH*KW copies instead of a loop over pixels.
     for i in range(kh):
         for j in range(kw):
-            cols[:, :, :, i, j, :] = x_padded[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
-    return cols.reshape(n * oh * ow, kh * kw * c)            # (N*OH*OW, KH*KW*C)
+            cols[:, :, :, i, j, :] = x_padded[
+                :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :
+            ]
+    return cols.reshape(n * oh * ow, kh * kw * c)  # (N*OH*OW, KH*KW*C)
 
 
 def col2im(cols: np.ndarray, padded_shape, kh: int, kw: int, strides=(1, 1)) -> np.ndarray:
@@ -148,11 +151,13 @@ def col2im(cols: np.ndarray, padded_shape, kh: int, kw: int, strides=(1, 1)) -> 
     n, hp, wp, c = padded_shape
     oh = (hp - kh) // sh + 1
     ow = (wp - kw) // sw + 1
-    patches = cols.reshape(n, oh, ow, kh, kw, c)             # (N, OH, OW, KH, KW, C)
+    patches = cols.reshape(n, oh, ow, kh, kw, c)  # (N, OH, OW, KH, KW, C)
     x_padded = np.zeros(padded_shape, dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            x_padded[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :] += patches[:, :, :, i, j, :]
+            x_padded[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :] += patches[
+                :, :, :, i, j, :
+            ]
     return x_padded
 
 
@@ -203,9 +208,15 @@ def conv_path(algorithm, x_shape, kernel_shape, strides) -> str:
     return name
 
 
-def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
-                   strides=(1, 1), padding: str = "same", algorithm: str | None = None,
-                   transforms=None):
+def conv2d_forward(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    bias: np.ndarray | None,
+    strides=(1, 1),
+    padding: str = "same",
+    algorithm: str | None = None,
+    transforms=None,
+):
     """Convolve NHWC ``x`` with an HWIO ``kernel`` (cross-correlation, as Keras).
 
     Args:
@@ -229,20 +240,21 @@ def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
     n, h, w, c = x.shape
     kh, kw, kc, f = kernel.shape
     if kc != c:
-        raise ValueError(f"conv2d: input has {c} channels but the kernel expects {kc} "
-                         f"(x {x.shape}, kernel {kernel.shape})")
+        raise ValueError(
+            f"conv2d: input has {c} channels but the kernel expects {kc} (x {x.shape}, kernel {kernel.shape})"
+        )
     pads = conv_pads(h, w, kh, kw, strides, padding)
     oh = conv_output_size(h, kh, strides[0], padding)
     ow = conv_output_size(w, kw, strides[1], padding)
     path = conv_path(algorithm, x.shape, kernel.shape, strides)
     if path == "im2col":
         out = np.empty((n, oh, ow, f), dtype=np.result_type(x, kernel))
-        out_rows = out.reshape(n * oh * ow, f)               # (N*OH*OW, F) view into out
+        out_rows = out.reshape(n * oh * ow, f)  # (N*OH*OW, F) view into out
         rows_per_image = oh * ow
-        w_mat = kernel.reshape(kh * kw * c, f)               # (KH*KW*C, F)
+        w_mat = kernel.reshape(kh * kw * c, f)  # (KH*KW*C, F)
         for b in _batch_chunks(n, rows_per_image * kh * kw * c * x.itemsize):
-            cols = im2col(pad_input(x[b], pads), kh, kw, strides)   # (n_b*OH*OW, KH*KW*C)
-            np.matmul(cols, w_mat, out=out_rows[b.start * rows_per_image:b.stop * rows_per_image])
+            cols = im2col(pad_input(x[b], pads), kh, kw, strides)  # (n_b*OH*OW, KH*KW*C)
+            np.matmul(cols, w_mat, out=out_rows[b.start * rows_per_image : b.stop * rows_per_image])
         if bias is not None:
             out += bias
     else:
@@ -252,8 +264,9 @@ def conv2d_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
     return out, FastConvCache(x, kernel, strides, pads, path, transforms)
 
 
-def stride1_conv(x: np.ndarray, kernel: np.ndarray, pads, out_hw, path: str,
-                 transforms=None, flipped_of=None, bias=None) -> np.ndarray:
+def stride1_conv(
+    x: np.ndarray, kernel: np.ndarray, pads, out_hw, path: str, transforms=None, flipped_of=None, bias=None
+) -> np.ndarray:
     """Stride-1 correlation of ``x`` with ``kernel`` and explicit ``pads``, plus
     ``bias`` if given, by ``path`` (``'kernel_rows'``, ``'winograd2'`` or
     ``'winograd4'``). The bias is added piece by piece on the thread pool,
@@ -269,8 +282,9 @@ def stride1_conv(x: np.ndarray, kernel: np.ndarray, pads, out_hw, path: str,
     """
     from . import winograd  # winograd imports this module
     from .parallel import parallel_map
+
     if path.startswith("winograd"):
-        m = int(path[len("winograd"):])
+        m = int(path[len("winograd") :])
         if transforms is None:
             u = winograd.transform_kernel(kernel, m)
         elif flipped_of is not None:
@@ -279,26 +293,28 @@ def stride1_conv(x: np.ndarray, kernel: np.ndarray, pads, out_hw, path: str,
             u = transforms.get(kernel, m)
         return winograd.conv2d_winograd(x, u, pads, out_hw, m, bias=bias)
     if path != "kernel_rows":
-        raise ValueError(f"stride1_conv: unknown path {path!r}; valid: 'kernel_rows', "
-                         "'winograd2', 'winograd4'")
+        raise ValueError(
+            f"stride1_conv: unknown path {path!r}; valid: 'kernel_rows', 'winograd2', 'winograd4'"
+        )
     n = x.shape[0]
     oh, ow = out_hw
     f = kernel.shape[3]
     out = np.empty((n, oh, ow, f), dtype=np.result_type(x, kernel))
-    out_rows = out.reshape(n, oh * ow, f)                    # (N, OH*OW, F) view into out
+    out_rows = out.reshape(n, oh * ow, f)  # (N, OH*OW, F) view into out
 
     def one_image(i):
         tmp = np.empty((oh * ow, f), dtype=out.dtype)
-        _conv_by_kernel_rows(pad_input(x[i:i + 1], pads)[0], kernel, oh, ow, out_rows[i], tmp)
+        _conv_by_kernel_rows(pad_input(x[i : i + 1], pads)[0], kernel, oh, ow, out_rows[i], tmp)
         if bias is not None:
             out_rows[i] += bias
 
-    parallel_map(one_image, range(n))                        # images on the thread pool
+    parallel_map(one_image, range(n))  # images on the thread pool
     return out
 
 
-def _conv_by_kernel_rows(xp: np.ndarray, kernel: np.ndarray, oh: int, ow: int,
-                         dst: np.ndarray, tmp: np.ndarray) -> None:
+def _conv_by_kernel_rows(
+    xp: np.ndarray, kernel: np.ndarray, oh: int, ow: int, dst: np.ndarray, tmp: np.ndarray
+) -> None:
     """One padded image, stride 1: ``dst = im2col(xp) @ kernel`` without building im2col.
 
     Full im2col copies each pixel ``KH*KW`` times. Here ``r`` holds, at every
@@ -312,11 +328,11 @@ def _conv_by_kernel_rows(xp: np.ndarray, kernel: np.ndarray, oh: int, ow: int,
         dst: ``(OH*OW, F)``, written; tmp: ``(OH*OW, F)`` scratch.
     """
     kh, kw, c, f = kernel.shape
-    r = _kernel_row_patches(xp, kw, ow)                      # (Hp, OW*KW*C)
-    k_rows = kernel.reshape(kh, kw * c, f)                   # (KH, KW*C, F)
+    r = _kernel_row_patches(xp, kw, ow)  # (Hp, OW*KW*C)
+    k_rows = kernel.reshape(kh, kw * c, f)  # (KH, KW*C, F)
     np.matmul(r[0:oh].reshape(oh * ow, kw * c), k_rows[0], out=dst)
     for i in range(1, kh):
-        np.matmul(r[i:i + oh].reshape(oh * ow, kw * c), k_rows[i], out=tmp)
+        np.matmul(r[i : i + oh].reshape(oh * ow, kw * c), k_rows[i], out=tmp)
         dst += tmp
 
 
@@ -326,8 +342,8 @@ def _kernel_row_patches(xp: np.ndarray, kw: int, ow: int) -> np.ndarray:
     hp, _, c = xp.shape
     r = np.empty((hp, ow, kw, c), dtype=xp.dtype)
     for j in range(kw):
-        r[:, :, j, :] = xp[:, j:j + ow, :]
-    return r.reshape(hp, ow * kw * c)                        # (Hp, OW*KW*C)
+        r[:, :, j, :] = xp[:, j : j + ow, :]
+    return r.reshape(hp, ow * kw * c)  # (Hp, OW*KW*C)
 
 
 def kernel_grad_by_rows(x: np.ndarray, dout: np.ndarray, kernel_shape, pads) -> np.ndarray:
@@ -342,16 +358,17 @@ def kernel_grad_by_rows(x: np.ndarray, dout: np.ndarray, kernel_shape, pads) -> 
         ``(KH, KW, C, F)``.
     """
     from .parallel import PIECES, parallel_map, split
+
     kh, kw, c, f = kernel_shape
     n, oh, ow, _ = dout.shape
 
-    def images(part):                                        # one partial sum per group of images
-        dk = np.zeros((kh, kw * c, f), dtype=np.result_type(x, dout))   # (KH, KW*C, F)
+    def images(part):  # one partial sum per group of images
+        dk = np.zeros((kh, kw * c, f), dtype=np.result_type(x, dout))  # (KH, KW*C, F)
         for b in range(part.start, part.stop):
-            r = _kernel_row_patches(pad_input(x[b:b + 1], pads)[0], kw, ow)   # (Hp, OW*KW*C)
-            d_rows = dout[b].reshape(oh * ow, f)             # (OH*OW, F)
+            r = _kernel_row_patches(pad_input(x[b : b + 1], pads)[0], kw, ow)  # (Hp, OW*KW*C)
+            d_rows = dout[b].reshape(oh * ow, f)  # (OH*OW, F)
             for i in range(kh):
-                dk[i] += r[i:i + oh].reshape(oh * ow, kw * c).T @ d_rows
+                dk[i] += r[i : i + oh].reshape(oh * ow, kw * c).T @ d_rows
         return dk
 
     # The groups are fixed (parallel.PIECES), and summed in order: the same
@@ -363,8 +380,9 @@ def kernel_grad_by_rows(x: np.ndarray, dout: np.ndarray, kernel_shape, pads) -> 
     return dk.reshape(kernel_shape)
 
 
-def stride1_input_grad(dout: np.ndarray, kernel: np.ndarray, pads, x_hw, path: str,
-                       transforms=None) -> np.ndarray:
+def stride1_input_grad(
+    dout: np.ndarray, kernel: np.ndarray, pads, x_hw, path: str, transforms=None
+) -> np.ndarray:
     """``dx`` of a stride-1 convolution, as a convolution itself.
 
     ``out[r] = sum_i xp[r + i] k[i]`` sends ``dout[r] * k[i]`` to padded pixel
@@ -379,13 +397,14 @@ def stride1_input_grad(dout: np.ndarray, kernel: np.ndarray, pads, x_hw, path: s
     """
     kh, kw = kernel.shape[:2]
     top, bottom, left, right = pads
-    flipped = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))   # (KH, KW, F, C)
+    flipped = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))  # (KH, KW, F, C)
     back_pads = (kh - 1 - top, kh - 1 - bottom, kw - 1 - left, kw - 1 - right)
     return stride1_conv(dout, flipped, back_pads, x_hw, path, transforms, flipped_of=kernel)
 
 
-def conv2d_backward(dout: np.ndarray, cache: ConvCache, need_input_grad: bool = True,
-                    need_weight_grads: bool = True):
+def conv2d_backward(
+    dout: np.ndarray, cache: ConvCache, need_input_grad: bool = True, need_weight_grads: bool = True
+):
     """Gradients of :func:`conv2d_forward`.
 
     With ``cols = im2col(x)`` and ``out = cols @ W``:
@@ -402,19 +421,22 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, need_input_grad: bool = 
         ``(F,)``; an entry is ``None`` when not asked for.
     """
     x, kernel, strides, pads = cache[:4]
-    path = getattr(cache, "algorithm", "im2col")     # a student's 4-field ConvCache: im2col
+    path = getattr(cache, "algorithm", "im2col")  # a student's 4-field ConvCache: im2col
     if path != "im2col":
-        transforms = cache.transforms
-        dx = stride1_input_grad(dout, kernel, pads, x.shape[1:3], path, transforms) \
-            if need_input_grad else None
+        transforms = cast(FastConvCache, cache).transforms
+        dx = (
+            stride1_input_grad(dout, kernel, pads, x.shape[1:3], path, transforms)
+            if need_input_grad
+            else None
+        )
         dkernel = kernel_grad_by_rows(x, dout, kernel.shape, pads) if need_weight_grads else None
         dbias = dout.sum(axis=(0, 1, 2)) if need_weight_grads else None
         return dx, dkernel, dbias
     n, h, w, c = x.shape
     kh, kw, _, f = kernel.shape
     _, oh, ow, _ = dout.shape
-    w_mat = kernel.reshape(kh * kw * c, f)                   # (KH*KW*C, F)
-    dout_rows = dout.reshape(n * oh * ow, f)                 # (N*OH*OW, F)
+    w_mat = kernel.reshape(kh * kw * c, f)  # (KH*KW*C, F)
+    dout_rows = dout.reshape(n * oh * ow, f)  # (N*OH*OW, F)
     top, bottom, left, right = pads
     padded_shape_hw = (h + top + bottom, w + left + right)
 
@@ -422,15 +444,15 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, need_input_grad: bool = 
     dw_mat = np.zeros_like(w_mat) if need_weight_grads else None
     rows_per_image = oh * ow
     for b in _batch_chunks(n, rows_per_image * kh * kw * c * x.itemsize):
-        d_rows = dout_rows[b.start * rows_per_image:b.stop * rows_per_image]
-        if need_weight_grads:
+        d_rows = dout_rows[b.start * rows_per_image : b.stop * rows_per_image]
+        if dw_mat is not None:
             cols = im2col(pad_input(x[b], pads), kh, kw, strides)
-            dw_mat += cols.T @ d_rows                        # (KH*KW*C, F)
-        if need_input_grad:
-            dcols = d_rows @ w_mat.T                         # (n_b*OH*OW, KH*KW*C)
+            dw_mat += cols.T @ d_rows  # (KH*KW*C, F)
+        if dx is not None:
+            dcols = d_rows @ w_mat.T  # (n_b*OH*OW, KH*KW*C)
             dxp = col2im(dcols, (b.stop - b.start, *padded_shape_hw, c), kh, kw, strides)
-            dx[b] = dxp[:, top:top + h, left:left + w, :]    # drop the padding
-    dkernel = dw_mat.reshape(kernel.shape) if need_weight_grads else None
+            dx[b] = dxp[:, top : top + h, left : left + w, :]  # drop the padding
+    dkernel = dw_mat.reshape(kernel.shape) if dw_mat is not None else None
     dbias = dout_rows.sum(axis=0) if need_weight_grads else None
     return dx, dkernel, dbias
 
@@ -438,6 +460,7 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, need_input_grad: bool = 
 # ---------------------------------------------------------------------------
 # Naive loop versions: slow, obvious, and the reference for the fast ones.
 # ---------------------------------------------------------------------------
+
 
 def conv2d_forward_naive(x, kernel, bias=None, strides=(1, 1), padding="same"):
     """The convolution as four nested loops over ``n, i, j, f``. Same contract
@@ -453,7 +476,7 @@ def conv2d_forward_naive(x, kernel, bias=None, strides=(1, 1), padding="same"):
     for b in range(n):
         for i in range(oh):
             for j in range(ow):
-                patch = xp[b, i * sh:i * sh + kh, j * sw:j * sw + kw, :]   # (KH, KW, C)
+                patch = xp[b, i * sh : i * sh + kh, j * sw : j * sw + kw, :]  # (KH, KW, C)
                 for k in range(f):
                     out[b, i, j, k] = np.sum(patch * kernel[:, :, :, k])
     if bias is not None:
@@ -477,9 +500,9 @@ def conv2d_backward_naive(dout, x, kernel, strides=(1, 1), padding="same"):
             for j in range(ow):
                 for k in range(f):
                     g = dout[b, i, j, k]
-                    dxp[b, i * sh:i * sh + kh, j * sw:j * sw + kw, :] += g * kernel[:, :, :, k]
-                    dkernel[:, :, :, k] += g * xp[b, i * sh:i * sh + kh, j * sw:j * sw + kw, :]
+                    dxp[b, i * sh : i * sh + kh, j * sw : j * sw + kw, :] += g * kernel[:, :, :, k]
+                    dkernel[:, :, :, k] += g * xp[b, i * sh : i * sh + kh, j * sw : j * sw + kw, :]
     top, _, left, _ = pads
-    dx = dxp[:, top:top + h, left:left + w, :]
+    dx = dxp[:, top : top + h, left : left + w, :]
     dbias = dout.sum(axis=(0, 1, 2))
     return dx, dkernel, dbias

@@ -4,6 +4,7 @@
 ``flatten``: channels-last order, so a ``(7, 7, 512)`` block5 output becomes
 the 25088 rows of ``fc1``'s kernel in the order the published weights expect.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -26,8 +27,7 @@ def dense_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None):
     return out, (x, kernel)
 
 
-def dense_backward(dout: np.ndarray, cache, need_input_grad: bool = True,
-                   need_weight_grads: bool = True):
+def dense_backward(dout: np.ndarray, cache, need_input_grad: bool = True, need_weight_grads: bool = True):
     """``dx = dout @ W.T``, ``dW = x.T @ dout``, ``db = sum over the batch of dout``.
 
     Returns ``(dx, dkernel, dbias)``; an entry is ``None`` when not asked for.
@@ -36,8 +36,8 @@ def dense_backward(dout: np.ndarray, cache, need_input_grad: bool = True,
     dx = dout @ kernel.T if need_input_grad else None
     if not need_weight_grads:
         return dx, None, None
-    x2 = x.reshape(-1, x.shape[-1])                          # (N*..., D_in)
-    d2 = dout.reshape(-1, dout.shape[-1])                    # (N*..., D_out)
+    x2 = x.reshape(-1, x.shape[-1])  # (N*..., D_in)
+    d2 = dout.reshape(-1, dout.shape[-1])  # (N*..., D_out)
     return dx, x2.T @ d2, d2.sum(axis=0)
 
 
@@ -52,7 +52,7 @@ def flatten_backward(dout: np.ndarray, x_shape) -> np.ndarray:
 
 
 class DropoutCache(NamedTuple):
-    mask: np.ndarray | None    # already scaled by 1/(1-rate); None at inference
+    mask: np.ndarray | None  # already scaled by 1/(1-rate); None at inference
 
 
 def dropout_forward(x: np.ndarray, rate: float, training: bool, rng: np.random.Generator):

@@ -138,9 +138,9 @@ def resize_nearest_backward(dout: np.ndarray, cache: ResizeCache) -> np.ndarray:
     rows = _nearest_taps(h, cache.size[0])
     cols = _nearest_taps(w, cache.size[1])
     dx_rows = np.zeros((n, h, cache.size[1], c), dtype=dout.dtype)      # (N, H, OW, C)
-    np.add.at(dx_rows, (slice(None), rows), dout)
+    np.add.at(dx_rows, (slice(None), rows), dout)  # type: ignore[arg-type]
     dx = np.zeros((n, h, w, c), dtype=dout.dtype)                       # (N, H, W, C)
-    np.add.at(dx, (slice(None), slice(None), cols), dx_rows)
+    np.add.at(dx, (slice(None), slice(None), cols), dx_rows)  # type: ignore[arg-type]
     return dx
 
 

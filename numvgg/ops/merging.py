@@ -9,6 +9,7 @@ a list of gradients, one per input, in the same order.
 * average: every input gets ``dout / n``;
 * multiply (``prod_i x_i``): input ``i`` gets ``dout * prod_{j != i} x_j``.
 """
+
 from __future__ import annotations
 
 import numpy as np

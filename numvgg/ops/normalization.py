@@ -26,6 +26,7 @@ constants, so the layer is a per-channel affine map and ``dx = dout * gamma * in
 
 In both cases ``dgamma = sum(dout * xhat)`` and ``dbeta = sum(dout)``.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -34,11 +35,11 @@ import numpy as np
 
 
 class BatchNormCache(NamedTuple):
-    xhat: np.ndarray          # (N, ..., C): the normalized input
-    inv_std: np.ndarray       # (C,): 1 / sqrt(var + eps)
+    xhat: np.ndarray  # (N, ..., C): the normalized input
+    inv_std: np.ndarray  # (C,): 1 / sqrt(var + eps)
     gamma: np.ndarray | None  # (C,) or None without scale
-    batch_statistics: bool    # were mean and var the batch's own?
-    axes: tuple               # the reduction axes (every axis but the channel's)
+    batch_statistics: bool  # were mean and var the batch's own?
+    axes: tuple  # the reduction axes (every axis but the channel's)
 
 
 def _channel_shape(x: np.ndarray, axis: int):
@@ -52,7 +53,7 @@ def batch_moments(x: np.ndarray, axis: int = -1):
     axis = axis % x.ndim
     axes = tuple(a for a in range(x.ndim) if a != axis)
     mean = x.mean(axis=axes, keepdims=True)
-    var = np.square(x - mean).mean(axis=axes)                 # mean of squared deviations (tf.nn.moments)
+    var = np.square(x - mean).mean(axis=axes)  # mean of squared deviations (tf.nn.moments)
     return mean.reshape(-1), var
 
 
@@ -70,9 +71,9 @@ def batchnorm_forward(x, gamma, beta, mean, var, epsilon=1e-3, axis=-1, batch_st
     """
     axis = axis % x.ndim
     shape = _channel_shape(x, axis)
-    inv_std = (1.0 / np.sqrt(var + x.dtype.type(epsilon))).astype(x.dtype)     # (C,)
-    inv = inv_std if gamma is None else inv_std * gamma                         # (C,)
-    shift = -mean * inv if beta is None else beta - mean * inv                  # (C,)
+    inv_std = (1.0 / np.sqrt(var + x.dtype.type(epsilon))).astype(x.dtype)  # (C,)
+    inv = inv_std if gamma is None else inv_std * gamma  # (C,)
+    shift = -mean * inv if beta is None else beta - mean * inv  # (C,)
     out = x * inv.reshape(shape) + shift.reshape(shape)
     xhat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
     axes = tuple(a for a in range(x.ndim) if a != axis)
@@ -84,13 +85,13 @@ def batchnorm_backward(dout, cache: BatchNormCache):
     shape = [1] * dout.ndim
     channel_axis = next(a for a in range(dout.ndim) if a not in cache.axes)
     shape[channel_axis] = dout.shape[channel_axis]
-    dbeta = dout.sum(axis=cache.axes)                                           # (C,)
-    dgamma = (dout * cache.xhat).sum(axis=cache.axes)                           # (C,)
+    dbeta = dout.sum(axis=cache.axes)  # (C,)
+    dgamma = (dout * cache.xhat).sum(axis=cache.axes)  # (C,)
     dxhat = dout if cache.gamma is None else dout * cache.gamma.reshape(shape)
     inv_std = cache.inv_std.reshape(shape)
     if not cache.batch_statistics:
         return dxhat * inv_std, dgamma, dbeta
-    m = dout.size // dout.shape[channel_axis]                                   # values per channel
+    m = dout.size // dout.shape[channel_axis]  # values per channel
     sum_dxhat = dxhat.sum(axis=cache.axes, keepdims=True)
     sum_dxhat_xhat = (dxhat * cache.xhat).sum(axis=cache.axes, keepdims=True)
     dx = inv_std / m * (m * dxhat - sum_dxhat - cache.xhat * sum_dxhat_xhat)

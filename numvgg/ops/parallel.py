@@ -11,6 +11,7 @@ The split never depends on the number of threads: callers cut the work into
 the same pieces whatever the setting, and each piece is computed the same
 way, so results are bit-identical with 1 thread or many.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,13 +28,14 @@ _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _controller = None
-_inside = threading.local()     # set in worker threads: nested calls run serially
+_inside = threading.local()  # set in worker threads: nested calls run serially
 
 
 def _blas_controller():
     global _controller
     if _controller is None:
         from threadpoolctl import ThreadpoolController
+
         _controller = ThreadpoolController()
     return _controller
 

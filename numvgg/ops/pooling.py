@@ -4,6 +4,7 @@ All arrays are NHWC. The max-pool gradient goes to exactly one element per
 window, the *first* maximum in row-major order (what ``np.argmax`` returns),
 which is what TensorFlow does too; ties therefore never split the gradient.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -17,8 +18,9 @@ from .parallel import PIECES, parallel_map, split
 class MaxPoolCache(NamedTuple):
     """``argmax``: for each output element, the flat index (within its
     ``PH*PW`` window) of the winning input; plus the geometry to scatter back."""
+
     x_shape: tuple
-    argmax: np.ndarray       # (N, OH, OW, C) int, in 0 .. PH*PW-1
+    argmax: np.ndarray | None  # (N, OH, OW, C) int, in 0 .. PH*PW-1
     pool_size: tuple[int, int]
     strides: tuple[int, int]
     pads: tuple[int, int, int, int]
@@ -27,12 +29,16 @@ class MaxPoolCache(NamedTuple):
 def _window_views(xp: np.ndarray, ph: int, pw: int, sh: int, sw: int, oh: int, ow: int):
     """The ``PH*PW`` strided views ``(N, OH, OW, C)``, one per position in the
     window, in row-major order; views, so nothing is copied."""
-    return [xp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
-            for i in range(ph) for j in range(pw)]
+    return [
+        xp[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :]
+        for i in range(ph)
+        for j in range(pw)
+    ]
 
 
-def maxpool2d_forward(x: np.ndarray, pool_size=(2, 2), strides=None, padding: str = "valid",
-                      need_cache: bool = True):
+def maxpool2d_forward(
+    x: np.ndarray, pool_size=(2, 2), strides=None, padding: str = "valid", need_cache: bool = True
+):
     """Max over each ``PH x PW`` window.
 
     Args:
@@ -60,7 +66,7 @@ def maxpool2d_forward(x: np.ndarray, pool_size=(2, 2), strides=None, padding: st
         xb = x[part]
         if any(pads):
             xp = np.full((xb.shape[0], h + top + bottom, w + left + right, c), -np.inf, dtype=x.dtype)
-            xp[:, top:top + h, left:left + w, :] = xb
+            xp[:, top : top + h, left : left + w, :] = xb
         else:
             xp = xb
         views = _window_views(xp, ph, pw, sh, sw, oh, ow)
@@ -101,9 +107,10 @@ def maxpool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
         for j in range(pw):
             # Only the outputs whose winner sat at offset (i, j) send gradient there;
             # overlapping windows (stride < pool) add up.
-            dxp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :] += \
-                np.where(argmax == i * pw + j, dout, 0)
-    return dxp[:, top:top + h, left:left + w, :]
+            dxp[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :] += np.where(
+                argmax == i * pw + j, dout, 0
+            )
+    return dxp[:, top : top + h, left : left + w, :]
 
 
 def maxpool2d_forward_naive(x, pool_size=(2, 2), strides=None):
@@ -117,7 +124,7 @@ def maxpool2d_forward_naive(x, pool_size=(2, 2), strides=None):
         for i in range(oh):
             for j in range(ow):
                 for k in range(c):
-                    out[b, i, j, k] = x[b, i * sh:i * sh + ph, j * sw:j * sw + pw, k].max()
+                    out[b, i, j, k] = x[b, i * sh : i * sh + ph, j * sw : j * sw + pw, k].max()
     return out
 
 
@@ -131,7 +138,7 @@ def maxpool2d_backward_naive(dout, x, pool_size=(2, 2), strides=None):
         for i in range(oh):
             for j in range(ow):
                 for k in range(c):
-                    window = x[b, i * sh:i * sh + ph, j * sw:j * sw + pw, k]
+                    window = x[b, i * sh : i * sh + ph, j * sw : j * sw + pw, k]
                     r, s = np.unravel_index(np.argmax(window), window.shape)
                     dx[b, i * sh + r, j * sw + s, k] += dout[b, i, j, k]
     return dx
@@ -150,8 +157,8 @@ def global_average_pooling2d_backward(dout: np.ndarray, x_shape) -> np.ndarray:
 
 class GlobalMaxCache(NamedTuple):
     x_shape: tuple
-    winners: np.ndarray      # (N, H, W, C) bool: where the channel's maximum is
-    counts: np.ndarray       # (N, C): how many positions tie for it
+    winners: np.ndarray  # (N, H, W, C) bool: where the channel's maximum is
+    counts: np.ndarray  # (N, C): how many positions tie for it
 
 
 def global_max_pooling2d_forward(x: np.ndarray):
@@ -162,15 +169,15 @@ def global_max_pooling2d_forward(x: np.ndarray):
     ``reduce_max`` in Keras, whose gradient is shared equally by tied maxima;
     numvgg does the same.
     """
-    out = x.max(axis=(1, 2))                                  # (N, C)
-    winners = x == out[:, None, None, :]                      # (N, H, W, C)
-    counts = winners.sum(axis=(1, 2))                         # (N, C), >= 1
+    out = x.max(axis=(1, 2))  # (N, C)
+    winners = x == out[:, None, None, :]  # (N, H, W, C)
+    counts = winners.sum(axis=(1, 2))  # (N, C), >= 1
     return out, GlobalMaxCache(x.shape, winners, counts)
 
 
 def global_max_pooling2d_backward(dout: np.ndarray, cache: GlobalMaxCache) -> np.ndarray:
     """Each channel's gradient is split equally between its tied maxima."""
-    share = (dout / cache.counts).astype(dout.dtype, copy=False)     # (N, C)
+    share = (dout / cache.counts).astype(dout.dtype, copy=False)  # (N, C)
     return np.where(cache.winners, share[:, None, None, :], np.zeros((), dtype=dout.dtype))
 
 
@@ -178,11 +185,12 @@ def global_max_pooling2d_backward(dout: np.ndarray, cache: GlobalMaxCache) -> np
 class AvgPoolCache(NamedTuple):
     """What the average-pool backward needs: the geometry and, per output
     position, how many real (not padding) pixels its window averaged."""
+
     x_shape: tuple
     pool_size: tuple[int, int]
     strides: tuple[int, int]
     pads: tuple[int, int, int, int]
-    counts: np.ndarray       # (OH, OW, 1): the divisor of each window
+    counts: np.ndarray  # (OH, OW, 1): the divisor of each window
 
 
 def _window_counts(h: int, w: int, pool_size, strides, pads, oh: int, ow: int, dtype) -> np.ndarray:
@@ -191,10 +199,10 @@ def _window_counts(h: int, w: int, pool_size, strides, pads, oh: int, ow: int, d
     Keras) divides by the pixels that are really there, not by ``PH*PW``."""
     top, bottom, left, right = pads
     inside = np.zeros((1, h + top + bottom, w + left + right, 1), dtype=dtype)
-    inside[:, top:top + h, left:left + w, :] = 1
+    inside[:, top : top + h, left : left + w, :] = 1
     (ph, pw), (sh, sw) = pool_size, strides
     views = _window_views(inside, ph, pw, sh, sw, oh, ow)
-    return np.sum(views, axis=0)[0]                                         # (OH, OW, 1)
+    return np.sum(views, axis=0)[0]  # (OH, OW, 1)
 
 
 def avgpool2d_forward(x: np.ndarray, pool_size=(2, 2), strides=None, padding: str = "valid"):
@@ -217,7 +225,7 @@ def avgpool2d_forward(x: np.ndarray, pool_size=(2, 2), strides=None, padding: st
     top, bottom, left, right = pads
     if any(pads):
         xp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
-        xp[:, top:top + h, left:left + w, :] = x
+        xp[:, top : top + h, left : left + w, :] = x
     else:
         xp = x
     total = np.zeros((n, oh, ow, c), dtype=x.dtype)
@@ -235,12 +243,12 @@ def avgpool2d_backward(dout: np.ndarray, cache: AvgPoolCache) -> np.ndarray:
     n, h, w, c = x_shape
     _, oh, ow, _ = dout.shape
     top, bottom, left, right = pads
-    share = dout / counts                                                   # (N, OH, OW, C)
+    share = dout / counts  # (N, OH, OW, C)
     dxp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dout.dtype)
     for i in range(ph):
         for j in range(pw):
-            dxp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :] += share
-    return dxp[:, top:top + h, left:left + w, :]
+            dxp[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :] += share
+    return dxp[:, top : top + h, left : left + w, :]
 
 
 def avgpool2d_forward_naive(x, pool_size=(2, 2), strides=None, padding: str = "valid"):
@@ -255,6 +263,6 @@ def avgpool2d_forward_naive(x, pool_size=(2, 2), strides=None, padding: str = "v
     for i in range(oh):
         for j in range(ow):
             r0, s0 = i * sh - top, j * sw - left
-            window = x[:, max(r0, 0):min(r0 + ph, h), max(s0, 0):min(s0 + pw, w), :]
+            window = x[:, max(r0, 0) : min(r0 + ph, h), max(s0, 0) : min(s0 + pw, w), :]
             out[:, i, j, :] = window.mean(axis=(1, 2))
     return out

@@ -30,6 +30,7 @@ matrix products over whole arrays of tiles (no Python loop over tiles); the
 image is processed in chunks of images or tile rows so the transformed arrays
 stay near ``_CHUNK_BYTES``.
 """
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -83,19 +84,20 @@ def winograd_matrices(m: int, points) -> tuple[np.ndarray, np.ndarray, np.ndarra
     a = m + 2
     if len(points) != a - 1 or len(set(points)) != len(points):
         raise ValueError(f"F({m}, 3) needs {a - 1} distinct finite points, got {points}")
-    at = [[p ** i for p in points] + [Fraction(int(i == m - 1))] for i in range(m)]
+    at = [[p**i for p in points] + [Fraction(int(i == m - 1))] for i in range(m)]
     g = []
     for j, p in enumerate(points):
         denom = Fraction(1)
         for l, q in enumerate(points):
             if l != j:
                 denom *= p - q
-        g.append([p ** k / denom for k in range(3)])
+        g.append([p**k / denom for k in range(3)])
     g.append([Fraction(0), Fraction(0), Fraction(1)])
     # sum_j AT[i, j] G[j, k] BT[j, l] = [l == i + k] for all i, k: one system per column l.
     rows = [[at[i][j] * g[j][k] for j in range(a)] for i in range(m) for k in range(3)]
-    bt_cols = [_solve_exact(rows, [Fraction(int(l == i + k)) for i in range(m) for k in range(3)])
-               for l in range(a)]
+    bt_cols = [
+        _solve_exact(rows, [Fraction(int(l == i + k)) for i in range(m) for k in range(3)]) for l in range(a)
+    ]
     bt = [[bt_cols[l][j] for l in range(a)] for j in range(a)]
     # Each point's row of B^T may be scaled if its G row (or, at infinity, its
     # A^T column) is scaled back: make every B^T row start positive, which
@@ -129,8 +131,8 @@ def transform_kernel(kernel: np.ndarray, m: int = 2, matrices=None) -> np.ndarra
     _, g_mat, _ = matrices or MATRICES[m]
     a = g_mat.shape[0]
     c, f = kernel.shape[2:]
-    both = np.einsum("bl,ak->bakl", g_mat, g_mat).reshape(a * a, 9)   # (a_b*a_h, k*l)
-    u = both.astype(kernel.dtype) @ kernel.reshape(9, c * f)          # (a*a, C*F)
+    both = np.einsum("bl,ak->bakl", g_mat, g_mat).reshape(a * a, 9)  # (a_b*a_h, k*l)
+    u = both.astype(kernel.dtype) @ kernel.reshape(9, c * f)  # (a*a, C*F)
     return u.reshape(a * a, c, f)
 
 
@@ -152,19 +154,20 @@ def _conv_tiles(xp: np.ndarray, u: np.ndarray, m: int, matrices=None) -> np.ndar
     # B^T down the rows: tile row t sees padded rows m*t .. m*t + a - 1, which
     # are contiguous, so a strided view gives every tile row's (a, Wp*C) block.
     s0, s1, _, s3 = xp.strides
-    rows = np.lib.stride_tricks.as_strided(xp, shape=(n, th, a, wp * c), strides=(s0, m * s1, s1, s3),
-                                           writeable=False)          # (N, TH, a, Wp*C), a view
-    z = np.matmul(bt, rows).reshape(n, th, a, wp, c)                  # (N, TH, a_h, Wp, C)
+    rows = np.lib.stride_tricks.as_strided(
+        xp, shape=(n, th, a, wp * c), strides=(s0, m * s1, s1, s3), writeable=False
+    )  # (N, TH, a, Wp*C), a view
+    z = np.matmul(bt, rows).reshape(n, th, a, wp, c)  # (N, TH, a_h, Wp, C)
     # B^T across the columns: gather each column offset l of every tile so that
     # l comes first, then one product (a x a) @ (a x everything else).
-    zg = np.empty((a, a, n, th, tw, c), dtype=xp.dtype)              # (l, a_h, N, TH, TW, C)
+    zg = np.empty((a, a, n, th, tw, c), dtype=xp.dtype)  # (l, a_h, N, TH, TW, C)
     for l in range(a):
-        zg[l] = z[:, :, :, l:l + m * (tw - 1) + 1:m, :].transpose(2, 0, 1, 3, 4)
+        zg[l] = z[:, :, :, l : l + m * (tw - 1) + 1 : m, :].transpose(2, 0, 1, 3, 4)
     v = np.matmul(bt, zg.reshape(a, -1)).reshape(a * a, n * th * tw, c)  # (a_b*a_h, tiles, C)
-    prod = np.matmul(v, u)                                            # (a*a, tiles, F)
+    prod = np.matmul(v, u)  # (a*a, tiles, F)
     # A^T along a_h, then along a_b.
-    y = np.matmul(at, prod.reshape(a, a, -1))                         # (a_b, m_i, tiles*F)
-    y = np.matmul(at, y.reshape(a, -1))                               # (m_j, m_i*tiles*F)
+    y = np.matmul(at, prod.reshape(a, a, -1))  # (a_b, m_i, tiles*F)
+    y = np.matmul(at, y.reshape(a, -1))  # (m_j, m_i*tiles*F)
     return y.reshape(m, m, n, th, tw, f)
 
 
@@ -176,12 +179,13 @@ def _padded_block(x: np.ndarray, row0: int, row1: int, width: int, left: int) ->
     r_lo, r_hi = max(row0, 0), min(row1, h)
     ww = min(w, width - left)
     if r_hi > r_lo:
-        block[:, r_lo - row0:r_hi - row0, left:left + ww] = x[:, r_lo:r_hi, :ww]
+        block[:, r_lo - row0 : r_hi - row0, left : left + ww] = x[:, r_lo:r_hi, :ww]
     return block
 
 
-def conv2d_winograd(x: np.ndarray, u: np.ndarray, pads, out_hw, m: int, matrices=None,
-                    bias: np.ndarray | None = None) -> np.ndarray:
+def conv2d_winograd(
+    x: np.ndarray, u: np.ndarray, pads, out_hw, m: int, matrices=None, bias: np.ndarray | None = None
+) -> np.ndarray:
     """Stride-1 3x3 correlation of ``x`` with a transformed kernel ``u``, explicit padding.
 
     The output's tiles are cut into :data:`numvgg.ops.parallel.PIECES` pieces
@@ -197,11 +201,12 @@ def conv2d_winograd(x: np.ndarray, u: np.ndarray, pads, out_hw, m: int, matrices
         ``(N, OH, OW, F)``.
     """
     from .parallel import PIECES, parallel_map, split
+
     n, _, _, c = x.shape
     f = u.shape[-1]
     oh, ow = out_hw
     top, _, left, _ = pads
-    th, tw = -(-oh // m), -(-ow // m)                                 # tiles, the last maybe partial
+    th, tw = -(-oh // m), -(-ow // m)  # tiles, the last maybe partial
     wp = m * tw + 2
     out = np.empty((n, oh, ow, f), dtype=np.result_type(x, u))
     if out.size == 0:
@@ -219,11 +224,11 @@ def conv2d_winograd(x: np.ndarray, u: np.ndarray, pads, out_hw, m: int, matrices
         step = max(1, _CHUNK_BYTES // (per_tile_row * nb))
         for t0 in range(rows.start, rows.stop, step):
             t1 = min(rows.stop, t0 + step)
-            xp = _padded_block(xb, m * t0 - top, m * t1 + 2 - top, wp, left)   # (nb, m*T+2, Wp, C)
-            y = _conv_tiles(xp, u, m, matrices)                       # (m_j, m_i, nb, T, TW, F)
+            xp = _padded_block(xb, m * t0 - top, m * t1 + 2 - top, wp, left)  # (nb, m*T+2, Wp, C)
+            y = _conv_tiles(xp, u, m, matrices)  # (m_j, m_i, nb, T, TW, F)
             r0, r1 = m * t0, min(oh, m * t1)
             block = y.transpose(2, 3, 1, 4, 0, 5).reshape(nb, m * (t1 - t0), m * tw, f)
-            out[images, r0:r1] = block[:, :r1 - r0, :ow]
+            out[images, r0:r1] = block[:, : r1 - r0, :ow]
             if bias is not None:
                 out[images, r0:r1] += bias
 
@@ -249,8 +254,13 @@ class KernelTransforms:
         and F swapped, the one the input gradient uses)."""
         key = (m, flipped)
         entry = self._entries.get(key)
-        if entry is not None and entry[2] is MATRICES[m] and entry[0].shape == kernel.shape \
-                and entry[0].dtype == kernel.dtype and np.array_equal(entry[0], kernel):
+        if (
+            entry is not None
+            and entry[2] is MATRICES[m]
+            and entry[0].shape == kernel.shape
+            and entry[0].dtype == kernel.dtype
+            and np.array_equal(entry[0], kernel)
+        ):
             return entry[1]
         source = kernel[::-1, ::-1].transpose(0, 1, 3, 2) if flipped else kernel
         u = transform_kernel(np.ascontiguousarray(source), m)
@@ -258,9 +268,15 @@ class KernelTransforms:
         return u
 
 
-def conv2d_forward_winograd(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
-                            strides=(1, 1), padding: str = "same", u: np.ndarray | None = None,
-                            m: int = 2):
+def conv2d_forward_winograd(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    bias: np.ndarray | None,
+    strides=(1, 1),
+    padding: str = "same",
+    u: np.ndarray | None = None,
+    m: int = 2,
+):
     """Same contract as :func:`numvgg.ops.conv.conv2d_forward`, for 3x3 kernels
     with stride 1; ``m`` is 2 for F(2x2, 3x3) or 4 for F(4x4, 3x3). ``u`` may
     pass a kernel already transformed by :func:`transform_kernel`.
@@ -274,18 +290,23 @@ def conv2d_forward_winograd(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray 
         conv_output_size,
         conv_pads,
     )
+
     if kernel.shape[:2] != (3, 3) or tuple(strides) != (1, 1):
-        raise ValueError(f"Winograd F({m}x{m}, 3x3) needs a 3x3 kernel and stride 1; got kernel "
-                         f"{kernel.shape[:2]} and strides {tuple(strides)}. Use 'im2col'.")
+        raise ValueError(
+            f"Winograd F({m}x{m}, 3x3) needs a 3x3 kernel and stride 1; got kernel "
+            f"{kernel.shape[:2]} and strides {tuple(strides)}. Use 'im2col'."
+        )
     if m not in MATRICES:
         raise ValueError(f"Winograd output tile m must be one of {sorted(MATRICES)}, got {m!r}")
     _, h, w, c = x.shape
     if kernel.shape[2] != c:
-        raise ValueError(f"conv2d: input has {c} channels but the kernel expects {kernel.shape[2]} "
-                         f"(x {x.shape}, kernel {kernel.shape})")
+        raise ValueError(
+            f"conv2d: input has {c} channels but the kernel expects {kernel.shape[2]} "
+            f"(x {x.shape}, kernel {kernel.shape})"
+        )
     pads = conv_pads(h, w, 3, 3, (1, 1), padding)
     oh, ow = conv_output_size(h, 3, 1, padding), conv_output_size(w, 3, 1, padding)
     if u is None:
-        u = transform_kernel(kernel, m)                              # (a*a, C, F)
+        u = transform_kernel(kernel, m)  # (a*a, C, F)
     out = conv2d_winograd(x, u, pads, (oh, ow), m, bias=bias)
     return out, FastConvCache(x, kernel, (1, 1), pads, f"winograd{m}")

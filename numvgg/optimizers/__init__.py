@@ -15,6 +15,7 @@ Each module holds one optimizer and states its update rule at the top;
 schedules, slots, checkpoint state). :func:`get` turns a name into an optimizer,
 as ``model.compile(optimizer="adam")`` does.
 """
+
 from __future__ import annotations
 
 from . import schedules
@@ -48,17 +49,30 @@ def get(identifier) -> Optimizer:
         return cls.from_config(identifier.get("config", {}))
     if isinstance(identifier, str):
         return _lookup(identifier)()
-    raise ValueError(f"Could not interpret optimizer identifier: {identifier!r}. Pass a numvgg "
-                     f"optimizer or one of the names {sorted(ALL_OPTIMIZERS)}.")
+    raise ValueError(
+        f"Could not interpret optimizer identifier: {identifier!r}. Pass a numvgg "
+        f"optimizer or one of the names {sorted(ALL_OPTIMIZERS)}."
+    )
 
 
 def _lookup(name: str):
     try:
         return ALL_OPTIMIZERS[str(name).lower()]
     except KeyError:
-        raise ValueError(f"Unknown optimizer {name!r}. numvgg has: {', '.join(sorted(ALL_OPTIMIZERS))}.") \
-            from None
+        raise ValueError(
+            f"Unknown optimizer {name!r}. numvgg has: {', '.join(sorted(ALL_OPTIMIZERS))}."
+        ) from None
 
 
-__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad", "Adadelta", "get", "schedules",
-           "clip_by_norm", "clip_by_global_norm"]
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "get",
+    "schedules",
+    "clip_by_norm",
+    "clip_by_global_norm",
+]

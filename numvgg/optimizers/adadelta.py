@@ -12,6 +12,7 @@ steps). With ``rms(x) = sqrt(x + epsilon)``::
 The paper has no learning rate (it is 1); Keras keeps one, default 0.001, so
 Adadelta with defaults moves weights very slowly.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,7 +40,8 @@ class Adadelta(Optimizer):
             return
         super().build(variables)
         self.accumulated_grads, self.accumulated_delta_vars = self._add_slots(
-            self._variables, ["accumulated_grad", "accumulated_delta_var"])
+            self._variables, ["accumulated_grad", "accumulated_delta_var"]
+        )
 
     def update_step(self, gradient, variable, learning_rate, index) -> None:
         f = variable.dtype.type

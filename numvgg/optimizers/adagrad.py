@@ -6,6 +6,7 @@ One slot per weight, the ``accumulator`` of squared gradients, which starts at
     accumulator += g*g
     w -= lr * g / sqrt(accumulator + epsilon)
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,8 +33,9 @@ class Adagrad(Optimizer):
         if self.built:
             return
         super().build(variables)
-        self.accumulators = self._add_slots(self._variables, "accumulator",
-                                            initial_value=self.initial_accumulator_value)
+        self.accumulators = self._add_slots(
+            self._variables, "accumulator", initial_value=self.initial_accumulator_value
+        )
 
     def update_step(self, gradient, variable, learning_rate, index) -> None:
         accumulator = self.accumulators[index]
@@ -41,5 +43,8 @@ class Adagrad(Optimizer):
         variable -= learning_rate * gradient / np.sqrt(accumulator + variable.dtype.type(self.epsilon))
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
-                "epsilon": self.epsilon}
+        return {
+            **super().get_config(),
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "epsilon": self.epsilon,
+        }

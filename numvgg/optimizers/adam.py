@@ -14,6 +14,7 @@ Note where ``epsilon`` sits: it is added to ``sqrt(v)`` *after* the bias
 correction was folded into ``alpha`` ("epsilon hat" in the paper), so it is
 not the same as adding it to ``sqrt(v / (1 - beta_2**t))``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,8 +34,7 @@ class Adam(Optimizer):
         **kwargs: shared arguments of :class:`~numvgg.optimizers.base.Optimizer`.
     """
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, **kwargs):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
@@ -51,8 +51,8 @@ class Adam(Optimizer):
     def update_step(self, gradient, variable, learning_rate, index) -> None:
         f = variable.dtype.type
         t = f(self._iterations + 1)
-        beta_1_power = np.power(keras_cast(self.beta_1, variable.dtype), t)   # float32-rounded
-        beta_2_power = np.power(keras_cast(self.beta_2, variable.dtype), t)   # even in float64
+        beta_1_power = np.power(keras_cast(self.beta_1, variable.dtype), t)  # float32-rounded
+        beta_2_power = np.power(keras_cast(self.beta_2, variable.dtype), t)  # even in float64
         alpha = learning_rate * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
 
         m = self.momentums[index]
@@ -66,5 +66,10 @@ class Adam(Optimizer):
         variable -= m * alpha / (np.sqrt(v) + f(self.epsilon))
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "amsgrad": self.amsgrad,
+        }

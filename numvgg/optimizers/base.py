@@ -38,10 +38,10 @@ meeting a float32 tensor in TensorFlow; see :func:`keras_cast` for the ones
 Keras passes through float32 first. The learning rate is kept in
 ``numvgg.config.floatx()`` of the optimizer's creation (Keras' variable).
 """
+
 from __future__ import annotations
 
 import abc
-
 import inspect
 import numbers
 import warnings
@@ -69,6 +69,7 @@ def keras_cast(value: float, dtype) -> np.floating:
 
 # -- gradient clipping (Keras: BaseOptimizer._clip_by_norm, clip_by_global_norm) --
 
+
 def clip_by_norm(grad: np.ndarray, clipnorm: float) -> np.ndarray:
     """Rescale ``grad`` so that its L2 norm (over all its entries) is at most
     ``clipnorm``: ``grad * clipnorm / max(||grad||, clipnorm)``.
@@ -92,7 +93,7 @@ def clip_by_global_norm(grads: list[np.ndarray], clipnorm: float) -> list[np.nda
     global_norm = np.sqrt(np.sum(np.stack([np.sum(np.square(g)) for g in grads])))
     with np.errstate(divide="ignore"):
         scale = dtype(clipnorm) * np.minimum(dtype(1.0) / global_norm, dtype(1.0 / clipnorm))
-    scale = scale + (global_norm - global_norm)   # NaN when the norm is inf or NaN
+    scale = scale + (global_norm - global_norm)  # NaN when the norm is inf or NaN
     return [g * scale for g in grads]
 
 
@@ -119,16 +120,26 @@ class Optimizer(abc.ABC):
     Any other keyword raises ``ValueError: Argument(s) not recognized: {...}``.
     """
 
-    def __init__(self, learning_rate, name: str | None = None, weight_decay=None,
-                 clipnorm=None, clipvalue=None, global_clipnorm=None, **kwargs):
+    def __init__(
+        self,
+        learning_rate,
+        name: str | None = None,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        **kwargs,
+    ):
         learning_rate = self._pop_legacy_arguments(learning_rate, kwargs)
         if kwargs:
             raise ValueError(f"Argument(s) not recognized: {kwargs}")
         n_clip = sum(a is not None for a in (clipnorm, clipvalue, global_clipnorm))
         if n_clip > 1:
-            raise ValueError("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. "
-                             f"Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
-                             f"global_clipnorm={global_clipnorm}")
+            raise ValueError(
+                "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. "
+                f"Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
+                f"global_clipnorm={global_clipnorm}"
+            )
         self.name = name or to_snake_case(type(self).__name__)
         self.weight_decay = weight_decay
         self.clipnorm = clipnorm
@@ -138,9 +149,9 @@ class Optimizer(abc.ABC):
         self._iterations = 0
         self.built = False
         self._variables: list[np.ndarray] = []
-        self._index_of: dict[int, int] = {}                 # id(weight) -> position at build
-        self._slots: dict[str, list[np.ndarray]] = {}        # slot name -> one array per weight
-        self._slot_order: list[tuple[str, int]] = []         # creation order, as Keras lists them
+        self._index_of: dict[int, int] = {}  # id(weight) -> position at build
+        self._slots: dict[str, list[np.ndarray]] = {}  # slot name -> one array per weight
+        self._slot_order: list[tuple[str, int]] = []  # creation order, as Keras lists them
 
     # -- constructor helpers --------------------------------------------
     def _pop_legacy_arguments(self, learning_rate, kwargs: dict):
@@ -150,17 +161,26 @@ class Optimizer(abc.ABC):
             parameter = inspect.signature(type(self).__init__).parameters.get("learning_rate")
             default = parameter.default if parameter is not None else None
             if learning_rate is not default and learning_rate != default:
-                raise ValueError(f"{type(self).__name__}: got both `learning_rate={learning_rate}` "
-                                 f"and its old alias `lr={lr}`; pass only `learning_rate`.")
+                raise ValueError(
+                    f"{type(self).__name__}: got both `learning_rate={learning_rate}` "
+                    f"and its old alias `lr={lr}`; pass only `learning_rate`."
+                )
             # stacklevel 4: this helper <- Optimizer.__init__ <- Adam.__init__ <- the user's line.
-            warnings.warn(f"{type(self).__name__}: argument `lr` is deprecated (Keras 3 rejects it); "
-                          f"use `learning_rate={lr!r}` instead.", DeprecationWarning, stacklevel=4)
+            warnings.warn(
+                f"{type(self).__name__}: argument `lr` is deprecated (Keras 3 rejects it); "
+                f"use `learning_rate={lr!r}` instead.",
+                DeprecationWarning,
+                stacklevel=4,
+            )
             learning_rate = lr
         if kwargs.pop("decay", None) is not None:
-            warnings.warn("Argument `decay` is no longer supported and will be ignored (as in Keras 3). "
-                          "For Keras 2's behaviour use learning_rate=numvgg.optimizers.schedules."
-                          "InverseTimeDecay(initial_learning_rate, decay_steps=1, decay_rate=decay).",
-                          UserWarning, stacklevel=4)
+            warnings.warn(
+                "Argument `decay` is no longer supported and will be ignored (as in Keras 3). "
+                "For Keras 2's behaviour use learning_rate=numvgg.optimizers.schedules."
+                "InverseTimeDecay(initial_learning_rate, decay_steps=1, decay_rate=decay).",
+                UserWarning,
+                stacklevel=4,
+            )
         return learning_rate
 
     @staticmethod
@@ -170,10 +190,12 @@ class Optimizer(abc.ABC):
         if isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool):
             # Keras keeps it in a variable of backend.floatx() at the optimizer's creation
             return np.dtype(config.floatx()).type(learning_rate)
-        raise ValueError("Argument `learning_rate` should be float, or an instance of "
-                         "LearningRateSchedule, or a callable (that takes in the current iteration "
-                         "value and returns the corresponding learning rate value). "
-                         f"Received instead: learning_rate={learning_rate!r}")
+        raise ValueError(
+            "Argument `learning_rate` should be float, or an instance of "
+            "LearningRateSchedule, or a callable (that takes in the current iteration "
+            "value and returns the corresponding learning rate value). "
+            f"Received instead: learning_rate={learning_rate!r}"
+        )
 
     # -- public state ----------------------------------------------------
     @property
@@ -192,12 +214,17 @@ class Optimizer(abc.ABC):
 
     @learning_rate.setter
     def learning_rate(self, value) -> None:
-        if (isinstance(self._learning_rate, schedules_module.LearningRateSchedule)
-                and not isinstance(value, schedules_module.LearningRateSchedule) and not callable(value)):
-            raise TypeError("This optimizer was created with a `LearningRateSchedule` object as its "
-                            "`learning_rate` constructor argument, hence its learning rate is not "
-                            "settable. If you need the learning rate to be settable, you should "
-                            "instantiate the optimizer with a float `learning_rate` argument.")
+        if (
+            isinstance(self._learning_rate, schedules_module.LearningRateSchedule)
+            and not isinstance(value, schedules_module.LearningRateSchedule)
+            and not callable(value)
+        ):
+            raise TypeError(
+                "This optimizer was created with a `LearningRateSchedule` object as its "
+                "`learning_rate` constructor argument, hence its learning rate is not "
+                "settable. If you need the learning rate to be settable, you should "
+                "instantiate the optimizer with a float `learning_rate` argument."
+            )
         self._learning_rate = self._checked_learning_rate(value)
 
     def _current_learning_rate(self) -> np.float32:
@@ -216,12 +243,16 @@ class Optimizer(abc.ABC):
         variables = list(variables)
         for i, v in enumerate(variables):
             if not isinstance(v, np.ndarray) or not np.issubdtype(v.dtype, np.floating):
-                raise TypeError(f"{type(self).__name__}: variable #{i} must be a float numpy array "
-                                f"(a layer weight), got {type(v).__name__}"
-                                f"{' of dtype ' + str(v.dtype) if isinstance(v, np.ndarray) else ''}.")
+                raise TypeError(
+                    f"{type(self).__name__}: variable #{i} must be a float numpy array "
+                    f"(a layer weight), got {type(v).__name__}"
+                    f"{' of dtype ' + str(v.dtype) if isinstance(v, np.ndarray) else ''}."
+                )
             if id(v) in self._index_of:
-                raise ValueError(f"{type(self).__name__}: variable #{i} is the same array as "
-                                 f"variable #{self._index_of[id(v)]}; each weight may appear once.")
+                raise ValueError(
+                    f"{type(self).__name__}: variable #{i} is the same array as "
+                    f"variable #{self._index_of[id(v)]}; each weight may appear once."
+                )
             self._index_of[id(v)] = i
         self._variables = variables
         self.built = True
@@ -236,7 +267,7 @@ class Optimizer(abc.ABC):
         """
         single = isinstance(names, str)
         names = [names] if single else list(names)
-        out = tuple([] for _ in names)
+        out: tuple[list[np.ndarray], ...] = tuple([] for _ in names)
         for i, v in enumerate(variables):
             for slots, name in zip(out, names):
                 # Keras fills slots with initializers.Constant: ops.cast of a Python float.
@@ -254,7 +285,8 @@ class Optimizer(abc.ABC):
                 f"{type(self).__name__}: variable #{where} (shape {getattr(variable, 'shape', '?')}) is "
                 f"not one of the {len(self._variables)} arrays this optimizer was built with. It can "
                 "only update the weights it was first called with (the same array objects); for a new "
-                "set of weights, create a new optimizer (e.g. compile the model again).") from None
+                "set of weights, create a new optimizer (e.g. compile the model again)."
+            ) from None
 
     # -- applying gradients ------------------------------------------------
     def apply_gradients(self, grads_and_vars) -> int:
@@ -278,15 +310,18 @@ class Optimizer(abc.ABC):
             return
         if variables is None:
             if not self.built:
-                raise ValueError("When passing `grads` without `variables`, the optimizer must already "
-                                 "be built on a list of variables. Call `optimizer.build(variables)` first.")
+                raise ValueError(
+                    "When passing `grads` without `variables`, the optimizer must already "
+                    "be built on a list of variables. Call `optimizer.build(variables)` first."
+                )
             variables = self._variables
         else:
             variables = list(variables)
             self.build(variables)
         if len(grads) != len(variables):
-            raise ValueError(f"{type(self).__name__}: got {len(grads)} gradient(s) for "
-                             f"{len(variables)} variable(s).")
+            raise ValueError(
+                f"{type(self).__name__}: got {len(grads)} gradient(s) for {len(variables)} variable(s)."
+            )
         positions = [self._position(v, k) for k, v in enumerate(variables)]
 
         kept = [(k, g, v, i) for k, (g, v, i) in enumerate(zip(grads, variables, positions)) if g is not None]
@@ -294,8 +329,11 @@ class Optimizer(abc.ABC):
             raise ValueError("No gradients provided for any variable.")
         if len(kept) < len(grads):
             missing = [k for k, g in enumerate(grads) if g is None]
-            warnings.warn(f"Gradients do not exist for variables {missing} (positions in the list); "
-                          "they are left unchanged.", stacklevel=2)
+            warnings.warn(
+                f"Gradients do not exist for variables {missing} (positions in the list); "
+                "they are left unchanged.",
+                stacklevel=2,
+            )
         grads = [self._checked_gradient(g, v, k) for k, g, v, _ in kept]
         variables = [v for _, _, v, _ in kept]
         positions = [i for _, _, _, i in kept]
@@ -311,9 +349,10 @@ class Optimizer(abc.ABC):
     def _checked_gradient(grad, variable: np.ndarray, k: int) -> np.ndarray:
         grad = np.asarray(grad)
         if grad.shape != variable.shape:
-            raise ShapeError(f"Gradient #{k} has shape {grad.shape} but its variable has shape "
-                             f"{variable.shape}.")
-        return grad.astype(variable.dtype, copy=False)    # Keras casts gradients to the weight dtype
+            raise ShapeError(
+                f"Gradient #{k} has shape {grad.shape} but its variable has shape {variable.shape}."
+            )
+        return grad.astype(variable.dtype, copy=False)  # Keras casts gradients to the weight dtype
 
     def _clip_gradients(self, grads: list[np.ndarray]) -> list[np.ndarray]:
         if self.clipnorm and self.clipnorm > 0:
@@ -345,18 +384,24 @@ class Optimizer(abc.ABC):
     # -- config and checkpoints ---------------------------------------------
     def get_config(self) -> dict:
         """Constructor arguments, like Keras' ``optimizer.get_config()``."""
+        lr: object
         if isinstance(self._learning_rate, schedules_module.LearningRateSchedule):
             lr = schedules_module.serialize(self._learning_rate)
         elif callable(self._learning_rate):
             lr = self._learning_rate
         else:
             lr = float(self._learning_rate)
-        return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
-                "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
-                "clipvalue": self.clipvalue}
+        return {
+            "name": self.name,
+            "learning_rate": lr,
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "global_clipnorm": self.global_clipnorm,
+            "clipvalue": self.clipvalue,
+        }
 
     @classmethod
-    def from_config(cls, config: dict) -> "Optimizer":
+    def from_config(cls, config: dict) -> Optimizer:
         config = dict(config)
         if isinstance(config.get("learning_rate"), dict):
             config["learning_rate"] = schedules_module.deserialize(config["learning_rate"])
@@ -382,20 +427,26 @@ class Optimizer(abc.ABC):
         on weights of the same shapes (call ``build(weights)`` first). Every key
         and shape is checked before anything changes."""
         if not self.built:
-            raise ValueError(f"{type(self).__name__}.set_state: the optimizer is not built yet; call "
-                             "`optimizer.build(weights)` with the model's trainable weights first.")
+            raise ValueError(
+                f"{type(self).__name__}.set_state: the optimizer is not built yet; call "
+                "`optimizer.build(weights)` with the model's trainable weights first."
+            )
         expected = self.get_state()
         missing = [k for k in expected if k not in state]
         unexpected = [k for k in state if k not in expected]
         if missing or unexpected:
-            raise ValueError(f"{type(self).__name__}.set_state: state does not fit this optimizer; "
-                             f"missing keys {missing}, unexpected keys {unexpected}.")
+            raise ValueError(
+                f"{type(self).__name__}.set_state: state does not fit this optimizer; "
+                f"missing keys {missing}, unexpected keys {unexpected}."
+            )
         new = {}
         for key, current in expected.items():
             value = np.asarray(state[key])
             if value.shape != current.shape:
-                raise ShapeError(f"{type(self).__name__}.set_state: '{key}' has shape {value.shape}, "
-                                 f"expected {current.shape}.")
+                raise ShapeError(
+                    f"{type(self).__name__}.set_state: '{key}' has shape {value.shape}, "
+                    f"expected {current.shape}."
+                )
             new[key] = value
         self._iterations = int(new.pop("iterations"))
         if "learning_rate" in new:
@@ -405,6 +456,9 @@ class Optimizer(abc.ABC):
             self._slots[name][int(i)][...] = value
 
     def __repr__(self) -> str:
-        lr = (repr(self._learning_rate) if not isinstance(self._learning_rate, np.floating)
-              else f"{float(self._learning_rate):g}")
+        lr = (
+            repr(self._learning_rate)
+            if not isinstance(self._learning_rate, np.floating)
+            else f"{float(self._learning_rate):g}"
+        )
         return f"<{type(self).__name__} learning_rate={lr} iterations={self._iterations}>"

@@ -14,6 +14,7 @@ when ``momentum > 0`` and ``average_gradient`` (running mean of ``g``) when
 
 Unlike Adam, ``epsilon`` sits *inside* the square root here.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,8 +35,7 @@ class RMSprop(Optimizer):
         **kwargs: shared arguments of :class:`~numvgg.optimizers.base.Optimizer`.
     """
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
-                 centered=False, **kwargs):
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.rho = rho
         self.momentum = momentum
@@ -48,8 +48,7 @@ class RMSprop(Optimizer):
         super().build(variables)
         self.velocities = self._add_slots(self._variables, "velocity")
         self.momentums = self._add_slots(self._variables, "momentum") if self.momentum > 0 else []
-        self.average_gradients = (self._add_slots(self._variables, "average_gradient")
-                                  if self.centered else [])
+        self.average_gradients = self._add_slots(self._variables, "average_gradient") if self.centered else []
 
     def update_step(self, gradient, variable, learning_rate, index) -> None:
         f = variable.dtype.type
@@ -71,5 +70,10 @@ class RMSprop(Optimizer):
             variable -= increment
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
-                "epsilon": self.epsilon, "centered": self.centered}
+        return {
+            **super().get_config(),
+            "rho": self.rho,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "centered": self.centered,
+        }

@@ -10,6 +10,7 @@ Keras evaluates schedules in float32 (the initial rate becomes a float32
 tensor and every other number is cast to its dtype); so does numvgg, so that
 ``numvgg`` and ``keras`` give the same rate to the last bit or so.
 """
+
 from __future__ import annotations
 
 import abc
@@ -33,7 +34,7 @@ class LearningRateSchedule(abc.ABC):
         """The constructor arguments."""
 
     @classmethod
-    def from_config(cls, config: dict) -> "LearningRateSchedule":
+    def from_config(cls, config: dict) -> LearningRateSchedule:
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -44,8 +45,9 @@ class LearningRateSchedule(abc.ABC):
 class _DecaySchedule(LearningRateSchedule):
     """Shared arguments of the two decays below and the exponent ``p``."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate,
-                 staircase: bool = False, name: str | None = None):
+    def __init__(
+        self, initial_learning_rate, decay_steps, decay_rate, staircase: bool = False, name: str | None = None
+    ):
         if decay_steps <= 0:
             raise ValueError(f"Argument `decay_steps` must be > 0. Received: decay_steps={decay_steps}")
         self.initial_learning_rate = initial_learning_rate
@@ -60,9 +62,13 @@ class _DecaySchedule(LearningRateSchedule):
         return np.floor(p) if self.staircase else p
 
     def get_config(self) -> dict:
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+            "name": self.name,
+        }
 
 
 class ExponentialDecay(_DecaySchedule):
@@ -77,8 +83,14 @@ class ExponentialDecay(_DecaySchedule):
         opt = numvgg.optimizers.SGD(learning_rate=schedule)
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate,
-                 staircase: bool = False, name: str = "ExponentialDecay"):
+    def __init__(
+        self,
+        initial_learning_rate,
+        decay_steps,
+        decay_rate,
+        staircase: bool = False,
+        name: str = "ExponentialDecay",
+    ):
         super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step) -> np.float32:
@@ -93,8 +105,14 @@ class InverseTimeDecay(_DecaySchedule):
     ``decay=d`` optimizer argument did (Keras 3 ignores ``decay=``).
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate,
-                 staircase: bool = False, name: str = "InverseTimeDecay"):
+    def __init__(
+        self,
+        initial_learning_rate,
+        decay_steps,
+        decay_rate,
+        staircase: bool = False,
+        name: str = "InverseTimeDecay",
+    ):
         super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step) -> np.float32:

@@ -9,6 +9,7 @@ Update rule for one weight ``w`` with gradient ``g`` and learning rate ``lr``:
       w += m                          (plain momentum)
       w += m * momentum - g * lr      (nesterov=True)
 """
+
 from __future__ import annotations
 
 from .base import Optimizer, keras_cast

@@ -4,6 +4,7 @@
 So ``from keras.preprocessing import image`` becomes
 ``from numvgg.preprocessing import image``.
 """
+
 from ..data.dataset import image_dataset_from_directory
 from . import image
 

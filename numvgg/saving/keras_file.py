@@ -16,6 +16,7 @@ built; numvgg ignores that group when reading. A loaded model is compiled
 from ``compile_config`` with a fresh optimizer. numvgg's own training-state
 file (``model.save_training_state``) keeps the optimizer state for resuming.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -36,8 +37,12 @@ _MEMBERS = ("metadata.json", "config.json", "model.weights.h5")
 
 # -- compile config ------------------------------------------------------------------
 def _object_config(obj, module: str) -> dict:
-    return {"module": module, "class_name": type(obj).__name__,
-            "config": serialization._jsonable(obj.get_config()), "registered_name": None}
+    return {
+        "module": module,
+        "class_name": type(obj).__name__,
+        "config": serialization._jsonable(obj.get_config()),
+        "registered_name": None,
+    }
 
 
 def compile_config(model) -> dict | None:
@@ -51,13 +56,17 @@ def compile_config(model) -> dict | None:
         loss = {k: _loss_config(v) for k, v in loss.items()}
     elif loss is not None:
         loss = _loss_config(loss)
-    metrics = [m if isinstance(m, str) else _object_config(m, "keras.metrics")
-               for m in model._metric_specs]
-    return {"optimizer": _object_config(model.optimizer, "keras.optimizers"), "loss": loss,
-            "loss_weights": serialization._jsonable(model._loss_weights),
-            "metrics": metrics or None, "weighted_metrics": None,
-            "run_eagerly": bool(model.run_eagerly), "steps_per_execution": 1,
-            "jit_compile": False}
+    metrics = [m if isinstance(m, str) else _object_config(m, "keras.metrics") for m in model._metric_specs]
+    return {
+        "optimizer": _object_config(model.optimizer, "keras.optimizers"),
+        "loss": loss,
+        "loss_weights": serialization._jsonable(model._loss_weights),
+        "metrics": metrics or None,
+        "weighted_metrics": None,
+        "run_eagerly": bool(model.run_eagerly),
+        "steps_per_execution": 1,
+        "jit_compile": False,
+    }
 
 
 def _loss_config(loss):
@@ -65,8 +74,13 @@ def _loss_config(loss):
 
 
 # Keras-only optimizer options and the one value numvgg supports.
-_OPTIMIZER_EXTRAS = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
-                     "loss_scale_factor": None, "gradient_accumulation_steps": None}
+_OPTIMIZER_EXTRAS = {
+    "use_ema": False,
+    "ema_momentum": 0.99,
+    "ema_overwrite_frequency": None,
+    "loss_scale_factor": None,
+    "gradient_accumulation_steps": None,
+}
 
 
 _LOSS_EXTRAS = {"axis": -1, "ignore_class": None}
@@ -80,35 +94,45 @@ def _without_extras(entry, extras: dict, what: str):
     config = dict(entry.get("config") or {})
     for key, default in extras.items():
         if key in config and config.pop(key) != default:
-            raise ValueError(f"{what} option {key}={entry['config'][key]!r} is not supported "
-                             f"by numvgg (only {key}={default!r})")
+            raise ValueError(
+                f"{what} option {key}={entry['config'][key]!r} is not supported "
+                f"by numvgg (only {key}={default!r})"
+            )
     return {**entry, "config": config}
 
 
 def _loss_from_config(entry):
     from .. import losses
+
     return losses.get(_without_extras(entry, _LOSS_EXTRAS, "loss"))
 
 
 def _compile_from_config(model, config: dict, path: str) -> None:
     """``model.compile`` with what ``config`` records (Keras' ``compile_from_config``)."""
     from .. import metrics, optimizers
+
     try:
-        optimizer = optimizers.get(_without_extras(config["optimizer"], _OPTIMIZER_EXTRAS,
-                                                   "optimizer"))
+        optimizer = optimizers.get(_without_extras(config["optimizer"], _OPTIMIZER_EXTRAS, "optimizer"))
         loss = config.get("loss")
         if isinstance(loss, list):
             loss = [None if l is None else _loss_from_config(l) for l in loss]
-        elif isinstance(loss, dict) and "class_name" not in loss:   # one loss per output name
+        elif isinstance(loss, dict) and "class_name" not in loss:  # one loss per output name
             loss = {k: _loss_from_config(v) for k, v in loss.items()}
         elif loss is not None:
             loss = _loss_from_config(loss)
         specs = [m if isinstance(m, str) else metrics.get(m) for m in config.get("metrics") or []]
-        model.compile(optimizer=optimizer, loss=loss, loss_weights=config.get("loss_weights"),
-                      metrics=specs, run_eagerly=bool(config.get("run_eagerly", False)))
+        model.compile(
+            optimizer=optimizer,
+            loss=loss,
+            loss_weights=config.get("loss_weights"),
+            metrics=specs,
+            run_eagerly=bool(config.get("run_eagerly", False)),
+        )
     except (ValueError, TypeError, KeyError) as e:
-        raise KerasFileError(f"'{path}': the model was rebuilt but its compile_config cannot be "
-                             f"applied ({e}). Load with compile=False and compile it yourself.") from e
+        raise KerasFileError(
+            f"'{path}': the model was rebuilt but its compile_config cannot be "
+            f"applied ({e}). Load with compile=False and compile it yourself."
+        ) from e
 
 
 # -- writing ---------------------------------------------------------------------------
@@ -127,29 +151,38 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
     import h5py
 
     from ..io.weights import _write_keras3
+
     filepath = os.fspath(filepath)
     if not filepath.endswith(".keras"):
-        raise KerasFileError(f"Cannot save the model to '{filepath}': the name must end in "
-                             "'.keras' (use save_weights() for '.weights.h5' or '.h5').")
+        raise KerasFileError(
+            f"Cannot save the model to '{filepath}': the name must end in "
+            "'.keras' (use save_weights() for '.weights.h5' or '.h5')."
+        )
     if not overwrite and os.path.exists(filepath):
         raise FileExistsError(f"{filepath} exists and overwrite=False")
     if not model.built:
-        raise KerasFileError(f"Cannot save model '{model.name}': it is not built yet (give it an "
-                             "Input, or call build() or the model on data first).")
+        raise KerasFileError(
+            f"Cannot save model '{model.name}': it is not built yet (give it an "
+            "Input, or call build() or the model on data first)."
+        )
     config = serialization.serialize_layer(model)
     compiled = compile_config(model)
     if compiled is not None:
         config["compile_config"] = compiled
     # The Keras version whose format this is (tested against it); Keras does not
     # check it when loading. numvgg adds its own version next to it.
-    metadata = {"keras_version": "3.15.1",
-                "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
-                "numvgg_version": __version__}
+    metadata = {
+        "keras_version": "3.15.1",
+        "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+        "numvgg_version": __version__,
+    }
     weights = io.BytesIO()
     with h5py.File(weights, "w") as f:
         _write_keras3(f, model)
-    with atomic_path(filepath, KerasFileError, "the model") as tmp, \
-            zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
+    with (
+        atomic_path(filepath, KerasFileError, "the model") as tmp,
+        zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z,
+    ):
         z.writestr("metadata.json", json.dumps(metadata))
         z.writestr("config.json", json.dumps(config))
         z.writestr("model.weights.h5", weights.getvalue())
@@ -166,12 +199,16 @@ def _read_members(path: str) -> dict:
             names = set(z.namelist())
             missing = [m for m in _MEMBERS if m not in names]
             if missing:
-                raise KerasFileError(f"'{path}' is not a complete .keras file: it has no "
-                                     f"{', '.join(missing)} (it holds {sorted(names)}).")
+                raise KerasFileError(
+                    f"'{path}' is not a complete .keras file: it has no "
+                    f"{', '.join(missing)} (it holds {sorted(names)})."
+                )
             return {m: z.read(m) for m in _MEMBERS}
     except (zipfile.BadZipFile, EOFError, OSError) as e:
-        raise KerasFileError(f"'{path}' is not a readable .keras file (a zip archive): {e}. "
-                             "It may be truncated or not a .keras file at all.") from e
+        raise KerasFileError(
+            f"'{path}' is not a readable .keras file (a zip archive): {e}. "
+            "It may be truncated or not a .keras file at all."
+        ) from e
 
 
 def load_model(filepath, compile: bool = True, custom_objects=None, safe_mode: bool = True):
@@ -192,10 +229,12 @@ def load_model(filepath, compile: bool = True, custom_objects=None, safe_mode: b
             the class), or weights that do not fit.
     """
     from ..io.weights import load_weights
+
     filepath = os.fspath(filepath)
     if custom_objects:
-        raise KerasFileError("load_model(custom_objects=...) is not supported: numvgg rebuilds "
-                             "only its own layer classes.")
+        raise KerasFileError(
+            "load_model(custom_objects=...) is not supported: numvgg rebuilds only its own layer classes."
+        )
     members = _read_members(filepath)
     try:
         config = json.loads(members["config.json"])
@@ -206,6 +245,7 @@ def load_model(filepath, compile: bool = True, custom_objects=None, safe_mode: b
     except KerasFileError as e:
         raise KerasFileError(f"Cannot load '{filepath}': {e}") from None
     from ..models import Model
+
     if not isinstance(model, Model):
         raise KerasFileError(f"'{filepath}' holds a single {type(model).__name__} layer, not a model.")
     with tempfile.TemporaryDirectory() as folder:

@@ -17,6 +17,7 @@ those extras hold the only values numvgg can honour, so a Keras file that
 uses something numvgg lacks (a dilated conv, a regularizer) fails with a
 message instead of loading into a different model.
 """
+
 from __future__ import annotations
 
 from .. import layers as layers_module
@@ -30,26 +31,51 @@ class KerasFileError(NumvggError, ValueError):
 
 # Keras-only config keys and the one value numvgg supports (what Keras
 # writes by default). Reading any other value is an error.
-_CONV_EXTRAS = {"data_format": "channels_last", "dilation_rate": (1, 1), "groups": 1,
-                "kernel_regularizer": None, "bias_regularizer": None,
-                "activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None}
+_CONV_EXTRAS = {
+    "data_format": "channels_last",
+    "dilation_rate": (1, 1),
+    "groups": 1,
+    "kernel_regularizer": None,
+    "bias_regularizer": None,
+    "activity_regularizer": None,
+    "kernel_constraint": None,
+    "bias_constraint": None,
+}
 _CHANNELS_LAST = {"data_format": "channels_last"}
 KERAS_EXTRAS = {
     "Conv2D": _CONV_EXTRAS,
-    "Dense": {"kernel_regularizer": None, "bias_regularizer": None, "kernel_constraint": None,
-              "bias_constraint": None, "quantization_config": None, "activity_regularizer": None,
-              "lora_rank": None, "lora_alpha": None},
+    "Dense": {
+        "kernel_regularizer": None,
+        "bias_regularizer": None,
+        "kernel_constraint": None,
+        "bias_constraint": None,
+        "quantization_config": None,
+        "activity_regularizer": None,
+        "lora_rank": None,
+        "lora_alpha": None,
+    },
     "MaxPooling2D": _CHANNELS_LAST,
     "GlobalAveragePooling2D": {"data_format": "channels_last", "keepdims": False},
     "GlobalMaxPooling2D": {"data_format": "channels_last", "keepdims": False},
     "Flatten": _CHANNELS_LAST,
     "Dropout": {"noise_shape": None},
-    "BatchNormalization": {"beta_regularizer": None, "gamma_regularizer": None,
-                           "beta_constraint": None, "gamma_constraint": None,
-                           "synchronized": False, "renorm": False, "renorm_clipping": None,
-                           "renorm_momentum": 0.99},
-    "Resizing": {"data_format": "channels_last", "pad_to_aspect_ratio": False,
-                 "fill_mode": "constant", "fill_value": 0.0, "antialias": False},
+    "BatchNormalization": {
+        "beta_regularizer": None,
+        "gamma_regularizer": None,
+        "beta_constraint": None,
+        "gamma_constraint": None,
+        "synchronized": False,
+        "renorm": False,
+        "renorm_clipping": None,
+        "renorm_momentum": 0.99,
+    },
+    "Resizing": {
+        "data_format": "channels_last",
+        "pad_to_aspect_ratio": False,
+        "fill_mode": "constant",
+        "fill_value": 0.0,
+        "antialias": False,
+    },
     "CenterCrop": _CHANNELS_LAST,
     "RandomFlip": _CHANNELS_LAST,
     "RandomRotation": _CHANNELS_LAST,
@@ -63,15 +89,21 @@ KERAS_EXTRAS = {
 _IGNORED_KEYS = {"input_dim"}
 
 # numvgg initializer name <-> Keras initializer class.
-_INITIALIZERS = {"glorot_uniform": "GlorotUniform", "glorot_normal": "GlorotNormal",
-                 "he_uniform": "HeUniform", "he_normal": "HeNormal", "zeros": "Zeros",
-                 "ones": "Ones"}
+_INITIALIZERS = {
+    "glorot_uniform": "GlorotUniform",
+    "glorot_normal": "GlorotNormal",
+    "he_uniform": "HeUniform",
+    "he_normal": "HeNormal",
+    "zeros": "Zeros",
+    "ones": "Ones",
+}
 _INITIALIZER_NAMES = {v: k for k, v in _INITIALIZERS.items()}
 
 
 def layer_classes() -> dict:
     """Keras class name -> numvgg class, for every layer numvgg can rebuild."""
     from ..models import Functional, Sequential
+
     names = [n for n in layers_module.__all__ if n not in ("Layer", "Input", "KerasTensor")]
     classes = {n: getattr(layers_module, n) for n in names}
     classes.update({"Functional": Functional, "Model": Functional, "Sequential": Sequential})
@@ -80,26 +112,33 @@ def layer_classes() -> dict:
 
 # -- numvgg -> Keras ---------------------------------------------------------------
 def _dtype_policy(name: str) -> dict:
-    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name},
-            "registered_name": None}
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name}, "registered_name": None}
 
 
 def _initializer_config(fn) -> dict:
     name = getattr(fn, "__name__", None)
     if name not in _INITIALIZERS:
-        raise KerasFileError(f"Cannot write initializer {fn!r} to a .keras file; numvgg writes "
-                             f"{sorted(_INITIALIZERS)}.")
+        raise KerasFileError(
+            f"Cannot write initializer {fn!r} to a .keras file; numvgg writes {sorted(_INITIALIZERS)}."
+        )
     config = {"seed": None} if name.startswith(("glorot", "he")) else {}
-    return {"module": "keras.initializers", "class_name": _INITIALIZERS[name], "config": config,
-            "registered_name": None}
+    return {
+        "module": "keras.initializers",
+        "class_name": _INITIALIZERS[name],
+        "config": config,
+        "registered_name": None,
+    }
 
 
 def _initializers_of(layer) -> dict:
     """The layer's initializers under Keras' config keys."""
-    if isinstance(getattr(layer, "initializers", None), dict):      # BatchNormalization
+    if isinstance(getattr(layer, "initializers", None), dict):  # BatchNormalization
         return {f"{k}_initializer": _initializer_config(fn) for k, fn in layer.initializers.items()}
-    return {key: _initializer_config(getattr(layer, key))
-            for key in ("kernel_initializer", "bias_initializer") if hasattr(layer, key)}
+    return {
+        key: _initializer_config(getattr(layer, key))
+        for key in ("kernel_initializer", "bias_initializer")
+        if hasattr(layer, key)
+    }
 
 
 def _jsonable(value):
@@ -108,33 +147,48 @@ def _jsonable(value):
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return value.item()                      # NumPy scalars
+        return value.item()  # NumPy scalars
     return value
 
 
 def serialize_layer(layer) -> dict:
     """``layer`` as Keras' ``serialize_keras_object`` writes it."""
     from ..models import Model, Sequential
+
     class_name = type(layer).__name__
     if isinstance(layer, Sequential):
-        return {"module": "keras", "class_name": "Sequential",
-                "config": _sequential_config(layer), "registered_name": None,
-                "build_config": {"input_shape": _jsonable(layer.input_shape)}}
+        return {
+            "module": "keras",
+            "class_name": "Sequential",
+            "config": _sequential_config(layer),
+            "registered_name": None,
+            "build_config": {"input_shape": _jsonable(layer.input_shape)},
+        }
     if isinstance(layer, Model):
-        return {"module": "keras.src.models.functional", "class_name": "Functional",
-                "config": _functional_config(layer), "registered_name": "Functional",
-                "build_config": {"input_shape": None}}
+        return {
+            "module": "keras.src.models.functional",
+            "class_name": "Functional",
+            "config": _functional_config(layer),
+            "registered_name": "Functional",
+            "build_config": {"input_shape": None},
+        }
     if class_name not in layer_classes():
-        raise KerasFileError(f"Cannot save layer '{layer.name}': its class {class_name} is not a "
-                             "Keras layer, so Keras could not load the file.")
+        raise KerasFileError(
+            f"Cannot save layer '{layer.name}': its class {class_name} is not a "
+            "Keras layer, so Keras could not load the file."
+        )
     config = dict(layer.get_config())
     if class_name != "InputLayer":
         config["dtype"] = _dtype_policy(layer.dtype.name)
         config.update(_initializers_of(layer))
     for key, value in KERAS_EXTRAS.get(class_name, {}).items():
         config.setdefault(key, value)
-    out = {"module": "keras.layers", "class_name": class_name, "config": _jsonable(config),
-           "registered_name": None}
+    out = {
+        "module": "keras.layers",
+        "class_name": class_name,
+        "config": _jsonable(config),
+        "registered_name": None,
+    }
     if layer.params and layer.input_shape is not None:
         out["build_config"] = {"input_shape": _jsonable(layer.input_shape)}
     return out
@@ -145,8 +199,12 @@ def _sequential_config(model) -> dict:
     if model._input_layer is not None:
         layers.append(serialize_layer(model._input_layer))
     layers += [serialize_layer(layer) for layer in model.layers]
-    config = {"name": model.name, "trainable": model.trainable,
-              "dtype": _dtype_policy(model.dtype.name), "layers": layers}
+    config = {
+        "name": model.name,
+        "trainable": model.trainable,
+        "dtype": _dtype_policy(model.dtype.name),
+        "layers": layers,
+    }
     if model.built:
         config["build_input_shape"] = _jsonable(model.input_shape)
     return config
@@ -169,27 +227,36 @@ def _functional_config(model) -> dict:
         return [t.node.layer.name, index[id(t.node)], t.index]
 
     def tensor(t: KerasTensor) -> dict:
-        return {"class_name": "__keras_tensor__",
-                "config": {"shape": _jsonable(t.shape), "dtype": t.dtype,
-                           "keras_history": history(t)}}
+        return {
+            "class_name": "__keras_tensor__",
+            "config": {"shape": _jsonable(t.shape), "dtype": t.dtype, "keras_history": history(t)},
+        }
 
     layers = []
     for layer in model.layers:
         entry = serialize_layer(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [
-            {"args": [[tensor(t) for t in node.inputs] if node.many_inputs else tensor(node.inputs[0])],
-             "kwargs": {}}
-            for node in model._nodes if node.layer is layer and not layer.is_input_layer]
+            {
+                "args": [[tensor(t) for t in node.inputs] if node.many_inputs else tensor(node.inputs[0])],
+                "kwargs": {},
+            }
+            for node in model._nodes
+            if node.layer is layer and not layer.is_input_layer
+        ]
         layers.append(entry)
 
     def ends(tensors, single):
         items = [history(t) for t in tensors]
         return items[0] if single else items
 
-    return {"name": model.name, "trainable": model.trainable, "layers": layers,
-            "input_layers": ends(model.inputs, model._single_input),
-            "output_layers": ends(model.outputs, model._single_output)}
+    return {
+        "name": model.name,
+        "trainable": model.trainable,
+        "layers": layers,
+        "input_layers": ends(model.inputs, model._single_input),
+        "output_layers": ends(model.outputs, model._single_output),
+    }
 
 
 # -- Keras -> numvgg ---------------------------------------------------------------
@@ -204,8 +271,10 @@ def _layer_kwargs(class_name: str, config: dict, where: str) -> dict:
     for key, value in config.items():
         if key in extras:
             if _normalize(value) != _normalize(extras[key]):
-                raise KerasFileError(f"{where}: {key}={value!r} is not supported by numvgg "
-                                     f"(it supports only {key}={extras[key]!r}).")
+                raise KerasFileError(
+                    f"{where}: {key}={value!r} is not supported by numvgg "
+                    f"(it supports only {key}={extras[key]!r})."
+                )
         elif key in _IGNORED_KEYS:
             continue
         elif key == "dtype":
@@ -222,14 +291,17 @@ def _initializer_name(value, where: str, key: str) -> str:
         return value
     class_name = value.get("class_name") if isinstance(value, dict) else None
     if class_name not in _INITIALIZER_NAMES:
-        raise KerasFileError(f"{where}: {key} {class_name or value!r} is not one numvgg has "
-                             f"({', '.join(sorted(_INITIALIZER_NAMES))}).")
+        raise KerasFileError(
+            f"{where}: {key} {class_name or value!r} is not one numvgg has "
+            f"({', '.join(sorted(_INITIALIZER_NAMES))})."
+        )
     return _INITIALIZER_NAMES[class_name]
 
 
 def deserialize_layer(entry: dict):
     """A numvgg layer (or model) from one Keras layer entry; nothing is called yet."""
     from ..models import Functional, Sequential
+
     class_name = entry.get("class_name")
     config = entry.get("config") or {}
     name = config.get("name", entry.get("name", "?"))
@@ -238,7 +310,8 @@ def deserialize_layer(entry: dict):
     if class_name not in classes:
         raise KerasFileError(
             f"Layer '{name}' is a {class_name}, a class numvgg does not have. numvgg can load "
-            f"these layer classes: {', '.join(sorted(classes))}.")
+            f"these layer classes: {', '.join(sorted(classes))}."
+        )
     cls = classes[class_name]
     if cls is Sequential:
         return sequential_from_config(config)
@@ -253,6 +326,7 @@ def deserialize_layer(entry: dict):
 
 def sequential_from_config(config: dict):
     from ..models import Sequential
+
     model = Sequential(name=config.get("name"), trainable=config.get("trainable", True))
     for entry in config.get("layers", []):
         layer = deserialize_layer(entry)
@@ -265,8 +339,10 @@ def sequential_from_config(config: dict):
 
 def _tensor_key(arg, where: str) -> tuple:
     if not (isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__"):
-        raise KerasFileError(f"{where}: an input of this call is not a tensor ({arg!r}); numvgg "
-                             "supports layers called on tensors only.")
+        raise KerasFileError(
+            f"{where}: an input of this call is not a tensor ({arg!r}); numvgg "
+            "supports layers called on tensors only."
+        )
     return tuple(arg["config"]["keras_history"])
 
 
@@ -274,9 +350,10 @@ def functional_from_config(config: dict):
     """Rebuild a functional model: make every layer, then replay its calls in
     an order where each call's inputs exist (Keras' ``functional_from_config``)."""
     from ..models import Functional
+
     built = {}
-    tensors: dict = {}               # (layer name, node index, tensor index) -> KerasTensor
-    pending = []                     # (layer, node index, args) still to call
+    tensors: dict = {}  # (layer name, node index, tensor index) -> KerasTensor
+    pending = []  # (layer, node index, args) still to call
     for entry in config.get("layers", []):
         layer = deserialize_layer(entry)
         name = entry.get("name", layer.name)
@@ -287,22 +364,31 @@ def functional_from_config(config: dict):
             # Keras records training=False on a call made without it; the model's
             # own training flag overrides it when the model runs (Keras'
             # functional.operation_fn), so only other values change anything.
-            kwargs = {k: v for k, v in (node.get("kwargs") or {}).items()
-                      if v is not None and not (k == "training" and v is False)}
+            kwargs = {
+                k: v
+                for k, v in (node.get("kwargs") or {}).items()
+                if v is not None and not (k == "training" and v is False)
+            }
             if kwargs:
-                raise KerasFileError(f"layer '{name}' is called with {sorted(kwargs)}; numvgg "
-                                     "replays only plain calls layer(x).")
+                raise KerasFileError(
+                    f"layer '{name}' is called with {sorted(kwargs)}; numvgg "
+                    "replays only plain calls layer(x)."
+                )
             args = node.get("args", [])
             if len(args) != 1:
-                raise KerasFileError(f"layer '{name}' is called with {len(args)} positional "
-                                     "arguments; numvgg layers take one (a tensor or a list).")
+                raise KerasFileError(
+                    f"layer '{name}' is called with {len(args)} positional "
+                    "arguments; numvgg layers take one (a tensor or a list)."
+                )
             pending.append((layer, name, i, args[0]))
     while pending:
         progress = []
         for item in pending:
             layer, name, i, arg = item
             where = f"layer '{name}'"
-            keys = [_tensor_key(a, where) for a in arg] if isinstance(arg, list) else [_tensor_key(arg, where)]
+            keys = (
+                [_tensor_key(a, where) for a in arg] if isinstance(arg, list) else [_tensor_key(arg, where)]
+            )
             if not all(k in tensors for k in keys):
                 continue
             inputs = [tensors[k] for k in keys] if isinstance(arg, list) else tensors[keys[0]]
@@ -311,11 +397,19 @@ def functional_from_config(config: dict):
                 tensors[(name, i, j)] = t
             progress.append(item)
         if not progress:
-            missing = sorted({k[0] for _, _, _, a in pending
-                              for k in ([_tensor_key(x, "") for x in a] if isinstance(a, list)
-                                        else [_tensor_key(a, "")]) if k not in tensors})
-            raise KerasFileError(f"The saved graph refers to layer(s) {missing} that are not in "
-                                 "the file, or is disconnected.")
+            missing = sorted(
+                {
+                    k[0]
+                    for _, _, _, a in pending
+                    for k in (
+                        [_tensor_key(x, "") for x in a] if isinstance(a, list) else [_tensor_key(a, "")]
+                    )
+                    if k not in tensors
+                }
+            )
+            raise KerasFileError(
+                f"The saved graph refers to layer(s) {missing} that are not in the file, or is disconnected."
+            )
         pending = [p for p in pending if p not in progress]
 
     def ends(spec):
@@ -324,12 +418,12 @@ def functional_from_config(config: dict):
         try:
             found = [tensors[tuple(k)] for k in items]
         except KeyError as e:
-            raise KerasFileError(f"The saved model's inputs/outputs name {e.args[0]}, which the "
-                                 "graph does not make.") from None
+            raise KerasFileError(
+                f"The saved model's inputs/outputs name {e.args[0]}, which the graph does not make."
+            ) from None
         return found[0] if single else found
 
-    model = Functional(ends(config["input_layers"]), ends(config["output_layers"]),
-                       name=config.get("name"))
+    model = Functional(ends(config["input_layers"]), ends(config["output_layers"]), name=config.get("name"))
     if config.get("trainable") is False:
         model.trainable = False
     return model

@@ -11,6 +11,7 @@ after each of STEPS updates; plus the shared starting weights and gradients
 and the Keras / TensorFlow versions that produced it. Rerun it (and commit the
 file) when a case is added or Keras changes its rules.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,11 @@ CASES = [
     ("adam", "Adam", {"learning_rate": 0.01}),
     ("adam_amsgrad", "Adam", {"learning_rate": 0.01, "amsgrad": True, "beta_1": 0.8, "epsilon": 1e-3}),
     ("rmsprop", "RMSprop", {"learning_rate": 0.01}),
-    ("rmsprop_centered_momentum", "RMSprop", {"learning_rate": 0.01, "rho": 0.8, "momentum": 0.5,
-                                              "centered": True}),
+    (
+        "rmsprop_centered_momentum",
+        "RMSprop",
+        {"learning_rate": 0.01, "rho": 0.8, "momentum": 0.5, "centered": True},
+    ),
     ("adagrad", "Adagrad", {"learning_rate": 0.1}),
     ("adadelta", "Adadelta", {"learning_rate": 1.0, "rho": 0.9}),
 ]
@@ -44,8 +48,10 @@ def problem():
     scales 1e-3 .. 10 (so a sign or a square that goes missing shows)."""
     rng = np.random.default_rng(20261129)
     weights = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
-    grads = [[(rng.standard_normal(s) * 10 ** rng.uniform(-3, 1)).astype(np.float32) for s in SHAPES]
-             for _ in range(STEPS)]
+    grads = [
+        [(rng.standard_normal(s) * 10 ** rng.uniform(-3, 1)).astype(np.float32) for s in SHAPES]
+        for _ in range(STEPS)
+    ]
     return weights, grads
 
 
@@ -65,12 +71,19 @@ def main() -> int:
             opt.apply_gradients(zip([tf.constant(g) for g in step], variables))
             for i, v in enumerate(variables):
                 arrays[f"{case}/step{k + 1}/{i}"] = v.numpy()
-    meta = {"keras": keras.__version__, "tensorflow": tf.__version__, "steps": STEPS,
-            "n_weights": len(SHAPES), "cases": [[c, n, kw] for c, n, kw in CASES]}
+    meta = {
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "steps": STEPS,
+        "n_weights": len(SHAPES),
+        "cases": [[c, n, kw] for c, n, kw in CASES],
+    }
     arrays["meta"] = np.array(json.dumps(meta))
     np.savez_compressed(OUT, **arrays)
-    print(f"wrote {OUT} ({OUT.stat().st_size} bytes): {len(CASES)} cases x {STEPS} steps, "
-          f"Keras {keras.__version__}, TensorFlow {tf.__version__}")
+    print(
+        f"wrote {OUT} ({OUT.stat().st_size} bytes): {len(CASES)} cases x {STEPS} steps, "
+        f"Keras {keras.__version__}, TensorFlow {tf.__version__}"
+    )
     return 0
 
 
