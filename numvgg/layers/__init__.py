@@ -19,7 +19,3 @@ __all__ = ["Layer", "Conv2D", "Dense", "Flatten", "Dropout", "Activation", "MaxP
 from .pooling import AveragePooling2D, AvgPool2D, MaxPool2D  # noqa: E402
 
 __all__ += ["AveragePooling2D", "AvgPool2D", "MaxPool2D"]
-
-from .resize_like import ResizeLike  # noqa: E402
-
-__all__ += ["ResizeLike"]

@@ -10,6 +10,10 @@ so numvgg has this one, called on two tensors::
 
 The second tensor only gives the size: its values are never read and it gets
 no gradient (in TensorFlow, too: a shape has no derivative).
+
+Import it from this module (``from numvgg.layers.resize_like import ResizeLike``):
+it is numvgg's own layer, not one of Keras' ``keras.layers``, so it is not
+exported beside them.
 """
 from __future__ import annotations
 
