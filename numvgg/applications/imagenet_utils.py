@@ -11,6 +11,7 @@ classes by name, using Keras' ``imagenet_class_index.json``: Keras' cached copy
 when there is one, else the identical copy shipped with numvgg (see
 ``imagenet_class_index.README.md`` next to this file), so it never needs the network.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,6 @@ import os
 
 import numpy as np
 
-from .. import config
 from ..errors import ClassIndexError, ShapeError
 from ..layers.base import Layer
 from ..layers.symbolic import KerasTensor
@@ -59,36 +59,46 @@ def preprocess_input(x, data_format=None, mode: str = "caffe") -> np.ndarray:
         ShapeError: not 3-D / 4-D, or the channel axis is not 3 (``'caffe'``, ``'torch'``).
     """
     if not isinstance(mode, str) or mode not in ("caffe", "tf", "torch"):
-        raise ValueError("Expected mode to be one of `caffe`, `tf` or `torch`. "
-                         f"Received: mode={_short(mode)}")
+        raise ValueError(
+            f"Expected mode to be one of `caffe`, `tf` or `torch`. Received: mode={_short(mode)}"
+        )
     if isinstance(x, KerasTensor):
         # Inside a functional model (Chollet's `x = preprocess_input(x)` after the
         # augmentation layers): a layer doing the same, forward and backward.
         if mode != "caffe" or data_format not in (None, "channels_last"):
-            raise ValueError("On a symbolic tensor numvgg's preprocess_input does VGG16's 'caffe' "
-                             "mode, channels last; preprocess the arrays before the model for "
-                             f"mode={mode!r}, data_format={data_format!r}.")
+            raise ValueError(
+                "On a symbolic tensor numvgg's preprocess_input does VGG16's 'caffe' "
+                "mode, channels last; preprocess the arrays before the model for "
+                f"mode={mode!r}, data_format={data_format!r}."
+            )
         return CaffePreprocessing()(x)
     if data_format is None:
         data_format = "channels_last"
     elif not isinstance(data_format, str) or data_format not in ("channels_first", "channels_last"):
-        raise ValueError("Expected data_format to be one of `channels_first` or `channels_last`. "
-                         f"Received: data_format={_short(data_format)}")
+        raise ValueError(
+            "Expected data_format to be one of `channels_first` or `channels_last`. "
+            f"Received: data_format={_short(data_format)}"
+        )
     in_place = isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating) and x.flags.writeable
     x = np.asarray(x)
     if x.ndim not in (3, 4):
-        raise ShapeError(f"preprocess_input expects one image (H, W, 3) or a batch (N, H, W, 3); "
-                         f"received an array of shape {x.shape}.")
+        raise ShapeError(
+            f"preprocess_input expects one image (H, W, 3) or a batch (N, H, W, 3); "
+            f"received an array of shape {x.shape}."
+        )
     # Move channels last so one code path serves both layouts (a view: writes reach x).
     channel_axis = -1 if data_format == "channels_last" else x.ndim - 3
-    x = np.moveaxis(x, channel_axis, -1)                      # (..., H, W, C)
+    x = np.moveaxis(x, channel_axis, -1)  # (..., H, W, C)
     if mode in ("caffe", "torch") and x.shape[-1] != 3:
-        raise ShapeError(f"preprocess_input(mode='{mode}') needs 3 colour channels on the "
-                         f"{data_format} axis; received an array of shape "
-                         f"{np.moveaxis(x, -1, channel_axis).shape}.")
+        raise ShapeError(
+            f"preprocess_input(mode='{mode}') needs 3 colour channels on the "
+            f"{data_format} axis; received an array of shape "
+            f"{np.moveaxis(x, -1, channel_axis).shape}."
+        )
     if not in_place:
         from ..config import floatx
-        x = x.astype(floatx())                                # Keras: integers become floatx
+
+        x = x.astype(floatx())  # Keras: integers become floatx
     dtype = x.dtype
 
     if mode == "tf":
@@ -99,7 +109,7 @@ def preprocess_input(x, data_format=None, mode: str = "caffe") -> np.ndarray:
         x -= np.asarray(TORCH_MEAN_RGB, dtype=dtype)
         x /= np.asarray(TORCH_STD_RGB, dtype=dtype)
     else:
-        x = x[..., ::-1]                                      # RGB -> BGR: a view, as in Keras
+        x = x[..., ::-1]  # RGB -> BGR: a view, as in Keras
         x -= np.asarray(CAFFE_MEAN_BGR, dtype=dtype)
     return np.moveaxis(x, -1, channel_axis)
 
@@ -115,13 +125,15 @@ class CaffePreprocessing(Layer):
 
     def compute_output_shape(self, input_shape):
         if input_shape[-1] != 3:
-            raise ShapeError(f"CaffePreprocessing '{self.name}' needs 3 colour channels last; "
-                             f"received input of shape {input_shape}.")
+            raise ShapeError(
+                f"CaffePreprocessing '{self.name}' needs 3 colour channels last; "
+                f"received input of shape {input_shape}."
+            )
         return tuple(input_shape)
 
     def forward(self, x, training=False):
         x = self._as_input(x)
-        self._cache = True                     # nothing to keep, but a forward happened
+        self._cache = True  # nothing to keep, but a forward happened
         return x[..., ::-1] - np.asarray(CAFFE_MEAN_BGR, dtype=x.dtype)
 
     def backward(self, dout, need_input_grad=True, need_weight_grads=True):
@@ -132,8 +144,7 @@ class CaffePreprocessing(Layer):
 _CLASS_INDEX_CACHE: dict[str, dict] = {}
 
 # Byte-identical to the file Keras downloads (same md5), so either copy gives the same names.
-BUNDLED_CLASS_INDEX = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                   "imagenet_class_index.json")
+BUNDLED_CLASS_INDEX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet_class_index.json")
 
 
 def class_index_path() -> str:
@@ -143,7 +154,8 @@ def class_index_path() -> str:
     in the folders ``numvgg weights`` lists (``$KERAS_HOME/models`` or
     ``~/.keras/models``, ...), else the copy shipped in this package.
     """
-    from ..io import download        # imported here: numvgg.io is not needed until decoding
+    from ..io import download  # imported here: numvgg.io is not needed until decoding
+
     published = download.IMAGENET_CLASS_INDEX
     cached = download.find_local(published.fname, published.md5, download.search_folders("models"))
     return cached if cached is not None else BUNDLED_CLASS_INDEX
@@ -157,8 +169,7 @@ def imagenet_class_index() -> dict:
 def imagenet_class_name(index: int) -> str:
     """The name of ImageNet class ``index`` (0..999), e.g. ``281 -> 'tabby'``."""
     if not 0 <= int(index) < NUM_IMAGENET_CLASSES:
-        raise ValueError(f"ImageNet class index must be in 0..{NUM_IMAGENET_CLASSES - 1}; "
-                         f"got {index}")
+        raise ValueError(f"ImageNet class index must be in 0..{NUM_IMAGENET_CLASSES - 1}; got {index}")
     return imagenet_class_index()[str(int(index))][1]
 
 
@@ -177,10 +188,15 @@ def load_class_index(path) -> dict:
     except (OSError, ValueError) as e:
         raise ClassIndexError(f"Cannot read the ImageNet class index '{path}': {e}") from e
     wanted = {str(i) for i in range(NUM_IMAGENET_CLASSES)}
-    if not isinstance(index, dict) or set(index) != wanted or not all(
-            isinstance(v, list) and len(v) == 2 for v in index.values()):
-        raise ClassIndexError(f"'{path}' is not the ImageNet class index: expected keys '0'..'999' "
-                              "each mapping to [wnid, class_name].")
+    if (
+        not isinstance(index, dict)
+        or set(index) != wanted
+        or not all(isinstance(v, list) and len(v) == 2 for v in index.values())
+    ):
+        raise ClassIndexError(
+            f"'{path}' is not the ImageNet class index: expected keys '0'..'999' "
+            "each mapping to [wnid, class_name]."
+        )
     _CLASS_INDEX_CACHE[path] = index
     return index
 
@@ -201,14 +217,16 @@ def decode_predictions(preds, top: int = 5) -> list[list[tuple]]:
     """
     preds = np.asarray(preds)
     if preds.ndim != 2 or preds.shape[1] != NUM_IMAGENET_CLASSES:
-        raise ShapeError("`decode_predictions` expects a batch of predictions (i.e. a 2D array of "
-                         f"shape (samples, 1000)). Received array with shape: {preds.shape}")
+        raise ShapeError(
+            "`decode_predictions` expects a batch of predictions (i.e. a 2D array of "
+            f"shape (samples, 1000)). Received array with shape: {preds.shape}"
+        )
     if int(top) < 1:
         raise ValueError(f"top must be at least 1. Received: top={top}")
     index = imagenet_class_index()
     results = []
-    for pred in preds:                                         # pred: (1000,)
-        top_indices = pred.argsort()[-int(top):][::-1]
+    for pred in preds:  # pred: (1000,)
+        top_indices = pred.argsort()[-int(top) :][::-1]
         result = [(*index[str(i)], pred[i]) for i in top_indices]
         result.sort(key=lambda item: item[2], reverse=True)
         results.append(result)

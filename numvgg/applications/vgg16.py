@@ -9,13 +9,22 @@ functional API exactly as Keras' ``vgg16.py`` chains them: so ``model.layers``
 starts with the ``InputLayer`` (19 layers without the top, 23 with it), as in
 Keras, and code that counts layers from the front picks the same ones.
 """
+
 from __future__ import annotations
 
 import os
 
 from ..errors import WeightFileError
-from ..layers import (Conv2D, Dense, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Input,
-                      KerasTensor, MaxPooling2D)
+from ..layers import (
+    Conv2D,
+    Dense,
+    Flatten,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling2D,
+    Input,
+    KerasTensor,
+    MaxPooling2D,
+)
 from ..models import Functional
 from .imagenet_utils import decode_predictions, preprocess_input  # noqa: F401 (Keras' import path)
 
@@ -26,25 +35,37 @@ POOLINGS = (None, "avg", "max")
 
 
 def _check_args(include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation):
-    if not (weights in (None, "imagenet") or isinstance(weights, (str, bytes)) or hasattr(weights, "__fspath__")):
-        raise ValueError("The `weights` argument should be either `None` (random initialization), "
-                         "'imagenet' (pre-training on ImageNet), or the path to the weights file to "
-                         f"be loaded. Received: weights={weights!r}")
+    if not (
+        weights in (None, "imagenet") or isinstance(weights, (str, bytes)) or hasattr(weights, "__fspath__")
+    ):
+        raise ValueError(
+            "The `weights` argument should be either `None` (random initialization), "
+            "'imagenet' (pre-training on ImageNet), or the path to the weights file to "
+            f"be loaded. Received: weights={weights!r}"
+        )
     if weights == "imagenet" and include_top and classes != 1000:
-        raise ValueError("If using `weights='imagenet'` with `include_top=True`, `classes` should be "
-                         f"1000. Received classes={classes}")
+        raise ValueError(
+            "If using `weights='imagenet'` with `include_top=True`, `classes` should be "
+            f"1000. Received classes={classes}"
+        )
     if pooling not in POOLINGS:
         raise ValueError(f"Unknown pooling {pooling!r}. Valid choices: None, 'avg', 'max'.")
     if input_tensor is not None and not isinstance(input_tensor, KerasTensor):
-        raise ValueError("`input_tensor` must be a symbolic tensor from numvgg.layers.Input(...) "
-                         f"(or a layer called on one); received {type(input_tensor).__name__}.")
+        raise ValueError(
+            "`input_tensor` must be a symbolic tensor from numvgg.layers.Input(...) "
+            f"(or a layer called on one); received {type(input_tensor).__name__}."
+        )
     if include_top and classifier_activation not in (None, "softmax", "linear", "sigmoid", "relu", "tanh"):
-        raise ValueError(f"Unknown classifier_activation {classifier_activation!r}. Valid choices: "
-                         "'softmax', None, 'linear', 'sigmoid', 'relu', 'tanh'.")
+        raise ValueError(
+            f"Unknown classifier_activation {classifier_activation!r}. Valid choices: "
+            "'softmax', None, 'linear', 'sigmoid', 'relu', 'tanh'."
+        )
     if weights == "imagenet" and include_top and classifier_activation not in ("softmax", None):
-        raise ValueError("Only `None` and `softmax` activations are allowed for the "
-                         "`classifier_activation` argument when using pretrained weights, "
-                         f"with `include_top=True`; Received: {classifier_activation}")
+        raise ValueError(
+            "Only `None` and `softmax` activations are allowed for the "
+            "`classifier_activation` argument when using pretrained weights, "
+            f"with `include_top=True`; Received: {classifier_activation}"
+        )
 
 
 def _resolve_input_shape(input_shape, include_top, weights):
@@ -56,28 +77,43 @@ def _resolve_input_shape(input_shape, include_top, weights):
         return (224, 224, 3) if include_top else (None, None, 3)
     shape = tuple(input_shape)
     if len(shape) != 3:
-        raise ValueError(f"`input_shape` must be a tuple of three integers (height, width, channels). "
-                         f"Received: input_shape={input_shape}")
+        raise ValueError(
+            f"`input_shape` must be a tuple of three integers (height, width, channels). "
+            f"Received: input_shape={input_shape}"
+        )
     h, w, c = shape
     if c != 3 and weights == "imagenet":
         raise ValueError(f"The input must have 3 channels; Received `input_shape={input_shape}`")
     if c != 3:
-        raise ValueError(f"VGG16 takes RGB input: the input must have 3 channels; Received `input_shape={input_shape}`")
+        raise ValueError(
+            f"VGG16 takes RGB input: the input must have 3 channels; Received `input_shape={input_shape}`"
+        )
     if (h is not None and h < 32) or (w is not None and w < 32):
         raise ValueError(f"Input size must be at least 32x32; Received: input_shape={input_shape}")
     if include_top and weights == "imagenet" and (h, w) != (224, 224):
         raise ValueError(
             "When setting `include_top=True` and loading `imagenet` weights, `input_shape` should be "
-            f"(224, 224, 3). Received: input_shape={input_shape} (fc1 needs a 7x7x512 = 25088 feature map)")
+            f"(224, 224, 3). Received: input_shape={input_shape} (fc1 needs a 7x7x512 = 25088 feature map)"
+        )
     if include_top and (h is None or w is None):
-        raise ValueError("With include_top=True the input size must be known: fc1's input size "
-                         f"depends on it. Received input_shape={input_shape}")
+        raise ValueError(
+            "With include_top=True the input size must be known: fc1's input size "
+            f"depends on it. Received input_shape={input_shape}"
+        )
     return shape
 
 
-def VGG16(include_top: bool = True, weights="imagenet", input_tensor=None, input_shape=None,
-          pooling=None, classes: int = 1000, classifier_activation="softmax", name: str = "vgg16",
-          dtype=None):
+def VGG16(
+    include_top: bool = True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes: int = 1000,
+    classifier_activation="softmax",
+    name: str = "vgg16",
+    dtype=None,
+):
     """Build VGG16 like ``keras.applications.VGG16``.
 
     Args:
@@ -106,7 +142,8 @@ def VGG16(include_top: bool = True, weights="imagenet", input_tensor=None, input
         raise WeightFileError(
             "The `weights` argument should be either `None` (random initialization), 'imagenet' "
             "(pre-training on ImageNet), or the path to the weights file to be loaded. The file "
-            f"'{os.fspath(weights)}' does not exist.")
+            f"'{os.fspath(weights)}' does not exist."
+        )
     if input_tensor is not None and input_shape is None:
         input_shape = input_tensor.shape[1:]
     shape = _resolve_input_shape(input_shape, include_top, weights)
@@ -120,8 +157,9 @@ def VGG16(include_top: bool = True, weights="imagenet", input_tensor=None, input
     x = img_input
     for block, (n_convs, filters) in enumerate(ARCH, start=1):
         for i in range(1, n_convs + 1):
-            x = Conv2D(filters, (3, 3), activation="relu", padding="same",
-                       name=f"block{block}_conv{i}", dtype=dtype)(x)
+            x = Conv2D(
+                filters, (3, 3), activation="relu", padding="same", name=f"block{block}_conv{i}", dtype=dtype
+            )(x)
         x = MaxPooling2D((2, 2), strides=(2, 2), name=f"block{block}_pool", dtype=dtype)(x)
 
     if include_top:
@@ -138,12 +176,14 @@ def VGG16(include_top: bool = True, weights="imagenet", input_tensor=None, input
     model.weights_source = "random"
     if weights == "imagenet":
         from ..io.download import get_vgg16_weights_path
+
         model.load_weights(get_vgg16_weights_path(include_top))
         model.weights_source = "imagenet"
     elif weights is not None:
         # VGG16's layers by name wherever the file holds them (a nested model's file, HED's
         # trunk), else Keras' own rule; all or nothing (numvgg.io.weights.load_vgg16_weights).
         from ..io.weights import load_vgg16_weights
+
         load_vgg16_weights(model, weights)
         model.weights_source = os.fspath(weights)
     return model

@@ -7,6 +7,7 @@ resolution, 5x5-pixel receptive field) marks every fine texture, block5
 (1/16 resolution) only the outlines of large objects. The last panel shows
 how much the fusion layer trusts each block (its 1x1 kernel).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,7 @@ import numpy as np
 from . import style
 
 #: (block, scale of its feature map) for the side outputs side1 ... side5.
-SIDE_BLOCKS = (("block1", "1/1"), ("block2", "1/2"), ("block3", "1/4"), ("block4", "1/8"),
-               ("block5", "1/16"))
+SIDE_BLOCKS = (("block1", "1/1"), ("block2", "1/2"), ("block3", "1/4"), ("block4", "1/8"), ("block5", "1/16"))
 
 
 def side_titles() -> list[str]:
@@ -24,8 +24,7 @@ def side_titles() -> list[str]:
 
 
 @style.slide_style
-def plot_edges(image, side_edges, fused, path, fuse_kernel=None, weights_source=None,
-               title: str = "") -> str:
+def plot_edges(image, side_edges, fused, path, fuse_kernel=None, weights_source=None, title: str = "") -> str:
     """Save the slide (PNG + SVG); returns the PNG's path.
 
     Args:
@@ -43,8 +42,9 @@ def plot_edges(image, side_edges, fused, path, fuse_kernel=None, weights_source=
     panels += [(fused, "fused: HED's edge map", "gray_r")]
     for ax, (picture, name, cmap) in zip(axes.flat, panels):
         # Edges dark on white, as in the paper; every map on the same 0..1 scale.
-        ax.imshow(picture, cmap=cmap, vmin=0 if cmap else None, vmax=1 if cmap else None,
-                  interpolation="nearest")
+        ax.imshow(
+            picture, cmap=cmap, vmin=0 if cmap else None, vmax=1 if cmap else None, interpolation="nearest"
+        )
         ax.set_title(name, fontsize=15)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -58,6 +58,7 @@ def plot_edges(image, side_edges, fused, path, fuse_kernel=None, weights_source=
     else:
         ax.axis("off")
     fig.suptitle(title or "HED (Xie & Tu 2015): the edges each VGG16 block sees")
-    style.footer(fig, weights_source, note="side outputs: sigmoid of each block's 1x1 conv, "
-                                           "upsampled (bilinear)")
+    style.footer(
+        fig, weights_source, note="side outputs: sigmoid of each block's 1x1 conv, upsampled (bilinear)"
+    )
     return style.save(fig, path)

@@ -1,4 +1,5 @@
 """The figure set for a lecture: ``numvgg figures DIR`` / :func:`write_lecture_figures`."""
+
 from __future__ import annotations
 
 import os
@@ -13,26 +14,48 @@ from . import network, style, teaching, training
 class LectureFigure(NamedTuple):
     """One figure of the set: its file name (PNG; an SVG is written next to it),
     the lesson it serves and what it shows."""
+
     name: str
     lesson: str
     shows: str
 
 
 LECTURE_FIGURES = (
-    LectureFigure("im2col.png", "conv2d (docs/layers/conv2d.md)",
-                  "one input patch becomes one row of cols; conv = one matrix product"),
-    LectureFigure("maxpool_backward.png", "max pooling (docs/layers/maxpool2d.md)",
-                  "forward keeps the argmax; backward routes dout to the winner, ties to the first"),
-    LectureFigure("receptive_field.png", "VGG16's architecture",
-                  "receptive field per layer, and the square one unit of each block sees"),
-    LectureFigure("filters_block1_conv1.png", "what a conv layer learns",
-                  "the 64 first-layer 3x3 filters as colour patches"),
-    LectureFigure("feature_maps.png", "what the network computes",
-                  "the input beside block1_conv2, block3_conv3 and block5_conv3 maps"),
-    LectureFigure("saliency.png", "what a decision depends on",
-                  "|d class score / d pixel| for the top class, titled with its name"),
-    LectureFigure("pretrained_vs_random.png", "transfer learning (the main job)",
-                  "training curves from ImageNet weights vs random initialisation"),
+    LectureFigure(
+        "im2col.png",
+        "conv2d (docs/layers/conv2d.md)",
+        "one input patch becomes one row of cols; conv = one matrix product",
+    ),
+    LectureFigure(
+        "maxpool_backward.png",
+        "max pooling (docs/layers/maxpool2d.md)",
+        "forward keeps the argmax; backward routes dout to the winner, ties to the first",
+    ),
+    LectureFigure(
+        "receptive_field.png",
+        "VGG16's architecture",
+        "receptive field per layer, and the square one unit of each block sees",
+    ),
+    LectureFigure(
+        "filters_block1_conv1.png",
+        "what a conv layer learns",
+        "the 64 first-layer 3x3 filters as colour patches",
+    ),
+    LectureFigure(
+        "feature_maps.png",
+        "what the network computes",
+        "the input beside block1_conv2, block3_conv3 and block5_conv3 maps",
+    ),
+    LectureFigure(
+        "saliency.png",
+        "what a decision depends on",
+        "|d class score / d pixel| for the top class, titled with its name",
+    ),
+    LectureFigure(
+        "pretrained_vs_random.png",
+        "transfer learning (the main job)",
+        "training curves from ImageNet weights vs random initialisation",
+    ),
 )
 
 FEATURE_MAP_LAYERS = ("block1_conv2", "block3_conv3", "block5_conv3")
@@ -43,13 +66,16 @@ def sample_image(size: int = 224) -> np.ndarray:
     public-domain sample portrait of Grace Hopper (shipped with matplotlib), loaded as
     ``keras.utils.load_img(target_size=...)`` would."""
     from matplotlib import cbook
+
     from ..data.images import img_to_array, load_img
+
     path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     return img_to_array(load_img(path, target_size=(size, size)))
 
 
-def write_lecture_figures(out_dir: str, model=None, image=None, weights_source=None,
-                          histories=None, log=print) -> list[str]:
+def write_lecture_figures(
+    out_dir: str, model=None, image=None, weights_source=None, histories=None, log=print
+) -> list[str]:
     """Write the lecture set (:data:`LECTURE_FIGURES`) into ``out_dir``; returns the PNG paths.
 
     Args:
@@ -64,6 +90,7 @@ def write_lecture_figures(out_dir: str, model=None, image=None, weights_source=N
         log: called with one progress line per figure.
     """
     from ..applications.imagenet_utils import preprocess_input
+
     os.makedirs(out_dir, exist_ok=True)
     if model is not None:
         if weights_source is None:
@@ -82,27 +109,36 @@ def write_lecture_figures(out_dir: str, model=None, image=None, weights_source=N
     }
     if model is not None:
         jobs["filters_block1_conv1.png"] = lambda f: network.plot_filters(
-            model, path(f), weights_source=weights_source)
+            model, path(f), weights_source=weights_source
+        )
         jobs["feature_maps.png"] = lambda f: network.plot_feature_maps(
-            model, image, list(FEATURE_MAP_LAYERS), path(f), max_maps=16, weights_source=weights_source)
+            model, image, list(FEATURE_MAP_LAYERS), path(f), max_maps=16, weights_source=weights_source
+        )
         jobs["saliency.png"] = lambda f: network.plot_saliency(
-            model, image, path(f), weights_source=weights_source)
+            model, image, path(f), weights_source=weights_source
+        )
     if histories is not None:
         pretrained, random = histories
         jobs["pretrained_vs_random.png"] = lambda f: training.plot_pretrained_vs_random(
-            pretrained, random, path(f))
+            pretrained, random, path(f)
+        )
 
     written = []
     total = len(LECTURE_FIGURES)
     for k, figure in enumerate(LECTURE_FIGURES, start=1):
         job = jobs.get(figure.name)
         if job is None:
-            why = "needs a model" if figure.name not in ("pretrained_vs_random.png",) else \
-                "needs two training logs (--curves PRETRAINED.csv RANDOM.csv)"
+            why = (
+                "needs a model"
+                if figure.name not in ("pretrained_vs_random.png",)
+                else "needs two training logs (--curves PRETRAINED.csv RANDOM.csv)"
+            )
             log(f"[{k}/{total}] {figure.name:<26} skipped: {why}")
             continue
         start = time.perf_counter()
         written.append(job(figure))
-        log(f"[{k}/{total}] {figure.name:<26} {time.perf_counter() - start:5.1f} s  "
-            f"{figure.lesson}: {figure.shows}")
+        log(
+            f"[{k}/{total}] {figure.name:<26} {time.perf_counter() - start:5.1f} s  "
+            f"{figure.lesson}: {figure.shows}"
+        )
     return written

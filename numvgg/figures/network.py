@@ -5,6 +5,7 @@ what it computes for one image (beside that image), :func:`plot_saliency` what
 a decision depends on. The array helpers (:func:`filter_grid`,
 :func:`saliency_map`) can be used on their own.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,13 +32,14 @@ def _tile(images, cols: int, pad: int = 1, pad_value: float = 1.0):
     """
     images = np.asarray(images)
     n, h, w = images.shape[:3]
-    rows = -(-n // cols)                                    # ceil(n / cols)
-    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, *images.shape[3:]),
-                   pad_value, dtype=np.float64)
+    rows = -(-n // cols)  # ceil(n / cols)
+    grid = np.full(
+        (rows * (h + pad) + pad, cols * (w + pad) + pad, *images.shape[3:]), pad_value, dtype=np.float64
+    )
     for k in range(n):
         r, c = divmod(k, cols)
         top, left = pad + r * (h + pad), pad + c * (w + pad)
-        grid[top:top + h, left:left + w] = images[k]
+        grid[top : top + h, left : left + w] = images[k]
     return grid
 
 
@@ -47,8 +49,14 @@ def _grid_columns(n: int) -> int:
 
 
 # -- filters ----------------------------------------------------------------------------------
-def filter_grid(kernel, input_order: str = "BGR", normalize: str = "global", channel: int = 0,
-                pad: int = 1, pad_color=None) -> np.ndarray:
+def filter_grid(
+    kernel,
+    input_order: str = "BGR",
+    normalize: str = "global",
+    channel: int = 0,
+    pad: int = 1,
+    pad_color=None,
+) -> np.ndarray:
     """Arrange a conv kernel's filters on an image grid, values scaled to [0, 1].
 
     Args:
@@ -78,14 +86,14 @@ def filter_grid(kernel, input_order: str = "BGR", normalize: str = "global", cha
         raise ValueError(f"normalize must be 'global' or 'filter', got {normalize!r}")
     c_in = kernel.shape[2]
     if c_in == 3:
-        images = np.moveaxis(kernel, 3, 0)                  # (F, KH, KW, 3)
+        images = np.moveaxis(kernel, 3, 0)  # (F, KH, KW, 3)
         if input_order == "BGR":
-            images = images[..., ::-1]                      # BGR -> RGB
+            images = images[..., ::-1]  # BGR -> RGB
     else:
         if not 0 <= channel < c_in:
             raise ValueError(f"channel={channel} is out of range for a kernel with {c_in} input channels")
         images = np.moveaxis(kernel[:, :, channel, :], 2, 0)  # (F, KH, KW)
-        images = np.repeat(images[..., None], 3, axis=-1)   # (F, KH, KW, 3), grey
+        images = np.repeat(images[..., None], 3, axis=-1)  # (F, KH, KW, 3), grey
     axes = tuple(range(1, images.ndim)) if normalize == "filter" else None
     low = images.min(axis=axes, keepdims=True)
     span = images.max(axis=axes, keepdims=True) - low
@@ -98,8 +106,15 @@ def filter_grid(kernel, input_order: str = "BGR", normalize: str = "global", cha
 
 
 @style.slide_style
-def plot_filters(model_or_layer, path: str, layer: str = "block1_conv1", input_order: str = "BGR",
-                 normalize: str = "global", channel: int = 0, weights_source=None) -> str:
+def plot_filters(
+    model_or_layer,
+    path: str,
+    layer: str = "block1_conv1",
+    input_order: str = "BGR",
+    normalize: str = "global",
+    channel: int = 0,
+    weights_source=None,
+) -> str:
     """Draw a conv layer's filters as a grid of small images; returns ``path``.
 
     For ``block1_conv1`` of VGG16 each of the 64 filters is a 3x3 RGB patch:
@@ -115,8 +130,10 @@ def plot_filters(model_or_layer, path: str, layer: str = "block1_conv1", input_o
     """
     conv = _find_layer(model_or_layer, layer)
     if "kernel" not in getattr(conv, "params", {}) or np.ndim(conv.params["kernel"]) != 4:
-        raise ShapeError(f"plot_filters needs a conv layer with a 4-D kernel; '{conv.name}' "
-                         f"({type(conv).__name__}) has none.")
+        raise ShapeError(
+            f"plot_filters needs a conv layer with a 4-D kernel; '{conv.name}' "
+            f"({type(conv).__name__}) has none."
+        )
     if weights_source is None:
         weights_source = style.weights_source_of(model_or_layer)
     kernel = conv.params["kernel"]
@@ -128,9 +145,11 @@ def plot_filters(model_or_layer, path: str, layer: str = "block1_conv1", input_o
     ax.set_axis_off()
     what = "as RGB colour patches" if c_in == 3 else f"input channel {channel} of {c_in}, in grey"
     scale = "one scale for all filters" if normalize == "global" else "each filter scaled on its own"
-    ax.set_title(f"{conv.name}: {n_filters} filters of {kh}x{kw} ({what})\n"
-                 f"darkest = most negative weight, brightest = most positive; {scale}",
-                 fontsize=16)
+    ax.set_title(
+        f"{conv.name}: {n_filters} filters of {kh}x{kw} ({what})\n"
+        f"darkest = most negative weight, brightest = most positive; {scale}",
+        fontsize=16,
+    )
     style.footer(fig, weights_source)
     return style.save(fig, path)
 
@@ -140,7 +159,7 @@ def _one_image(image, what: str) -> np.ndarray:
     """``(H, W, C)`` or ``(1, H, W, C)`` -> ``(1, H, W, C)`` float32."""
     x = np.asarray(image, dtype=np.float32)
     if x.ndim == 3:
-        x = x[None]                                         # (H, W, C) -> (1, H, W, C)
+        x = x[None]  # (H, W, C) -> (1, H, W, C)
     if x.ndim != 4 or x.shape[0] != 1:
         raise ShapeError(f"{what} takes one image, (H, W, C) or (1, H, W, C); got shape {x.shape}")
     return x
@@ -165,7 +184,7 @@ def _displayable(image, preprocessing) -> np.ndarray:
 def _scaled_maps(out, n):
     """The first ``n`` channels of ``out`` ``(OH, OW, C)``, each scaled to its own
     min..max, as ``(n, OH, OW)``; and which of them are 0 everywhere."""
-    maps = np.moveaxis(out[..., :n], -1, 0).astype(np.float64)   # (n, OH, OW)
+    maps = np.moveaxis(out[..., :n], -1, 0).astype(np.float64)  # (n, OH, OW)
     low = maps.min(axis=(1, 2), keepdims=True)
     span = maps.max(axis=(1, 2), keepdims=True) - low
     scaled = np.where(span > 0, (maps - low) / np.where(span > 0, span, 1.0), 0.0)
@@ -173,8 +192,16 @@ def _scaled_maps(out, n):
 
 
 @style.slide_style
-def plot_feature_maps(model, image, layer_name, path: str, max_maps: int = 64,
-                      cmap: str = "viridis", preprocessing="caffe", weights_source=None) -> str:
+def plot_feature_maps(
+    model,
+    image,
+    layer_name,
+    path: str,
+    max_maps: int = 64,
+    cmap: str = "viridis",
+    preprocessing="caffe",
+    weights_source=None,
+) -> str:
     """The input image and, beside it, the activation maps of one or more layers.
 
     Args:
@@ -196,6 +223,7 @@ def plot_feature_maps(model, image, layer_name, path: str, max_maps: int = 64,
     Only the layers up to each ``layer_name`` are run.
     """
     from ..debug.trace import layer_output
+
     if max_maps < 1:
         raise ValueError(f"max_maps must be at least 1, got {max_maps}")
     names = [layer_name] if isinstance(layer_name, str) else list(layer_name)
@@ -204,10 +232,12 @@ def plot_feature_maps(model, image, layer_name, path: str, max_maps: int = 64,
     x = _one_image(image, "plot_feature_maps")
     outputs = []
     for name in names:
-        out = layer_output(model, x, name)[0]               # (OH, OW, C) or (D,)
+        out = layer_output(model, x, name)[0]  # (OH, OW, C) or (D,)
         if out.ndim != 3:
-            raise ShapeError(f"plot_feature_maps: layer '{name}' outputs shape {out.shape} per "
-                             "image; feature maps need (H, W, C): pick a conv or pooling layer.")
+            raise ShapeError(
+                f"plot_feature_maps: layer '{name}' outputs shape {out.shape} per "
+                "image; feature maps need (H, W, C): pick a conv or pooling layer."
+            )
         outputs.append(out)
     if weights_source is None:
         weights_source = style.weights_source_of(model)
@@ -218,23 +248,33 @@ def plot_feature_maps(model, image, layer_name, path: str, max_maps: int = 64,
     axes[0].imshow(_displayable(x[0], preprocessing), interpolation="nearest")
     axes[0].set_title(f"input\n{x.shape[1]}x{x.shape[2]}x{x.shape[3]}")
     axes[0].set_axis_off()
-    colours = plt.get_cmap(cmap).with_extremes(bad="white")   # NaN gaps drawn white
+    colours = plt.get_cmap(cmap).with_extremes(bad="white")  # NaN gaps drawn white
     for ax, name, out in zip(axes[1:], names, outputs):
         n = min(max_maps, out.shape[-1])
         scaled, dead = _scaled_maps(out, n)
         pad = max(1, out.shape[0] // 16)
-        ax.imshow(_tile(scaled, _grid_columns(n), pad=pad, pad_value=np.nan), cmap=colours,
-                  vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.imshow(
+            _tile(scaled, _grid_columns(n), pad=pad, pad_value=np.nan),
+            cmap=colours,
+            vmin=0.0,
+            vmax=1.0,
+            interpolation="nearest",
+        )
         shown = f"first {n} of {out.shape[-1]} maps" if n < out.shape[-1] else f"all {n} maps"
         ax.set_title(f"{name}\n{out.shape[0]}x{out.shape[1]}x{out.shape[2]}")
         ax.set_xticks([])
         ax.set_yticks([])
         for spine in ax.spines.values():
             spine.set_visible(False)
-        ax.set_xlabel(f"{shown}\n{np.mean(out == 0):.0%} of values are 0"
-                      + (f"; {int(dead.sum())} all-zero" if dead.any() else ""), fontsize=14)
-    fig.suptitle("Feature maps: what each layer computes for this image "
-                 "(each map scaled to its own min..max)", fontsize=18)
+        ax.set_xlabel(
+            f"{shown}\n{np.mean(out == 0):.0%} of values are 0"
+            + (f"; {int(dead.sum())} all-zero" if dead.any() else ""),
+            fontsize=14,
+        )
+    fig.suptitle(
+        "Feature maps: what each layer computes for this image (each map scaled to its own min..max)",
+        fontsize=18,
+    )
     style.footer(fig, weights_source, note="shape = height x width x channels")
     return style.save(fig, path)
 
@@ -243,6 +283,7 @@ def plot_feature_maps(model, image, layer_name, path: str, max_maps: int = 64,
 def _saliency(model, image, class_index):
     """(saliency ``(H, W)``, class index, score, score_is_logit) -- see :func:`saliency_map`."""
     from ..models import leaf_layers
+
     x = _one_image(image, "saliency_map")
     leaves = list(leaf_layers(model))
     saved_grads = [(leaf, leaf.grads) for leaf in leaves]
@@ -254,22 +295,23 @@ def _saliency(model, image, class_index):
     saved_logits = last.__dict__.get("last_logits")
     try:
         out = model(x, training=False)
-        scores = (last.last_logits if from_logits else out).reshape(-1)   # (classes,) or (D,)
+        scores = (last.last_logits if from_logits else out).reshape(-1)  # (classes,) or (D,)
         if class_index is None:
             class_index = int(np.argmax(out.reshape(-1)))
         if not 0 <= class_index < scores.size:
-            raise ValueError(f"class_index {class_index} is out of range: the model has "
-                             f"{scores.size} outputs")
+            raise ValueError(
+                f"class_index {class_index} is out of range: the model has {scores.size} outputs"
+            )
         dout = np.zeros(out.shape, dtype=np.float32)
-        dout.reshape(-1)[class_index] = 1.0                 # d(score)/d(output): one-hot
+        dout.reshape(-1)[class_index] = 1.0  # d(score)/d(output): one-hot
         dx = model.backward(dout, need_weight_grads=False, from_logits=from_logits)
     finally:
         model.clear_cache()
         if hasattr(last, "last_logits"):
             last.last_logits = saved_logits
         for leaf, grads in saved_grads:
-            leaf.grads = grads                              # the caller's gradients are untouched
-    saliency = np.max(np.abs(dx[0]), axis=-1)               # (H, W): strongest channel per pixel
+            leaf.grads = grads  # the caller's gradients are untouched
+    saliency = np.max(np.abs(dx[0]), axis=-1)  # (H, W): strongest channel per pixel
     return saliency.astype(np.float32), class_index, float(scores[class_index]), from_logits
 
 
@@ -297,12 +339,20 @@ def _imagenet_name(index: int, n_outputs: int):
     if n_outputs != 1000:
         return None
     from ..applications.imagenet_utils import imagenet_class_name
+
     return imagenet_class_name(index)
 
 
 @style.slide_style
-def plot_saliency(model, image, path: str, class_index=None, preprocessing="caffe",
-                  class_name: str | None = None, weights_source=None) -> str:
+def plot_saliency(
+    model,
+    image,
+    path: str,
+    class_index=None,
+    preprocessing="caffe",
+    class_name: str | None = None,
+    weights_source=None,
+) -> str:
     """Draw the image, its saliency map and the two overlaid; returns ``path``.
 
     Args:
@@ -316,7 +366,7 @@ def plot_saliency(model, image, path: str, class_index=None, preprocessing="caff
     """
     saliency, index, score, is_logit = _saliency(model, image, class_index)
     output_shape = tuple(getattr(model, "output_shape", None) or ())
-    classifier = len(output_shape) <= 2                     # (N, classes); else a feature map
+    classifier = len(output_shape) <= 2  # (N, classes); else a feature map
     if class_name is None and classifier and output_shape:
         class_name = _imagenet_name(index, output_shape[-1])
     if weights_source is None:
@@ -333,8 +383,14 @@ def plot_saliency(model, image, path: str, class_index=None, preprocessing="caff
     axes[1].set_title("|d score / d pixel|\n(max over colours, / its max)")
     fig.colorbar(shown, ax=axes[1], shrink=0.7)
     axes[2].imshow(picture.mean(axis=-1), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-    axes[2].imshow(heat, cmap="inferno", alpha=np.clip(heat * 1.5, 0.0, 0.85), vmin=0.0, vmax=1.0,
-                   interpolation="nearest")
+    axes[2].imshow(
+        heat,
+        cmap="inferno",
+        alpha=np.clip(heat * 1.5, 0.0, 0.85),
+        vmin=0.0,
+        vmax=1.0,
+        interpolation="nearest",
+    )
     axes[2].set_title("overlay")
     for ax in axes:
         ax.set_axis_off()
@@ -344,7 +400,8 @@ def plot_saliency(model, image, path: str, class_index=None, preprocessing="caff
     else:
         what = f"feature {index}"
     kind = "its logit (before the softmax)" if is_logit else "its score"
-    fig.suptitle(f"Saliency: which pixels change the score of {what}\n"
-                 f"{kind}: {score:.3g}; Simonyan et al. (2013)")
+    fig.suptitle(
+        f"Saliency: which pixels change the score of {what}\n{kind}: {score:.3g}; Simonyan et al. (2013)"
+    )
     style.footer(fig, weights_source)
     return style.save(fig, path)

@@ -12,6 +12,7 @@ figure function, by default ``model.weights_source`` (set by ``VGG16``:
 
 Only matplotlib's Agg backend is used, so figures are made on machines without a screen.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,7 +21,7 @@ import os
 import tempfile
 
 SLIDE_INCHES = (12.8, 7.2)
-DPI = 100                                  # 12.8 x 7.2 in at 100 dpi = 1280 x 720 px
+DPI = 100  # 12.8 x 7.2 in at 100 dpi = 1280 x 720 px
 FORMATS = ("png", "svg")
 
 # Sizes in points; at 100 dpi a point is 1.39 px, so body text (tick labels, 14 pt) is
@@ -40,13 +41,13 @@ RC = {
     "lines.markersize": 7,
     "axes.spines.top": False,
     "axes.spines.right": False,
-    "svg.fonttype": "none",                # SVG text stays text: editable, searchable
+    "svg.fonttype": "none",  # SVG text stays text: editable, searchable
 }
 FOOTER_SIZE = 13
 
 # One colour per meaning, the same on every slide.
-TRAIN_COLOR = "#1f77b4"                    # blue: training data
-VAL_COLOR = "#d62728"                      # red: validation data
+TRAIN_COLOR = "#1f77b4"  # blue: training data
+VAL_COLOR = "#d62728"  # red: validation data
 HIGHLIGHTS = ("#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628")
 PHASE_SHADES = ("#f2f2f2", "#fff4e0", "#e8f4ea", "#eef0fb")
 
@@ -54,8 +55,10 @@ PHASE_SHADES = ("#f2f2f2", "#fff4e0", "#e8f4ea", "#eef0fb")
 def pyplot():
     """``matplotlib.pyplot`` on the Agg backend (no screen needed)."""
     import matplotlib
+
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -65,10 +68,12 @@ def slide_style(draw):
     Font sizes are read when a text is created, so the whole drawing (not only
     ``subplots``) has to run inside the style.
     """
+
     @functools.wraps(draw)
     def wrapped(*args, **kwargs):
         with pyplot().rc_context(RC):
             return draw(*args, **kwargs)
+
     return wrapped
 
 
@@ -78,8 +83,9 @@ def new_slide(nrows: int = 1, ncols: int = 1, **kwargs):
     The layout keeps the bottom 5 % free for the :func:`footer`.
     """
     plt = pyplot()
-    fig, axes = plt.subplots(nrows, ncols, figsize=SLIDE_INCHES, dpi=DPI, squeeze=False,
-                             layout="constrained", **kwargs)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=SLIDE_INCHES, dpi=DPI, squeeze=False, layout="constrained", **kwargs
+    )
     fig.get_layout_engine().set(rect=(0.0, 0.05, 1.0, 0.95))
     return fig, axes
 
@@ -133,8 +139,9 @@ def _stem(path) -> str:
     path = os.fspath(path)
     root, ext = os.path.splitext(path)
     if ext.lower() not in ("", ".png", ".svg"):
-        raise ValueError(f"A figure is saved as .png and .svg; got '{path}' (use a .png name "
-                         "or no extension).")
+        raise ValueError(
+            f"A figure is saved as .png and .svg; got '{path}' (use a .png name or no extension)."
+        )
     return root
 
 
@@ -157,12 +164,11 @@ def save(fig, path) -> str:
     try:
         for fmt in FORMATS:
             target = f"{stem}.{fmt}"
-            fd, partial = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part",
-                                           dir=folder)
+            fd, partial = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder)
             os.close(fd)
             try:
                 fig.savefig(partial, format=fmt, dpi=DPI)
-                os.chmod(partial, 0o666 & ~_umask())        # mkstemp's 0600 -> a normal file
+                os.chmod(partial, 0o666 & ~_umask())  # mkstemp's 0600 -> a normal file
                 os.replace(partial, target)
             finally:
                 with contextlib.suppress(FileNotFoundError):

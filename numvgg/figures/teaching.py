@@ -7,6 +7,7 @@
 * :func:`plot_receptive_field` -- the architecture lesson: how many input
   pixels one unit of each VGG16 layer sees (:func:`receptive_fields`).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -15,28 +16,54 @@ import numpy as np
 
 from . import style
 
-_NO_WEIGHTS = "none"      # footer: these drawings use no trained weights
+_NO_WEIGHTS = "none"  # footer: these drawings use no trained weights
 
 
-def _number_grid(ax, values, x0: float = 0.0, y0: float = 0.0, fills=None, fmt="{:g}",
-                 fontsize: int = 16, edge="#333333"):
+def _number_grid(
+    ax, values, x0: float = 0.0, y0: float = 0.0, fills=None, fmt="{:g}", fontsize: int = 16, edge="#333333"
+):
     """Draw ``values`` (2-D) as a table of boxed numbers, top-left cell at ``(x0, y0)``,
     one unit per cell, y growing downwards. ``fills[(r, c)]`` colours a cell."""
     from matplotlib.patches import Rectangle
+
     fills = fills or {}
     rows, cols = values.shape
     for r in range(rows):
         for c in range(cols):
-            ax.add_patch(Rectangle((x0 + c, y0 + r), 1, 1, facecolor=fills.get((r, c), "white"),
-                                   edgecolor=edge, linewidth=1.2))
-            ax.text(x0 + c + 0.5, y0 + r + 0.5, fmt.format(values[r, c]), ha="center",
-                    va="center", fontsize=fontsize)
+            ax.add_patch(
+                Rectangle(
+                    (x0 + c, y0 + r),
+                    1,
+                    1,
+                    facecolor=fills.get((r, c), "white"),
+                    edgecolor=edge,
+                    linewidth=1.2,
+                )
+            )
+            ax.text(
+                x0 + c + 0.5,
+                y0 + r + 0.5,
+                fmt.format(values[r, c]),
+                ha="center",
+                va="center",
+                fontsize=fontsize,
+            )
 
 
 def _outline(ax, x0, y0, w, h, color, linewidth=4.0, inset=0.0):
     from matplotlib.patches import Rectangle
-    ax.add_patch(Rectangle((x0 + inset, y0 + inset), w - 2 * inset, h - 2 * inset, fill=False,
-                           edgecolor=color, linewidth=linewidth, zorder=5))
+
+    ax.add_patch(
+        Rectangle(
+            (x0 + inset, y0 + inset),
+            w - 2 * inset,
+            h - 2 * inset,
+            fill=False,
+            edgecolor=color,
+            linewidth=linewidth,
+            zorder=5,
+        )
+    )
 
 
 def _canvas(ax, width, height):
@@ -45,22 +72,34 @@ def _canvas(ax, width, height):
     for text in ax.texts:
         text.set_in_layout(False)
     ax.set_xlim(-0.5, width + 0.5)
-    ax.set_ylim(height + 0.5, -1.5)                      # y down, like an array
+    ax.set_ylim(height + 0.5, -1.5)  # y down, like an array
     ax.set_aspect("equal")
     ax.set_axis_off()
 
 
 def _arrow(ax, start, end, text="", color="#333333"):
-    ax.annotate("", xy=end, xytext=start,
-                arrowprops=dict(arrowstyle="-|>", color=color, linewidth=2.5, mutation_scale=22))
+    ax.annotate(
+        "",
+        xy=end,
+        xytext=start,
+        arrowprops=dict(arrowstyle="-|>", color=color, linewidth=2.5, mutation_scale=22),
+    )
     if text:
-        ax.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 - 0.35, text, ha="center",
-                va="bottom", fontsize=14, color=color)
+        ax.text(
+            (start[0] + end[0]) / 2,
+            (start[1] + end[1]) / 2 - 0.35,
+            text,
+            ha="center",
+            va="bottom",
+            fontsize=14,
+            color=color,
+        )
 
 
 def _light(color, amount=0.35):
     """``color`` mixed with white, for cell backgrounds."""
     from matplotlib.colors import to_rgb
+
     return tuple(1 - amount * (1 - v) for v in to_rgb(color))
 
 
@@ -71,11 +110,13 @@ def plot_im2col(path: str, size: int = 4, k: int = 3, highlight: int = 1) -> str
     (no padding, stride 1), copied by :func:`numvgg.ops.conv.im2col` into the rows of
     ``cols``; patch ``highlight`` (row-major) is outlined in both. Returns ``path``."""
     from ..ops.conv import im2col
+
     if not 1 <= k <= size <= 6:
-        raise ValueError(f"plot_im2col draws small examples: need 1 <= k <= size <= 6, got "
-                         f"size={size}, k={k}")
+        raise ValueError(
+            f"plot_im2col draws small examples: need 1 <= k <= size <= 6, got size={size}, k={k}"
+        )
     x = np.arange(1, size * size + 1, dtype=np.float64).reshape(size, size)
-    cols = im2col(x[None, :, :, None], k, k)                 # (OH*OW, K*K), C=1
+    cols = im2col(x[None, :, :, None], k, k)  # (OH*OW, K*K), C=1
     oh = size - k + 1
     if not 0 <= highlight < cols.shape[0]:
         raise ValueError(f"highlight must be in 0..{cols.shape[0] - 1}, got {highlight}")
@@ -93,19 +134,36 @@ def plot_im2col(path: str, size: int = 4, k: int = 3, highlight: int = 1) -> str
     row_fill = {(highlight, j): _light(color) for j in range(k * k)}
     _number_grid(ax, cols, left, 0, fills=row_fill)
     _outline(ax, left, highlight, k * k, 1, color)
-    ax.text(left + k * k / 2, -0.6, f"cols = im2col(x): {cols.shape[0]} patches x {k * k} values",
-            ha="center", fontsize=16)
+    ax.text(
+        left + k * k / 2,
+        -0.6,
+        f"cols = im2col(x): {cols.shape[0]} patches x {k * k} values",
+        ha="center",
+        fontsize=16,
+    )
     for r in range(cols.shape[0]):
         i, j = divmod(r, oh)
-        ax.text(left + k * k + 0.3, r + 0.5, f"patch at ({i}, {j})", va="center", fontsize=14,
-                color=color if r == highlight else "#444444")
+        ax.text(
+            left + k * k + 0.3,
+            r + 0.5,
+            f"patch at ({i}, {j})",
+            va="center",
+            fontsize=14,
+            color=color if r == highlight else "#444444",
+        )
     _arrow(ax, (hc + k + 0.1, hr + k / 2), (left - 0.2, highlight + 0.5), "one row", color)
     below = max(size, cols.shape[0]) + 1.2
-    ax.text(0, below, f"Each {k}x{k} patch is read row by row into one row of cols.\n"
-            f"Then the whole convolution is one matrix product:\n"
-            f"    out = cols @ kernel.reshape({k}*{k}*C, F)   -> ({cols.shape[0]}, F) -> ({oh}, {oh}, F)\n"
-            f"Backward: dcols = dout @ kernel.T; col2im adds each row back onto its patch.",
-            fontsize=16, va="top", linespacing=1.5)
+    ax.text(
+        0,
+        below,
+        f"Each {k}x{k} patch is read row by row into one row of cols.\n"
+        f"Then the whole convolution is one matrix product:\n"
+        f"    out = cols @ kernel.reshape({k}*{k}*C, F)   -> ({cols.shape[0]}, F) -> ({oh}, {oh}, F)\n"
+        f"Backward: dcols = dout @ kernel.T; col2im adds each row back onto its patch.",
+        fontsize=16,
+        va="top",
+        linespacing=1.5,
+    )
     _canvas(ax, left + k * k + 3.5, below + 3.5)
     fig.suptitle("im2col: one patch becomes one row")
     style.footer(fig, _NO_WEIGHTS, note="numbers from numvgg.ops.conv.im2col")
@@ -114,12 +172,8 @@ def plot_im2col(path: str, size: int = 4, k: int = 3, highlight: int = 1) -> str
 
 # -- max-pool backward -------------------------------------------------------------------------
 # A 4x4 input whose bottom-right window holds a tie (two 7s), to show the tie rule.
-_POOL_X = np.array([[1., 3., 2., 0.],
-                    [4., 2., 8., 5.],
-                    [6., 1., 7., 3.],
-                    [0., 5., 7., 2.]])
-_POOL_DOUT = np.array([[0.1, -0.2],
-                       [0.3, 0.5]])
+_POOL_X = np.array([[1.0, 3.0, 2.0, 0.0], [4.0, 2.0, 8.0, 5.0], [6.0, 1.0, 7.0, 3.0], [0.0, 5.0, 7.0, 2.0]])
+_POOL_DOUT = np.array([[0.1, -0.2], [0.3, 0.5]])
 
 
 @style.slide_style
@@ -129,6 +183,7 @@ def plot_maxpool_backward(path: str) -> str:
     window with a tie shows numvgg's (and TensorFlow's) rule: the first maximum in
     row-major order gets all of it. Returns ``path``."""
     from ..ops.pooling import maxpool2d_backward, maxpool2d_forward
+
     x = _POOL_X[None, :, :, None]
     out, cache = maxpool2d_forward(x, (2, 2))
     dx = maxpool2d_backward(_POOL_DOUT[None, :, :, None], cache)[0, :, :, 0]
@@ -158,18 +213,32 @@ def plot_maxpool_backward(path: str) -> str:
     top = 6.5
     _number_grid(ax, _POOL_DOUT, 7, top + 1, fills={p: _light(c) for p, c in window_colors.items()})
     ax.text(8, top + 0.4, "dout (from above)", ha="center", fontsize=16)
-    dx_fill = {p: (_light(c) if p in winners else "#eeeeee") for p, c in
-               ((p, winners.get(p, "#999999")) for p in np.ndindex(4, 4))}
+    dx_fill = {
+        p: (_light(c) if p in winners else "#eeeeee")
+        for p, c in ((p, winners.get(p, "#999999")) for p in np.ndindex(4, 4))
+    }
     _number_grid(ax, dx, 0, top, fills=dx_fill)
     windows(0, top)
     ax.text(2, top - 0.6, "dx = dL/dx", ha="center", fontsize=16)
     _arrow(ax, (6.7, top + 2), (4.3, top + 2), "route back", "#333333")
-    ax.text(10.8, 1.0, "Forward remembers where each\nwindow's maximum was (argmax).\n\n"
-            "Backward sends each dout value\nto that one input; the other three\n"
-            "inputs of the window get 0:\nthey did not change the output.", fontsize=15, va="top")
-    ax.text(10.8, top + 0.6, "Tie (the two 7s, bottom right):\nthe FIRST maximum in row-major\n"
-            "order takes all the gradient --\nnumvgg's rule, and TensorFlow's.", fontsize=15,
-            va="top", color=style.HIGHLIGHTS[3])
+    ax.text(
+        10.8,
+        1.0,
+        "Forward remembers where each\nwindow's maximum was (argmax).\n\n"
+        "Backward sends each dout value\nto that one input; the other three\n"
+        "inputs of the window get 0:\nthey did not change the output.",
+        fontsize=15,
+        va="top",
+    )
+    ax.text(
+        10.8,
+        top + 0.6,
+        "Tie (the two 7s, bottom right):\nthe FIRST maximum in row-major\n"
+        "order takes all the gradient --\nnumvgg's rule, and TensorFlow's.",
+        fontsize=15,
+        va="top",
+        color=style.HIGHLIGHTS[3],
+    )
     _canvas(ax, 16.5, top + 4)
     fig.suptitle("Max-pool backward: the winner takes the gradient")
     style.footer(fig, _NO_WEIGHTS, note="numbers from numvgg.ops.pooling, 2x2 window, stride 2")
@@ -186,6 +255,7 @@ class ReceptiveField(NamedTuple):
     (negative = in the zero padding). Unit ``i`` sees rows
     ``start + i*jump .. start + i*jump + size - 1``.
     """
+
     layer: str
     size: int
     jump: int
@@ -201,12 +271,13 @@ def receptive_fields(arch=None) -> list[ReceptiveField]:
     :data:`numvgg.applications.vgg16.ARCH` (convs per block, filters) by default.
     """
     from ..applications.vgg16 import ARCH
+
     size, jump, start, fields = 1, 1, 0, []
     for b, (n_convs, _) in enumerate(arch or ARCH, start=1):
         for i in range(1, n_convs + 1):
-            size, start = size + 2 * jump, start - jump         # 3x3 kernel, pad 1
+            size, start = size + 2 * jump, start - jump  # 3x3 kernel, pad 1
             fields.append(ReceptiveField(f"block{b}_conv{i}", size, jump, start))
-        size, jump = size + jump, jump * 2                      # 2x2 window, stride 2
+        size, jump = size + jump, jump * 2  # 2x2 window, stride 2
         fields.append(ReceptiveField(f"block{b}_pool", size, jump, start))
     return fields
 
@@ -218,6 +289,7 @@ def plot_receptive_field(path: str, image=None, input_size: int = 224) -> str:
     (right). ``image``: an optional RGB picture in [0, 1] ``(H, W, 3)`` to draw under
     the squares. Returns ``path``."""
     from matplotlib.patches import Rectangle
+
     fields = receptive_fields()
     fig, axes = style.new_slide(1, 2, width_ratios=[1.45, 1.0])
     ax = axes[0][0]
@@ -227,8 +299,11 @@ def plot_receptive_field(path: str, image=None, input_size: int = 224) -> str:
     for k, f in enumerate(fields):
         ax.text(k, f.size + 3, str(f.size), ha="center", va="bottom", fontsize=12)
     ax.set_xticks(range(len(fields)))
-    ax.set_xticklabels([f.layer.replace("block", "b").replace("_conv", " conv").replace("_pool", " pool")
-                        for f in fields], rotation=70, fontsize=12)
+    ax.set_xticklabels(
+        [f.layer.replace("block", "b").replace("_conv", " conv").replace("_pool", " pool") for f in fields],
+        rotation=70,
+        fontsize=12,
+    )
     ax.set_ylabel("receptive field (input pixels, one side)")
     ax.set_title("Each 3x3 conv adds 2 x jump; each pool doubles the jump")
     ax.axhline(input_size, color="#777777", linestyle=":", linewidth=1.5)
@@ -244,11 +319,19 @@ def plot_receptive_field(path: str, image=None, input_size: int = 224) -> str:
     last_of_block = [f for k, f in enumerate(fields) if f.layer.endswith("_pool")]
     for b, f in enumerate(last_of_block, start=1):
         n_units = input_size // f.jump
-        unit = max(0, (n_units - 1) // 2)                        # the central unit
-        low = f.start + unit * f.jump                            # may fall in the padding
-        ax.add_patch(Rectangle((low, low), f.size, f.size, fill=False, linewidth=3,
-                               edgecolor=style.HIGHLIGHTS[b - 1],
-                               label=f"block{b}_pool: {f.size}x{f.size}"))
+        unit = max(0, (n_units - 1) // 2)  # the central unit
+        low = f.start + unit * f.jump  # may fall in the padding
+        ax.add_patch(
+            Rectangle(
+                (low, low),
+                f.size,
+                f.size,
+                fill=False,
+                linewidth=3,
+                edgecolor=style.HIGHLIGHTS[b - 1],
+                label=f"block{b}_pool: {f.size}x{f.size}",
+            )
+        )
     ax.add_patch(Rectangle((0, 0), input_size, input_size, fill=False, edgecolor="black", linewidth=1.5))
     margin = 0.08 * input_size
     ax.set_xlim(-margin, input_size + margin)

@@ -28,7 +28,6 @@ import abc
 import itertools
 import warnings
 from collections import defaultdict
-
 from typing import Any
 
 import numpy as np

@@ -15,6 +15,7 @@ Import it from this module (``from numvgg.layers.resize_like import ResizeLike``
 it is numvgg's own layer, not one of Keras' ``keras.layers``, so it is not
 exported beside them.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,25 +38,33 @@ class ResizeLike(Layer):
     def __init__(self, interpolation: str = "bilinear", **kwargs):
         super().__init__(**kwargs)
         if interpolation not in image_ops.INTERPOLATIONS:
-            raise ValueError(f"ResizeLike '{self.name}': unknown `interpolation` {interpolation!r}. "
-                             f"Expected one of {image_ops.INTERPOLATIONS}.")
+            raise ValueError(
+                f"ResizeLike '{self.name}': unknown `interpolation` {interpolation!r}. "
+                f"Expected one of {image_ops.INTERPOLATIONS}."
+            )
         self.interpolation = interpolation
 
     def compute_output_shape(self, input_shape):
         if not isinstance(input_shape, list) or len(input_shape) != 2:
-            raise ValueError(f"ResizeLike '{self.name}' must be called on a list of two tensors "
-                             f"[x, reference]; received {format_shape(input_shape)}.")
+            raise ValueError(
+                f"ResizeLike '{self.name}' must be called on a list of two tensors "
+                f"[x, reference]; received {format_shape(input_shape)}."
+            )
         x_shape, ref_shape = input_shape
         if len(x_shape) != 4 or len(ref_shape) != 4:
-            raise ShapeError(f"ResizeLike '{self.name}' needs two 4-D (N, H, W, C) tensors; "
-                             f"received {format_shape(input_shape)}.")
+            raise ShapeError(
+                f"ResizeLike '{self.name}' needs two 4-D (N, H, W, C) tensors; "
+                f"received {format_shape(input_shape)}."
+            )
         return (x_shape[0], ref_shape[1], ref_shape[2], x_shape[3])
 
     def forward(self, xs, training=False):
         x, reference = self._as_input(xs)
         if x.shape[0] != reference.shape[0]:
-            raise ShapeError(f"ResizeLike '{self.name}': x and the reference must have the same "
-                             f"batch size; received shapes {x.shape} and {reference.shape}.")
+            raise ShapeError(
+                f"ResizeLike '{self.name}': x and the reference must have the same "
+                f"batch size; received shapes {x.shape} and {reference.shape}."
+            )
         out, cache = image_ops.resize_forward(x, reference.shape[1:3], self.interpolation)
         self._cache = (cache, reference.shape)
         return out

@@ -31,6 +31,7 @@ Then ``'nearest'`` interpolation rounds the point (halves away from zero)
 and ``'bilinear'`` blends the four pixels around it. ``fill_value`` is a
 constant, so it gets no gradient.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -64,13 +65,13 @@ def _interpolation_matrix(in_size: int, out_size: int, dtype) -> np.ndarray:
     m = np.zeros((out_size, in_size), dtype=dtype)
     rows = np.arange(out_size)
     np.add.at(m, (rows, lower), 1 - frac.astype(dtype))
-    np.add.at(m, (rows, upper), frac.astype(dtype))     # lower == upper at clamped edges: adds to 1
+    np.add.at(m, (rows, upper), frac.astype(dtype))  # lower == upper at clamped edges: adds to 1
     return m
 
 
 class ResizeCache(NamedTuple):
-    x_shape: tuple        # (N, H, W, C)
-    size: tuple           # (OH, OW)
+    x_shape: tuple  # (N, H, W, C)
+    size: tuple  # (OH, OW)
 
 
 def resize_bilinear_forward(x: np.ndarray, size):
@@ -88,13 +89,15 @@ def resize_bilinear_forward(x: np.ndarray, size):
     oh, ow = int(size[0]), int(size[1])
     top, bottom, fy = _bilinear_taps(x.shape[1], oh)
     left, right, fx = _bilinear_taps(x.shape[2], ow)
-    fy = fy.astype(x.dtype)[None, :, None, None]             # (1, OH, 1, 1)
-    fx = fx.astype(x.dtype)[None, None, :, None]             # (1, 1, OW, 1)
-    rows_top, rows_bottom = x[:, top], x[:, bottom]          # (N, OH, W, C) each
+    fy = fy.astype(x.dtype)[None, :, None, None]  # (1, OH, 1, 1)
+    fx = fx.astype(x.dtype)[None, None, :, None]  # (1, 1, OW, 1)
+    rows_top, rows_bottom = x[:, top], x[:, bottom]  # (N, OH, W, C) each
     # TF blends horizontally first, then vertically: same order, same rounding.
-    upper = rows_top[:, :, left] + (rows_top[:, :, right] - rows_top[:, :, left]) * fx          # (N, OH, OW, C)
-    lower = rows_bottom[:, :, left] + (rows_bottom[:, :, right] - rows_bottom[:, :, left]) * fx  # (N, OH, OW, C)
-    out = upper + (lower - upper) * fy                                                         # (N, OH, OW, C)
+    upper = rows_top[:, :, left] + (rows_top[:, :, right] - rows_top[:, :, left]) * fx  # (N, OH, OW, C)
+    lower = (
+        rows_bottom[:, :, left] + (rows_bottom[:, :, right] - rows_bottom[:, :, left]) * fx
+    )  # (N, OH, OW, C)
+    out = upper + (lower - upper) * fy  # (N, OH, OW, C)
     return out, ResizeCache(x.shape, (oh, ow))
 
 
@@ -106,12 +109,12 @@ def resize_bilinear_backward(dout: np.ndarray, cache: ResizeCache) -> np.ndarray
     ``dx = My^T @ dout @ Mx``: every input pixel collects the gradient of the
     outputs that read it, with the same weights.
     """
-    _, h, w, _ = cache.x_shape                                   # (N, H, W, C)
+    _, h, w, _ = cache.x_shape  # (N, H, W, C)
     dtype = dout.dtype if np.issubdtype(dout.dtype, np.floating) else np.float32
-    my = _interpolation_matrix(h, cache.size[0], dtype)         # (OH, H)
-    mx = _interpolation_matrix(w, cache.size[1], dtype)         # (OW, W)
-    dx = np.einsum("oh,nopc->nhpc", my, dout, optimize=True)    # (N, H, OW, C)
-    return np.einsum("pw,nhpc->nhwc", mx, dx, optimize=True)    # (N, H, W, C)
+    my = _interpolation_matrix(h, cache.size[0], dtype)  # (OH, H)
+    mx = _interpolation_matrix(w, cache.size[1], dtype)  # (OW, W)
+    dx = np.einsum("oh,nopc->nhpc", my, dout, optimize=True)  # (N, H, OW, C)
+    return np.einsum("pw,nhpc->nhwc", mx, dx, optimize=True)  # (N, H, W, C)
 
 
 def _nearest_taps(in_size: int, out_size: int) -> np.ndarray:
@@ -128,7 +131,7 @@ def resize_nearest_forward(x: np.ndarray, size):
     """
     x = np.asarray(x)
     oh, ow = int(size[0]), int(size[1])
-    out = x[:, _nearest_taps(x.shape[1], oh)][:, :, _nearest_taps(x.shape[2], ow)]   # (N, OH, OW, C)
+    out = x[:, _nearest_taps(x.shape[1], oh)][:, :, _nearest_taps(x.shape[2], ow)]  # (N, OH, OW, C)
     return out, ResizeCache(x.shape, (oh, ow))
 
 
@@ -137,9 +140,9 @@ def resize_nearest_backward(dout: np.ndarray, cache: ResizeCache) -> np.ndarray:
     n, h, w, c = cache.x_shape
     rows = _nearest_taps(h, cache.size[0])
     cols = _nearest_taps(w, cache.size[1])
-    dx_rows = np.zeros((n, h, cache.size[1], c), dtype=dout.dtype)      # (N, H, OW, C)
+    dx_rows = np.zeros((n, h, cache.size[1], c), dtype=dout.dtype)  # (N, H, OW, C)
     np.add.at(dx_rows, (slice(None), rows), dout)  # type: ignore[arg-type]
-    dx = np.zeros((n, h, w, c), dtype=dout.dtype)                       # (N, H, W, C)
+    dx = np.zeros((n, h, w, c), dtype=dout.dtype)  # (N, H, W, C)
     np.add.at(dx, (slice(None), slice(None), cols), dx_rows)  # type: ignore[arg-type]
     return dx
 
@@ -150,8 +153,10 @@ def resize_forward(x, size, interpolation="bilinear"):
         return resize_bilinear_forward(x, size)
     if interpolation == "nearest":
         return resize_nearest_forward(x, size)
-    raise ValueError(f"Invalid value for argument `interpolation`. Expected one of "
-                     f"{INTERPOLATIONS}. Received: interpolation={interpolation!r}")
+    raise ValueError(
+        f"Invalid value for argument `interpolation`. Expected one of "
+        f"{INTERPOLATIONS}. Received: interpolation={interpolation!r}"
+    )
 
 
 def resize_backward(dout, cache, interpolation="bilinear"):
@@ -205,15 +210,16 @@ def _map_coordinates(c: np.ndarray, n: int, fill_mode: str) -> np.ndarray:
         return _map_wrap(c, n)
     if fill_mode == "nearest":
         return np.clip(c, 0, n - 1)
-    return c                                  # 'constant': outside points read fill_value
+    return c  # 'constant': outside points read fill_value
 
 
 class AffineCache(NamedTuple):
     """For each output pixel: the input pixels it read (up to four) and their weights."""
-    x_shape: tuple          # (N, H, W, C)
-    rows: np.ndarray        # (taps, N*H*W) int: row of the flattened (N*H*W + 1, C) input; the
-                            # extra last row holds fill_value (taps outside the image read it)
-    weights: np.ndarray     # (taps, N*H*W): interpolation weights
+
+    x_shape: tuple  # (N, H, W, C)
+    rows: np.ndarray  # (taps, N*H*W) int: row of the flattened (N*H*W + 1, C) input; the
+    # extra last row holds fill_value (taps outside the image read it)
+    weights: np.ndarray  # (taps, N*H*W): interpolation weights
 
 
 def check_fill_and_interpolation(fill_mode: str, interpolation: str, name: str = "layer") -> None:
@@ -221,12 +227,14 @@ def check_fill_and_interpolation(fill_mode: str, interpolation: str, name: str =
     if fill_mode not in FILL_MODES:
         raise ValueError(f"{name}: unknown `fill_mode` {fill_mode!r}. Expected one of {FILL_MODES}.")
     if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"{name}: unknown `interpolation` {interpolation!r}. Expected one of "
-                         f"{INTERPOLATIONS}.")
+        raise ValueError(
+            f"{name}: unknown `interpolation` {interpolation!r}. Expected one of {INTERPOLATIONS}."
+        )
 
 
-def affine_transform_forward(x: np.ndarray, transforms: np.ndarray, interpolation="bilinear",
-                             fill_mode="constant", fill_value=0.0):
+def affine_transform_forward(
+    x: np.ndarray, transforms: np.ndarray, interpolation="bilinear", fill_mode="constant", fill_value=0.0
+):
     """Warp each image by its transform, like ``keras.ops.image.affine_transform`` (TF).
 
     Args:
@@ -247,15 +255,15 @@ def affine_transform_forward(x: np.ndarray, transforms: np.ndarray, interpolatio
         t = np.repeat(t, n, axis=0)
     if len(t) != n:
         raise ValueError(f"affine_transform: {len(t)} transforms for a batch of {n} images.")
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)                    # output pixel coordinates
-    xs, ys = xs.ravel()[None], ys.ravel()[None]                        # (1, H*W)
-    a0, a1, a2, b0, b1, b2, c0, c1 = (t[:, k:k + 1] for k in range(8))  # each (N, 1)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)  # output pixel coordinates
+    xs, ys = xs.ravel()[None], ys.ravel()[None]  # (1, H*W)
+    a0, a1, a2, b0, b1, b2, c0, c1 = (t[:, k : k + 1] for k in range(8))  # each (N, 1)
     # float32 throughout, as TF computes the input point.
     k = c0 * xs + c1 * ys + np.float32(1)
-    in_x = _map_coordinates((a0 * xs + a1 * ys + a2) / k, w, fill_mode).ravel()   # (N*H*W,)
-    in_y = _map_coordinates((b0 * xs + b1 * ys + b2) / k, h, fill_mode).ravel()   # (N*H*W,)
-    image_start = np.repeat(np.arange(n, dtype=np.int64) * (h * w), h * w)          # (N*H*W,)
-    sentinel = n * h * w                                               # the fill_value row
+    in_x = _map_coordinates((a0 * xs + a1 * ys + a2) / k, w, fill_mode).ravel()  # (N*H*W,)
+    in_y = _map_coordinates((b0 * xs + b1 * ys + b2) / k, h, fill_mode).ravel()  # (N*H*W,)
+    image_start = np.repeat(np.arange(n, dtype=np.int64) * (h * w), h * w)  # (N*H*W,)
+    sentinel = n * h * w  # the fill_value row
 
     def rows_of(r, col):
         inside = (r >= 0) & (r < h) & (col >= 0) & (col < w)
@@ -267,24 +275,25 @@ def affine_transform_forward(x: np.ndarray, transforms: np.ndarray, interpolatio
         # std::round: halves away from zero.
         col = (np.sign(in_x) * np.floor(np.abs(in_x) + np.float32(0.5))).astype(np.int64)
         row = (np.sign(in_y) * np.floor(np.abs(in_y) + np.float32(0.5))).astype(np.int64)
-        rows = rows_of(row, col)[None]                                 # (1, N*H*W)
+        rows = rows_of(row, col)[None]  # (1, N*H*W)
         weights = np.ones((1, n * h * w), dtype=x.dtype)
-        out = np.take(flat, rows[0], axis=0)                           # (N*H*W, C)
+        out = np.take(flat, rows[0], axis=0)  # (N*H*W, C)
     else:
         x0, y0 = np.floor(in_x), np.floor(in_y)
         # TF's weights: (x_ceil - x) and (x - x_floor), x_ceil = x_floor + 1.
         wx1, wy1 = in_x - x0, in_y - y0
         wx0, wy0 = (x0 + np.float32(1)) - in_x, (y0 + np.float32(1)) - in_y
         x0i, y0i = x0.astype(np.int64), y0.astype(np.int64)
-        rows = np.stack([rows_of(y0i, x0i), rows_of(y0i, x0i + 1),
-                         rows_of(y0i + 1, x0i), rows_of(y0i + 1, x0i + 1)])   # (4, N*H*W)
-        g = [np.take(flat, r, axis=0) for r in rows]                   # 4 x (N*H*W, C)
+        rows = np.stack(
+            [rows_of(y0i, x0i), rows_of(y0i, x0i + 1), rows_of(y0i + 1, x0i), rows_of(y0i + 1, x0i + 1)]
+        )  # (4, N*H*W)
+        g = [np.take(flat, r, axis=0) for r in rows]  # 4 x (N*H*W, C)
         wx0c, wx1c, wy0c, wy1c = (v.astype(x.dtype)[:, None] for v in (wx0, wx1, wy0, wy1))
         # TF's order: blend along x on the top and bottom rows, then along y.
         out = wy0c * (wx0c * g[0] + wx1c * g[1]) + wy1c * (wx0c * g[2] + wx1c * g[3])
         # In x's dtype, from the same factors as the blend, so backward is its exact transpose.
-        weights = np.stack([wy0c * wx0c, wy0c * wx1c, wy1c * wx0c, wy1c * wx1c])[..., 0]   # (4, N*H*W)
-    out = out.reshape(n, h, w, c).astype(x.dtype, copy=False)          # (N, H, W, C)
+        weights = np.stack([wy0c * wx0c, wy0c * wx1c, wy1c * wx0c, wy1c * wx1c])[..., 0]  # (4, N*H*W)
+    out = out.reshape(n, h, w, c).astype(x.dtype, copy=False)  # (N, H, W, C)
     return out, AffineCache(x.shape, rows, weights)
 
 
@@ -295,9 +304,9 @@ def affine_transform_backward(dout: np.ndarray, cache: AffineCache) -> np.ndarra
     n, h, w, c = cache.x_shape
     g = dout.reshape(1, n * h * w, c)
     dx = np.zeros((n * h * w + 1, c), dtype=dout.dtype)
-    for rows, weights in zip(cache.rows, cache.weights):              # one tap at a time
+    for rows, weights in zip(cache.rows, cache.weights):  # one tap at a time
         # np.add.at adds repeated rows correctly; bincount per channel is much faster.
-        contribution = g[0] * weights[:, None]                         # (N*H*W, C)
+        contribution = g[0] * weights[:, None]  # (N*H*W, C)
         for ch in range(c):
             dx[:, ch] += np.bincount(rows, contribution[:, ch], minlength=n * h * w + 1)
     return dx[:-1].reshape(n, h, w, c)

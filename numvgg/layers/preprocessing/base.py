@@ -7,6 +7,7 @@ numvgg layer repeats itself run after run, and a *given* transform (an angle,
 a flip, a zoom) gives Keras' output exactly, but the random draws are not
 Keras' draws.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,12 +20,14 @@ def check_factor(value, name: str, layer: str, low: float, high: float, low_open
     """A factor ``f`` or ``(lower, upper)``, each within ``[low, high]`` (``(low, high]`` when
     ``low_open``); the error names the argument and the range, as Keras' does."""
     interval = f"{'(' if low_open else '['}{low}, {high}]"
-    error = (f"{layer}: the `{name}` argument should be a number (or a list of two numbers) in the "
-             f"range {interval}. Received: {name}={value!r}")
+    error = (
+        f"{layer}: the `{name}` argument should be a number (or a list of two numbers) in the "
+        f"range {interval}. Received: {name}={value!r}"
+    )
     parts = value if isinstance(value, (tuple, list)) else [value]
     if (isinstance(value, (tuple, list)) and len(value) != 2) or not all(
-            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-            for v in parts):
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in parts
+    ):
         raise ValueError(error)
     for v in parts:
         if v > high or v < low or (low_open and v == low):
@@ -45,8 +48,9 @@ class RandomLayer(Layer):
         super().__init__(**kwargs)
         self.seed = seed
         # Without a seed, draw from numvgg.random, so set_random_seed() repeats the run.
-        self.rng = np.random.default_rng(seed if seed is not None else
-                                         int(nv_random.generator().integers(2**63)))
+        self.rng = np.random.default_rng(
+            seed if seed is not None else int(nv_random.generator().integers(2**63))
+        )
 
     def forward(self, x, training=False):
         x = self._as_input(x)

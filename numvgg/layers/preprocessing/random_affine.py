@@ -5,6 +5,7 @@ Each draws one transform per image, turns it into Keras' 8-number matrix
 :func:`~numvgg.ops.image.affine_transform_forward`, which gives TensorFlow's
 pixels for the same matrix, fill mode and interpolation.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,20 +31,26 @@ class _AffineLayer(RandomLayer):
 
     def __init__(self, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        image_ops.check_fill_and_interpolation(fill_mode, interpolation,
-                                               f"{type(self).__name__} '{self.name}'")
+        image_ops.check_fill_and_interpolation(
+            fill_mode, interpolation, f"{type(self).__name__} '{self.name}'"
+        )
         self.fill_mode, self.interpolation, self.fill_value = fill_mode, interpolation, float(fill_value)
 
     def _apply(self, x, matrices):
-        return image_ops.affine_transform_forward(x, matrices, self.interpolation, self.fill_mode,
-                                                  self.fill_value)
+        return image_ops.affine_transform_forward(
+            x, matrices, self.interpolation, self.fill_mode, self.fill_value
+        )
 
     def _apply_backward(self, dout, cache):
         return image_ops.affine_transform_backward(dout, cache)
 
     def get_config(self):
-        return {**super().get_config(), "fill_mode": self.fill_mode,
-                "interpolation": self.interpolation, "fill_value": self.fill_value}
+        return {
+            **super().get_config(),
+            "fill_mode": self.fill_mode,
+            "interpolation": self.interpolation,
+            "fill_value": self.fill_value,
+        }
 
 
 class RandomRotation(_AffineLayer):
@@ -56,8 +63,9 @@ class RandomRotation(_AffineLayer):
     :meth:`matrices` turns given angles (degrees) into the transform.
     """
 
-    def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None,
-                 fill_value=0.0, **kwargs):
+    def __init__(
+        self, factor, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0, **kwargs
+    ):
         super().__init__(fill_mode, interpolation, seed, fill_value, **kwargs)
         check_factor(factor, "factor", f"RandomRotation '{self.name}'", -1, 1)
         self.factor = _bounds(factor)
@@ -85,8 +93,16 @@ class RandomZoom(_AffineLayer):
     :meth:`matrices` turns given zooms into the transform.
     """
 
-    def __init__(self, height_factor, width_factor=None, fill_mode="reflect", interpolation="bilinear",
-                 seed=None, fill_value=0.0, **kwargs):
+    def __init__(
+        self,
+        height_factor,
+        width_factor=None,
+        fill_mode="reflect",
+        interpolation="bilinear",
+        seed=None,
+        fill_value=0.0,
+        **kwargs,
+    ):
         super().__init__(fill_mode, interpolation, seed, fill_value, **kwargs)
         layer = f"RandomZoom '{self.name}'"
         check_factor(height_factor, "height_factor", layer, -1, 1, low_open=True)
@@ -103,13 +119,19 @@ class RandomZoom(_AffineLayer):
     def get_random_transformation(self, x_shape):
         n = x_shape[0]
         height_zoom = self.rng.uniform(1 + self.height_factor[0], 1 + self.height_factor[1], size=n)
-        width_zoom = height_zoom if self.width_factor is None else self.rng.uniform(
-            1 + self.width_factor[0], 1 + self.width_factor[1], size=n)
+        width_zoom = (
+            height_zoom
+            if self.width_factor is None
+            else self.rng.uniform(1 + self.width_factor[0], 1 + self.width_factor[1], size=n)
+        )
         return self.matrices(width_zoom, height_zoom, x_shape[1], x_shape[2])
 
     def get_config(self):
-        return {**super().get_config(), "height_factor": self.height_factor,
-                "width_factor": self.width_factor}
+        return {
+            **super().get_config(),
+            "height_factor": self.height_factor,
+            "width_factor": self.width_factor,
+        }
 
 
 class RandomTranslation(_AffineLayer):
@@ -121,8 +143,16 @@ class RandomTranslation(_AffineLayer):
     transform.
     """
 
-    def __init__(self, height_factor, width_factor, fill_mode="reflect", interpolation="bilinear",
-                 seed=None, fill_value=0.0, **kwargs):
+    def __init__(
+        self,
+        height_factor,
+        width_factor,
+        fill_mode="reflect",
+        interpolation="bilinear",
+        seed=None,
+        fill_value=0.0,
+        **kwargs,
+    ):
         super().__init__(fill_mode, interpolation, seed, fill_value, **kwargs)
         layer = f"RandomTranslation '{self.name}'"
         check_factor(height_factor, "height_factor", layer, -1, 1)
@@ -140,5 +170,8 @@ class RandomTranslation(_AffineLayer):
         return self.matrices(dx, dy)
 
     def get_config(self):
-        return {**super().get_config(), "height_factor": self.height_factor,
-                "width_factor": self.width_factor}
+        return {
+            **super().get_config(),
+            "height_factor": self.height_factor,
+            "width_factor": self.width_factor,
+        }

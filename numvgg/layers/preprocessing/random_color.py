@@ -1,4 +1,5 @@
 """``RandomContrast`` and ``RandomBrightness``: per-image colour changes (training only)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,10 +8,15 @@ from .base import RandomLayer, check_factor
 
 
 def _check_value_range(layer: str, value_range):
-    if (not isinstance(value_range, (tuple, list)) or len(value_range) != 2
-            or value_range[0] == value_range[1]):
-        raise ValueError(f"{layer}: `value_range` must be a list of two different numbers "
-                         f"(low, high), e.g. (0, 255). Received: value_range={value_range!r}")
+    if (
+        not isinstance(value_range, (tuple, list))
+        or len(value_range) != 2
+        or value_range[0] == value_range[1]
+    ):
+        raise ValueError(
+            f"{layer}: `value_range` must be a list of two different numbers "
+            f"(low, high), e.g. (0, 255). Received: value_range={value_range!r}"
+        )
     return tuple(sorted(float(v) for v in value_range))
 
 
@@ -35,16 +41,21 @@ class RandomContrast(RandomLayer):
     def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         check_factor(factor, "factor", f"RandomContrast '{self.name}'", 0, 1)
-        self.factor = (tuple(sorted(float(v) for v in factor)) if isinstance(factor, (tuple, list))
-                       else (0.0, abs(float(factor))))
+        self.factor = (
+            tuple(sorted(float(v) for v in factor))
+            if isinstance(factor, (tuple, list))
+            else (0.0, abs(float(factor)))
+        )
         self.value_range = _check_value_range(f"RandomContrast '{self.name}'", value_range)
 
     def get_random_transformation(self, x_shape):
-        return self.rng.uniform(1.0 - self.factor[0], 1.0 + self.factor[1], size=x_shape[0]).astype(np.float32)
+        return self.rng.uniform(1.0 - self.factor[0], 1.0 + self.factor[1], size=x_shape[0]).astype(
+            np.float32
+        )
 
     def _apply(self, x, contrast):
-        c = np.asarray(contrast, dtype=x.dtype).reshape(-1, 1, 1, 1)          # (N, 1, 1, 1)
-        mean = x.mean(axis=(1, 2), keepdims=True)                              # (N, 1, 1, C)
+        c = np.asarray(contrast, dtype=x.dtype).reshape(-1, 1, 1, 1)  # (N, 1, 1, 1)
+        mean = x.mean(axis=(1, 2), keepdims=True)  # (N, 1, 1, C)
         out, mask = _clip_forward((x - mean) * c + mean, *self.value_range)
         return out, (c, mask)
 
@@ -69,8 +80,11 @@ class RandomBrightness(RandomLayer):
     def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         check_factor(factor, "factor", f"RandomBrightness '{self.name}'", -1, 1)
-        self.factor = (tuple(sorted(float(v) for v in factor)) if isinstance(factor, (tuple, list))
-                       else (-abs(float(factor)), abs(float(factor))))
+        self.factor = (
+            tuple(sorted(float(v) for v in factor))
+            if isinstance(factor, (tuple, list))
+            else (-abs(float(factor)), abs(float(factor)))
+        )
         self.value_range = _check_value_range(f"RandomBrightness '{self.name}'", value_range)
 
     def get_random_transformation(self, x_shape):
@@ -78,7 +92,7 @@ class RandomBrightness(RandomLayer):
         return (u * (self.value_range[1] - self.value_range[0])).astype(np.float32)
 
     def _apply(self, x, delta):
-        d = np.asarray(delta, dtype=x.dtype).reshape(-1, 1, 1, 1)             # (N, 1, 1, 1)
+        d = np.asarray(delta, dtype=x.dtype).reshape(-1, 1, 1, 1)  # (N, 1, 1, 1)
         out, mask = _clip_forward(x + d, *self.value_range)
         return out, mask
 

@@ -1,4 +1,5 @@
 """``RandomFlip``: mirror each image with probability 1/2 (training only)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +27,7 @@ class RandomFlip(RandomLayer):
         self.mode = mode
 
     def get_random_transformation(self, x_shape):
-        return self.rng.uniform(size=x_shape[0]) <= 0.5          # Keras: uniform <= 0.5 flips
+        return self.rng.uniform(size=x_shape[0]) <= 0.5  # Keras: uniform <= 0.5 flips
 
     def _flip(self, x, flips):
         out = x.copy()

@@ -1,4 +1,5 @@
 """``Rescaling``: ``x * scale + offset``, e.g. ``Rescaling(1. / 255)`` for 0..1 pixels."""
+
 from __future__ import annotations
 
 import numpy as np

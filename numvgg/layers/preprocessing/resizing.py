@@ -1,4 +1,5 @@
 """``Resizing`` and ``CenterCrop``: fixed geometry, the same in training and inference."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,7 @@ def _crop_resize_forward(x, box, size, interpolation):
     (``None``: no resize). Returns ``(out, cache)``."""
     if box is not None:
         top, left, ch, cw = box
-        x = x[:, top:top + ch, left:left + cw]              # (N, h, w, C)
+        x = x[:, top : top + ch, left : left + cw]  # (N, h, w, C)
     if size is None:
         return x, None
     return image_ops.resize_forward(x, size, interpolation)
@@ -29,8 +30,8 @@ def _crop_resize_backward(dout, x_shape, box, resize_cache, interpolation):
     if box is None:
         return dx
     top, left, ch, cw = box
-    full = np.zeros(x_shape, dtype=dx.dtype)                 # (N, H, W, C)
-    full[:, top:top + ch, left:left + cw] = dx               # the cropped-away border gets 0
+    full = np.zeros(x_shape, dtype=dx.dtype)  # (N, H, W, C)
+    full[:, top : top + ch, left : left + cw] = dx  # the cropped-away border gets 0
     return full
 
 
@@ -49,8 +50,10 @@ class Resizing(Layer):
         super().__init__(**kwargs)
         _check_size(f"Resizing '{self.name}'", height, width)
         if interpolation not in image_ops.INTERPOLATIONS:
-            raise ValueError(f"Resizing '{self.name}': unknown `interpolation` {interpolation!r}. "
-                             f"Expected one of {image_ops.INTERPOLATIONS}.")
+            raise ValueError(
+                f"Resizing '{self.name}': unknown `interpolation` {interpolation!r}. "
+                f"Expected one of {image_ops.INTERPOLATIONS}."
+            )
         self.height, self.width = int(height), int(width)
         self.interpolation = interpolation
         self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
@@ -60,8 +63,11 @@ class Resizing(Layer):
 
     def forward(self, x, training=False):
         x = self._as_input(x)
-        box = (image_ops.center_crop_box(x.shape[1], x.shape[2], self.height, self.width)
-               if self.crop_to_aspect_ratio else None)
+        box = (
+            image_ops.center_crop_box(x.shape[1], x.shape[2], self.height, self.width)
+            if self.crop_to_aspect_ratio
+            else None
+        )
         out, cache = _crop_resize_forward(x, box, (self.height, self.width), self.interpolation)
         self._cache = (x.shape, box, cache)
         return out
@@ -74,8 +80,13 @@ class Resizing(Layer):
         return _crop_resize_backward(dout, x_shape, box, cache, self.interpolation)
 
     def get_config(self):
-        return {**super().get_config(), "height": self.height, "width": self.width,
-                "interpolation": self.interpolation, "crop_to_aspect_ratio": self.crop_to_aspect_ratio}
+        return {
+            **super().get_config(),
+            "height": self.height,
+            "width": self.width,
+            "interpolation": self.interpolation,
+            "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
+        }
 
 
 class CenterCrop(Layer):
@@ -101,7 +112,7 @@ class CenterCrop(Layer):
         h, w = x.shape[1:3]
         if h >= self.height and w >= self.width:
             box, size = ((h - self.height) // 2, (w - self.width) // 2, self.height, self.width), None
-        else:                                       # Keras' smart_resize
+        else:  # Keras' smart_resize
             box, size = image_ops.center_crop_box(h, w, self.height, self.width), (self.height, self.width)
         out, cache = _crop_resize_forward(x, box, size, "bilinear")
         self._cache = (x.shape, box, cache)
