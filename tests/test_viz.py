@@ -14,8 +14,9 @@ from numvgg import initializers
 from numvgg.applications.vgg16 import VGG16, preprocess_input
 from numvgg.debug.trace import TraceKeyError
 from numvgg.errors import ShapeError
+from numvgg.figures.network import _displayable
 from numvgg.models import leaf_layers
-from numvgg.viz import _displayable, filter_grid, plot_feature_maps, plot_filters, plot_saliency, saliency_map
+from numvgg.viz import filter_grid, plot_feature_maps, plot_filters, plot_saliency, saliency_map
 
 
 def read_png(path):
