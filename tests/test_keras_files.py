@@ -528,6 +528,7 @@ def _every_layer():
         nl.Dense(3, activation="relu", use_bias=False),
         nl.Conv2D(2, (3, 1), strides=2, padding="same"),
         nl.MaxPooling2D(3, strides=1),
+        nl.AveragePooling2D(2, padding="same"),
         nl.GlobalAveragePooling2D(),
         nl.GlobalMaxPooling2D(),
         nl.Flatten(),

@@ -193,6 +193,6 @@ def test_plot_saliency_writes_a_png_that_follows_the_input(small_top_pair, tmp_p
 
 def test_the_input_panel_undoes_caffe_preprocessing():
     rgb = np.random.default_rng(9).uniform(0, 255, (4, 5, 3))
-    np.testing.assert_allclose(_displayable(preprocess_input(rgb), "caffe"), rgb / 255.0, atol=1e-5)
+    np.testing.assert_allclose(_displayable(preprocess_input(rgb.copy()), "caffe"), rgb / 255.0, atol=1e-5)
     stretched = _displayable(rgb, None)
     assert stretched.min() == 0.0 and stretched.max() == 1.0

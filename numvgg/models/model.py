@@ -517,9 +517,8 @@ class Model(Trainer, Layer):
     def from_config(cls, config: dict):
         """A new model with fresh weights from :meth:`get_config`'s dict (Keras' or numvgg's)."""
         from ..saving import serialization
-        from .sequential import Sequential
 
-        if issubclass(cls, Sequential):
+        if cls._graph_comes_later:  # a Sequential
             return serialization.sequential_from_config(config)
         return serialization.functional_from_config(config)
 

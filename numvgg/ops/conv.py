@@ -64,6 +64,11 @@ class ConvCache(NamedTuple):
     strides: tuple[int, int]
     pads: tuple[int, int, int, int]  # (top, bottom, left, right)
 
+    @property
+    def algorithm(self) -> str:
+        """The path the forward took (backward follows it): always plain im2col here."""
+        return "im2col"
+
 
 class FastConvCache(NamedTuple):
     """:class:`ConvCache` of the stride-1 paths: the same four fields (so

@@ -26,9 +26,9 @@ import os
 import tempfile
 import zipfile
 
-from .. import __version__
 from ..errors import WeightFileError
 from ..io.atomic import atomic_path
+from ..version import __version__
 from . import serialization
 from .serialization import KerasFileError
 

@@ -104,8 +104,10 @@ def layer_classes() -> dict:
     """Keras class name -> numvgg class, for every layer numvgg can rebuild."""
     from ..models import Functional, Sequential
 
-    names = [n for n in layers_module.__all__ if n not in ("Layer", "Input", "KerasTensor")]
-    classes = {n: getattr(layers_module, n) for n in names}
+    # Keyed by the class's own name (MaxPool2D is MaxPooling2D in Keras' files too);
+    # ResizeLike is numvgg's (HED's upsampling): Keras has no class to load it into.
+    names = [n for n in layers_module.__all__ if n not in ("Layer", "Input", "KerasTensor", "ResizeLike")]
+    classes = {getattr(layers_module, n).__name__: getattr(layers_module, n) for n in names}
     classes.update({"Functional": Functional, "Model": Functional, "Sequential": Sequential})
     return classes
 
