@@ -131,3 +131,20 @@ def test_backward_stops_at_the_lowest_trained_layer(data, monkeypatch):
     monkeypatch.setattr(conv_ops, "conv2d_backward", lambda *a, **k: calls.append(1) or real(*a, **k))
     model.train_on_batch(x, y)
     assert calls == []
+
+
+def test_predict_holds_only_the_activations_still_needed():
+    """The forward loop lets go of each activation once no later node reads it: the peak of a
+    10-layer chain stays near two activations, not ten (predict's memory goal needs it)."""
+    import tracemalloc
+
+    from numvgg.layers import Activation
+
+    model = Sequential([Input((1000,)), *[Activation("tanh") for _ in range(10)]])
+    x = np.ones((250, 1000), "float32")  # one activation: 1 MB
+    model.predict(x, batch_size=250, verbose=0)  # warm-up
+    tracemalloc.start()
+    model.predict(x, batch_size=250, verbose=0)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 4 * x.nbytes, f"peak {peak / 1e6:.1f} MB for 1 MB activations"

@@ -67,6 +67,7 @@ class Model(Trainer, Layer):
         self.inputs: list[KerasTensor] = []
         self.outputs: list[KerasTensor] = []
         self._forward_record: dict | None = None
+        self._last_reader: dict = {}
         if inputs is None and outputs is None:
             if self._graph_comes_later:
                 return  # Sequential fills its graph as layers come
@@ -105,6 +106,9 @@ class Model(Trainer, Layer):
                     f"layer '{t.node.layer.name}'."
                 )
         self._nodes, self._layers = _order_graph(self.inputs, self.outputs)
+        # The last node that reads each tensor (none for the outputs, which are returned).
+        outputs = {t.id for t in self.outputs}
+        self._last_reader = {t.id: node for node in self._nodes for t in node.inputs if t.id not in outputs}
         self._check_names()
         shapes = [t.shape for t in self.inputs]
         self.input_shape = shapes[0] if self._single_input else shapes
@@ -217,6 +221,11 @@ class Model(Trainer, Layer):
             out = node.layer(args, training=training, keep_cache=self._keep_cache)
             for t, value in zip(node.outputs, out if node.many_outputs else [out]):
                 values[t.id] = value
+            # Let go of what no later node reads: memory then holds the activations
+            # still needed (and the caches asked for), not every one of the forward.
+            for t in node.inputs:
+                if self._last_reader.get(t.id) is node:
+                    values.pop(t.id, None)
         self._record_forward()
         results = [values[t.id] for t in self.outputs]
         return results[0] if self._single_output else results
