@@ -192,6 +192,8 @@ def run_recipe(
 
     conv_base, found = _conv_base(image_size, weights, log, fetch)
     source = source or found
+    if source in ("imagenet", "hed"):
+        conv_base.weights_source = source  # the figures name the source, not the cache file
     model = Sequential(name="sequential")
     if augment:
         # On preprocessed pixels rather than raw ones (Chollet): the same images, since
