@@ -824,7 +824,6 @@ class Trainer:
         return_dict=False,
     ):
         """Loss and metrics over the data (sample-weighted means, as Keras)."""
-        from ..callbacks import CallbackList
 
         self._assert_compiled("evaluate")
         x, y, arrays = self._checked_arrays(x, y, "evaluate()")
@@ -833,20 +832,7 @@ class Trainer:
         it = EpochIterator(
             x, y, batch_size=batch_size, steps_per_epoch=steps, shuffle=False, sample_weight=sample_weight
         )
-        verbose = 1 if verbose == "auto" else verbose
-        cbks = (
-            callbacks
-            if isinstance(callbacks, CallbackList)
-            else CallbackList(
-                callbacks,
-                add_history=False,
-                add_progbar=verbose != 0,
-                model=self,
-                verbose=verbose,
-                epochs=1,
-                steps=it.num_batches,
-            )
-        )
+        cbks = self._one_pass_callbacks(callbacks, verbose, it.num_batches)
         self.reset_metrics()
         cbks.on_test_begin()
         logs = {}
@@ -860,11 +846,28 @@ class Trainer:
         cbks.on_test_end(logs)
         return logs if return_dict else self._flatten_logs(logs)
 
+    def _one_pass_callbacks(self, callbacks, verbose, steps):
+        """The callbacks of one ``evaluate``/``predict`` pass: the caller's own list when
+        ``fit`` passes it on, else a new one with a progress bar unless ``verbose=0``."""
+        from ..callbacks import CallbackList
+
+        if isinstance(callbacks, CallbackList):
+            return callbacks
+        verbose = 1 if verbose == "auto" else verbose
+        return CallbackList(
+            callbacks,
+            add_history=False,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=1,
+            steps=steps,
+        )
+
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for every sample, concatenated; batches of 32 by default.
         A dataset's targets, if any, are ignored. NaN or inf in array inputs
         gets a warning naming the samples (their outputs will not be finite)."""
-        from ..callbacks import CallbackList
 
         x, _, arrays = self._checked_arrays(x, None, "predict()", need_targets=False, finite=False)
         for name, a in _named_arrays("x", x) if arrays else []:
@@ -878,20 +881,7 @@ class Trainer:
         it = EpochIterator(
             x, None, batch_size=batch_size, steps_per_epoch=steps, shuffle=False, need_targets=False
         )
-        verbose = 1 if verbose == "auto" else verbose
-        cbks = (
-            callbacks
-            if isinstance(callbacks, CallbackList)
-            else CallbackList(
-                callbacks,
-                add_history=False,
-                add_progbar=verbose != 0,
-                model=self,
-                verbose=verbose,
-                epochs=1,
-                steps=it.num_batches,
-            )
-        )
+        cbks = self._one_pass_callbacks(callbacks, verbose, it.num_batches)
         cbks.on_predict_begin()
         outputs = []
         for step, (xb, _, _) in it.enumerate_epoch():
