@@ -457,3 +457,29 @@ def test_preprocess_input_inside_a_functional_model_like_keras(keras, tf):
         loss = tf.reduce_sum(model(xt) * dy)
     k_dx = tape.gradient(loss, xt).numpy()
     assert np.abs(dx - k_dx).max() <= 1e-5 * np.abs(k_dx).max()
+
+
+@pytest.mark.parametrize("graph", [False, True])
+def test_summary_show_trainable_like_keras(keras, graph):
+    """The keras-io transfer-learning guide prints `summary(show_trainable=True)`."""
+    texts = {}
+    for K in (numvgg, keras):
+        if graph:
+            i = K.Input((5,), name="x")
+            a, b = K.layers.Dense(3, name="a")(i), K.layers.Dense(3, name="b")(i)
+            model = K.Model(i, K.layers.Concatenate(name="c")([a, b]), name="g")
+        else:
+            model = K.Sequential(
+                [
+                    K.Input((5,), name="x"),
+                    K.layers.Dense(3, name="a"),
+                    K.layers.Dropout(0.1, name="dr"),
+                    K.layers.Dense(1, name="e"),
+                ],
+                name="m",
+            )
+        model.get_layer("a").trainable = False
+        lines = []
+        model.summary(show_trainable=True, print_fn=lambda line, lines=lines, **kwargs: lines.append(line))
+        texts[K.__name__] = "\n".join(lines).splitlines()
+    assert texts["numvgg"] == texts["keras"]

@@ -479,12 +479,13 @@ class Model(Trainer, Layer):
         return int(sum(w.size for w in self.weights))
 
     # -- summary, files ----------------------------------------------------------
-    def summary(self, print_fn=print, line_length=None):
+    def summary(self, print_fn=print, line_length=None, show_trainable: bool = False):
         """Print Keras' table: layer (type), output shape, param # (and, for a
-        graph that is not a chain, what each layer is connected to)."""
+        graph that is not a chain, what each layer is connected to; with
+        ``show_trainable=True``, Y/N/- per layer as Keras)."""
         from .summary import format_summary
 
-        text = format_summary(self, line_length=line_length)
+        text = format_summary(self, line_length=line_length, show_trainable=show_trainable)
         if print_fn is None:
             return text
         print_fn(text)

@@ -16,6 +16,38 @@ _GRAPH_COLUMNS = (
     ("Param #", 10, "right"),
     ("Connected to", 17, "left"),
 )
+# summary(show_trainable=True) adds a narrow column; Keras' 80-column table cuts its
+# header to "Trai…" and narrows the others.
+_TRAINABLE_COLUMNS = (
+    ("Layer (type)", 27, "left"),
+    ("Output Shape", 21, "left"),
+    ("Param #", 10, "right"),
+    ("Trai…", 5, "center"),
+)
+_GRAPH_TRAINABLE_COLUMNS = (
+    ("Layer (type)", 17, "left"),
+    ("Output Shape", 15, "left"),
+    ("Param #", 9, "right"),
+    ("Connected to", 14, "left"),
+    ("Trai…", 5, "center"),
+)
+
+
+def _align(text: str, width: int, align: str) -> str:
+    return (
+        text.ljust(width)
+        if align == "left"
+        else text.rjust(width)
+        if align == "right"
+        else text.center(width)
+    )
+
+
+def _trainable_mark(layer) -> str:
+    """Keras' column: Y (trainable weights), N (frozen weights), - (no weights)."""
+    if not layer.weights:
+        return "-"
+    return "Y" if layer.trainable else "N"
 
 
 def readable_memory_size(n_bytes: float) -> str:
@@ -44,7 +76,7 @@ def _row(cells, columns, left="│", mid="│", right="│"):
         parts = []
         for lines, (_, w, align) in zip(cols, columns):
             text = lines[k] if k < len(lines) else ""
-            parts.append(" " + (text.ljust(w) if align == "left" else text.rjust(w)) + " ")
+            parts.append(" " + _align(text, w, align) + " ")
         out.append(left + mid.join(parts) + right)
     return out
 
@@ -83,10 +115,13 @@ def _connections(layer, nodes) -> str:
     return ", ".join(out) or "-"
 
 
-def format_summary(model, line_length=None) -> str:
+def format_summary(model, line_length=None, show_trainable: bool = False) -> str:
     """The whole summary as one string (``model.summary()`` prints it)."""
     chain = _is_chain(model) if model.built else True
-    columns = _COLUMNS if chain else _GRAPH_COLUMNS
+    if show_trainable:
+        columns = _TRAINABLE_COLUMNS if chain else _GRAPH_TRAINABLE_COLUMNS
+    else:
+        columns = _COLUMNS if chain else _GRAPH_COLUMNS
     rows = []
     for layer in model.layers:
         shape = format_shape(layer.output_shape) if layer.output_shape else "?"
@@ -94,12 +129,16 @@ def format_summary(model, line_length=None) -> str:
         row = [f"{layer.name} ({_keras_type(layer)})", shape, count]
         if not chain:
             row.append(_connections(layer, model._nodes))
+        if show_trainable:
+            row.append(_trainable_mark(layer))
         rows.append(row)
 
     lines = [
         f'Model: "{model.name}"',
         _rule(columns, "┏", "┳", "┓", "━"),
-        "┃" + "┃".join(" " + (h.ljust(w) if a == "left" else h.rjust(w)) + " " for h, w, a in columns) + "┃",
+        "┃"
+        + "┃".join(" " + _align(h, w, "right" if a == "right" else "left") + " " for h, w, a in columns)
+        + "┃",
         _rule(columns, "┡", "╇", "┩", "━"),
     ]
     for i, row in enumerate(rows):
