@@ -338,21 +338,11 @@ class Model(Trainer, Layer):
             kwargs = {}
             if any(t.id in logits_at for t in node.outputs):
                 kwargs["from_logits"] = True
-            if isinstance(layer, Model):
-                kwargs["train_only"] = train_only
-                dx = layer.backward(
-                    d_out if node.many_outputs else d_out[0],
-                    need_input_grad=wants_dx,
-                    need_weight_grads=need_weight_grads,
-                    **kwargs,
-                )
+            if isinstance(layer, Model):  # a nested model decides per layer inside it
+                kwargs.update(train_only=train_only, need_weight_grads=need_weight_grads)
             else:
-                dx = layer.backward(
-                    d_out if node.many_outputs else d_out[0],
-                    need_input_grad=wants_dx,
-                    need_weight_grads=trains[id(node)],
-                    **kwargs,
-                )
+                kwargs["need_weight_grads"] = trains[id(node)]
+            dx = layer.backward(d_out if node.many_outputs else d_out[0], need_input_grad=wants_dx, **kwargs)
             if wants_dx and dx is not None:
                 for t, g in zip(node.inputs, dx if node.many_inputs else [dx]):
                     _accumulate(grads, t.id, g)
