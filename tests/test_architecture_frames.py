@@ -12,15 +12,18 @@ import inspect
 
 import numpy as np
 
-#: Frames from ``fit`` to ``conv2d_forward`` today (docs/architecture.md, "Frames").
-FIT_TO_CONV_FRAMES = 9
+#: Frames from ``fit`` to ``conv2d_forward`` today (docs/architecture.md, "Frames"):
+#: fit -> train_step -> Model.__call__ -> Model.forward -> Conv2D.forward -> op.
+#: Before the single-path refactor it was 6 (7 with a frozen base), then 12, then 9.
+FIT_TO_CONV_FRAMES = 5
 
 
-def fit_frames_to_conv(frozen_base: bool = False) -> list[int]:
+def fit_frames_to_conv(frozen_base: bool = False, nesting: int = 1) -> list[int]:
     """Depth of ``conv2d_forward`` below ``Model.fit`` at each conv call of a small fit.
 
     The model is the transfer-learning shape in miniature: a conv base (frozen or
     not), global average pooling and a sigmoid Dense, one epoch of 2 batches.
+    ``nesting`` > 1 wraps the base in that many more ``Sequential`` s.
     """
     from numvgg import initializers
     from numvgg.layers import Conv2D, Dense, GlobalAveragePooling2D
@@ -35,6 +38,8 @@ def fit_frames_to_conv(frozen_base: bool = False) -> list[int]:
         ],
         name="base",
     )
+    for level in range(1, nesting):
+        base = Sequential([base], name=f"wrapper_{level}")
     base.trainable = not frozen_base
     model = Sequential([base, GlobalAveragePooling2D(), Dense(1, activation="sigmoid")])
     model.compile(optimizer="adam", loss="binary_crossentropy")
@@ -64,6 +69,13 @@ def test_fit_reaches_the_conv_op_in_a_fixed_number_of_frames():
 
 def test_frozen_base_takes_the_same_path():
     depths = fit_frames_to_conv(frozen_base=True)
+    assert depths and set(depths) == {FIT_TO_CONV_FRAMES}, depths
+
+
+def test_deeper_nesting_adds_no_frame():
+    """Nested models are opened up into one run order: three levels deep, the
+    conv op is as close to fit as in a flat model."""
+    depths = fit_frames_to_conv(nesting=3)
     assert depths and set(depths) == {FIT_TO_CONV_FRAMES}, depths
 
 

@@ -26,8 +26,8 @@ import textwrap
 import pytest
 
 from numvgg.exercises import EXERCISES, check_file, check_reference, get_exercise, make_skeleton, names
-from numvgg.exercises.catalog import resolve
 from numvgg.exercises.cli import main, register
+from numvgg.exercises.dotted import resolve
 from numvgg.exercises.skeleton import blank_function
 
 ALL = names()

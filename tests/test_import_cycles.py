@@ -24,15 +24,12 @@ NUMVGG = Path(__file__).resolve().parent.parent / "numvgg"
 # so this list can only shrink.
 KNOWN_EDGES: set = set()  # import cycles still to remove: none (it must not grow)
 KNOWN_LAZY_EDGES = {
-    # The exercise tools import each other inside functions (a skeleton is made
-    # from its exercise's entry; a check of a file runs it in a child process):
-    # no cycle at import time, but one in the design, to remove.
-    ("numvgg.exercises.catalog", "numvgg.exercises.skeleton"),
-    ("numvgg.exercises.checker", "numvgg.exercises.isolation"),
     # The stride-1 conv paths call Winograd, which builds on conv's padding and
     # kernel-row helpers; conv imports it where it dispatches.
     ("numvgg.ops.conv", "numvgg.ops.winograd"),
-    # model.save()/get_config() go through numvgg.saving, which rebuilds models.
+    # By design, as in Keras (whose Model.save imports its saving API inside the
+    # method): saving sits above the models and rebuilds them, while Keras' API
+    # puts save()/get_config()/from_config() on the model itself.
     ("numvgg.models.model", "numvgg.saving.serialization"),
     ("numvgg.models", "numvgg.saving"),  # numvgg.models.load_model, Keras' path
     ("numvgg.models.model", "numvgg.saving"),  # model.save()

@@ -50,6 +50,7 @@ import numpy as np
 
 from ..errors import NumvggError
 from ..layers.base import format_shape
+from ..models.run_order import release, step_args, store
 
 #: Everything a trace can record about one layer.
 TENSORS = ("input", "pre_activation", "output", "grad_output", "grad_input", "weight_grads")
@@ -161,36 +162,21 @@ def _is_container(layer) -> bool:
     return bool(layer._sublayers())
 
 
-def _graph_nodes(model):
-    """``model``'s nodes in the order its forward runs them (a chain for an unbuilt Sequential)."""
-    return model._nodes
-
-
 def _leaf_paths(model):
     """``(path, leaf)`` for every leaf layer under ``model``, in forward order.
 
     The model passed in is the root: its own name is not part of the paths.
     A single layer passed instead of a model is its own only leaf. Input
-    layers are left out (they compute nothing).
+    layers are left out (they compute nothing); a layer called twice is listed once.
     """
     if not _is_container(model):
         yield model.name, model
         return
-
-    def walk(container, prefix):
-        seen = set()
-        for node in _graph_nodes(container):
-            layer = node.layer
-            if layer.is_input_layer or id(layer) in seen:
-                continue
-            seen.add(id(layer))
-            path = f"{prefix}{layer.name}"
-            if _is_container(layer):
-                yield from walk(layer, path + "/")
-            else:
-                yield path, layer
-
-    yield from walk(model, "")
+    seen = set()
+    for s in model.run_order.steps:
+        if not s.layer.is_input_layer and id(s.layer) not in seen:
+            seen.add(id(s.layer))
+            yield s.path, s.layer
 
 
 def resolve_name(names, wanted: str) -> str:
@@ -529,34 +515,22 @@ def step(model, x, training: bool = False) -> Iterator[Step]:
         out = model(x, training=training)
         yield Step(model.name, model, np.asarray(x), out, 0)
         return out
-    counter = [0]
-    out = yield from _step_model(model, x, training, "", counter)
-    return out
-
-
-def _step_model(model, inputs, training, prefix, counter):
-    if not model.built:
-        model.build((None, *np.shape(inputs)[1:]))
-    arrays = model._input_arrays(inputs)
-    values = {t.id: a for t, a in zip(model.inputs, arrays)}
-    for node in _graph_nodes(model):
-        layer = node.layer
-        if layer.is_input_layer:
-            args = values[node.outputs[0].id]
-        else:
-            args = [values[t.id] for t in node.inputs]
-            args = args if node.many_inputs else args[0]
-        if _is_container(layer):
-            out = yield from _step_model(layer, args, training, f"{prefix}{layer.name}/", counter)
-        else:
-            out = layer(args, training=training)
-            if not layer.is_input_layer:
-                yield Step(f"{prefix}{layer.name}", layer, args, out, counter[0])
-                counter[0] += 1
-        for t, value in zip(node.outputs, out if node.many_outputs else [out]):
-            values[t.id] = value
+    model._build_on_first_call(x)
+    order = model.run_order  # the steps Model.forward runs (numvgg/models/run_order.py)
+    values: list = [None] * order.n_slots
+    for s, a in zip(order.input_slots, model._input_arrays(x)):
+        values[s] = a
+    index = 0
+    for i, s in enumerate(order.steps):
+        args = step_args(s, values)
+        out = s.layer.forward(args, training=training)  # keeps its cache, as model(x)
+        store(s, values, out)
+        release(order, i, values)
+        if not s.layer.is_input_layer:
+            yield Step(s.path, s.layer, args, out, index)
+            index += 1
     model._record_forward()
-    results = [values[t.id] for t in model.outputs]
+    results = [values[s] for s in order.output_slots]
     return results[0] if model._single_output else results
 
 
@@ -582,50 +556,26 @@ def step_backward(model, dout, from_logits: bool = False) -> Iterator[BackwardSt
             model.name, model, np.asarray(dout), dx, dict(zip(model.weight_names, model.grads)), 0
         )
         return dx
-    counter = [len(list(_leaf_paths(model))) - 1]
-    dx = yield from _step_back_model(model, dout, from_logits, "", counter)
-    return dx
-
-
-def _step_back_model(model, dout, from_logits, prefix, counter):
-    model._check_forward_record()
-    douts = [dout] if model._single_output else list(dout)
-    grads, logits_at = {}, set()
-    for t, d in zip(model.outputs, douts):
-        if d is not None:
-            grads[t.id] = grads[t.id] + d if t.id in grads else np.asarray(d)
-            if from_logits:
-                logits_at.add(t.id)
-    dinputs = {}
-    for node in reversed(_graph_nodes(model)):
-        layer = node.layer
-        if layer.is_input_layer:
-            dinputs[node.outputs[0].id] = grads.get(node.outputs[0].id)
-            continue
-        d_out = [grads.pop(t.id, None) for t in node.outputs]
-        if all(d is None for d in d_out):
-            layer.clear_cache()
-            continue
-        d_arg = d_out if node.many_outputs else d_out[0]
-        fused = any(t.id in logits_at for t in node.outputs)
-        if _is_container(layer):
-            dx = yield from _step_back_model(layer, d_arg, fused, f"{prefix}{layer.name}/", counter)
-        else:
-            kwargs = {"from_logits": True} if fused else {}
-            dx = layer.backward(d_arg, **kwargs)
-            yield BackwardStep(
-                f"{prefix}{layer.name}",
-                layer,
-                d_arg,
-                dx,
-                dict(zip(layer.weight_names, layer.grads)),
-                counter[0],
-            )
-            counter[0] -= 1
-        for t, g in zip(node.inputs, dx if node.many_inputs else [dx]):
-            grads[t.id] = grads[t.id] + g if t.id in grads else g
-    result = [dinputs.get(t.id) for t in model.inputs]
-    return result[0] if model._single_input else result
+    steps = model.run_order.steps
+    numbers, n = {}, 0  # Step.index of each step, as step() counts them
+    for i, s in enumerate(steps):
+        if not s.layer.is_input_layer:
+            numbers[i], n = n, n + 1
+    backward = model.backward_steps(dout, from_logits=from_logits)  # Model.backward, one layer a time
+    while True:
+        try:
+            i, grad_output, grad_input = next(backward)
+        except StopIteration as done:
+            return done.value
+        layer = steps[i].layer
+        yield BackwardStep(
+            steps[i].path,
+            layer,
+            grad_output,
+            grad_input,
+            dict(zip(layer.weight_names, layer.grads)),
+            numbers[i],
+        )
 
 
 def layer_output(model, x, name: str, training: bool = False) -> np.ndarray:

@@ -41,7 +41,7 @@ _EXPORTS = {
     "get_exercise": "catalog",
     "names": "catalog",
     "Report": "checker",
-    "check_file": "checker",
+    "check_file": "isolation",
     "check_reference": "checker",
     "make_skeleton": "skeleton",
 }

@@ -28,20 +28,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .dotted import resolve
 from .handout import LANGUAGES, select_hints
+from .skeleton import make_skeleton
 
 TEXTS_DIR = Path(__file__).resolve().parent / "texts"
 ENV_VAR = "NUMVGG_EXERCISES"
 ENTRY_POINT_GROUP = "numvgg.exercises"
-
-
-def resolve(dotted: str):
-    """``"package.module:name"`` (or ``"module:Class.method"``) -> the object."""
-    module_name, _, attribute = dotted.partition(":")
-    obj = importlib.import_module(module_name)
-    for part in attribute.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 @dataclass(frozen=True)
@@ -90,8 +83,6 @@ class Exercise:
         return select_hints(self.text_path(lang).read_text(encoding="utf-8"), hints)
 
     def skeleton(self) -> str:
-        from .skeleton import make_skeleton
-
         return make_skeleton(self)
 
     def spec(self) -> dict:

@@ -263,19 +263,6 @@ def run_checks(
     return [run_check(check, impl, student_path) for check in exercise.build_checks()]
 
 
-def check_file(name: str, path, limits=None, exercise_dirs=()) -> Report:
-    """Check the student's file at ``path`` against exercise ``name``.
-
-    The file runs in a process of its own, under ``limits``
-    (:class:`~.isolation.Limits`: a time limit and a memory cap); the verdict is
-    made here, from what that process sends back (see :mod:`.isolation`).
-    """
-    from .isolation import Limits, run_isolated
-
-    exercise = get_exercise(name, exercise_dirs)
-    return run_isolated(exercise, Path(path), limits or Limits())
-
-
 def check_reference(name: str, exercise_dirs=()) -> Report:
     """Run exercise ``name``'s checks on numvgg's own functions (they must all pass)."""
     exercise = get_exercise(name, exercise_dirs)

@@ -73,7 +73,8 @@ def _cmd_start(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from .checker import check_file, check_reference
+    from .checker import check_reference
+    from .isolation import check_file
 
     if _exercise_or_none(args.name, args.exercises_dir) is None:
         return 2

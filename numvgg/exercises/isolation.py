@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import wire
+from .catalog import get_exercise
 from .checker import (
     FAIL,
     CheckResult,
@@ -358,3 +359,14 @@ def _judge(exercise, path: Path, run: _ChildRun, limits: Limits, report: Report)
                     check.title, FAIL, "no result came back for this check", getattr(check, "points", 1)
                 )
             )
+
+
+def check_file(name: str, path, limits: Limits | None = None, exercise_dirs=()) -> Report:
+    """Check the student's file at ``path`` against exercise ``name``.
+
+    The file runs in a process of its own, under ``limits`` (:class:`Limits`:
+    a time limit and a memory cap); the verdict is made here, from what that
+    process sends back (see the module docstring).
+    """
+    exercise = get_exercise(name, exercise_dirs)
+    return run_isolated(exercise, Path(path), limits or Limits())

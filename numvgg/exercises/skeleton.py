@@ -13,8 +13,12 @@ import ast
 import inspect
 import textwrap
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
-from .catalog import Exercise, resolve
+from .dotted import resolve
+
+if TYPE_CHECKING:
+    from .catalog import Exercise
 
 
 def blank_function(func) -> str:

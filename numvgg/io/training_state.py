@@ -84,20 +84,12 @@ class TrainingProgress:
 
 
 # -- the model's random generators --------------------------------------------------------
-def _leaves(layer):
-    if isinstance(getattr(layer, "layers", None), list):
-        for sub in layer.layers:
-            yield from _leaves(sub)
-    else:
-        yield layer
-
-
 def layer_generators(model) -> list[tuple[str, np.random.Generator]]:
     """``(layer name, generator)`` for each leaf layer that draws random numbers
     while training (a ``Dropout``'s ``rng``), in model order."""
     return [
         (leaf.name, leaf.rng)
-        for leaf in _leaves(model)
+        for leaf in model.leaf_layers()
         if isinstance(getattr(leaf, "rng", None), np.random.Generator)
     ]
 

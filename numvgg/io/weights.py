@@ -52,8 +52,8 @@ _MAX_LISTED_PROBLEMS = 5
 
 # -- the model side ------------------------------------------------------------
 def is_container(layer) -> bool:
-    """True for a model (anything with a ``layers`` list), False for a leaf layer."""
-    return isinstance(getattr(layer, "layers", None), list)
+    """True for a model (a numvgg layer with layers inside), False for a leaf layer."""
+    return hasattr(layer, "_sublayers") and bool(layer._sublayers())
 
 
 class Slot(NamedTuple):
@@ -72,15 +72,9 @@ class Slot(NamedTuple):
         return tuple(self.layer.params[self.weight].shape)
 
 
-def _leaves(layer, parent_trainable: bool = True):
-    """``(leaf, effectively_trainable)`` for every leaf inside ``layer``, in model order.
-    A leaf is effectively trainable only if it and every model around it are."""
-    trainable = parent_trainable and bool(getattr(layer, "trainable", True))
-    if is_container(layer):
-        for sub in layer.layers:
-            yield from _leaves(sub, trainable)
-    else:
-        yield layer, trainable
+def _leaves(layer):
+    """``(leaf, effectively_trainable)`` for every leaf inside ``layer``, in model order."""
+    return layer._leaves_trainable()
 
 
 def layer_slots(layer) -> list[Slot]:

@@ -269,6 +269,19 @@ class Layer(abc.ABC):
         """The layers directly inside this one (none for a leaf layer)."""
         return []
 
+    def _leaves_trainable(self, parent_trainable: bool = True):
+        """``(leaf, effectively_trainable)`` for every leaf inside, in model order
+        (input layers left out). A leaf is effectively trainable only if it and
+        every model around it are: Keras' rule for what an optimizer updates."""
+        trainable = parent_trainable and self.trainable
+        subs = self._sublayers()
+        if not subs:
+            if not self.is_input_layer:
+                yield self, trainable
+            return
+        for sub in subs:
+            yield from sub._leaves_trainable(trainable)
+
     def leaf_layers(self):
         """Every layer that computes (not a model, not an input layer), in model order."""
         leaves = (l for l in self._flatten_layers() if not l._sublayers() and not l.is_input_layer)

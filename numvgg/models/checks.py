@@ -153,10 +153,6 @@ def check_finite(array: np.ndarray, what: str, where: str) -> None:
 
 
 # -- input shapes -------------------------------------------------------------------
-def _leaves(layer):
-    return layer.leaf_layers()
-
-
 def explain_input_shape(model, shape) -> str | None:
     """Why an input of ``shape`` does not fit the built ``model``, or ``None`` if it does.
 
@@ -211,7 +207,7 @@ def _explain_image_size(model, built_hw, got_hw, channels) -> str:
     """The input's height and width differ from the ones the model was built for."""
     built = f"{built_hw[0]}x{built_hw[1]}"
     got = f"{got_hw[0]}x{got_hw[1]}"
-    leaves = list(_leaves(model))
+    leaves = model.leaf_layers()
     shape = (None, *got_hw, channels)
     for previous, layer in zip([None, *leaves], leaves):
         if type(layer).__name__ == "Flatten":

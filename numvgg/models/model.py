@@ -9,13 +9,15 @@ Keras' functional API builds it::
 
 ``Model(inputs, outputs)`` walks the graph back from ``outputs`` and keeps its
 nodes in an order in which each node's inputs are ready before it runs
-(Keras' order: by depth from the inputs). Then, on arrays:
+(Keras' order: by depth from the inputs). To run, it opens that graph up into
+one flat list of leaf-layer steps, nested models included
+(:mod:`~numvgg.models.run_order`). Then, on arrays:
 
-* **forward** is one loop over those nodes: look up the node's input arrays,
-  call ``node.layer(...)``, store its outputs;
-* **backward** is the same loop reversed: hand each node the gradient of its
+* **forward** is one loop over those steps: look up the step's input arrays,
+  call its layer's ``forward``, store its outputs;
+* **backward** is the same loop reversed: hand each layer the gradient of its
   outputs, get back the gradient of its inputs, and *add* it to what other
-  nodes already sent there (a tensor used by two layers receives two
+  layers already sent there (a tensor used by two layers receives two
   gradients: the chain rule sums them).
 
 ``Sequential`` is this class with a chain for a graph; ``VGG16`` returns one
@@ -33,6 +35,7 @@ from ..errors import ShapeError
 from ..io.checks import check_finite_weights
 from ..layers.base import Layer, format_shape
 from ..layers.symbolic import KerasTensor
+from .run_order import RunOrder, open_graph, release, step_args, store
 from .training import Trainer
 
 
@@ -67,7 +70,8 @@ class Model(Trainer, Layer):
         self.inputs: list[KerasTensor] = []
         self.outputs: list[KerasTensor] = []
         self._forward_record: dict | None = None
-        self._last_reader: dict = {}
+        self._graph_version = 0  # counts _set_graph calls: a run order made before is stale
+        self._run_order: RunOrder | None = None
         if inputs is None and outputs is None:
             if self._graph_comes_later:
                 return  # Sequential fills its graph as layers come
@@ -106,9 +110,8 @@ class Model(Trainer, Layer):
                     f"layer '{t.node.layer.name}'."
                 )
         self._nodes, self._layers = _order_graph(self.inputs, self.outputs)
-        # The last node that reads each tensor (none for the outputs, which are returned).
-        outputs = {t.id for t in self.outputs}
-        self._last_reader = {t.id: node for node in self._nodes for t in node.inputs if t.id not in outputs}
+        self._graph_version += 1
+        self._run_order = None  # opened up on the first forward (see the run_order property)
         self._check_names()
         shapes = [t.shape for t in self.inputs]
         self.input_shape = shapes[0] if self._single_input else shapes
@@ -116,13 +119,6 @@ class Model(Trainer, Layer):
         self.output_shape = out_shapes[0] if self._single_output else out_shapes
         self.built = True
         self._forward_record = None
-        # A layer called at two nodes of one model would overwrite its own
-        # cache: the forward works, the backward could not.
-        seen, self._shared = set(), set()
-        for node in self._nodes:
-            if node.layer in seen:
-                self._shared.add(node.layer)
-            seen.add(node.layer)
 
     def _check_names(self) -> None:
         names = [layer.name for layer in self._layers]
@@ -196,38 +192,52 @@ class Model(Trainer, Layer):
         raise ValueError(f"No such layer: '{name}'. Existing layers are: {[l.name for l in layers]}.")
 
     # -- forward ------------------------------------------------------------
-    def forward(self, inputs, training: bool = False):
-        """Run every node once, in graph order; returns the output array(s).
+    @property
+    def run_order(self) -> RunOrder:
+        """The graph as one flat list of leaf-layer steps, nested models opened up
+        (see :mod:`numvgg.models.run_order`); made again when a nested graph changes."""
+        order = self._run_order
+        if order is None or not order.is_current():
+            order = self._run_order = open_graph(self)
+        return order
 
-        Each layer keeps its cache when this call keeps caches (``model(x)``
-        does; ``predict`` does not), so :meth:`backward` can follow.
+    def forward(self, inputs, training: bool = False):
+        """Run every leaf layer once, in graph order; returns the output array(s).
+
+        One loop over :attr:`run_order`: a nested model's layers run in this
+        loop too, so ``fit`` reaches a layer's ``forward`` through the same
+        few frames however deep the model nests. Each layer keeps its cache
+        when this call keeps caches (``model(x)`` does; ``predict`` does
+        not), so :meth:`backward` can follow.
         """
         self._build_on_first_call(inputs)
         arrays = self._input_arrays(inputs)
-        values = {t.id: x for t, x in zip(self.inputs, arrays)}  # tensor id -> array
-        nodes = self._nodes
+        order = self.run_order
+        values: list = [None] * order.n_slots  # slot -> array (see run_order.py)
+        for s, x in zip(order.input_slots, arrays):
+            values[s] = x
+        start = 0
         features = self._frozen_features
         if features is not None:
             # compile(cache_frozen_features=True): the frozen bottom's output
             # comes from the cache (see feature_cache.py); only the rest runs.
-            values[features.output.id] = features(arrays[0])
-            nodes = nodes[features.n_nodes :]
-        for node in nodes:
-            if node.layer.is_input_layer:
-                args = values[node.outputs[0].id]
-            else:
-                args = [values[t.id] for t in node.inputs]
-                args = args if node.many_inputs else args[0]
-            out = node.layer(args, training=training, keep_cache=self._keep_cache)
-            for t, value in zip(node.outputs, out if node.many_outputs else [out]):
-                values[t.id] = value
-            # Let go of what no later node reads: memory then holds the activations
-            # still needed (and the caches asked for), not every one of the forward.
-            for t in node.inputs:
-                if self._last_reader.get(t.id) is node:
-                    values.pop(t.id, None)
+            values[order.slot_of[features.output.id]] = features(arrays[0])
+            start = order.first_step[features.n_nodes]
+        keep = self._keep_cache
+        try:
+            for i in range(start, len(order.steps)):
+                step = order.steps[i]
+                # The model calls forward itself (layer(x) would only check that
+                # x is not symbolic); the flag says whether to keep the cache.
+                step.layer._keep_cache = keep
+                out = step.layer.forward(step_args(step, values), training=training)
+                store(step, values, out)
+                release(order, i, values)
+        finally:
+            for step in order.steps:
+                step.layer._keep_cache = True
         self._record_forward()
-        results = [values[t.id] for t in self.outputs]
+        results = [values[s] for s in order.output_slots]
         return results[0] if self._single_output else results
 
     def _build_on_first_call(self, inputs) -> None:
@@ -237,8 +247,13 @@ class Model(Trainer, Layer):
             raise ValueError(f"Model '{self.name}' has no layers to run yet.")
 
     def _record_forward(self) -> None:
-        """Remember which forward each layer's cache now belongs to (see :meth:`backward`)."""
-        self._forward_record = {id(node.layer): node.layer.cache_serial for node in self._nodes}
+        """Remember which forward each layer's cache now belongs to (see :meth:`backward`).
+        Nested models get the record too: their layers ran in this forward."""
+        order = self.run_order
+        record = {id(layer): layer.cache_serial for layer in order.leaves()}
+        self._forward_record = record
+        for model, _ in order.models:
+            model._forward_record = record
 
     def _input_arrays(self, inputs) -> list:
         many = isinstance(inputs, (list, tuple)) and not self._single_input
@@ -274,10 +289,11 @@ class Model(Trainer, Layer):
     ):
         """Backpropagate ``dout = dL/d(output)``; returns ``dL/d(input)``.
 
-        The forward's nodes in reverse: each gets the gradient of its outputs
-        and returns the gradient of its inputs, which is *added* to the
-        gradient already sent to those tensors (fan-out). Afterwards each
-        layer's ``grads`` holds its weight gradients (``get_weights()`` order).
+        The forward's steps in reverse (:meth:`backward_steps`): each layer
+        gets the gradient of its outputs and returns the gradient of its
+        inputs, which is *added* to the gradient already sent to those
+        tensors (fan-out). Afterwards each layer's ``grads`` holds its weight
+        gradients (``get_weights()`` order).
 
         Args:
             dout: an array shaped like the output (a list for several outputs;
@@ -287,7 +303,7 @@ class Model(Trainer, Layer):
                 sigmoid/softmax + cross-entropy); a list gives one per output.
             train_only: ``None`` computes every gradient. A set of the layers
                 being trained (the training step passes it) computes weight
-                gradients only for those and sends no gradient to nodes that
+                gradients only for those and sends no gradient to layers that
                 lead to none of them. Returns ``None`` then unless
                 ``need_input_grad``.
 
@@ -296,59 +312,78 @@ class Model(Trainer, Layer):
                 forward (the layer ran again since, e.g. in ``step()``), or
                 there was no complete forward; the message names the layer.
         """
+        steps = self.backward_steps(dout, need_input_grad, need_weight_grads, from_logits, train_only)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+
+    def backward_steps(
+        self,
+        dout,
+        need_input_grad: bool = True,
+        need_weight_grads: bool = True,
+        from_logits: bool = False,
+        train_only: set | None = None,
+    ):
+        """:meth:`backward` one leaf layer per ``next()``: yields ``(i, grad_output,
+        grad_input)`` after the backward of ``run_order.steps[i]``'s layer; the
+        generator returns what ``backward`` returns. ``numvgg.debug.step_backward``
+        is this generator with names."""
         self._check_forward_record()
+        order = self.run_order
+        steps = order.steps
         douts = [dout] if self._single_output else list(dout)
         logits = from_logits if isinstance(from_logits, (list, tuple)) else [from_logits] * len(douts)
-        grads: dict[int, np.ndarray] = {}
+        grads: list = [None] * order.n_slots  # slot -> dL/d(that array)
         logits_at: set[int] = set()
-        for t, d, fl in zip(self.outputs, douts, logits):
+        for s, d, fl in zip(order.output_slots, douts, logits):
             if d is not None:
-                _accumulate(grads, t.id, np.asarray(d))
+                _accumulate(grads, s, np.asarray(d))
                 if fl:
-                    logits_at.add(t.id)
-        trains = {id(node): _trains(node.layer, train_only, need_weight_grads) for node in self._nodes}
-        # Gradient must flow *through* a node when something before it learns
+                    logits_at.add(s)
+        trains = [_trains(step.layer, train_only, need_weight_grads) for step in steps]
+        # Gradient must flow *through* a step when something before it learns
         # (or the caller wants dL/d(input)).
-        upstream = {}
-        for node in self._nodes:
-            upstream[id(node)] = (
-                need_input_grad
-                if node.layer.is_input_layer
-                else any(upstream[id(p)] or trains[id(p)] for p in node.parents)
-            )
+        upstream, flows = [], []  # flows: a gradient is wanted at the step's output
+        for i, step in enumerate(steps):
+            if step.layer.is_input_layer:
+                up = need_input_grad
+            else:
+                up = any(flows[order.producer[s]] for s in step.reads if order.producer[s] >= 0)
+            upstream.append(up)
+            flows.append(up or trains[i])
         dinputs = {}
-        for node in reversed(self._nodes):
-            layer = node.layer
+        for i in reversed(range(len(steps))):
+            step = steps[i]
+            layer = step.layer
             if layer.is_input_layer:
-                dinputs[node.outputs[0].id] = grads.get(node.outputs[0].id)
+                dinputs[step.writes[0]] = grads[step.writes[0]]
                 continue
-            # A nested model with several outputs takes None for an output
-            # that got no gradient; every other node has one output.
-            d_out = [grads.pop(t.id, None) for t in node.outputs]
-            wants_dx = upstream[id(node)]
-            if all(d is None for d in d_out) or not (wants_dx or trains[id(node)]):
+            d_out = [grads[s] for s in step.writes]
+            for s in step.writes:
+                grads[s] = None
+            wants_dx = upstream[i]
+            if all(d is None for d in d_out) or not (wants_dx or trains[i]):
                 layer.clear_cache()  # nothing learns here or below: no work
                 continue
-            if layer in self._shared:
+            if layer in order.shared:
                 raise RuntimeError(
                     f"Model '{self.name}': layer '{layer.name}' is called at more "
                     "than one place in this model, so one cache cannot serve both "
                     "calls; numvgg can run it forward but not backward."
                 )
-            kwargs = {}
-            if any(t.id in logits_at for t in node.outputs):
-                kwargs["from_logits"] = True
-            if isinstance(layer, Model):  # a nested model decides per layer inside it
-                kwargs.update(train_only=train_only, need_weight_grads=need_weight_grads)
-            else:
-                kwargs["need_weight_grads"] = trains[id(node)]
-            dx = layer.backward(d_out if node.many_outputs else d_out[0], need_input_grad=wants_dx, **kwargs)
+            kwargs = {"from_logits": True} if any(s in logits_at for s in step.writes) else {}
+            d_arg = d_out if step.many_outputs else d_out[0]
+            dx = layer.backward(d_arg, need_input_grad=wants_dx, need_weight_grads=trains[i], **kwargs)
             if wants_dx and dx is not None:
-                for t, g in zip(node.inputs, dx if node.many_inputs else [dx]):
-                    _accumulate(grads, t.id, g)
+                for s, g in zip(step.reads, dx if step.many_inputs else [dx]):
+                    _accumulate(grads, s, g)
+            yield i, d_arg, dx
         if not need_input_grad:
             return None
-        result = [dinputs.get(t.id) for t in self.inputs]
+        result = [dinputs.get(s) for s in order.input_slots]
         return result[0] if self._single_input else result
 
     def _check_forward_record(self) -> None:
@@ -358,8 +393,7 @@ class Model(Trainer, Layer):
                 f"Model '{self.name}': backward() needs a complete forward first "
                 "(model(x) or model.forward(x))."
             )
-        for node in self._nodes:
-            layer = node.layer
+        for layer in self.run_order.leaves():  # input layers keep no cache
             if record.get(id(layer)) != layer.cache_serial:
                 raise RuntimeError(
                     f"Model '{self.name}': layer '{layer.name}' ran again after the model's last "
@@ -427,20 +461,8 @@ class Model(Trainer, Layer):
     def trainable_leaves(self) -> list[Layer]:
         """The leaf layers an optimizer would update now (trainable, and every
         model around them trainable too)."""
-        out = []
-
-        def walk(layer, parent_ok):
-            ok = parent_ok and layer.trainable
-            subs = layer._sublayers()
-            if subs:
-                for sub in subs:
-                    walk(sub, ok)
-            elif ok and layer.trainable_weights:
-                out.append(layer)
-
-        for layer in self._sublayers():
-            walk(layer, self.trainable)
-        return list(dict.fromkeys(out))
+        leaves = (leaf for leaf, ok in self._leaves_trainable() if ok and leaf.trainable_weights)
+        return list(dict.fromkeys(leaves))
 
     def get_weights(self):
         return [w.copy() for w in self.weights]
@@ -530,20 +552,14 @@ class Functional(Model):
 
 
 def _trains(layer, train_only, need_weight_grads) -> bool:
-    """Whether ``layer`` (a leaf or a model) holds weights being trained now."""
-    if not need_weight_grads:
+    """Whether the leaf ``layer`` holds weights being trained now."""
+    if not need_weight_grads or layer.is_input_layer:
         return False
-    leaves = layer.leaf_layers()
-    if train_only is None:
-        return any(leaf.params for leaf in leaves)
-    return any(leaf in train_only for leaf in leaves)
+    return bool(layer.params) if train_only is None else layer in train_only
 
 
-def _accumulate(grads: dict, key: int, g) -> None:
-    if key in grads:
-        grads[key] = grads[key] + g
-    else:
-        grads[key] = g
+def _accumulate(grads: list, slot: int, g) -> None:
+    grads[slot] = g if grads[slot] is None else grads[slot] + g
 
 
 def _order_graph(inputs, outputs):

@@ -423,6 +423,13 @@ class Trainer:
                 f"{first_pred.shape[0]} predictions but y has {np.shape(first_y)[0]} rows."
             )
 
+    def _check_fit_batch(self, x, y, where):
+        """:meth:`_check_batch`, and binary targets for binary cross-entropy (until the first warning)."""
+        x, y = self._check_batch(x, y, where)
+        if self._bce_unchecked and y is not None:
+            self._bce_unchecked = not checks.check_binary_targets(y, where)
+        return x, y
+
     def _check_batch(self, x, y, where):
         """A dataset's batch: numbers, the model's shape, finite (arrays are checked whole, once)."""
         x = checks.as_sample_array(x, f"{where}: the batch's x")
@@ -632,7 +639,90 @@ class Trainer:
         Ctrl-C stops after the current batch (see the module docstring) and
         raises ``KeyboardInterrupt``; ``model.history`` holds the epochs done.
         """
-        from ..callbacks import CallbackList, History
+        from ..callbacks import History
+
+        run, cbks, train_iter = self._prepare_fit(
+            x,
+            y,
+            batch_size,
+            epochs,
+            verbose,
+            callbacks,
+            validation_split,
+            validation_data,
+            shuffle,
+            class_weight,
+            sample_weight,
+            steps_per_epoch,
+            validation_steps,
+            validation_batch_size,
+            validation_freq,
+            initial_epoch,
+        )
+        # The epoch loop is written out here, as in Keras' fit: train_step is
+        # called straight from fit (one frame less for a student stepping in).
+        with InterruptGuard() as guard:
+            try:
+                initial_epoch, skip = self._begin_training(cbks, guard, initial_epoch)
+                epoch_logs: dict = {}
+                plan = None
+                for epoch in range(initial_epoch, run.epochs):
+                    self._begin_epoch(cbks, epoch, skip)
+                    for step, (xb, yb, swb) in train_iter.enumerate_epoch():
+                        if step < skip:  # trained before the state was saved
+                            continue
+                        where = f"fit(): epoch {epoch + 1}/{run.epochs}, step {step + 1}/{run.steps or '?'}"
+                        if run.check_batches:
+                            xb, yb = self._check_fit_batch(xb, yb, where)
+                        cbks.on_train_batch_begin(step)
+                        with guard.step():
+                            if plan is None or self._run_eagerly:  # Keras traces fit's step once
+                                plan = self._trace("fit", run.signature)
+                            self._plan, self._where = plan, where
+                            logs = self.train_step((xb, yb, batch_sample_weight(yb, swb, run.class_weight)))
+                            self.training_progress = training_state.TrainingProgress(
+                                epoch, step + 1, self.training_progress.shuffle_state
+                            )
+                        cbks.on_train_batch_end(step, logs)
+                        guard.raise_if_pending()
+                        if self.stop_training:
+                            break
+                    if train_iter.ran_out:  # no batch: no loss to log (issue 15)
+                        break
+                    skip = 0
+                    epoch_logs = self._end_epoch(run, cbks, epoch)
+                    if self.stop_training:
+                        break
+            except KeyboardInterrupt as interrupt:
+                self._after_interrupt(cbks, guard, interrupt, epochs, train_iter.num_batches)
+                raise
+        cbks.on_train_end(logs=epoch_logs)
+        history = next((c for c in cbks.callbacks if isinstance(c, History)), None)
+        self.history = history
+        return history
+
+    def _prepare_fit(
+        self,
+        x,
+        y,
+        batch_size,
+        epochs,
+        verbose,
+        callbacks,
+        validation_split,
+        validation_data,
+        shuffle,
+        class_weight,
+        sample_weight,
+        steps_per_epoch,
+        validation_steps,
+        validation_batch_size,
+        validation_freq,
+        initial_epoch,
+    ):
+        """Check ``fit``'s arguments and set up its batches and callbacks; returns
+        ``(run, callbacks, batches)``."""
+        from ..callbacks import CallbackList
 
         self._assert_compiled("fit")
         if isinstance(validation_data, list) and len(validation_data) in (2, 3):
@@ -701,86 +791,54 @@ class Trainer:
             class_weight=class_weight,
             signature=self._fit_signature(x, y, arrays, batch_size or 32),
         )
-        with InterruptGuard() as guard:
-            try:
-                epoch_logs = self._fit_epochs(run, cbks, guard, train_iter, initial_epoch)
-            except KeyboardInterrupt as interrupt:
-                self._after_interrupt(cbks, guard, interrupt, epochs, train_iter.num_batches)
-                raise
-        cbks.on_train_end(logs=epoch_logs)
-        history = next((c for c in cbks.callbacks if isinstance(c, History)), None)
-        self.history = history
-        return history
+        return run, cbks, train_iter
+
+    def _begin_training(self, cbks, guard, initial_epoch):
+        """``on_train_begin``; returns the epoch to start at and how many of its batches
+        are done already (both from a state ``BackupAndRestore`` restored)."""
+        cbks.on_train_begin()
+        if self._initial_epoch is not None:  # BackupAndRestore restored a state
+            initial_epoch, self._initial_epoch = self._initial_epoch, None
+        skip = self._resume_point(initial_epoch)
+        guard.training_started = True  # from here on, a state is worth saving
+        return initial_epoch, skip
+
+    def _begin_epoch(self, cbks, epoch, skip) -> None:
+        self.reset_metrics()
+        # Recorded before this epoch draws its shuffle, so a state saved
+        # mid-epoch can replay it; `skip` batches of a resumed epoch are done already.
+        self.training_progress = training_state.TrainingProgress(epoch, skip, nv_random.get_state())
+        cbks.on_epoch_begin(epoch)
+
+    def _end_epoch(self, run, cbks, epoch) -> dict:
+        """The epoch's logs, validation included when it is due; ``on_epoch_end``."""
+        epoch_logs = self._logs()
+        if run.validation_data is not None and (epoch + 1) % run.validation_freq == 0:
+            vx, vy, vsw = (
+                unpack_batch(run.validation_data)
+                if isinstance(run.validation_data, tuple)
+                else (run.validation_data, None, None)
+            )
+            val_logs = self.evaluate(
+                vx,
+                vy,
+                batch_size=run.validation_batch_size,
+                sample_weight=vsw,
+                steps=run.validation_steps,
+                callbacks=cbks,
+                return_dict=True,
+                verbose=0,
+            )
+            epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        self.training_progress = training_state.TrainingProgress(epoch + 1, 0, nv_random.get_state())
+        cbks.on_epoch_end(epoch, epoch_logs)
+        return epoch_logs
 
     def _fit_signature(self, x, y, arrays, batch_size):
         """What Keras' fit traces on: the batches' shape signature (see :mod:`.train_plan`)."""
         if not arrays:
             return (None,)  # one trace per compile for datasets and generators
         return train_plan.fit_signature(num_samples(x), batch_size, x, y)
-
-    def _fit_epochs(self, run, cbks, guard, train_iter, initial_epoch):
-        """The epoch loop of :meth:`fit`; returns the last epoch's logs."""
-        cbks.on_train_begin()
-        if self._initial_epoch is not None:  # BackupAndRestore restored a state
-            initial_epoch, self._initial_epoch = self._initial_epoch, None
-        skip = self._resume_point(initial_epoch)
-        guard.training_started = True  # from here on, a state is worth saving
-        epoch_logs = {}
-        plan = None
-        for epoch in range(initial_epoch, run.epochs):
-            self.reset_metrics()
-            # Recorded before this epoch draws its shuffle, so a state saved
-            # mid-epoch can replay it; `skip` batches of a resumed epoch are done already.
-            self.training_progress = training_state.TrainingProgress(epoch, skip, nv_random.get_state())
-            cbks.on_epoch_begin(epoch)
-            for step, (xb, yb, swb) in train_iter.enumerate_epoch():
-                if step < skip:  # trained before the state was saved
-                    continue
-                where = f"fit(): epoch {epoch + 1}/{run.epochs}, step {step + 1}/{run.steps or '?'}"
-                if run.check_batches:
-                    xb, yb = self._check_batch(xb, yb, where)
-                    if self._bce_unchecked and yb is not None:  # until the first warning
-                        self._bce_unchecked = not checks.check_binary_targets(yb, where)
-                cbks.on_train_batch_begin(step)
-                with guard.step():
-                    if plan is None or self._run_eagerly:  # Keras traces fit's step once
-                        plan = self._trace("fit", run.signature)
-                    swb = batch_sample_weight(yb, swb, run.class_weight)
-                    self._plan, self._where = plan, where
-                    logs = self.train_step((xb, yb, swb))  # straight in: no helper frame
-                    self.training_progress = training_state.TrainingProgress(
-                        epoch, step + 1, self.training_progress.shuffle_state
-                    )
-                cbks.on_train_batch_end(step, logs)
-                guard.raise_if_pending()
-                if self.stop_training:
-                    break
-            if train_iter.ran_out:  # no batch: no loss to log (issue 15)
-                break
-            skip = 0
-            epoch_logs = self._logs()
-            if run.validation_data is not None and (epoch + 1) % run.validation_freq == 0:
-                vx, vy, vsw = (
-                    unpack_batch(run.validation_data)
-                    if isinstance(run.validation_data, tuple)
-                    else (run.validation_data, None, None)
-                )
-                val_logs = self.evaluate(
-                    vx,
-                    vy,
-                    batch_size=run.validation_batch_size,
-                    sample_weight=vsw,
-                    steps=run.validation_steps,
-                    callbacks=cbks,
-                    return_dict=True,
-                    verbose=0,
-                )
-                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-            self.training_progress = training_state.TrainingProgress(epoch + 1, 0, nv_random.get_state())
-            cbks.on_epoch_end(epoch, epoch_logs)
-            if self.stop_training:
-                break
-        return epoch_logs
 
     def _after_interrupt(self, cbks, guard, interrupt, epochs, steps):
         """Ctrl-C reached fit: let callbacks save a consistent state, explain, re-raise."""
