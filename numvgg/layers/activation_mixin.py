@@ -47,7 +47,8 @@ class ActivationMixin:
         if self.activation_name == "linear":
             return z, None
         if self.activation_name == "relu" and inplace:
-            mask = z > 0
+            # No backward follows (predict, a frozen bottom): no mask to make.
+            mask = z > 0 if getattr(self, "keeping_cache", True) else None
             np.maximum(z, 0, out=z)
             return z, mask
         return self._act_forward(z)
