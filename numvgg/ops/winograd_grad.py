@@ -37,8 +37,11 @@ import numpy as np
 from .parallel import PIECES, parallel_map, split
 from .winograd import MATRICES, _padded_block
 
-# Each chunk's transformed input (a*a x tiles x C) or gradient (a*a x tiles x F) stays near this.
-_CHUNK_BYTES = 64 * 2**20
+# Each chunk's transformed input (a*a x tiles x C) or gradient (a*a x tiles x F)
+# stays near this, so that the transforms' passes over it stay in cache; but a
+# chunk has at least _MIN_TILES tiles.
+_CHUNK_BYTES = 2 * 2**20
+_MIN_TILES = 256
 
 
 def input_transform(xp: np.ndarray, m: int, bt: np.ndarray) -> np.ndarray:
@@ -86,6 +89,23 @@ def gradient_transform(dy: np.ndarray, m: int, at: np.ndarray) -> np.ndarray:
     return np.matmul(a_mat, zg.reshape(m, -1)).reshape(a * a, n * th * tw, f)  # (a_b*a_h, tiles, F)
 
 
+def _chunks(images: slice, rows: slice, th: int, tw: int, tiles: int):
+    """Cut a piece (``images`` x tile ``rows``) into chunks of about ``tiles``
+    tiles: ``(image slice, first tile row, end tile row)``. Whole images
+    when one image has fewer tiles, else tile rows of one image at a time."""
+    rows_per_image = rows.stop - rows.start
+    per_image = rows_per_image * tw
+    if per_image <= tiles:
+        step = tiles // per_image
+        for i in range(images.start, images.stop, step):
+            yield slice(i, min(i + step, images.stop)), rows.start, rows.stop
+        return
+    step = max(1, tiles // tw)
+    for i in range(images.start, images.stop):
+        for t0 in range(rows.start, rows.stop, step):
+            yield slice(i, i + 1), t0, min(t0 + step, rows.stop)
+
+
 def _point_one(at: np.ndarray) -> int | None:
     """The index ``j`` whose column of ``A^T`` is all ones (the point 1), or ``None``."""
     ones = np.flatnonzero(np.all(at == 1, axis=0))
@@ -113,7 +133,10 @@ def kernel_grad_winograd(x: np.ndarray, dout: np.ndarray, pads, m: int, matrices
     wp = m * tw + 2
     whole = oh % m == 0 and ow % m == 0  # then dout's tile rows are plain views
     one = _point_one(at)
-    per_tile_row = a * a * max(c, f) * dtype.itemsize * tw
+    # Chunks of about _CHUNK_BYTES keep the transforms' passes in cache; at
+    # least _MIN_TILES tiles keep each product big enough for BLAS and the
+    # additions into dU (a*a*C*F each) rare.
+    tiles_per_chunk = max(_MIN_TILES, _CHUNK_BYTES // (a * a * max(c, f) * dtype.itemsize))
     if n >= PIECES:
         pieces = [(images, slice(0, th)) for images in split(n, PIECES)]
     else:
@@ -121,24 +144,18 @@ def kernel_grad_winograd(x: np.ndarray, dout: np.ndarray, pads, m: int, matrices
 
     def run(piece):
         """This piece's ``dU (a*a, C, F)`` and ``db (F,)``."""
-        images, rows = piece
-        xb, db_ = x[images], dout[images]
-        nb = xb.shape[0]
         du = np.zeros((a * a, c, f), dtype=dtype)
         db = np.zeros(f, dtype=dtype)
-        tmp = None
-        step = max(1, _CHUNK_BYTES // (per_tile_row * nb))
-        for t0 in range(rows.start, rows.stop, step):
-            t1 = min(rows.stop, t0 + step)
+        tmp = np.empty_like(du)
+        for images, t0, t1 in _chunks(*piece, th, tw, tiles_per_chunk):
+            xb, dyb = x[images], dout[images]
             xp = _padded_block(xb, m * t0 - top, m * t1 + 2 - top, wp, left)  # (nb, m*T+2, Wp, C)
             if whole:
-                dy = db_[:, m * t0 : m * t1]  # (nb, m*T, OW, F), a view
+                dy = dyb[:, m * t0 : m * t1]  # (nb, m*T, OW, F), a view
             else:
-                dy = _padded_block(db_, m * t0, m * t1, m * tw, 0)  # zeros past the edge
+                dy = _padded_block(dyb, m * t0, m * t1, m * tw, 0)  # zeros past the edge
             v = input_transform(xp, m, bt_t)  # (a*a, tiles, C)
             dm = gradient_transform(dy, m, at_t)  # (a*a, tiles, F)
-            if tmp is None:
-                tmp = np.empty_like(du)
             np.matmul(v.transpose(0, 2, 1), dm, out=tmp)  # (a*a, C, F)
             du += tmp
             if one is not None:
