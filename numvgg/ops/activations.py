@@ -24,7 +24,8 @@ def relu_backward(dout, mask):
     same numbers as TF even at the edges (a NaN or inf where the mask is
     False gives NaN, a negative gives -0.0). ``dout`` is not changed.
     """
-    return np.multiply(dout, mask)
+    with np.errstate(invalid="ignore"):  # inf * 0 = NaN is TF's answer too, not a mistake
+        return np.multiply(dout, mask)
 
 
 def sigmoid_forward(x):
