@@ -144,9 +144,8 @@ def kernel_grad_winograd(x: np.ndarray, dout: np.ndarray, pads, m: int, matrices
 
     def run(piece):
         """This piece's ``dU (a*a, C, F)`` and ``db (F,)``."""
-        du = np.zeros((a * a, c, f), dtype=dtype)
+        du = tmp = None
         db = np.zeros(f, dtype=dtype)
-        tmp = np.empty_like(du)
         for images, t0, t1 in _chunks(*piece, th, tw, tiles_per_chunk):
             xb, dyb = x[images], dout[images]
             xp = _padded_block(xb, m * t0 - top, m * t1 + 2 - top, wp, left)  # (nb, m*T+2, Wp, C)
@@ -156,8 +155,11 @@ def kernel_grad_winograd(x: np.ndarray, dout: np.ndarray, pads, m: int, matrices
                 dy = _padded_block(dyb, m * t0, m * t1, m * tw, 0)  # zeros past the edge
             v = input_transform(xp, m, bt_t)  # (a*a, tiles, C)
             dm = gradient_transform(dy, m, at_t)  # (a*a, tiles, F)
-            np.matmul(v.transpose(0, 2, 1), dm, out=tmp)  # (a*a, C, F)
-            du += tmp
+            if du is None:  # the first chunk writes dU: no zeros, no scratch for one-chunk pieces
+                du = np.matmul(v.transpose(0, 2, 1), dm)  # (a*a, C, F)
+            else:
+                tmp = np.matmul(v.transpose(0, 2, 1), dm, out=tmp)
+                du += tmp
             if one is not None:
                 db += dm[one * a + one].sum(axis=0)  # each tile's plain sum
             else:
