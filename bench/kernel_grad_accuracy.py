@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from numvgg.ops.conv import kernel_grad_by_rows  # noqa: E402
+from numvgg.ops.winograd import MATRICES  # noqa: E402
 from numvgg.ops.winograd_grad import kernel_grad_winograd  # noqa: E402
 
 # (name, input side at 224x224, C, F) of VGG16's convolutions.
@@ -90,8 +91,8 @@ def main(argv=None) -> int:
         ref = kernel_grad_by_rows(x.astype(np.float64), dout.astype(np.float64), (3, 3, c, f), pads)
         results = {
             "kernel rows": kernel_grad_by_rows(x, dout, (3, 3, c, f), pads),
-            "winograd2": kernel_grad_winograd(x, dout, pads, 2)[0],
-            "winograd4": kernel_grad_winograd(x, dout, pads, 4)[0],
+            "winograd2": kernel_grad_winograd(x, dout, pads, MATRICES[2])[0],
+            "winograd4": kernel_grad_winograd(x, dout, pads, MATRICES[4])[0],
         }
         errors = {k: np.abs(v - ref).max() / np.abs(ref).max() for k, v in results.items()}
         if not args.no_keras:

@@ -52,7 +52,7 @@ def _rel(got, want):
 def test_equals_the_naive_loops_in_float64(m, shape, filters, padding, rng):
     x, kernel, pads, dout = _case(rng, shape, filters, padding)
     _, dkernel_ref, dbias_ref = conv2d_backward_naive(dout, x, kernel, (1, 1), padding)
-    dkernel, dbias = kernel_grad_winograd(x, dout, pads, m)
+    dkernel, dbias = kernel_grad_winograd(x, dout, pads, MATRICES[m])
     assert dkernel.shape == kernel.shape and dbias.shape == (filters,)
     assert _rel(dkernel, dkernel_ref) < 1e-12
     assert _rel(dbias, dbias_ref) < 1e-12
@@ -65,7 +65,7 @@ def test_chunk_boundaries_change_nothing_but_rounding(m, rng, monkeypatch):
     for chunk_bytes, min_tiles in ((1, 1), (1, 7), (2**30, 1)):  # one tile row / odd groups / whole pieces
         monkeypatch.setattr(winograd_grad, "_CHUNK_BYTES", chunk_bytes)
         monkeypatch.setattr(winograd_grad, "_MIN_TILES", min_tiles)
-        dkernel, dbias = kernel_grad_winograd(x, dout, pads, m)
+        dkernel, dbias = kernel_grad_winograd(x, dout, pads, MATRICES[m])
         assert _rel(dkernel, dkernel_ref) < 1e-12, (chunk_bytes, min_tiles)
         assert _rel(dbias, dbias_ref) < 1e-12, (chunk_bytes, min_tiles)
 
@@ -94,7 +94,7 @@ def test_bias_without_the_point_one_sums_dout(rng):
     assert not np.any(np.all(matrices[0] == 1, axis=0))
     x, kernel, pads, dout = _case(rng, (2, 6, 7, 3), 4, "same")
     _, dkernel_ref, dbias_ref = conv2d_backward_naive(dout, x, kernel, (1, 1), "same")
-    dkernel, dbias = kernel_grad_winograd(x, dout, pads, 2, matrices)
+    dkernel, dbias = kernel_grad_winograd(x, dout, pads, matrices)
     assert _rel(dkernel, dkernel_ref) < 1e-12
     assert _rel(dbias, dbias_ref) < 1e-12
 
@@ -105,7 +105,7 @@ def test_bit_identical_whatever_the_number_of_threads(n, rng):
     results = []
     for threads in (1, 2, 3):
         with config.using_num_threads(threads):
-            results.append(kernel_grad_winograd(x, dout, pads, 4))
+            results.append(kernel_grad_winograd(x, dout, pads, MATRICES[4]))
     for dkernel, dbias in results[1:]:
         assert np.array_equal(dkernel, results[0][0]) and np.array_equal(dbias, results[0][1])
 
@@ -118,7 +118,7 @@ def test_conv2d_backward_routes_by_the_layers_algorithm(algorithm, m, rng):
     if m is None:
         assert np.array_equal(dkernel, kernel_grad_by_rows(x, dout, kernel.shape, pads))
     else:
-        want_k, want_b = kernel_grad_winograd(x, dout, pads, m)
+        want_k, want_b = kernel_grad_winograd(x, dout, pads, MATRICES[m])
         assert np.array_equal(dkernel, want_k) and np.array_equal(dbias, want_b)
     assert _rel(dbias, dout.astype(np.float64).sum(axis=(0, 1, 2))) < 1e-6
 
@@ -129,7 +129,7 @@ def test_float32_error_is_small_and_f4_rounds_more_than_f2(rng):
     dout = (rng.standard_normal((2, 32, 32, 32)) * (rng.random((2, 32, 32, 32)) > 0.5)).astype(np.float32)
     pads = (1, 1, 1, 1)
     ref = kernel_grad_by_rows(x.astype(np.float64), dout.astype(np.float64), (3, 3, 64, 32), pads)
-    err = {m: _rel(kernel_grad_winograd(x, dout, pads, m)[0], ref) for m in MATRICES}
+    err = {m: _rel(kernel_grad_winograd(x, dout, pads, MATRICES[m])[0], ref) for m in MATRICES}
     assert err[4] < 2e-5, err  # seen: ~2e-6
     assert err[2] < err[4], err
 

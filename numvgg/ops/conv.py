@@ -400,9 +400,11 @@ def kernel_gradient(x: np.ndarray, dout: np.ndarray, kernel_shape, pads, path: s
         ``(KH, KW, C, F)`` and ``(F,)``.
     """
     if path.startswith("winograd") and tuple(kernel_shape[:2]) == (3, 3):
-        from .winograd_grad import kernel_grad_winograd  # winograd_grad imports winograd, which imports this
+        from . import winograd, winograd_grad  # winograd imports this module
 
-        return kernel_grad_winograd(x, dout, pads, int(path[len("winograd") :]))
+        return winograd_grad.kernel_grad_winograd(
+            x, dout, pads, winograd.MATRICES[int(path[len("winograd") :])]
+        )
     return kernel_grad_by_rows(x, dout, kernel_shape, pads), bias_gradient(dout)
 
 

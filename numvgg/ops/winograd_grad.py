@@ -36,8 +36,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# Nothing from numvgg.ops.winograd is imported here: the caller passes the
+# matrices (winograd.MATRICES[m]), so that conv.py, which calls this module,
+# and winograd.py, which builds on conv.py, form no import cycle.
 from .parallel import PIECES, parallel_map, split
-from .winograd import MATRICES, _padded_block
 
 # Each chunk's transformed input (a*a x tiles x C) or gradient (a*a x tiles x F)
 # stays near this, so that the transforms' passes over it stay in cache; but a
@@ -91,6 +93,18 @@ def gradient_transform(dy: np.ndarray, m: int, at: np.ndarray) -> np.ndarray:
     return np.matmul(a_mat, zg.reshape(m, -1)).reshape(a * a, n * th * tw, f)  # (a_b*a_h, tiles, F)
 
 
+def _zero_padded_block(x: np.ndarray, row0: int, row1: int, width: int, left: int) -> np.ndarray:
+    """Rows ``row0 .. row1-1`` and columns ``-left .. width-left-1`` of
+    ``x (N, H, W, C)``, zero outside the image: ``(N, row1-row0, width, C)``."""
+    n, h, w, c = x.shape
+    block = np.zeros((n, row1 - row0, width, c), dtype=x.dtype)
+    r_lo, r_hi = max(row0, 0), min(row1, h)
+    cols = min(w, width - left)
+    if r_hi > r_lo and cols > 0:
+        block[:, r_lo - row0 : r_hi - row0, left : left + cols] = x[:, r_lo:r_hi, :cols]
+    return block
+
+
 def _chunks(images: slice, rows: slice, th: int, tw: int, tiles: int):
     """Cut a piece (``images`` x tile ``rows``) into chunks of about ``tiles``
     tiles: ``(image slice, first tile row, end tile row)``. Whole images
@@ -114,17 +128,19 @@ def _point_one(at: np.ndarray) -> int | None:
     return int(ones[0]) if ones.size else None
 
 
-def kernel_grad_winograd(x: np.ndarray, dout: np.ndarray, pads, m: int, matrices=None):
+def kernel_grad_winograd(x: np.ndarray, dout: np.ndarray, pads, matrices):
     """``dkernel`` and ``dbias`` of a 3x3 stride-1 convolution, by Winograd F(m x m, 3x3).
 
     Args:
         x: ``(N, H, W, C)``, the forward's input; dout: ``(N, OH, OW, F)``.
         pads: the forward's ``(top, bottom, left, right)``, each in 0..2.
-        m: 2 or 4; matrices: ``(A^T, G, B^T)`` (default ``MATRICES[m]``).
+        matrices: ``(A^T, G, B^T)`` of F(m, 3), ``numvgg.ops.winograd.MATRICES[m]``
+            (or :func:`~numvgg.ops.winograd.winograd_matrices` for other points).
     Returns:
         ``(dkernel (3, 3, C, F), dbias (F,))``.
     """
-    at, g_mat, bt = matrices or MATRICES[m]
+    at, g_mat, bt = matrices
+    m = at.shape[0]
     dtype = np.result_type(x, dout)
     at_t, bt_t = at.astype(dtype), bt.astype(dtype)
     a = m + 2
@@ -150,11 +166,11 @@ def kernel_grad_winograd(x: np.ndarray, dout: np.ndarray, pads, m: int, matrices
         db = np.zeros(f, dtype=dtype)
         for images, t0, t1 in _chunks(*piece, th, tw, tiles_per_chunk):
             xb, dyb = x[images], dout[images]
-            xp = _padded_block(xb, m * t0 - top, m * t1 + 2 - top, wp, left)  # (nb, m*T+2, Wp, C)
+            xp = _zero_padded_block(xb, m * t0 - top, m * t1 + 2 - top, wp, left)  # (nb, m*T+2, Wp, C)
             if whole:
                 dy = dyb[:, m * t0 : m * t1]  # (nb, m*T, OW, F), a view
             else:
-                dy = _padded_block(dyb, m * t0, m * t1, m * tw, 0)  # zeros past the edge
+                dy = _zero_padded_block(dyb, m * t0, m * t1, m * tw, 0)  # zeros past the edge
             v = input_transform(xp, m, bt_t)  # (a*a, tiles, C)
             dm = gradient_transform(dy, m, at_t)  # (a*a, tiles, F)
             if du is None:  # the first chunk writes dU: no zeros, no scratch for one-chunk pieces
