@@ -29,8 +29,9 @@ Which path runs (``algorithm``, default :func:`numvgg.config.conv_algorithm`):
   ``dkernel`` by kernel rows, ``dx`` as the stride-1 convolution of ``dout``
   with the flipped kernel (:func:`stride1_input_grad`), by kernel rows too.
 * ``'winograd2'`` / ``'winograd4'`` (``'winograd'`` = ``'winograd4'``): 3x3
-  kernels with stride 1 (:mod:`numvgg.ops.winograd`); backward: ``dkernel``
-  by kernel rows, ``dx`` by the same Winograd size.
+  kernels with stride 1 (:mod:`numvgg.ops.winograd`); backward: ``dx`` by the
+  same Winograd size, ``dkernel`` and ``dbias`` by the same size too
+  (:mod:`numvgg.ops.winograd_grad`).
 * ``'auto'``: per layer shape, the fastest of the paths whose float32
   rounding matches im2col's (``'im2col'``, ``'kernel_rows'``,
   ``'winograd2'``), measured on a 2-core AVX-512 EPYC (:func:`auto_path`;
@@ -385,6 +386,44 @@ def kernel_grad_by_rows(x: np.ndarray, dout: np.ndarray, kernel_shape, pads) -> 
     return dk.reshape(kernel_shape)
 
 
+def kernel_gradient(x: np.ndarray, dout: np.ndarray, kernel_shape, pads, path: str):
+    """``(dkernel, dbias)`` of a stride-1 convolution that ran by ``path``.
+
+    Winograd layers (3x3) get both from
+    :func:`numvgg.ops.winograd_grad.kernel_grad_winograd`, with the layer's
+    tile size: F(4x4, 3x3) does 4x fewer multiplications than the direct sum
+    and F(2x2, 3x3) 2.25x fewer, and F(2x2, 3x3) rounds about as little as
+    the direct sum (docs/performance.md has the numbers). The kernel-row path
+    uses :func:`kernel_grad_by_rows` and :func:`bias_gradient`.
+
+    Returns:
+        ``(KH, KW, C, F)`` and ``(F,)``.
+    """
+    if path.startswith("winograd") and tuple(kernel_shape[:2]) == (3, 3):
+        from . import winograd, winograd_grad  # winograd imports this module
+
+        return winograd_grad.kernel_grad_winograd(
+            x, dout, pads, winograd.MATRICES[int(path[len("winograd") :])]
+        )
+    return kernel_grad_by_rows(x, dout, kernel_shape, pads), bias_gradient(dout)
+
+
+def bias_gradient(dout: np.ndarray) -> np.ndarray:
+    """``dbias = sum of dout over N, OH, OW``: ``(N, OH, OW, F) -> (F,)``.
+
+    Summed by groups of images on the thread pool, the groups fixed
+    (:data:`numvgg.ops.parallel.PIECES`) and added in order, so the result
+    does not depend on the number of threads.
+    """
+    from .parallel import PIECES, parallel_map, split
+
+    partials = parallel_map(lambda part: dout[part].sum(axis=(0, 1, 2)), split(dout.shape[0], PIECES))
+    total = partials[0]
+    for p in partials[1:]:
+        total += p
+    return total
+
+
 def stride1_input_grad(
     dout: np.ndarray, kernel: np.ndarray, pads, x_hw, path: str, transforms=None
 ) -> np.ndarray:
@@ -416,8 +455,9 @@ def conv2d_backward(
     ``dW = cols.T @ dout``, ``db = sum(dout)``, ``dx = col2im(dout @ W.T)``.
 
     That is the ``'im2col'`` path. When the forward took a stride-1 path
-    (``cache.algorithm``), ``dkernel`` comes from :func:`kernel_grad_by_rows`
-    and ``dx`` from :func:`stride1_input_grad` by the same path.
+    (``cache.algorithm``), ``dkernel`` and ``dbias`` come from
+    :func:`kernel_gradient` (through Winograd for Winograd layers, by kernel
+    rows otherwise) and ``dx`` from :func:`stride1_input_grad` by the same path.
 
     Args:
         dout: ``(N, OH, OW, F)``, upstream gradient.
@@ -434,8 +474,9 @@ def conv2d_backward(
             if need_input_grad
             else None
         )
-        dkernel = kernel_grad_by_rows(x, dout, kernel.shape, pads) if need_weight_grads else None
-        dbias = dout.sum(axis=(0, 1, 2)) if need_weight_grads else None
+        dkernel = dbias = None
+        if need_weight_grads:
+            dkernel, dbias = kernel_gradient(x, dout, kernel.shape, pads, path)
         return dx, dkernel, dbias
     n, h, w, c = x.shape
     kh, kw, _, f = kernel.shape

@@ -97,19 +97,45 @@ def maxpool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
     """Route each ``dout`` element to the input that won its window.
 
     Returns ``dx`` with the input's shape; every other element gets zero.
+
+    For each position ``k`` in the window, the inputs at that position
+    receive ``dout * (argmax == k)``, written straight into their strided
+    view of ``dx``. With the usual pooling (stride = pool size, the map a
+    whole number of windows) the views cover ``dx`` exactly, so nothing is
+    zeroed first; overlapping windows (stride < pool) add up. The images run
+    on the thread pool, one at a time per worker, so the boolean scratch
+    stays small.
     """
     x_shape, argmax, (ph, pw), (sh, sw), pads = cache
     n, h, w, c = x_shape
     _, oh, ow, _ = dout.shape
     top, bottom, left, right = pads
-    dxp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dout.dtype)
-    for i in range(ph):
-        for j in range(pw):
-            # Only the outputs whose winner sat at offset (i, j) send gradient there;
-            # overlapping windows (stride < pool) add up.
-            dxp[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :] += np.where(
-                argmax == i * pw + j, dout, 0
-            )
+    hp, wp = h + top + bottom, w + left + right
+    tiled = (sh, sw) == (ph, pw) and (hp, wp) == (oh * sh, ow * sw)
+    overlap = sh < ph or sw < pw
+    dxp = (np.empty if tiled else np.zeros)((n, hp, wp, c), dtype=dout.dtype)
+
+    def images(part):
+        hit = np.empty((oh, ow, c), dtype=bool)
+        tmp = np.empty((oh, ow, c), dtype=dout.dtype) if overlap else None
+        for b in range(part.start, part.stop):
+            d, a = dout[b], argmax[b]  # (OH, OW, C)
+            # dout * hit sends NaN * 0 = NaN to the losers too; TF gives a NaN or
+            # inf only to the winner, so such an image takes the slower copyto.
+            finite = np.isfinite(d.sum())  # any NaN or inf makes the sum non-finite
+            for k, view in enumerate(_window_views(dxp[b : b + 1], ph, pw, sh, sw, oh, ow)):
+                np.equal(a, k, out=hit)
+                dst = tmp if overlap else view[0]
+                if finite:
+                    np.multiply(d, hit, out=dst)
+                else:
+                    dst[...] = 0
+                    np.copyto(dst, d, where=hit)
+                if overlap:
+                    view[0] += tmp
+
+    # Elementwise work on fixed groups of images: the split changes no bit.
+    parallel_map(images, split(n, PIECES))
     return dxp[:, top : top + h, left : left + w, :]
 
 
