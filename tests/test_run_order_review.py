@@ -1,0 +1,106 @@
+"""Review of the flat run order (numvgg/models/run_order.py): unusual graphs that
+broke it, each checked against the math or against Keras."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import numvgg
+from numvgg.debug.trace import step_backward
+from numvgg.layers import Concatenate, Dense, Input
+from numvgg.models import Model, Sequential
+
+
+def _sigmoid_feeding_a_second_output(ns, activation="sigmoid", units=1):
+    """Output 1 is a sigmoid/softmax layer's output that also feeds output 2."""
+    x = ns.layers.Input((4,))
+    h = ns.layers.Dense(3, activation="relu", name="h")(x)
+    y1 = ns.layers.Dense(units, activation=activation, name="y1")(h)
+    y2 = ns.layers.Dense(1, name="y2")(y1)
+    return ns.Model(x, [y1, y2], name="two_outputs")
+
+
+class _Numvgg:
+    from numvgg import layers
+
+    Model = Model
+
+
+@pytest.mark.parametrize("activation, units", [("sigmoid", 1), ("softmax", 3)])
+def test_a_fused_output_also_read_by_another_layer_gets_both_gradients(activation, units):
+    """The training step hands the fused output dL/d(logits); the layer reading that
+    output sends dL/d(output), which must go through the activation's derivative
+    before the two are added (they used to be added as if both were dL/d(logits))."""
+    numvgg.set_random_seed(0)
+    model = _sigmoid_feeding_a_second_output(_Numvgg, activation, units)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 4)).astype("float64")
+    d_logits = rng.standard_normal((5, units))
+    d_logits -= d_logits.mean(axis=-1, keepdims=True)  # rows sum to 0, as p - t does for softmax
+    d2 = rng.standard_normal((5, 1))
+    y1, _ = model(x)
+    model.backward([d_logits, d2], from_logits=[True, False])
+    fused = {leaf.name: [g.copy() for g in leaf.grads] for leaf in model.leaf_layers()}
+
+    # The same gradient with the logits' gradient taken back through the activation by hand.
+    if activation == "sigmoid":
+        d_y1 = d_logits / (y1 * (1 - y1))
+    else:  # softmax: J^T d = y * (d - sum(d * y)); d = d_logits / y gives d_logits back
+        d_y1 = d_logits / y1
+    model(x)
+    model.backward([d_y1, d2])
+    for leaf in model.leaf_layers():
+        for g_fused, g in zip(fused[leaf.name], leaf.grads):
+            np.testing.assert_allclose(g_fused, g, rtol=1e-7, atol=1e-10, err_msg=leaf.name)
+
+
+@pytest.mark.keras
+def test_a_fused_output_read_by_another_output_trains_as_keras(keras):
+    class Ns:
+        layers = keras.layers
+        Model = keras.Model
+
+    keras.utils.set_random_seed(0)
+    k_model = _sigmoid_feeding_a_second_output(Ns)
+    model = _sigmoid_feeding_a_second_output(_Numvgg)
+    for k_layer in k_model.layers[1:]:
+        model.get_layer(k_layer.name).set_weights(k_layer.get_weights())
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 4)).astype("float32")
+    y = [(rng.random((8, 1)) > 0.5).astype("float32"), rng.standard_normal((8, 1)).astype("float32")]
+    k_model.compile(optimizer=keras.optimizers.SGD(0.5), loss=["binary_crossentropy", "mse"])
+    model.compile(optimizer=numvgg.optimizers.SGD(0.5), loss=["binary_crossentropy", "mse"])
+    k_model.train_on_batch(x, y)
+    model.train_on_batch(x, y)
+    for k_layer in k_model.layers[1:]:
+        for ours, theirs in zip(model.get_layer(k_layer.name).get_weights(), k_layer.get_weights()):
+            scale = np.abs(theirs).max()
+            assert np.abs(ours - theirs).max() <= 1e-5 * scale, k_layer.name
+
+
+def _nested_three_deep():
+    numvgg.set_random_seed(0)
+    inner = Sequential([Input((4,)), Dense(3, name="d1"), Dense(3, name="d2")], name="inner")
+    middle = Sequential([Input((4,)), inner, Dense(3, name="m1")], name="middle")
+    outer = Sequential([Input((4,)), middle, Dense(2, name="head")], name="outer")
+    return outer, middle, inner
+
+
+def test_backward_refuses_when_a_nested_model_changed_after_the_forward():
+    """pop() on a nested model between forward and backward: the outer model's steps
+    are opened up again without d2, so backward used to send head's gradient straight
+    into d1 (a graph that never ran) and return a wrong dL/dx without a word."""
+    outer, middle, inner = _nested_three_deep()
+    x = np.ones((2, 4), "float32")
+    y = outer(x)
+    inner.pop()
+    with pytest.raises(RuntimeError, match="model 'inner' changed"):
+        outer.backward(np.ones_like(y))
+    with pytest.raises(RuntimeError, match="model 'inner' changed"):
+        next(step_backward(outer, np.ones_like(y)))  # which reads the new steps first
+    with pytest.raises(RuntimeError, match="model 'inner' changed"):
+        middle.backward(np.ones((2, 3), "float32"))  # the middle model got the outer's record
+    y = outer(x)  # a new forward: backward follows the graph that ran
+    assert [s.path for s in outer.run_order.steps][1:] == ["middle/inner/d1", "middle/m1", "head"]
+    assert outer.backward(np.ones_like(y)).shape == (2, 4)
