@@ -104,3 +104,45 @@ def test_backward_refuses_when_a_nested_model_changed_after_the_forward():
     y = outer(x)  # a new forward: backward follows the graph that ran
     assert [s.path for s in outer.run_order.steps][1:] == ["middle/inner/d1", "middle/m1", "head"]
     assert outer.backward(np.ones_like(y)).shape == (2, 4)
+
+
+def test_trace_records_a_merge_layers_inputs_one_array_each():
+    """A Concatenate of arrays of different shapes used to crash the trace
+    (np.asarray on the list of inputs); arrays of one shape were stacked into
+    one array the layer never saw."""
+    from numvgg.debug.trace import trace
+    from numvgg.layers import Add, Conv2D, GlobalAveragePooling2D
+
+    numvgg.set_random_seed(0)
+    inputs = Input((5, 5, 2))
+    a = Conv2D(3, 3, padding="same", activation="tanh", name="c3")(inputs)
+    b = Conv2D(2, 1, name="c2")(a)
+    cat = Concatenate(name="cat")([a, b, inputs])  # 3 + 2 + 2 channels
+    summed = Add(name="add")([b, inputs])  # two arrays of one shape
+    out = Dense(1, name="out")(GlobalAveragePooling2D(name="gap")(Concatenate(name="both")([cat, summed])))
+    model = Model(inputs, out)
+    x = np.random.default_rng(0).standard_normal((2, 5, 5, 2)).astype("float32")
+    with trace(model) as t:
+        y = model(x)
+        dx = model.backward(np.ones_like(y))
+    a_out, b_out = t["c3"].output, t["c2"].output
+    assert [v.shape for v in t["cat"].input] == [(2, 5, 5, 3), (2, 5, 5, 2), (2, 5, 5, 2)]
+    for got, want in zip(t["cat"].input, [a_out, b_out, x]):
+        np.testing.assert_array_equal(got, want)
+    assert [g.shape for g in t["cat"].grad_input] == [(2, 5, 5, 3), (2, 5, 5, 2), (2, 5, 5, 2)]
+    np.testing.assert_array_equal(t["add"].grad_input[1], t["add"].grad_output)  # d(b + x)/dx = 1
+    # x is read by c3, cat and add: its gradient is the sum of the three
+    by_hand = t["c3"].grad_input + t["cat"].grad_input[2] + t["add"].grad_input[1]
+    np.testing.assert_allclose(by_hand, dx, rtol=1e-5, atol=1e-7)
+    rows = [(name, key) for name, key, _ in t.rows() if name == "cat"]
+    assert rows == [
+        ("cat", "input[0]"),
+        ("cat", "input[1]"),
+        ("cat", "input[2]"),
+        ("cat", "output"),
+        ("cat", "grad_output"),
+        ("cat", "grad_input[0]"),
+        ("cat", "grad_input[1]"),
+        ("cat", "grad_input[2]"),
+    ]
+    assert "dL/d input[2]" in str(t)
