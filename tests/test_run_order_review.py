@@ -174,3 +174,49 @@ def test_cache_frozen_features_with_a_frozen_nested_model_of_two_outputs():
         model.compile(optimizer="sgd", loss="binary_crossentropy", cache_frozen_features=cache)
         losses.append(model.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0).history["loss"])
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-6)
+
+
+def _nested_outputs_read_again(ns):
+    """A nested model's softmax and sigmoid outputs are outer outputs and are read by
+    an outer layer too (and the softmax, inside the nested model, by the sigmoid's input)."""
+    layers = ns.layers
+    a = layers.Input((6,))
+    h = layers.Dense(5, activation="relu", name="h")(a)
+    p = layers.Dense(3, activation="softmax", name="p")(h)
+    q = layers.Dense(1, activation="sigmoid", name="q")(layers.Concatenate(name="cat_in")([h, p]))
+    inner = ns.Model(a, [p, q], name="inner")
+    x = layers.Input((6,))
+    p_out, q_out = inner(x)
+    r = layers.Dense(1, name="r")(layers.Concatenate(name="cat")([p_out, q_out]))
+    return ns.Model(x, [p_out, q_out, r], name="outer")
+
+
+@pytest.mark.keras
+def test_multi_output_fit_through_a_nested_model_matches_keras(keras):
+    class Ns:
+        layers = keras.layers
+        Model = keras.Model
+
+    keras.utils.set_random_seed(0)
+    k_model = _nested_outputs_read_again(Ns)
+    model = _nested_outputs_read_again(_Numvgg)
+    k_inner = k_model.get_layer("inner")
+    k_leaves = [k for k in [*k_inner.layers, *k_model.layers] if k.get_weights() and k is not k_inner]
+    for k_layer in k_leaves:
+        model.get_layer(k_layer.name).set_weights(k_layer.get_weights())
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((10, 6)).astype("float32")
+    y = [
+        np.eye(3, dtype="float32")[rng.integers(0, 3, 10)],
+        (rng.random((10, 1)) > 0.5).astype("float32"),
+        rng.standard_normal((10, 1)).astype("float32"),
+    ]
+    losses = ["categorical_crossentropy", "binary_crossentropy", "mse"]
+    k_model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=losses, loss_weights=[1.0, 0.5, 2.0])
+    model.compile(optimizer=numvgg.optimizers.Adam(1e-2), loss=losses, loss_weights=[1.0, 0.5, 2.0])
+    k_hist = k_model.fit(x, y, epochs=3, batch_size=5, shuffle=False, verbose=0).history["loss"]
+    hist = model.fit(x, y, epochs=3, batch_size=5, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(hist, k_hist, rtol=1e-5)
+    for k_layer in k_leaves:
+        for ours, theirs in zip(model.get_layer(k_layer.name).get_weights(), k_layer.get_weights()):
+            assert np.abs(ours - theirs).max() <= 1e-5 * np.abs(theirs).max(), k_layer.name
