@@ -220,3 +220,34 @@ def test_multi_output_fit_through_a_nested_model_matches_keras(keras):
     for k_layer in k_leaves:
         for ours, theirs in zip(model.get_layer(k_layer.name).get_weights(), k_layer.get_weights()):
             assert np.abs(ours - theirs).max() <= 1e-5 * np.abs(theirs).max(), k_layer.name
+
+
+def test_a_layer_run_again_during_the_forward_is_caught():
+    """A student at a breakpoint in step()'s loop tries an earlier layer on another
+    input: the walk ends normally, but that layer's cache is no longer this forward's.
+    The record used to be taken at the end of the forward, so backward went through
+    and mixed the two inputs' gradients without a word."""
+    from numvgg.debug.trace import step
+
+    numvgg.set_random_seed(0)
+    inner = Sequential([Input((4,)), Dense(3, activation="tanh", name="d1")], name="inner")
+    model = Sequential([Input((4,)), inner, Dense(3, name="d2"), Dense(1, name="d3")])
+    x, other = np.ones((2, 4), "float32"), np.full((2, 4), 5.0, "float32")
+    for s in step(model, x):
+        if s.name == "d2":
+            model.get_layer("d1")(other)
+    with pytest.raises(RuntimeError, match="'d1' ran again"):
+        next(step_backward(model, np.ones((2, 1), "float32")))
+
+    # The same inside model(x): a hook on d3's forward runs d1 on another input.
+    d3 = model.get_layer("d3")
+    forward = d3.forward
+    d3.forward = lambda a, training=False: (model.get_layer("d1")(other), forward(a, training))[1]
+    try:
+        y = model(x)
+    finally:
+        del d3.forward
+    with pytest.raises(RuntimeError, match="'d1' ran again"):
+        model.backward(np.ones_like(y))
+    y = model(x)  # a clean forward: backward works
+    assert model.backward(np.ones_like(y)).shape == (2, 4)

@@ -534,15 +534,17 @@ def step(model, x, training: bool = False) -> Iterator[Step]:
     for s, a in zip(order.input_slots, model._input_arrays(x)):
         values[s] = a
     index = 0
+    serials = {}  # each layer's cache as its step left it: a layer run again later is caught
     for i, s in enumerate(order.steps):
         args = step_args(s, values)
         out = s.layer.forward(args, training=training)  # keeps its cache, as model(x)
+        serials[id(s.layer)] = s.layer.cache_serial
         store(s, values, out)
         release(order, i, values)
         if not s.layer.is_input_layer:
             yield Step(s.path, s.layer, args, out, index)
             index += 1
-    model._record_forward()
+    model._record_forward(serials)
     results = [values[s] for s in order.output_slots]
     return results[0] if model._single_output else results
 

@@ -224,6 +224,7 @@ class Model(Trainer, Layer):
             values[order.slot_of[features.output.id]] = features(arrays[0])
             start = order.first_step[features.n_nodes]
         keep = self._keep_cache
+        serials = {}  # each layer's cache as its step left it (see _record_forward)
         try:
             for i in range(start, len(order.steps)):
                 step = order.steps[i]
@@ -231,12 +232,13 @@ class Model(Trainer, Layer):
                 # x is not symbolic); the flag says whether to keep the cache.
                 step.layer._keep_cache = keep
                 out = step.layer.forward(step_args(step, values), training=training)
+                serials[id(step.layer)] = step.layer.cache_serial
                 store(step, values, out)
                 release(order, i, values)
         finally:
             for step in order.steps:
                 step.layer._keep_cache = True
-        self._record_forward()
+        self._record_forward(serials)
         results = [values[s] for s in order.output_slots]
         return results[0] if self._single_output else results
 
@@ -246,11 +248,16 @@ class Model(Trainer, Layer):
         if not self.built:
             raise ValueError(f"Model '{self.name}' has no layers to run yet.")
 
-    def _record_forward(self) -> None:
-        """Remember which forward each layer's cache now belongs to (see :meth:`backward`).
-        Nested models get the record too: their layers ran in this forward."""
+    def _record_forward(self, serials: dict) -> None:
+        """Remember which forward each layer's cache belongs to (see :meth:`backward`).
+
+        ``serials`` holds each layer's ``cache_serial`` right after its step ran, so a
+        layer run again *during* the forward (a student trying ``layer(x)`` at a
+        breakpoint a few layers later) is caught too. Layers the forward skipped
+        (cached frozen features) keep their current serial. Nested models get the
+        record too: their layers ran in this forward."""
         order = self.run_order
-        serials = {id(layer): layer.cache_serial for layer in order.leaves()}
+        serials = {**{id(layer): layer.cache_serial for layer in order.leaves()}, **serials}
         # The graphs that ran: an add/pop on a nested model after this forward
         # leaves caches that belong to another graph than the one backward would walk.
         versions = {id(model): model._graph_version for model, _ in order.models}
