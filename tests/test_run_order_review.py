@@ -251,3 +251,22 @@ def test_a_layer_run_again_during_the_forward_is_caught():
         model.backward(np.ones_like(y))
     y = model(x)  # a clean forward: backward works
     assert model.backward(np.ones_like(y)).shape == (2, 4)
+
+
+def test_popping_every_layer_of_a_nested_sequential_stops_the_outer_model():
+    """pop() of a Sequential's last layer leaves it unbuilt without a new graph
+    version: the outer model kept running the popped layer (Keras raises on the call)."""
+    numvgg.set_random_seed(0)
+    inner = Sequential([Input((4,)), Dense(3, name="d1")], name="inner")
+    inputs = Input((4,))
+    outer = Model(inputs, Dense(2, name="head")(inner(inputs)), name="outer")
+    x = np.ones((2, 4), "float32")
+    y = outer(x)
+    inner.pop()
+    with pytest.raises(RuntimeError):  # the graph that ran is gone
+        outer.backward(np.ones_like(y))
+    with pytest.raises(ValueError, match="'inner' has no layers"):
+        outer(x)
+    inner.add(Dense(3, name="d9"))
+    assert [s.path for s in outer.run_order.steps][1:] == ["inner/d9", "head"]
+    assert outer(x).shape == (2, 2)

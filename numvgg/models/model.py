@@ -35,7 +35,7 @@ from ..errors import ShapeError
 from ..io.checks import check_finite_weights
 from ..layers.base import Layer, format_shape
 from ..layers.symbolic import KerasTensor
-from .run_order import RunOrder, open_graph, release, step_args, store
+from .run_order import RunOrder, graph_state, open_graph, release, step_args, store
 from .training import Trainer
 
 
@@ -260,8 +260,8 @@ class Model(Trainer, Layer):
         serials = {**{id(layer): layer.cache_serial for layer in order.leaves()}, **serials}
         # The graphs that ran: an add/pop on a nested model after this forward
         # leaves caches that belong to another graph than the one backward would walk.
-        versions = {id(model): model._graph_version for model, _ in order.models}
-        versions[id(self)] = self._graph_version
+        versions = {id(model): graph_state(model) for model, _ in order.models}
+        versions[id(self)] = graph_state(self)
         record = (serials, versions)
         self._forward_record = record
         for model, _ in order.models:
@@ -417,7 +417,7 @@ class Model(Trainer, Layer):
         serials, versions = record
         order = self.run_order
         for model in (self, *(m for m, _ in order.models)):
-            if versions.get(id(model)) != model._graph_version:
+            if versions.get(id(model)) != graph_state(model):
                 raise RuntimeError(
                     f"Model '{self.name}': the layers of model '{model.name}' changed (add, pop "
                     "or a new graph) after the last forward, so the layers' caches belong to "
