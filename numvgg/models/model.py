@@ -590,8 +590,8 @@ def _trains(layer, train_only, need_weight_grads) -> bool:
 
 
 def _logits_grad(layer, dout):
-    """``dL/dz`` from ``dL/d(output)`` for a sigmoid/softmax layer whose output is
-    also a fused output: the activation's derivative at the last forward's logits."""
+    """``dL/dz`` from ``dL/d(output)`` for a sigmoid/softmax output fused with its loss
+    that something else reads too: the activation's derivative at the last forward's logits."""
     _, cache = layer._act_forward(layer.last_logits)
     return layer._act_backward(dout, cache)
 
