@@ -270,3 +270,98 @@ def test_popping_every_layer_of_a_nested_sequential_stops_the_outer_model():
     inner.add(Dense(3, name="d9"))
     assert [s.path for s in outer.run_order.steps][1:] == ["inner/d9", "head"]
     assert outer(x).shape == (2, 2)
+
+
+# -- unusual graphs against Keras: forward, dL/dx and every weight gradient ------------------
+def _two_in_three_out(ns):
+    """A nested model with two inputs and three outputs (one an intermediate tensor,
+    one an outer output too); the outer input is read again after it."""
+    layers = ns.layers
+    a, b = layers.Input((5,)), layers.Input((3,))
+    h = layers.Dense(4, activation="tanh", name="ia")(a)
+    s = layers.Add(name="iadd")([h, layers.Dense(4, activation="relu", name="ib")(b)])
+    inner = ns.Model([a, b], [layers.Dense(2, name="io")(s), s, h], name="inner")
+    x1, x2 = layers.Input((5,)), layers.Input((3,))
+    y, ys, yh = inner([x1, x2])
+    z = layers.Dense(3, activation="sigmoid", name="head")(layers.Concatenate(name="cat")([y, ys, x1]))
+    return ns.Model([x1, x2], [z, yh, ys], name="outer")
+
+
+def _three_deep(ns):
+    layers = ns.layers
+    i0 = layers.Input((6,))
+    m0 = ns.Model(i0, layers.Dense(5, activation="tanh", name="d0")(i0), name="m0")
+    i1 = layers.Input((6,))
+    t = m0(i1)
+    m1 = ns.Model(i1, [layers.Dense(5, name="d1")(t), t], name="m1")
+    i2 = layers.Input((6,))
+    u, t2 = m1(i2)
+    m2 = ns.Model(i2, layers.Add(name="add2")([layers.Dense(5, name="d2")(u), t2]), name="m2")
+    i3 = layers.Input((6,))
+    return ns.Model(i3, [layers.Dense(2, name="d3")(m2(i3)), i3], name="m3")  # the input is an output too
+
+
+def _feature_extractor(ns):
+    """Model(base.input, base.get_layer(...).output) nested in a Sequential."""
+    layers = ns.layers
+    a = layers.Input((8, 8, 3))
+    h = layers.Conv2D(4, 3, padding="same", activation="relu", name="b1c1")(a)
+    h = layers.MaxPooling2D(name="b1p")(h)
+    h = layers.Conv2D(5, 3, padding="same", activation="relu", name="b2c1")(h)
+    base = ns.Model(a, layers.Conv2D(6, 3, padding="same", name="b3c1")(h), name="base")
+    features = ns.Model(base.input, base.get_layer("b2c1").output, name="features")
+    return ns.Sequential(
+        [layers.Input((8, 8, 3)), features, layers.GlobalAveragePooling2D(name="gap"), layers.Dense(2, name="o")]
+    )
+
+
+def _keras_leaves(model):
+    for layer in model.layers:
+        if getattr(layer, "layers", None):
+            yield from _keras_leaves(layer)
+        elif layer.get_weights():
+            yield layer
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("build", [_two_in_three_out, _three_deep, _feature_extractor])
+def test_unusual_nested_graphs_match_keras(build, keras, tf):
+    class Ns:
+        layers = keras.layers
+        Model = keras.Model
+        Sequential = keras.Sequential
+
+    class Ours:
+        from numvgg import layers
+
+        Model = Model
+        Sequential = Sequential
+
+    keras.utils.set_random_seed(0)
+    k_model, model = build(Ns), build(Ours)
+    for k_layer in _keras_leaves(k_model):
+        model.get_layer(k_layer.name).set_weights(k_layer.get_weights())
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((3, *t.shape[1:])).astype("float32") for t in k_model.inputs]
+    ys = model(xs if len(xs) > 1 else xs[0])
+    ys = ys if isinstance(ys, list) else [ys]
+    douts = [rng.standard_normal(y.shape).astype("float32") for y in ys]
+
+    k_xs = [tf.constant(x) for x in xs]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(k_xs)
+        k_ys = k_model(k_xs if len(xs) > 1 else k_xs[0])
+        k_ys = k_ys if isinstance(k_ys, (list, tuple)) else [k_ys]
+        loss = tf.add_n([tf.reduce_sum(y * d) for y, d in zip(k_ys, douts)])
+    for ours, theirs in zip(ys, k_ys):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=0, atol=1e-5 * np.abs(theirs).max())
+
+    dxs = model.backward(douts if len(ys) > 1 else douts[0])
+    dxs = dxs if isinstance(dxs, list) else [dxs]
+    for ours, theirs in zip(dxs, tape.gradient(loss, k_xs)):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=0, atol=1e-4 * np.abs(theirs).max())
+    for k_layer in _keras_leaves(k_model):
+        layer = model.get_layer(k_layer.name)
+        for name, ours, theirs in zip(layer.weight_names, layer.grads, tape.gradient(loss, k_layer.trainable_weights)):
+            scale = np.abs(theirs).max()
+            np.testing.assert_allclose(ours, theirs.numpy(), rtol=0, atol=1e-4 * scale, err_msg=f"{k_layer.name}/{name}")
