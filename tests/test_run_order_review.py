@@ -311,7 +311,12 @@ def _feature_extractor(ns):
     base = ns.Model(a, layers.Conv2D(6, 3, padding="same", name="b3c1")(h), name="base")
     features = ns.Model(base.input, base.get_layer("b2c1").output, name="features")
     return ns.Sequential(
-        [layers.Input((8, 8, 3)), features, layers.GlobalAveragePooling2D(name="gap"), layers.Dense(2, name="o")]
+        [
+            layers.Input((8, 8, 3)),
+            features,
+            layers.GlobalAveragePooling2D(name="gap"),
+            layers.Dense(2, name="o"),
+        ]
     )
 
 
@@ -362,6 +367,10 @@ def test_unusual_nested_graphs_match_keras(build, keras, tf):
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=0, atol=1e-4 * np.abs(theirs).max())
     for k_layer in _keras_leaves(k_model):
         layer = model.get_layer(k_layer.name)
-        for name, ours, theirs in zip(layer.weight_names, layer.grads, tape.gradient(loss, k_layer.trainable_weights)):
+        for name, ours, theirs in zip(
+            layer.weight_names, layer.grads, tape.gradient(loss, k_layer.trainable_weights)
+        ):
             scale = np.abs(theirs).max()
-            np.testing.assert_allclose(ours, theirs.numpy(), rtol=0, atol=1e-4 * scale, err_msg=f"{k_layer.name}/{name}")
+            np.testing.assert_allclose(
+                ours, theirs.numpy(), rtol=0, atol=1e-4 * scale, err_msg=f"{k_layer.name}/{name}"
+            )
