@@ -114,7 +114,10 @@ class LayerRecord:
         name: the path of the layer, e.g. ``'vgg16/block3_conv2'``.
         layer: the layer object itself.
         index: position among the model's leaf layers (0 = first layer).
-        input: ``x`` given to ``forward``, e.g. ``(N, H, W, C)``.
+        input: ``x`` given to ``forward``, e.g. ``(N, H, W, C)``; a list of
+            arrays for a merge layer (``Concatenate``, ``Add``...), whose
+            ``grad_input`` is a list too. The table then shows one row per
+            array: ``input[0]``, ``input[1]``...
         pre_activation: for a layer with a fused activation (``Conv2D`` or
             ``Dense`` with ``activation='relu'``, ...; and ``Activation``
             itself), the tensor ``z`` the activation received, e.g. the conv
@@ -140,11 +143,11 @@ class LayerRecord:
     name: str
     layer: Any
     index: int
-    input: np.ndarray | None = None
+    input: np.ndarray | list | None = None
     pre_activation: np.ndarray | None = None
     output: np.ndarray | None = None
     grad_output: np.ndarray | None = None
-    grad_input: np.ndarray | None = None
+    grad_input: np.ndarray | list | None = None
     weight_grads: dict = field(default_factory=dict)
     from_logits: bool = False
     n_forward: int = 0
@@ -287,11 +290,17 @@ class Trace:
         self.stop()
 
     def _keep(self, rec: LayerRecord, key: str, stat_key: str, value) -> None:
+        for k in [k for k in rec.stats if k == stat_key or k.startswith(stat_key + "[")]:
+            del rec.stats[k]  # last call only
         if value is None:
-            rec.stats.pop(stat_key, None)
             setattr(rec, key, None)
             return
-        rec.stats[stat_key] = tensor_stats(value)
+        if isinstance(value, (list, tuple)):  # a merge layer's inputs: one entry per array
+            value = [np.asarray(v) for v in value]
+            for i, v in enumerate(value):
+                rec.stats[f"{stat_key}[{i}]"] = tensor_stats(v)
+        else:
+            rec.stats[stat_key] = tensor_stats(value)
         if not self.stats_only:
             setattr(rec, key, value)
 
@@ -300,7 +309,7 @@ class Trace:
             out = forward(x, *args, **kwargs)
             rec.n_forward += 1
             if "input" in self.record:
-                self._keep(rec, "input", "input", np.asarray(x))
+                self._keep(rec, "input", "input", x)
             if "output" in self.record:
                 self._keep(rec, "output", "output", out)
             return out
@@ -330,7 +339,7 @@ class Trace:
             rec.n_backward += 1
             rec.from_logits = bool(kwargs.get("from_logits", False))
             if "grad_output" in self.record:
-                self._keep(rec, "grad_output", "grad_output", np.asarray(dout))
+                self._keep(rec, "grad_output", "grad_output", dout)
             if "grad_input" in self.record:
                 self._keep(rec, "grad_input", "grad_input", dx)
             if "weight_grads" in self.record:
@@ -373,7 +382,8 @@ class Trace:
 
         Layers in forward order; within a layer: input, pre-activation, output, upstream
         gradient, input gradient, then weight gradients in ``get_weights()``
-        order. ``compact=True`` leaves out an ``input`` equal to the previous
+        order (a merge layer has ``input[0]``, ``input[1]``... and
+        ``grad_input[0]``..., one per array). ``compact=True`` leaves out an ``input`` equal to the previous
         layer's ``output`` and a ``grad_input`` equal to the previous layer's
         ``grad_output`` (the same array, seen from the other side).
         """
@@ -381,8 +391,9 @@ class Trace:
         for rec in self.records.values():
             keys = [
                 k
-                for k in ("input", "pre_activation", "output", "grad_output", "grad_input")
-                if k in rec.stats
+                for base in ("input", "pre_activation", "output", "grad_output", "grad_input")
+                for k in rec.stats
+                if k == base or k.startswith(base + "[")  # input[0], input[1]: a merge layer's
             ]
             keys += [f"grad {w}" for w in rec.layer.weight_names if f"grad {w}" in rec.stats]
             for key in keys:
@@ -412,7 +423,9 @@ class Trace:
         }
         shown = []
         for path, key, s in rows:
-            label = labels.get(key, f"dL/d {key[5:]}" if key.startswith("grad ") else key)
+            base, _, part = key.partition("[")  # input[1] -> input, 1]
+            label = labels.get(base, f"dL/d {key[5:]}" if key.startswith("grad ") else base)
+            label += f"[{part}" if part else ""
             if key == "grad_output" and self.records[path].from_logits:
                 label = "dL/d logits"
             shown.append((path, label, format_shape(s.shape), s))
@@ -521,15 +534,17 @@ def step(model, x, training: bool = False) -> Iterator[Step]:
     for s, a in zip(order.input_slots, model._input_arrays(x)):
         values[s] = a
     index = 0
+    serials = {}  # each layer's cache as its step left it: a layer run again later is caught
     for i, s in enumerate(order.steps):
         args = step_args(s, values)
         out = s.layer.forward(args, training=training)  # keeps its cache, as model(x)
+        serials[id(s.layer)] = s.layer.cache_serial
         store(s, values, out)
         release(order, i, values)
         if not s.layer.is_input_layer:
             yield Step(s.path, s.layer, args, out, index)
             index += 1
-    model._record_forward()
+    model._record_forward(serials)
     results = [values[s] for s in order.output_slots]
     return results[0] if model._single_output else results
 

@@ -35,7 +35,7 @@ from ..errors import ShapeError
 from ..io.checks import check_finite_weights
 from ..layers.base import Layer, format_shape
 from ..layers.symbolic import KerasTensor
-from .run_order import RunOrder, open_graph, release, step_args, store
+from .run_order import RunOrder, graph_state, open_graph, release, step_args, store
 from .training import Trainer
 
 
@@ -69,7 +69,7 @@ class Model(Trainer, Layer):
         self._layers: list[Layer] = []
         self.inputs: list[KerasTensor] = []
         self.outputs: list[KerasTensor] = []
-        self._forward_record: dict | None = None
+        self._forward_record: tuple | None = None  # (cache serials, graph versions); see backward
         self._graph_version = 0  # counts _set_graph calls: a run order made before is stale
         self._run_order: RunOrder | None = None
         if inputs is None and outputs is None:
@@ -224,6 +224,7 @@ class Model(Trainer, Layer):
             values[order.slot_of[features.output.id]] = features(arrays[0])
             start = order.first_step[features.n_nodes]
         keep = self._keep_cache
+        serials = {}  # each layer's cache as its step left it (see _record_forward)
         try:
             for i in range(start, len(order.steps)):
                 step = order.steps[i]
@@ -231,12 +232,13 @@ class Model(Trainer, Layer):
                 # x is not symbolic); the flag says whether to keep the cache.
                 step.layer._keep_cache = keep
                 out = step.layer.forward(step_args(step, values), training=training)
+                serials[id(step.layer)] = step.layer.cache_serial
                 store(step, values, out)
                 release(order, i, values)
         finally:
             for step in order.steps:
                 step.layer._keep_cache = True
-        self._record_forward()
+        self._record_forward(serials)
         results = [values[s] for s in order.output_slots]
         return results[0] if self._single_output else results
 
@@ -246,11 +248,21 @@ class Model(Trainer, Layer):
         if not self.built:
             raise ValueError(f"Model '{self.name}' has no layers to run yet.")
 
-    def _record_forward(self) -> None:
-        """Remember which forward each layer's cache now belongs to (see :meth:`backward`).
-        Nested models get the record too: their layers ran in this forward."""
+    def _record_forward(self, serials: dict) -> None:
+        """Remember which forward each layer's cache belongs to (see :meth:`backward`).
+
+        ``serials`` holds each layer's ``cache_serial`` right after its step ran, so a
+        layer run again *during* the forward (a student trying ``layer(x)`` at a
+        breakpoint a few layers later) is caught too. Layers the forward skipped
+        (cached frozen features) keep their current serial. Nested models get the
+        record too: their layers ran in this forward."""
         order = self.run_order
-        record = {id(layer): layer.cache_serial for layer in order.leaves()}
+        serials = {**{id(layer): layer.cache_serial for layer in order.leaves()}, **serials}
+        # The graphs that ran: an add/pop on a nested model after this forward
+        # leaves caches that belong to another graph than the one backward would walk.
+        versions = {id(model): graph_state(model) for model, _ in order.models}
+        versions[id(self)] = graph_state(self)
+        record = (serials, versions)
         self._forward_record = record
         for model, _ in order.models:
             model._forward_record = record
@@ -337,12 +349,17 @@ class Model(Trainer, Layer):
         douts = [dout] if self._single_output else list(dout)
         logits = from_logits if isinstance(from_logits, (list, tuple)) else [from_logits] * len(douts)
         grads: list = [None] * order.n_slots  # slot -> dL/d(that array)
-        logits_at: set[int] = set()
+        # dL/d(logits) of the fused outputs, kept apart: the same output may also get
+        # an ordinary dL/d(output) (another output or layer reads it), which must
+        # still go through the activation's derivative before the two are added.
+        logit_grads: dict[int, np.ndarray] = {}
         for s, d, fl in zip(order.output_slots, douts, logits):
             if d is not None:
-                _accumulate(grads, s, np.asarray(d))
                 if fl:
-                    logits_at.add(s)
+                    d = np.asarray(d)
+                    logit_grads[s] = logit_grads[s] + d if s in logit_grads else d
+                else:
+                    _accumulate(grads, s, np.asarray(d))
         trains = [_trains(step.layer, train_only, need_weight_grads) for step in steps]
         # Gradient must flow *through* a step when something before it learns
         # (or the caller wants dL/d(input)).
@@ -364,6 +381,11 @@ class Model(Trainer, Layer):
             d_out = [grads[s] for s in step.writes]
             for s in step.writes:
                 grads[s] = None
+            kwargs = {}
+            if step.writes[0] in logit_grads:  # a sigmoid/softmax output, fused with its loss
+                dz = logit_grads[step.writes[0]]
+                d_out = [dz if d_out[0] is None else dz + _logits_grad(layer, d_out[0])]
+                kwargs["from_logits"] = True
             wants_dx = upstream[i]
             if all(d is None for d in d_out) or not (wants_dx or trains[i]):
                 layer.clear_cache()  # nothing learns here or below: no work
@@ -374,7 +396,6 @@ class Model(Trainer, Layer):
                     "than one place in this model, so one cache cannot serve both "
                     "calls; numvgg can run it forward but not backward."
                 )
-            kwargs = {"from_logits": True} if any(s in logits_at for s in step.writes) else {}
             d_arg = d_out if step.many_outputs else d_out[0]
             dx = layer.backward(d_arg, need_input_grad=wants_dx, need_weight_grads=trains[i], **kwargs)
             if wants_dx and dx is not None:
@@ -393,8 +414,18 @@ class Model(Trainer, Layer):
                 f"Model '{self.name}': backward() needs a complete forward first "
                 "(model(x) or model.forward(x))."
             )
-        for layer in self.run_order.leaves():  # input layers keep no cache
-            if record.get(id(layer)) != layer.cache_serial:
+        serials, versions = record
+        order = self.run_order
+        for model in (self, *(m for m, _ in order.models)):
+            if versions.get(id(model)) != graph_state(model):
+                raise RuntimeError(
+                    f"Model '{self.name}': the layers of model '{model.name}' changed (add, pop "
+                    "or a new graph) after the last forward, so the layers' caches belong to "
+                    "another graph than the one backward would walk. Run the model forward "
+                    "again before backward()."
+                )
+        for layer in order.leaves():  # input layers keep no cache
+            if serials.get(id(layer)) != layer.cache_serial:
                 raise RuntimeError(
                     f"Model '{self.name}': layer '{layer.name}' ran again after the model's last "
                     "forward (in step(), a direct layer(x) call, or another model sharing it), so "
@@ -556,6 +587,13 @@ def _trains(layer, train_only, need_weight_grads) -> bool:
     if not need_weight_grads or layer.is_input_layer:
         return False
     return bool(layer.params) if train_only is None else layer in train_only
+
+
+def _logits_grad(layer, dout):
+    """``dL/dz`` from ``dL/d(output)`` for a sigmoid/softmax output fused with its loss
+    that something else reads too: the activation's derivative at the last forward's logits."""
+    _, cache = layer._act_forward(layer.last_logits)
+    return layer._act_backward(dout, cache)
 
 
 def _accumulate(grads: list, slot: int, g) -> None:

@@ -63,7 +63,7 @@ class RunOrder(NamedTuple):
         first_step: per node of the root graph, the index of its first step
             (one more entry at the end: ``len(steps)``).
         slot_of: the slot of each tensor of the root graph, by tensor id.
-        models: the nested models opened up, with the graph version used
+        models: the nested models (an empty one too), with the :func:`graph_state` used
             (a change to one of them makes the model open its graph again).
         shared: leaf layers called at more than one step (their one cache
             cannot serve two backward passes).
@@ -82,11 +82,18 @@ class RunOrder(NamedTuple):
 
     def is_current(self) -> bool:
         """False once a nested model's graph was set again (``add``, ``pop``, ``build``)."""
-        return all(model._graph_version == version for model, version in self.models)
+        return all(graph_state(model) == state for model, state in self.models)
 
     def leaves(self) -> list:
         """The distinct leaf layers, in the order they first run."""
         return list(dict.fromkeys(step.layer for step in self.steps if not step.layer.is_input_layer))
+
+
+def graph_state(model) -> tuple:
+    """What a run order made from ``model``'s graph depends on: the graph's version,
+    and whether there is a graph at all (popping a ``Sequential``'s last layer
+    leaves it unbuilt without setting a new graph)."""
+    return (model._graph_version, model.built)
 
 
 def _is_model(layer) -> bool:
@@ -113,8 +120,9 @@ def open_graph(model) -> RunOrder:
                     steps.append(Step(layer, (s,), (s,), False, False, prefix + layer.name, at))
                 continue  # a nested model's input is the slot fed to it
             reads = [slot_of[t.id] for t in node.inputs]
+            if hasattr(layer, "_nodes"):  # a model, even one left empty by pop(): watch its graph
+                models.append((layer, graph_state(layer)))
             if _is_model(layer):
-                models.append((layer, layer._graph_version))
                 outs = visit(layer, reads, f"{prefix}{layer.name}/", at)
             else:
                 outs = [next(new_slot) for _ in node.outputs]
