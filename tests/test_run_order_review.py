@@ -148,12 +148,6 @@ def test_trace_records_a_merge_layers_inputs_one_array_each():
     assert "dL/d input[2]" in str(t)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="feature_cache.frozen_prefix lets the prefix end at a nested model with two "
-    "outputs, but FrozenFeatureCache keeps only outputs[0] (and _compute passes the list "
-    "on as one array); fix: stop the prefix before a node with len(node.outputs) != 1",
-)
 def test_cache_frozen_features_with_a_frozen_nested_model_of_two_outputs():
     def build():
         numvgg.set_random_seed(0)

@@ -50,6 +50,8 @@ def frozen_prefix(model, trained) -> int:
     for i, node in enumerate(nodes):
         if i and (len(node.inputs) != 1 or node.inputs[0].node is not nodes[i - 1]):
             break
+        if len(node.outputs) != 1:  # the cache holds one array per sample
+            break
         layer = node.layer
         if not layer.is_input_layer and (
             any(leaf in trained for leaf in layer.leaf_layers()) or _changes_in_training(layer)
