@@ -304,16 +304,18 @@ def test_custom_objects_are_refused(tmp_path):
         load_model(tmp_path / "m.keras", custom_objects={"MyLayer": object})
 
 
-def test_a_layer_called_twice_runs_forward_but_refuses_backward():
+def test_a_layer_called_twice_runs_forward_and_backward():
     inputs = nl.Input((3,))
     shared = nl.Dense(3, name="shared")
     model = Model(inputs, nl.Add()([shared(inputs), shared(inputs)]))
-    x = np.ones((2, 3), "float32")
+    x = np.arange(6, dtype="float32").reshape(2, 3)
     out = model(x)
     np.testing.assert_allclose(out, 2 * shared(x), rtol=1e-6)
     model(x)
-    with pytest.raises(RuntimeError, match="'shared' is called at more than one place"):
-        model.backward(np.ones_like(out))
+    dout = np.ones_like(out)
+    dx = model.backward(dout)
+    np.testing.assert_allclose(dx, 2 * dout @ shared.params["kernel"].T, rtol=1e-6)
+    np.testing.assert_allclose(shared.grads[0], 2 * x.T @ dout, rtol=1e-6)  # summed over the calls
 
 
 @pytest.mark.parametrize(

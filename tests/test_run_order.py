@@ -82,17 +82,25 @@ def test_step_backward_walks_the_same_steps_as_backward(x):
     np.testing.assert_array_equal(model.backward(dy), dx_steps)
 
 
-def test_a_nested_model_called_twice_runs_forward_but_refuses_backward(x):
+def test_a_nested_model_called_twice_runs_backward_once_per_call(x):
+    """Each call's backward uses its own cache; the shared kernel gets the sum."""
     numvgg.set_random_seed(0)
     tower = Sequential([Input((6, 6, 2)), Conv2D(2, 3, padding="same", name="shared_conv")], name="tower")
     a, b = Input((6, 6, 2)), Input((6, 6, 2))
     model = Model([a, b], Concatenate()([tower(a), tower(b)]), name="siamese")
     y = model([x, 2 * x])
-    np.testing.assert_allclose(y[..., :2], tower(x), rtol=1e-6)
-    np.testing.assert_allclose(y[..., 2:], tower(2 * x), rtol=1e-6)
-    model([x, 2 * x])
-    with pytest.raises(RuntimeError, match="'shared_conv' is called at more than one place"):
-        model.backward(np.ones_like(y))
+    dy = np.random.default_rng(2).normal(size=y.shape).astype("float32")
+    da, db = model.backward(dy)
+    kernel_grad = tower.get_layer("shared_conv").grads[0]
+    # The same two calls, each on its own: a forward, then its backward.
+    expected = []
+    for inp, half in ((x, slice(0, 2)), (2 * x, slice(2, 4))):
+        np.testing.assert_allclose(tower(inp), y[..., half], rtol=1e-6)
+        d = dy[..., half]
+        expected.append((tower.backward(d), tower.get_layer("shared_conv").grads[0]))
+    np.testing.assert_allclose(da, expected[0][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(db, expected[1][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(kernel_grad, expected[0][1] + expected[1][1], rtol=1e-5, atol=1e-5)
 
 
 def test_changing_a_nested_sequential_opens_the_graph_again():

@@ -38,6 +38,13 @@ layer name as long as it is unique.
 
 Only *leaf* layers are recorded (the ones that compute); a nested model's
 input and output are its first leaf's input and its last leaf's output.
+
+A layer called at several places (a siamese tower's layers, a ``Dense``
+applied twice) has one record, holding its *last* call's tensors: forward,
+the last call made; backward, which runs in reverse, the *first* forward
+call. Its ``weight_grads`` there are that call's share; ``layer.grads`` holds
+the sum over the calls, which the optimizer applies. :func:`step` and
+:func:`step_backward` show every call, one step each.
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ import numpy as np
 
 from ..errors import NumvggError
 from ..layers.base import format_shape
-from ..models.run_order import release, step_args, store
+from ..models.run_order import release, stash_call, step_args, store
 
 #: Everything a trace can record about one layer.
 TENSORS = ("input", "pre_activation", "output", "grad_output", "grad_input", "weight_grads")
@@ -504,6 +511,7 @@ class BackwardStep(NamedTuple):
     grad_output: np.ndarray  # dL/d(output) the layer received (dL/d logits with from_logits)
     grad_input: np.ndarray  # dL/d(input) it returned
     weight_grads: dict  # {'kernel': ..., 'bias': ...}; {} for layers without weights
+    # (a shared layer's: this call's share; layer.grads ends with the sum over calls)
     index: int  # same numbering as Step.index
 
 
@@ -535,16 +543,19 @@ def step(model, x, training: bool = False) -> Iterator[Step]:
         values[s] = a
     index = 0
     serials = {}  # each layer's cache as its step left it: a layer run again later is caught
+    calls: dict = {}  # a shared layer's cache per call, as Model.forward keeps them
     for i, s in enumerate(order.steps):
         args = step_args(s, values)
         out = s.layer.forward(args, training=training)  # keeps its cache, as model(x)
         serials[id(s.layer)] = s.layer.cache_serial
+        if s.layer in order.shared:
+            stash_call(i, s.layer, calls)
         store(s, values, out)
         release(order, i, values)
         if not s.layer.is_input_layer:
             yield Step(s.path, s.layer, args, out, index)
             index += 1
-    model._record_forward(serials)
+    model._record_forward(serials, calls)
     results = [values[s] for s in order.output_slots]
     return results[0] if model._single_output else results
 
@@ -555,7 +566,9 @@ def step_backward(model, dout, from_logits: bool = False) -> Iterator[BackwardSt
     Call it after a complete forward (``model(x)`` or :func:`step` run to
     the end); it computes what ``model.backward(dout, from_logits=...)``
     computes (gradients of tensors used twice are summed), and the generator
-    returns ``dL/d(model input)``.
+    returns ``dL/d(model input)``. A layer called at several places yields one
+    step per call, each with that call's own gradients; once the generator is
+    done, the layer's ``grads`` hold their sum.
 
     Args:
         dout: ``dL/d(model output)``, shaped like the output.

@@ -35,7 +35,17 @@ from ..errors import ShapeError
 from ..io.checks import check_finite_weights
 from ..layers.base import Layer, format_shape
 from ..layers.symbolic import KerasTensor
-from .run_order import RunOrder, graph_state, open_graph, release, step_args, store
+from .run_order import (
+    RunOrder,
+    graph_state,
+    open_graph,
+    release,
+    restore_call,
+    stash_call,
+    step_args,
+    store,
+    sum_grads,
+)
 from .training import Trainer
 
 
@@ -50,7 +60,9 @@ class Model(Trainer, Layer):
 
     Shapes: in, the input tensors' shapes; out, the output tensors'.
     Backward caches nothing itself: each layer keeps its own cache, and the
-    model remembers which forward filled them (see :meth:`backward`).
+    model remembers which forward filled them (see :meth:`backward`). A layer
+    called at several steps (shared) has one cache per call, which the model
+    keeps for it (:func:`~numvgg.models.run_order.stash_call`).
     """
 
     def __new__(cls, *args, **kwargs):
@@ -70,6 +82,7 @@ class Model(Trainer, Layer):
         self.inputs: list[KerasTensor] = []
         self.outputs: list[KerasTensor] = []
         self._forward_record: tuple | None = None  # (cache serials, graph versions); see backward
+        self._shared_calls: dict = {}  # step -> a shared layer's cache from that call (run_order.py)
         self._graph_version = 0  # counts _set_graph calls: a run order made before is stale
         self._run_order: RunOrder | None = None
         if inputs is None and outputs is None:
@@ -225,6 +238,7 @@ class Model(Trainer, Layer):
             start = order.first_step[features.n_nodes]
         keep = self._keep_cache
         serials = {}  # each layer's cache as its step left it (see _record_forward)
+        calls: dict = {}  # step -> the cache a shared layer made there
         try:
             for i in range(start, len(order.steps)):
                 step = order.steps[i]
@@ -233,12 +247,14 @@ class Model(Trainer, Layer):
                 step.layer._keep_cache = keep
                 out = step.layer.forward(step_args(step, values), training=training)
                 serials[id(step.layer)] = step.layer.cache_serial
+                if step.layer in order.shared:  # its next call would overwrite this cache
+                    stash_call(i, step.layer, calls)
                 store(step, values, out)
                 release(order, i, values)
         finally:
             for step in order.steps:
                 step.layer._keep_cache = True
-        self._record_forward(serials)
+        self._record_forward(serials, calls)
         results = [values[s] for s in order.output_slots]
         return results[0] if self._single_output else results
 
@@ -248,8 +264,9 @@ class Model(Trainer, Layer):
         if not self.built:
             raise ValueError(f"Model '{self.name}' has no layers to run yet.")
 
-    def _record_forward(self, serials: dict) -> None:
-        """Remember which forward each layer's cache belongs to (see :meth:`backward`).
+    def _record_forward(self, serials: dict, calls: dict) -> None:
+        """Remember which forward each layer's cache belongs to (see :meth:`backward`),
+        and keep the caches of shared layers' calls (``calls``, by step) for it.
 
         ``serials`` holds each layer's ``cache_serial`` right after its step ran, so a
         layer run again *during* the forward (a student trying ``layer(x)`` at a
@@ -264,6 +281,7 @@ class Model(Trainer, Layer):
         versions[id(self)] = graph_state(self)
         record = (serials, versions)
         self._forward_record = record
+        self._shared_calls = calls
         for model, _ in order.models:
             model._forward_record = record
 
@@ -305,7 +323,9 @@ class Model(Trainer, Layer):
         gets the gradient of its outputs and returns the gradient of its
         inputs, which is *added* to the gradient already sent to those
         tensors (fan-out). Afterwards each layer's ``grads`` holds its weight
-        gradients (``get_weights()`` order).
+        gradients (``get_weights()`` order). A layer called at several steps
+        (shared) runs one backward per call, each from that call's own cache,
+        and ends with the *sum* of its calls' weight gradients, as in Keras.
 
         Args:
             dout: an array shaped like the output (a list for several outputs;
@@ -342,7 +362,8 @@ class Model(Trainer, Layer):
         """:meth:`backward` one leaf layer per ``next()``: yields ``(i, grad_output,
         grad_input)`` after the backward of ``run_order.steps[i]``'s layer; the
         generator returns what ``backward`` returns. ``numvgg.debug.step_backward``
-        is this generator with names."""
+        is this generator with names. At a yield, a shared layer's ``grads`` are
+        that call's own; they are added to its other calls' when the generator resumes."""
         self._check_forward_record()
         order = self.run_order
         steps = order.steps
@@ -372,6 +393,8 @@ class Model(Trainer, Layer):
             upstream.append(up)
             flows.append(up or trains[i])
         dinputs = {}
+        calls = self._shared_calls
+        summed: dict = {}  # shared layer -> its weight gradients, summed over the calls so far
         for i in reversed(range(len(steps))):
             step = steps[i]
             layer = step.layer
@@ -389,19 +412,19 @@ class Model(Trainer, Layer):
             wants_dx = upstream[i]
             if all(d is None for d in d_out) or not (wants_dx or trains[i]):
                 layer.clear_cache()  # nothing learns here or below: no work
+                calls.pop(i, None)
                 continue
-            if layer in order.shared:
-                raise RuntimeError(
-                    f"Model '{self.name}': layer '{layer.name}' is called at more "
-                    "than one place in this model, so one cache cannot serve both "
-                    "calls; numvgg can run it forward but not backward."
-                )
+            shared = layer in order.shared
+            if shared:
+                restore_call(i, layer, calls)  # this call's cache, not the last call's
             d_arg = d_out if step.many_outputs else d_out[0]
             dx = layer.backward(d_arg, need_input_grad=wants_dx, need_weight_grads=trains[i], **kwargs)
             if wants_dx and dx is not None:
                 for s, g in zip(step.reads, dx if step.many_inputs else [dx]):
                     _accumulate(grads, s, g)
             yield i, d_arg, dx
+            if shared:  # after the yield, so step_backward shows this call's own gradients
+                layer.grads = summed[layer] = sum_grads(summed.get(layer), layer.grads)
         if not need_input_grad:
             return None
         result = [dinputs.get(s) for s in order.input_slots]
@@ -436,6 +459,7 @@ class Model(Trainer, Layer):
     def clear_cache(self) -> None:
         for layer in self._sublayers():
             layer.clear_cache()
+        self._shared_calls = {}
 
     # -- weights ------------------------------------------------------------------
     @property

@@ -66,7 +66,8 @@ class RunOrder(NamedTuple):
         models: the nested models (an empty one too), with the :func:`graph_state` used
             (a change to one of them makes the model open its graph again).
         shared: leaf layers called at more than one step (their one cache
-            cannot serve two backward passes).
+            cannot serve two backward passes: the model keeps each call's
+            cache apart, see :func:`stash_call`).
     """
 
     steps: list
@@ -204,3 +205,47 @@ def release(order: RunOrder, i: int, values: list) -> None:
     activations still needed, and the caches asked for, not every one of the forward)."""
     for s in order.frees[i]:
         values[s] = None
+
+
+# -- a layer called at several steps ---------------------------------------------------------
+# A layer holds one cache, which its next call overwrites. For a layer in
+# ``RunOrder.shared`` (a siamese tower's layers, a Dense applied twice) the forward
+# moves each call's cache out of the layer into ``calls``, keyed by step index, and
+# the backward puts it back just before that step's backward: each call is then
+# differentiated at its own input (and its own dropout mask or augmentation).
+# Only shared layers' caches move, so memory is the same as for separate layers.
+
+
+def stash_call(i: int, layer, calls: dict) -> None:
+    """Move the cache the shared ``layer`` just made at step ``i`` into ``calls[i]``.
+
+    The pre-activation a sigmoid/softmax layer keeps (``last_logits``) moves too:
+    left in the layer it would be the last call's, and the training loop would
+    compute every call's loss from it."""
+    cache = layer._cache_value
+    if cache is not None:  # None: this forward keeps no cache (predict, evaluate)
+        calls[i] = (cache, getattr(layer, "last_logits", None))
+        layer._cache_value = None
+    if getattr(layer, "last_logits", None) is not None:
+        layer.last_logits = None
+
+
+def restore_call(i: int, layer, calls: dict) -> None:
+    """Put back the cache step ``i`` made (see :func:`stash_call`), for its backward.
+    A missing one (no forward kept it, or this forward's backward ran already)
+    leaves the layer without a cache, and its backward raises as for any layer."""
+    cache, logits = calls.pop(i, (None, None))
+    layer._cache_value = cache
+    if logits is not None:
+        layer.last_logits = logits
+
+
+def sum_grads(total: list | None, grads: list) -> list:
+    """The weight gradients of a shared layer, summed over its calls (the chain
+    rule: a weight used twice gets both gradients). ``[]`` is a backward that
+    computed none; a ``None`` entry stays ``None`` only if no call computed it."""
+    if not total:
+        return list(grads)
+    if not grads:
+        return total
+    return [t if g is None else g if t is None else t + g for t, g in zip(total, grads)]

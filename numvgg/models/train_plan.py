@@ -75,7 +75,9 @@ def make_plan(model) -> TrainPlan:
     ]
     trained = frozenset(trained_leaves)
     keep, seen_trained = set(), False
-    for leaf in model.leaf_layers():  # forward order: caches from the first trained layer on
+    # Caches from the first trained layer on, in the order the steps run (a shared
+    # layer called both before and after it needs its later call's cache).
+    for leaf in (s.layer for s in model.run_order.steps if not s.layer.is_input_layer):
         seen_trained = seen_trained or leaf in trained
         if seen_trained:
             keep.add(leaf)
