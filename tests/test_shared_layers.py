@@ -359,11 +359,5 @@ def test_a_shared_sigmoid_layer_making_two_outputs_trains_like_keras(keras):
 
 
 @pytest.mark.keras
-@pytest.mark.xfail(
-    strict=True,
-    reason="the training loop takes a sigmoid output's logits from layer.last_logits, one per "
-    "layer: for a shared output layer numvgg computes the loss from the clipped probabilities "
-    "instead, which differs from Keras' loss from the logits once the outputs saturate",
-)
 def test_a_shared_sigmoid_layer_with_saturated_outputs_trains_like_keras(keras):
     train_two_heads(keras, scale=30.0)

@@ -82,6 +82,10 @@ class Model(Trainer, Layer):
         self.inputs: list[KerasTensor] = []
         self.outputs: list[KerasTensor] = []
         self._forward_record: tuple | None = None  # (cache serials, graph versions); see backward
+        # Per output, the pre-activation of the sigmoid/softmax layer that made it in the
+        # last forward (else None): Keras' TF backend computes a cross-entropy from it.
+        self.output_logits: list = []
+        self._logits_of: list = []
         self._shared_calls: dict = {}  # step -> a shared layer's cache from that call (run_order.py)
         self._graph_version = 0  # counts _set_graph calls: a run order made before is stale
         self._run_order: RunOrder | None = None
@@ -239,6 +243,8 @@ class Model(Trainer, Layer):
         keep = self._keep_cache
         serials = {}  # each layer's cache as its step left it (see _record_forward)
         calls: dict = {}  # step -> the cache a shared layer made there
+        makes_output = {order.producer[s] for s in order.output_slots}
+        logits: dict = {}  # step -> the pre-activation of a sigmoid/softmax output
         try:
             for i in range(start, len(order.steps)):
                 step = order.steps[i]
@@ -247,6 +253,8 @@ class Model(Trainer, Layer):
                 step.layer._keep_cache = keep
                 out = step.layer.forward(step_args(step, values), training=training)
                 serials[id(step.layer)] = step.layer.cache_serial
+                if i in makes_output:  # the loss may be computed from these logits
+                    logits[i] = getattr(step.layer, "last_logits", None)
                 if step.layer in order.shared:  # its next call would overwrite this cache
                     stash_call(i, step.layer, calls)
                 store(step, values, out)
@@ -256,6 +264,9 @@ class Model(Trainer, Layer):
                 step.layer._keep_cache = True
         self._record_forward(serials, calls)
         results = [values[s] for s in order.output_slots]
+        # One entry per output, also when one shared layer makes two outputs.
+        self.output_logits = [logits.get(order.producer[s]) for s in order.output_slots]
+        self._logits_of = results  # the outputs those logits belong to
         return results[0] if self._single_output else results
 
     def _build_on_first_call(self, inputs) -> None:

@@ -223,15 +223,11 @@ class Trainer:
             leaves.append(layer)
         return leaves
 
-    def _fused(self, fn, leaf) -> bool:
+    def _fused(self, fn, leaf, logits) -> bool:
         """Keras' TensorFlow backend computes a cross-entropy from the logits that
         a sigmoid/softmax output carries, so the loss is never clipped."""
         want = getattr(fn, "logits_activation", None)
-        return (
-            bool(want)
-            and getattr(leaf, "activation_name", None) == want
-            and getattr(leaf, "last_logits", None) is not None
-        )
+        return bool(want) and getattr(leaf, "activation_name", None) == want and logits is not None
 
     def compute_loss_and_grad(self, y, y_pred, sample_weight=None):
         """The total loss and ``dL/dy_pred`` for each output.
@@ -250,19 +246,23 @@ class Trainer:
         if len(ys) != len(preds):
             raise ValueError(f"The model has {len(preds)} outputs but y holds {len(ys)} targets.")
         total, grads, fused, per_output = 0.0, [], [], []
-        for fn, factor, leaf, yt, yp in zip(
-            self._loss_fns, self._loss_factors, self._output_leaves(), ys, preds
+        # The logits of the last forward, for the outputs it returned (not for a
+        # y_pred that came from elsewhere: compute_loss(y=..., y_pred=...)).
+        all_logits = [
+            z if k < len(self._logits_of) and self._logits_of[k] is yp else None
+            for k, (z, yp) in enumerate(zip(self.output_logits or [None] * len(preds), preds))
+        ]
+        for fn, factor, leaf, logits, yt, yp in zip(
+            self._loss_fns, self._loss_factors, self._output_leaves(), all_logits, ys, preds
         ):
             if fn is None or yt is None:
                 grads.append(None)
                 fused.append(False)
                 continue
             yt = np.asarray(yt)
-            use_logits = self._fused(fn, leaf)
+            use_logits = self._fused(fn, leaf, logits)
             if use_logits:
-                value, grad = fn.value_and_grad(
-                    yt, leaf.last_logits, sample_weight=sample_weight, from_logits=True
-                )
+                value, grad = fn.value_and_grad(yt, logits, sample_weight=sample_weight, from_logits=True)
             else:
                 value, grad = fn.value_and_grad(yt, yp, sample_weight=sample_weight)
             total = total + factor * value
@@ -463,8 +463,7 @@ class Trainer:
             warnings.warn(f"{where}: {found.message}", RuntimeWarning, stacklevel=4)
 
     def _output_logits(self):
-        leaf = self._output_leaves()[0] if self.built else None
-        return getattr(leaf, "last_logits", None)
+        return self.output_logits[0] if self.output_logits else None
 
     def _learning_rate_value(self):
         lr = getattr(self.optimizer, "learning_rate", None)
