@@ -164,3 +164,30 @@ def test_report_table_and_verdicts():
     assert any("kernel" in line and "3.00e-03" in line and line.endswith("FAIL") for line in lines)
     assert "1 FAILED" in lines[-1] and "max error 3.00e-03" in lines[-1]
     assert not report.passed and report.failures == [("Dense relu on 3x7", "kernel", 3e-3)]
+
+
+def test_check_layer_takes_a_whole_nested_model():
+    """A model is checked as one function of its input and of every weight inside it
+    (a float64 twin rebuilt from its config); a wrong backward inside shows up."""
+    from numvgg.layers import AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Input
+    from numvgg.models import Sequential
+
+    numvgg.set_random_seed(0)
+    inner = Sequential(
+        [Input((6, 6, 2)), Conv2D(3, 3, activation="tanh", name="c"), AveragePooling2D()], name="inner"
+    )
+    model = Sequential([inner, BatchNormalization(), Dropout(0.3), Flatten(), Dense(2, activation="softmax")])
+    errors = gradcheck.check_layer(model, (2, 6, 6, 2), training=True, verbose=0)
+    assert set(errors) == {"x", *(n for n in model.weight_names if "moving" not in n)}
+    assert max(errors.values()) < 1e-6, errors
+    assert model.get_layer("c").dtype == np.float32  # the model itself is untouched
+
+    from numvgg.layers.pooling import AveragePooling2D as Avg
+
+    real = Avg.backward
+    try:
+        Avg.backward = lambda self, dout, **kw: 0.5 * real(self, dout, **kw)  # a wrong derivative
+        broken = gradcheck.check_layer(model, (2, 6, 6, 2), training=True, verbose=0)
+    finally:
+        Avg.backward = real
+    assert broken["x"] > 0.1 and broken["c/kernel"] > 0.1

@@ -216,10 +216,14 @@ def _float64_copy(layer, input_shape, rng):
     this shape fits (``None`` axes fit any size: a VGG16 built for any image
     size), else random ``N(0, 0.5**2)`` weights drawn from ``rng`` (a zero
     bias, the default, would test less)."""
-    config = {**layer.get_config(), "dtype": "float64"}
-    twin = type(layer)(**config)
     build_shape = (None, *input_shape[1:])
-    twin.build(build_shape)
+    if layer._sublayers():  # a model: rebuilt from its config, every layer in float64
+        twin = type(layer).from_config(_in_float64(layer.get_config()))
+        if not twin.built:
+            twin.build(build_shape)
+    else:
+        twin = type(layer)(**{**layer.get_config(), "dtype": "float64"})
+        twin.build(build_shape)
     built_for = tuple(layer.input_shape[1:]) if layer.built else None
     if (
         built_for is not None
@@ -230,6 +234,21 @@ def _float64_copy(layer, input_shape, rng):
     else:
         twin.set_weights([rng.normal(0.0, 0.5, w.shape) for w in twin.weights])
     return twin
+
+
+def _in_float64(config):
+    """A model's config with every layer's dtype (a name or Keras' ``DTypePolicy``) float64."""
+    if isinstance(config, list):
+        return [_in_float64(c) for c in config]
+    if not isinstance(config, dict):
+        return config
+    out = {k: _in_float64(v) for k, v in config.items()}
+    dtype = out.get("dtype")
+    if isinstance(dtype, str):
+        out["dtype"] = "float64"
+    elif isinstance(dtype, dict) and dtype.get("class_name") == "DTypePolicy":
+        out["dtype"] = {**dtype, "config": {**dtype["config"], "name": "float64"}}
+    return out
 
 
 def check_layer(
@@ -256,7 +275,8 @@ def check_layer(
         check_layer(vgg.get_layer("block5_conv3"), (1, 2, 2, 512))
 
     Args:
-        layer: any numvgg layer (``Conv2D(4, 3, padding='same')``, ...). A
+        layer: any numvgg layer (``Conv2D(4, 3, padding='same')``, ...) or a
+            whole model (its weights are then named ``'layer/kernel'``). A
             built layer whose input fits ``input_shape`` is checked with its
             own weights (cast to float64).
         input_shape: full input shape with the batch, e.g. ``(2, 5, 7, 3)``.
@@ -278,10 +298,11 @@ def check_layer(
     x = rng.standard_normal(input_shape)
 
     def run(_):
-        if hasattr(twin, "rng"):
-            # Same random mask on every call, or the difference quotient
-            # would measure a change of mask, not a slope.
-            twin.rng = np.random.default_rng(seed)
+        for leaf in twin.leaf_layers():
+            if hasattr(leaf, "rng"):
+                # Same random mask on every call, or the difference quotient
+                # would measure a change of mask, not a slope.
+                leaf.rng = np.random.default_rng(seed)
         return twin.forward(x, training=training)
 
     out = run(x)
@@ -294,7 +315,7 @@ def check_layer(
     tensors = [("x", x, dx)] + [
         (name, w, grads[name])
         for name, w in twin.params.items()
-        if name not in twin.non_trainable_param_names
+        if name not in twin.non_trainable_param_names and grads.get(name) is not None
     ]
     chosen = [sample_indices(analytic, samples, rng) for _, _, analytic in tensors]
     if verbose is None:
