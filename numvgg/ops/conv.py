@@ -221,6 +221,7 @@ def conv2d_forward(
     padding: str = "same",
     algorithm: str | None = None,
     transforms=None,
+    relu: bool = False,
 ):
     """Convolve NHWC ``x`` with an HWIO ``kernel`` (cross-correlation, as Keras).
 
@@ -237,6 +238,10 @@ def conv2d_forward(
             which path runs when.
         transforms: a :class:`numvgg.ops.winograd.KernelTransforms` that keeps
             the Winograd-transformed kernel between calls (layers pass theirs).
+        relu: return ``max(out, 0)`` instead, the ReLU applied while each piece
+            of the output is still in the CPU's cache (``Conv2D`` with
+            ``activation='relu'`` asks for it); the values are exactly those of
+            a separate ``np.maximum(out, 0)``.
     Returns:
         out: ``(N, OH, OW, F)``; cache: :class:`ConvCache` for ``'im2col'``,
         :class:`FastConvCache` (which records the path) for the others.
@@ -262,20 +267,31 @@ def conv2d_forward(
             np.matmul(cols, w_mat, out=out_rows[b.start * rows_per_image : b.stop * rows_per_image])
         if bias is not None:
             out += bias
+        if relu:
+            np.maximum(out, 0, out=out)
     else:
-        out = stride1_conv(x, kernel, pads, (oh, ow), path, transforms, bias=bias)
+        out = stride1_conv(x, kernel, pads, (oh, ow), path, transforms, bias=bias, relu=relu)
     if path == "im2col":
         return out, ConvCache(x, kernel, strides, pads)
     return out, FastConvCache(x, kernel, strides, pads, path, transforms)
 
 
 def stride1_conv(
-    x: np.ndarray, kernel: np.ndarray, pads, out_hw, path: str, transforms=None, flipped_of=None, bias=None
+    x: np.ndarray,
+    kernel: np.ndarray,
+    pads,
+    out_hw,
+    path: str,
+    transforms=None,
+    flipped_of=None,
+    bias=None,
+    relu: bool = False,
 ) -> np.ndarray:
     """Stride-1 correlation of ``x`` with ``kernel`` and explicit ``pads``, plus
-    ``bias`` if given, by ``path`` (``'kernel_rows'``, ``'winograd2'`` or
-    ``'winograd4'``). The bias is added piece by piece on the thread pool,
-    while each piece of the output is still in cache.
+    ``bias`` if given, then ``max(., 0)`` if ``relu``, by ``path``
+    (``'kernel_rows'``, ``'winograd2'`` or ``'winograd4'``). The bias and the
+    ReLU are applied piece by piece on the thread pool, while each piece of
+    the output is still in cache.
 
     Args:
         x: ``(N, H, W, C)``; kernel: ``(KH, KW, C, F)``; out_hw: ``(OH, OW)``.
@@ -296,7 +312,7 @@ def stride1_conv(
             u = transforms.get(flipped_of, m, flipped=True)
         else:
             u = transforms.get(kernel, m)
-        return winograd.conv2d_winograd(x, u, pads, out_hw, m, bias=bias)
+        return winograd.conv2d_winograd(x, u, pads, out_hw, m, bias=bias, relu=relu)
     if path != "kernel_rows":
         raise ValueError(
             f"stride1_conv: unknown path {path!r}; valid: 'kernel_rows', 'winograd2', 'winograd4'"
@@ -312,6 +328,8 @@ def stride1_conv(
         _conv_by_kernel_rows(pad_input(x[i : i + 1], pads)[0], kernel, oh, ow, out_rows[i], tmp)
         if bias is not None:
             out_rows[i] += bias
+        if relu:
+            np.maximum(out_rows[i], 0, out=out_rows[i])
 
     parallel_map(one_image, range(n))  # images on the thread pool
     return out

@@ -34,11 +34,16 @@ stay near ``_CHUNK_BYTES``.
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import NamedTuple
 
 import numpy as np
 
-# Each chunk's transformed input (a*a x tiles x C) or product (a*a x tiles x F) stays near this.
-_CHUNK_BYTES = 64 * 2**20
+# A chunk holds at most this many bytes of transformed input (a*a x tiles x C)
+# or products (a*a x tiles x F), so the transforms run in the CPU's cache...
+_CHUNK_BYTES = 2 * 2**20
+# ...unless that is fewer than this many tiles: the products need enough rows
+# to run at BLAS speed (and to read U, up to 36 MB, only a few times).
+_CHUNK_TILES = 256
 
 # Interpolation points (the point at infinity is always added as the last one).
 POINTS_F2 = (0, 1, -1)
@@ -183,20 +188,170 @@ def _padded_block(x: np.ndarray, row0: int, row1: int, width: int, left: int) ->
     return block
 
 
+def _bias_slot(at: np.ndarray) -> int | None:
+    """The column of ``A^T`` that is all ones (the point ``p = 1``), or ``None``.
+
+    ``Y = A^T M A`` gives every output pixel ``sum_ij AT[.,i] AT[.,j] M[i,j]``;
+    with ``AT[., p] = 1`` for every output, adding ``b`` to ``M[p, p]`` adds
+    exactly ``b`` to each of the ``m x m`` pixels. So the bias costs one pass
+    over ``1/a^2`` of the products instead of one over the whole output.
+    """
+    ones = [j for j in range(at.shape[1]) if np.all(at[:, j] == 1)]
+    return ones[0] if ones else None
+
+
+class _Chunk(NamedTuple):
+    images: slice  # images of x
+    rows: slice  # tile rows
+
+
+def _chunks(images: slice, rows: slice, tw: int, max_tiles: int) -> list[_Chunk]:
+    """Cut a piece (``images`` x tile ``rows``, ``tw`` tiles per row) into chunks
+    of at most ``max_tiles`` tiles: whole images together when an image fits,
+    else runs of tile rows of one image (at least one row)."""
+    nrows = rows.stop - rows.start
+    per_image = nrows * tw
+    if per_image <= max_tiles:
+        step = max(1, max_tiles // per_image)
+        return [
+            _Chunk(slice(i, min(i + step, images.stop)), rows)
+            for i in range(images.start, images.stop, step)
+        ]
+    step = max(1, max_tiles // tw)
+    return [
+        _Chunk(slice(i, i + 1), slice(t, min(t + step, rows.stop)))
+        for i in range(images.start, images.stop)
+        for t in range(rows.start, rows.stop, step)
+    ]
+
+
+class _Workspace:
+    """One worker's arrays for the chunks of a piece, allocated once and reused.
+
+    Each chunk of ``nb`` images and ``T`` tile rows (``TW`` tiles across,
+    ``tiles = nb*T*TW``) flows through them in this order:
+
+    * ``xp`` ``(nb, m*T+2, Wp, C)``: the padded input rows the chunk's tiles read;
+    * ``z`` ``(nb, T, a, Wp*C)``: ``B^T`` applied down each tile row's ``a`` rows;
+    * ``zg`` ``(a_l, a_h, nb, T, TW, C)``: column offset ``l`` of every tile gathered first;
+    * ``v`` ``(a*a, tiles, C)``: ``B^T d B``, each of the ``a*a`` positions a matrix;
+    * ``mp`` ``(a*a, tiles, F)``: the products ``V[ab] @ U[ab]``;
+    * ``y1`` ``(a_b, m_i, tiles*F)`` then ``y2`` ``(m_j, m_i, tiles*F)``: ``A^T`` along each axis.
+
+    Sized for the largest chunk; smaller ones use the front of each array.
+    """
+
+    def __init__(self, nb: int, t: int, tw: int, c: int, f: int, m: int, dtype):
+        a = m + 2
+        tiles = nb * t * tw
+        self.xp = np.zeros(nb * (m * t + 2) * (m * tw + 2) * c, dtype)
+        self.z = np.empty(nb * t * a * (m * tw + 2) * c, dtype)
+        self.zg = np.empty(a * a * tiles * c, dtype)
+        self.v = np.empty(a * a * tiles * c, dtype)
+        self.mp = np.empty(a * a * tiles * f, dtype)
+        self.y1 = np.empty(a * m * tiles * f, dtype)
+        self.y2 = np.empty(m * m * tiles * f, dtype)
+
+    @staticmethod
+    def view(buffer: np.ndarray, shape) -> np.ndarray:
+        return buffer[: int(np.prod(shape))].reshape(shape)
+
+
+def _fill_padded(ws: _Workspace, x: np.ndarray, chunk: _Chunk, m: int, top: int, left: int, tw: int):
+    """``xp``: input rows ``m*t0 - top .. m*t1 + 1 - top`` of the chunk's images, zero outside
+    the image. The columns left and right of the image are zero from the start and never written."""
+    n_img = chunk.images.stop - chunk.images.start
+    t = chunk.rows.stop - chunk.rows.start
+    _, h, w, c = x.shape
+    wp = m * tw + 2
+    xp = ws.view(ws.xp, (n_img, m * t + 2, wp, c))
+    row0 = m * chunk.rows.start - top
+    lo, hi = max(row0, 0), min(row0 + m * t + 2, h)
+    xp[:, : lo - row0] = 0
+    xp[:, hi - row0 :] = 0
+    if hi > lo:
+        ww = min(w, wp - left)
+        xp[:, lo - row0 : hi - row0, left : left + ww] = x[chunk.images, lo:hi, :ww]
+    return xp
+
+
+def _input_transform(ws: _Workspace, xp: np.ndarray, bt: np.ndarray, m: int) -> np.ndarray:
+    """``V = B^T d B`` for every tile of the padded block ``xp``: ``(a*a, tiles, C)``,
+    row ``b*a + a_h`` (the order :func:`transform_kernel` uses)."""
+    a = m + 2
+    nb, hp, wp, c = xp.shape
+    t, tw = (hp - 2) // m, (wp - 2) // m
+    # B^T down the rows: tile row t reads padded rows m*t .. m*t + a - 1, which
+    # are contiguous, so a strided view shows every tile row as an (a, Wp*C) matrix.
+    s0, s1, _, s3 = xp.strides
+    rows = np.lib.stride_tricks.as_strided(xp, (nb, t, a, wp * c), (s0, m * s1, s1, s3), writeable=False)
+    z = ws.view(ws.z, (nb, t, a, wp * c))
+    np.matmul(bt, rows, out=z)
+    z = z.reshape(nb, t, a, wp, c)
+    # B^T across the columns: bring column offset l of every tile to the front,
+    # then one product (a x a) @ (a x everything else).
+    zg = ws.view(ws.zg, (a, a, nb, t, tw, c))
+    for l in range(a):
+        np.copyto(zg[l], z[:, :, :, l : l + m * (tw - 1) + 1 : m].transpose(2, 0, 1, 3, 4))
+    v = ws.view(ws.v, (a, a * nb * t * tw * c))
+    np.matmul(bt, zg.reshape(a, -1), out=v)
+    return v.reshape(a * a, nb * t * tw, c)
+
+
+def _products(ws: _Workspace, v: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The ``a*a`` matrix products ``M[ab] = V[ab] @ U[ab]``: ``(a*a, tiles, F)``."""
+    mp = ws.view(ws.mp, (v.shape[0], v.shape[1], u.shape[2]))
+    np.matmul(v, u, out=mp)
+    return mp
+
+
+def _output_transform(ws: _Workspace, mp: np.ndarray, at: np.ndarray, m: int) -> np.ndarray:
+    """``Y = A^T M A`` for every tile: ``(m_j, m_i, tiles*F)``; pixel ``(m*t + i, m*s + j)``."""
+    a = m + 2
+    y1 = ws.view(ws.y1, (a, m, mp[0].size))
+    np.matmul(at, mp.reshape(a, a, -1), out=y1)  # A^T along a_h
+    y2 = ws.view(ws.y2, (m, m * mp[0].size))
+    np.matmul(at, y1.reshape(a, -1), out=y2)  # A^T along a_b
+    return y2
+
+
+def _scatter(y: np.ndarray, dst: np.ndarray, m: int) -> None:
+    """Write ``y (m_j, m_i, nb, T, TW, F)`` into ``dst (nb, R, OW', F)``: output pixel
+    ``(m*t + i, m*s + j)`` of the chunk; tiles past the output's edge are dropped.
+    One strided copy per in-tile position, each of whole ``F``-long runs."""
+    for i in range(m):
+        for j in range(m):
+            part = dst[:, i::m, j::m]
+            np.copyto(part, y[j, i, :, : part.shape[1], : part.shape[2]])
+
+
 def conv2d_winograd(
-    x: np.ndarray, u: np.ndarray, pads, out_hw, m: int, matrices=None, bias: np.ndarray | None = None
+    x: np.ndarray,
+    u: np.ndarray,
+    pads,
+    out_hw,
+    m: int,
+    matrices=None,
+    bias: np.ndarray | None = None,
+    relu: bool = False,
 ) -> np.ndarray:
     """Stride-1 3x3 correlation of ``x`` with a transformed kernel ``u``, explicit padding.
 
     The output's tiles are cut into :data:`numvgg.ops.parallel.PIECES` pieces
     (groups of images, or of tile rows for fewer images) that run on the
-    thread pool; each piece goes through :func:`_conv_tiles` in chunks of
-    tile rows of about ``_CHUNK_BYTES``.
+    thread pool. Each worker takes its piece through the four phases
+    (:func:`_fill_padded`, :func:`_input_transform`, :func:`_products`,
+    :func:`_output_transform` then :func:`_scatter`) in chunks of at most
+    ``_CHUNK_TILES`` tiles (or ``_CHUNK_BYTES`` of transformed input, the
+    larger), reusing one :class:`_Workspace`: small chunks keep the transforms
+    in the CPU's cache, and the products still see enough tiles to run at
+    BLAS speed. The pieces and chunks never depend on the number of threads.
 
     Args:
         x: ``(N, H, W, C)``; u: ``(a*a, C, F)`` from :func:`transform_kernel`.
         pads: ``(top, bottom, left, right)``, each in 0..2; out_hw: ``(OH, OW)``.
-        bias: ``(F,)`` or ``None``, added to each piece as it is written.
+        bias: ``(F,)`` or ``None``, added to the products (:func:`_bias_slot`).
+        relu: return ``max(y, 0)`` (the layer's ReLU, applied while each chunk is in cache).
     Returns:
         ``(N, OH, OW, F)``.
     """
@@ -207,30 +362,39 @@ def conv2d_winograd(
     oh, ow = out_hw
     top, _, left, _ = pads
     th, tw = -(-oh // m), -(-ow // m)  # tiles, the last maybe partial
-    wp = m * tw + 2
-    out = np.empty((n, oh, ow, f), dtype=np.result_type(x, u))
+    dtype = np.result_type(x, u)
+    out = np.empty((n, oh, ow, f), dtype=dtype)
     if out.size == 0:
         return out
-    per_tile_row = (m + 2) ** 2 * max(c, f) * x.itemsize * tw
+    at, _, bt = matrices or MATRICES[m]
+    at, bt = at.astype(dtype), bt.astype(dtype)
+    slot = _bias_slot(at)
+    a = m + 2
+    max_tiles = max(_CHUNK_TILES, _CHUNK_BYTES // (a * a * max(c, f) * x.itemsize))
     if n >= PIECES:
         pieces = [(images, slice(0, th)) for images in split(n, PIECES)]
     else:
         pieces = [(slice(i, i + 1), rows) for i in range(n) for rows in split(th, PIECES)]
 
     def run(piece):
-        images, rows = piece
-        xb = x[images]
-        nb = xb.shape[0]
-        step = max(1, _CHUNK_BYTES // (per_tile_row * nb))
-        for t0 in range(rows.start, rows.stop, step):
-            t1 = min(rows.stop, t0 + step)
-            xp = _padded_block(xb, m * t0 - top, m * t1 + 2 - top, wp, left)  # (nb, m*T+2, Wp, C)
-            y = _conv_tiles(xp, u, m, matrices)  # (m_j, m_i, nb, T, TW, F)
-            r0, r1 = m * t0, min(oh, m * t1)
-            block = y.transpose(2, 3, 1, 4, 0, 5).reshape(nb, m * (t1 - t0), m * tw, f)
-            out[images, r0:r1] = block[:, : r1 - r0, :ow]
+        chunks = _chunks(*piece, tw, max_tiles)
+        nb = max(ch.images.stop - ch.images.start for ch in chunks)
+        t = max(ch.rows.stop - ch.rows.start for ch in chunks)
+        ws = _Workspace(nb, t, tw, c, f, m, dtype)
+        for ch in chunks:
+            xp = _fill_padded(ws, x, ch, m, top, left, tw)
+            v = _input_transform(ws, xp, bt, m)
+            mp = _products(ws, v, u)
             if bias is not None:
-                out[images, r0:r1] += bias
+                if slot is None:
+                    raise ValueError("these Winograd points have no point 1 to add the bias at")
+                mp[slot * a + slot] += bias
+            y = _output_transform(ws, mp, at, m)
+            if relu:  # on the contiguous products: NumPy's fast loop, and still in cache
+                np.maximum(y, 0, out=y)
+            nbc, t_c = xp.shape[0], (xp.shape[1] - 2) // m
+            r0, r1 = m * ch.rows.start, min(oh, m * ch.rows.stop)
+            _scatter(y.reshape(m, m, nbc, t_c, tw, f), out[ch.images, r0:r1], m)
 
     parallel_map(run, pieces)
     return out
