@@ -275,27 +275,44 @@ def _fill_padded(ws: _Workspace, x: np.ndarray, chunk: _Chunk, m: int, top: int,
     return xp
 
 
-def _input_transform(ws: _Workspace, xp: np.ndarray, bt: np.ndarray, m: int) -> np.ndarray:
-    """``V = B^T d B`` for every tile of the padded block ``xp``: ``(a*a, tiles, C)``,
-    row ``b*a + a_h`` (the order :func:`transform_kernel` uses)."""
+def _rows_transform(ws: _Workspace, xp: np.ndarray, bt: np.ndarray, m: int) -> np.ndarray:
+    """``B^T`` down the rows of every tile: ``(nb, T, a_h, Wp, C)``.
+
+    Tile row ``t`` reads padded rows ``m*t .. m*t + a - 1``, which are
+    contiguous, so a strided view shows every tile row as one ``(a, Wp*C)``
+    matrix and a batched product transforms them all.
+    """
     a = m + 2
     nb, hp, wp, c = xp.shape
-    t, tw = (hp - 2) // m, (wp - 2) // m
-    # B^T down the rows: tile row t reads padded rows m*t .. m*t + a - 1, which
-    # are contiguous, so a strided view shows every tile row as an (a, Wp*C) matrix.
+    t = (hp - 2) // m
     s0, s1, _, s3 = xp.strides
     rows = np.lib.stride_tricks.as_strided(xp, (nb, t, a, wp * c), (s0, m * s1, s1, s3), writeable=False)
     z = ws.view(ws.z, (nb, t, a, wp * c))
     np.matmul(bt, rows, out=z)
-    z = z.reshape(nb, t, a, wp, c)
-    # B^T across the columns: bring column offset l of every tile to the front,
-    # then one product (a x a) @ (a x everything else).
+    return z.reshape(nb, t, a, wp, c)
+
+
+def _columns_transform(ws: _Workspace, z: np.ndarray, bt: np.ndarray, m: int) -> np.ndarray:
+    """``B^T`` across the columns of every tile: ``V = B^T d B``, ``(a*a, tiles, C)``,
+    row ``b*a + a_h`` (the order :func:`transform_kernel` uses).
+
+    Column offset ``l`` of every tile is brought to the front (one strided
+    copy per ``l``), then one product ``(a x a) @ (a x everything else)``.
+    """
+    a = m + 2
+    nb, t, _, wp, c = z.shape
+    tw = (wp - 2) // m
     zg = ws.view(ws.zg, (a, a, nb, t, tw, c))
     for l in range(a):
         np.copyto(zg[l], z[:, :, :, l : l + m * (tw - 1) + 1 : m].transpose(2, 0, 1, 3, 4))
     v = ws.view(ws.v, (a, a * nb * t * tw * c))
     np.matmul(bt, zg.reshape(a, -1), out=v)
     return v.reshape(a * a, nb * t * tw, c)
+
+
+def _input_transform(ws: _Workspace, xp: np.ndarray, bt: np.ndarray, m: int) -> np.ndarray:
+    """``V = B^T d B`` for every tile of the padded block ``xp``: ``(a*a, tiles, C)``."""
+    return _columns_transform(ws, _rows_transform(ws, xp, bt, m), bt, m)
 
 
 def _products(ws: _Workspace, v: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -325,6 +342,79 @@ def _scatter(y: np.ndarray, dst: np.ndarray, m: int) -> None:
             np.copyto(part, y[j, i, :, : part.shape[1], : part.shape[2]])
 
 
+class _Plan(NamedTuple):
+    """What every chunk of one call shares: the geometry and the float matrices."""
+
+    m: int
+    top: int
+    left: int
+    oh: int
+    ow: int
+    th: int  # tile rows
+    tw: int  # tiles across
+    at: np.ndarray  # A^T in the compute dtype
+    bt: np.ndarray  # B^T in the compute dtype
+    slot: int | None  # M's row where the bias goes (_bias_slot)
+    max_tiles: int  # per chunk
+
+
+def _plan(x_shape, u_shape, pads, out_hw, m: int, matrices, dtype) -> _Plan:
+    _, _, _, c = x_shape
+    f = u_shape[-1]
+    oh, ow = out_hw
+    at, _, bt = matrices or MATRICES[m]
+    at, bt = at.astype(dtype), bt.astype(dtype)
+    a = m + 2
+    max_tiles = max(_CHUNK_TILES, _CHUNK_BYTES // (a * a * max(c, f) * np.dtype(dtype).itemsize))
+    return _Plan(m, pads[0], pads[2], oh, ow, -(-oh // m), -(-ow // m), at, bt, _bias_slot(at), max_tiles)
+
+
+def _pieces(n: int, th: int) -> list[tuple[slice, slice]]:
+    """The work of one call as ``(images, tile rows)`` pieces for the thread pool:
+    :data:`numvgg.ops.parallel.PIECES` groups of images, or for fewer images
+    than that, each image cut into as many runs of tile rows."""
+    from .parallel import PIECES, split
+
+    if n >= PIECES:
+        return [(images, slice(0, th)) for images in split(n, PIECES)]
+    return [(slice(i, i + 1), rows) for i in range(n) for rows in split(th, PIECES)]
+
+
+def _run_chunk(ws, plan: _Plan, x, u, bias, relu: bool, out, chunk: _Chunk, clock=None) -> None:
+    """One chunk through every phase, its output written into ``out``.
+    ``clock(phase)``, if given, is called after each phase (bench/conv_paths.py --phases)."""
+    tick = clock or (lambda phase: None)
+    m, a = plan.m, plan.m + 2
+    xp = _fill_padded(ws, x, chunk, m, plan.top, plan.left, plan.tw)
+    tick("pad")
+    z = _rows_transform(ws, xp, plan.bt, m)
+    tick("B^T rows")
+    v = _columns_transform(ws, z, plan.bt, m)
+    tick("B^T columns")
+    mp = _products(ws, v, u)
+    tick("products")
+    if bias is not None:
+        mp[plan.slot * a + plan.slot] += bias
+        tick("bias")
+    y = _output_transform(ws, mp, plan.at, m)
+    tick("A^T")
+    if relu:  # on the contiguous result: NumPy's fast loop, while it is in cache
+        np.maximum(y, 0, out=y)
+        tick("ReLU")
+    nb, t = xp.shape[0], (xp.shape[1] - 2) // m
+    r0, r1 = m * chunk.rows.start, min(plan.oh, m * chunk.rows.stop)
+    _scatter(y.reshape(m, m, nb, t, plan.tw, u.shape[-1]), out[chunk.images, r0:r1], m)
+    tick("scatter")
+
+
+def _piece_chunks(plan: _Plan, piece) -> tuple[list[_Chunk], int, int]:
+    """The chunks of one piece, and the largest chunk's images and tile rows."""
+    chunks = _chunks(*piece, plan.tw, plan.max_tiles)
+    nb = max(ch.images.stop - ch.images.start for ch in chunks)
+    t = max(ch.rows.stop - ch.rows.start for ch in chunks)
+    return chunks, nb, t
+
+
 def conv2d_winograd(
     x: np.ndarray,
     u: np.ndarray,
@@ -337,15 +427,15 @@ def conv2d_winograd(
 ) -> np.ndarray:
     """Stride-1 3x3 correlation of ``x`` with a transformed kernel ``u``, explicit padding.
 
-    The output's tiles are cut into :data:`numvgg.ops.parallel.PIECES` pieces
-    (groups of images, or of tile rows for fewer images) that run on the
-    thread pool. Each worker takes its piece through the four phases
-    (:func:`_fill_padded`, :func:`_input_transform`, :func:`_products`,
-    :func:`_output_transform` then :func:`_scatter`) in chunks of at most
-    ``_CHUNK_TILES`` tiles (or ``_CHUNK_BYTES`` of transformed input, the
-    larger), reusing one :class:`_Workspace`: small chunks keep the transforms
-    in the CPU's cache, and the products still see enough tiles to run at
-    BLAS speed. The pieces and chunks never depend on the number of threads.
+    The output's tiles are cut into pieces (:func:`_pieces`) that run on the
+    thread pool. Each worker takes its piece through the phases of
+    :func:`_run_chunk` (padding, ``B^T`` down the rows and across the
+    columns, the ``a*a`` products, bias, ``A^T``, ReLU, scatter into the
+    output) in chunks of at most ``_CHUNK_TILES`` tiles (or ``_CHUNK_BYTES``
+    of transformed input, if that is more tiles), reusing one
+    :class:`_Workspace`: small chunks keep the transforms in the CPU's cache,
+    and the products still see enough tiles to run at BLAS speed. Pieces and
+    chunks never depend on the number of threads, so neither do the results.
 
     Args:
         x: ``(N, H, W, C)``; u: ``(a*a, C, F)`` from :func:`transform_kernel`.
@@ -355,48 +445,25 @@ def conv2d_winograd(
     Returns:
         ``(N, OH, OW, F)``.
     """
-    from .parallel import PIECES, parallel_map, split
+    from .parallel import parallel_map
 
     n, _, _, c = x.shape
     f = u.shape[-1]
-    oh, ow = out_hw
-    top, _, left, _ = pads
-    th, tw = -(-oh // m), -(-ow // m)  # tiles, the last maybe partial
     dtype = np.result_type(x, u)
-    out = np.empty((n, oh, ow, f), dtype=dtype)
+    out = np.empty((n, *out_hw, f), dtype=dtype)
     if out.size == 0:
         return out
-    at, _, bt = matrices or MATRICES[m]
-    at, bt = at.astype(dtype), bt.astype(dtype)
-    slot = _bias_slot(at)
-    a = m + 2
-    max_tiles = max(_CHUNK_TILES, _CHUNK_BYTES // (a * a * max(c, f) * x.itemsize))
-    if n >= PIECES:
-        pieces = [(images, slice(0, th)) for images in split(n, PIECES)]
-    else:
-        pieces = [(slice(i, i + 1), rows) for i in range(n) for rows in split(th, PIECES)]
+    plan = _plan(x.shape, u.shape, pads, out_hw, m, matrices, dtype)
+    if bias is not None and plan.slot is None:
+        raise ValueError("conv2d_winograd: these interpolation points have no point 1 to add the bias at")
 
     def run(piece):
-        chunks = _chunks(*piece, tw, max_tiles)
-        nb = max(ch.images.stop - ch.images.start for ch in chunks)
-        t = max(ch.rows.stop - ch.rows.start for ch in chunks)
-        ws = _Workspace(nb, t, tw, c, f, m, dtype)
-        for ch in chunks:
-            xp = _fill_padded(ws, x, ch, m, top, left, tw)
-            v = _input_transform(ws, xp, bt, m)
-            mp = _products(ws, v, u)
-            if bias is not None:
-                if slot is None:
-                    raise ValueError("these Winograd points have no point 1 to add the bias at")
-                mp[slot * a + slot] += bias
-            y = _output_transform(ws, mp, at, m)
-            if relu:  # on the contiguous products: NumPy's fast loop, and still in cache
-                np.maximum(y, 0, out=y)
-            nbc, t_c = xp.shape[0], (xp.shape[1] - 2) // m
-            r0, r1 = m * ch.rows.start, min(oh, m * ch.rows.stop)
-            _scatter(y.reshape(m, m, nbc, t_c, tw, f), out[ch.images, r0:r1], m)
+        chunks, nb, t = _piece_chunks(plan, piece)
+        ws = _Workspace(nb, t, plan.tw, c, f, m, dtype)
+        for chunk in chunks:
+            _run_chunk(ws, plan, x, u, bias, relu, out, chunk)
 
-    parallel_map(run, pieces)
+    parallel_map(run, _pieces(n, plan.th))
     return out
 
 
