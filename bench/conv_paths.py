@@ -12,8 +12,8 @@ data) it prints the median forward time of every path in
 error against a float64 reference of the same layer (``max|a - b| / max|b|``).
 
 ``--phases`` prints instead where Winograd's forward spends its time, phase by
-phase (:func:`numvgg.ops.winograd._run_chunk`: padding, ``B^T`` down the rows,
-``B^T`` across the columns, the ``a*a`` matrix products, bias, ``A^T``, ReLU,
+phase (:func:`numvgg.ops.winograd._run_chunk`: gathering each tile's columns,
+``B^T`` across the columns, ``B^T`` down the rows, the ``a*a`` matrix products, bias, ``A^T``, ReLU,
 scatter into the output), for one worker's piece (the first of
 ``numvgg.ops.parallel.PIECES``) on one thread with BLAS on one thread, the way
 each worker runs; ``--m 2`` for F(2x2, 3x3). The last line compares the
@@ -65,7 +65,7 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-PHASES = ("pad", "B^T rows", "B^T columns", "products", "bias", "A^T", "ReLU", "scatter")
+PHASES = ("gather", "B^T columns", "B^T rows", "products", "bias", "A^T", "ReLU", "scatter")
 
 
 def phase_times(x, kernel, bias, m: int, repeats: int) -> tuple[dict, float]:

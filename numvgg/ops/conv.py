@@ -179,22 +179,21 @@ def auto_path(x_shape, kernel_shape, strides) -> str:
     docs/performance.md has it). Only paths as exact as im2col in float32
     are candidates (errors ~1e-6 against Keras, like Keras' own rounding).
 
-    * 3x3, stride 1, ``C*F >= 8192``, maps of at least 14x14 (VGG16 at
-      224x224 from block2_conv1 on): Winograd F(2x2, 3x3). Its transforms
+    * 3x3, stride 1, at least 32 input channels (VGG16 from block1_conv2 on,
+      at any map size down to 7x7): Winograd F(2x2, 3x3). Its transforms
       cost in proportion to ``C + F`` and its products to ``C*F``, so with
-      few channels (block 1) the transforms dominate and it loses. At 14x14
-      (block 5) it only ties with im2col, so smaller maps keep im2col.
-    * other stride-1 convolutions with ``C >= 16`` on maps of at least
-      1024 pixels (block1_conv2): the kernel-row path.
-    * everything else (block1_conv1's 3 channels, strides, small maps): im2col.
+      few channels (block1_conv1's 3) the transforms dominate and it loses.
+    * other stride-1 convolutions on maps of at least 1024 pixels
+      (block1_conv1): the kernel-row path.
+    * everything else (strides, small maps with few channels): im2col.
     """
     _, h, w, c = x_shape
     kh, kw, _, f = kernel_shape
     if tuple(strides) != (1, 1):
         return "im2col"
-    if (kh, kw) == (3, 3) and c * f >= 8192 and min(h, w) >= 14:
+    if (kh, kw) == (3, 3) and c >= 32:
         return "winograd2"
-    if kh > 1 and c >= 16 and h * w >= 1024:
+    if kh > 1 and h * w >= 1024:
         return "kernel_rows"
     return "im2col"
 

@@ -228,13 +228,14 @@ def _chunks(images: slice, rows: slice, tw: int, max_tiles: int) -> list[_Chunk]
 class _Workspace:
     """One worker's arrays for the chunks of a piece, allocated once and reused.
 
-    Each chunk of ``nb`` images and ``T`` tile rows (``TW`` tiles across,
-    ``tiles = nb*T*TW``) flows through them in this order:
+    Each chunk of ``nb`` images and ``T`` tile rows (``R = m*T + 2`` padded
+    rows, ``TW`` tiles across, ``tiles = nb*T*TW``) flows through them in order:
 
-    * ``xp`` ``(nb, m*T+2, Wp, C)``: the padded input rows the chunk's tiles read;
-    * ``z`` ``(nb, T, a, Wp*C)``: ``B^T`` applied down each tile row's ``a`` rows;
-    * ``zg`` ``(a_l, a_h, nb, T, TW, C)``: column offset ``l`` of every tile gathered first;
-    * ``v`` ``(a*a, tiles, C)``: ``B^T d B``, each of the ``a*a`` positions a matrix;
+    * ``xg`` ``(a_l, nb, R, TW, C)``: column ``m*s + l`` of the padded input
+      under tile column ``s``, for each offset ``l`` (zero outside the image);
+    * ``zc`` ``(a_b, nb, R, TW, C)``: ``B^T`` applied across each tile's columns;
+    * ``v`` ``(a_b, a_h, nb, T, TW, C)``: then down its rows, ``V = B^T d B``;
+      each of the ``a*a`` positions is a ``(tiles, C)`` matrix;
     * ``mp`` ``(a*a, tiles, F)``: the products ``V[ab] @ U[ab]``;
     * ``y1`` ``(a_b, m_i, tiles*F)`` then ``y2`` ``(m_j, m_i, tiles*F)``: ``A^T`` along each axis.
 
@@ -244,9 +245,8 @@ class _Workspace:
     def __init__(self, nb: int, t: int, tw: int, c: int, f: int, m: int, dtype):
         a = m + 2
         tiles = nb * t * tw
-        self.xp = np.zeros(nb * (m * t + 2) * (m * tw + 2) * c, dtype)
-        self.z = np.empty(nb * t * a * (m * tw + 2) * c, dtype)
-        self.zg = np.empty(a * a * tiles * c, dtype)
+        self.xg = np.empty(a * nb * (m * t + 2) * tw * c, dtype)
+        self.zc = np.empty(a * nb * (m * t + 2) * tw * c, dtype)
         self.v = np.empty(a * a * tiles * c, dtype)
         self.mp = np.empty(a * a * tiles * f, dtype)
         self.y1 = np.empty(a * m * tiles * f, dtype)
@@ -257,62 +257,62 @@ class _Workspace:
         return buffer[: int(np.prod(shape))].reshape(shape)
 
 
-def _fill_padded(ws: _Workspace, x: np.ndarray, chunk: _Chunk, m: int, top: int, left: int, tw: int):
-    """``xp``: input rows ``m*t0 - top .. m*t1 + 1 - top`` of the chunk's images, zero outside
-    the image. The columns left and right of the image are zero from the start and never written."""
-    n_img = chunk.images.stop - chunk.images.start
-    t = chunk.rows.stop - chunk.rows.start
+def _gather_columns(ws: _Workspace, x: np.ndarray, chunk: _Chunk, m: int, top: int, left: int, tw: int):
+    """``xg[l, n, r, s] = xp[n, r, m*s + l]``: for each column offset ``l`` of a
+    tile, that column of every tile, over the chunk's padded rows
+    ``m*t0 - top .. m*t1 + 1 - top``; read straight from ``x``, zero where the
+    padding is (so no padded copy of the input is ever made)."""
+    a = m + 2
     _, h, w, c = x.shape
-    wp = m * tw + 2
-    xp = ws.view(ws.xp, (n_img, m * t + 2, wp, c))
+    nb = chunk.images.stop - chunk.images.start
+    rows = m * (chunk.rows.stop - chunk.rows.start) + 2
+    xg = ws.view(ws.xg, (a, nb, rows, tw, c))
     row0 = m * chunk.rows.start - top
-    lo, hi = max(row0, 0), min(row0 + m * t + 2, h)
-    xp[:, : lo - row0] = 0
-    xp[:, hi - row0 :] = 0
-    if hi > lo:
-        ww = min(w, wp - left)
-        xp[:, lo - row0 : hi - row0, left : left + ww] = x[chunk.images, lo:hi, :ww]
-    return xp
-
-
-def _rows_transform(ws: _Workspace, xp: np.ndarray, bt: np.ndarray, m: int) -> np.ndarray:
-    """``B^T`` down the rows of every tile: ``(nb, T, a_h, Wp, C)``.
-
-    Tile row ``t`` reads padded rows ``m*t .. m*t + a - 1``, which are
-    contiguous, so a strided view shows every tile row as one ``(a, Wp*C)``
-    matrix and a batched product transforms them all.
-    """
-    a = m + 2
-    nb, hp, wp, c = xp.shape
-    t = (hp - 2) // m
-    s0, s1, _, s3 = xp.strides
-    rows = np.lib.stride_tricks.as_strided(xp, (nb, t, a, wp * c), (s0, m * s1, s1, s3), writeable=False)
-    z = ws.view(ws.z, (nb, t, a, wp * c))
-    np.matmul(bt, rows, out=z)
-    return z.reshape(nb, t, a, wp, c)
-
-
-def _columns_transform(ws: _Workspace, z: np.ndarray, bt: np.ndarray, m: int) -> np.ndarray:
-    """``B^T`` across the columns of every tile: ``V = B^T d B``, ``(a*a, tiles, C)``,
-    row ``b*a + a_h`` (the order :func:`transform_kernel` uses).
-
-    Column offset ``l`` of every tile is brought to the front (one strided
-    copy per ``l``), then one product ``(a x a) @ (a x everything else)``.
-    """
-    a = m + 2
-    nb, t, _, wp, c = z.shape
-    tw = (wp - 2) // m
-    zg = ws.view(ws.zg, (a, a, nb, t, tw, c))
+    lo, hi = max(row0, 0), min(row0 + rows, h)
+    hi = max(hi, lo)
     for l in range(a):
-        np.copyto(zg[l], z[:, :, :, l : l + m * (tw - 1) + 1 : m].transpose(2, 0, 1, 3, 4))
-    v = ws.view(ws.v, (a, a * nb * t * tw * c))
-    np.matmul(bt, zg.reshape(a, -1), out=v)
+        # Tile column s reads input column m*s + l - left: inside the image for s_lo <= s < s_hi.
+        s_lo = min(tw, max(0, -(-(left - l) // m)))
+        s_hi = max(s_lo, min(tw, (w - 1 - l + left) // m + 1))
+        g = xg[l]
+        g[:, : lo - row0] = 0
+        g[:, hi - row0 :] = 0
+        g[:, :, :s_lo] = 0
+        g[:, :, s_hi:] = 0
+        if s_hi > s_lo and hi > lo:
+            col0 = m * s_lo + l - left
+            np.copyto(g[:, lo - row0 : hi - row0, s_lo:s_hi], x[chunk.images, lo:hi, col0 : col0 + m * (s_hi - s_lo - 1) + 1 : m])
+    return xg
+
+
+def _columns_transform(ws: _Workspace, xg: np.ndarray, bt: np.ndarray) -> np.ndarray:
+    """``B^T`` across every tile's columns: one product ``(a x a) @ (a x everything else)``
+    on :func:`_gather_columns`' array, ``(a_b, nb, R, TW, C)``."""
+    zc = ws.view(ws.zc, xg.shape)
+    np.matmul(bt, xg.reshape(xg.shape[0], -1), out=zc.reshape(xg.shape[0], -1))
+    return zc
+
+
+def _rows_transform(ws: _Workspace, zc: np.ndarray, bt: np.ndarray, m: int) -> np.ndarray:
+    """``B^T`` down every tile's rows: ``V = B^T d B``, ``(a*a, tiles, C)``, row
+    ``b*a + a_h`` (the order :func:`transform_kernel` uses).
+
+    Tile row ``t`` reads rows ``m*t .. m*t + a - 1`` of ``zc``, which are
+    contiguous, so a strided view shows every tile row as one ``(a, TW*C)``
+    matrix, and one batched product transforms them all. Its output goes
+    straight into ``V``'s layout (``a_h`` moved in front of the tiles), so
+    each ``V[ab]`` is one contiguous ``(tiles, C)`` matrix.
+    """
+    a = m + 2
+    _, nb, rows, tw, c = zc.shape
+    t = (rows - 2) // m
+    sb, sn, sr, _, _ = zc.strides
+    tile_rows = np.lib.stride_tricks.as_strided(
+        zc, (a, nb, t, a, tw * c), (sb, sn, m * sr, sr, zc.itemsize), writeable=False
+    )  # (a_b, nb, T, a_k, TW*C), a view
+    v = ws.view(ws.v, (a, a, nb, t, tw * c))  # (a_b, a_h, nb, T, TW*C)
+    np.matmul(bt, tile_rows, out=v.transpose(0, 2, 3, 1, 4))
     return v.reshape(a * a, nb * t * tw, c)
-
-
-def _input_transform(ws: _Workspace, xp: np.ndarray, bt: np.ndarray, m: int) -> np.ndarray:
-    """``V = B^T d B`` for every tile of the padded block ``xp``: ``(a*a, tiles, C)``."""
-    return _columns_transform(ws, _rows_transform(ws, xp, bt, m), bt, m)
 
 
 def _products(ws: _Workspace, v: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -385,12 +385,12 @@ def _run_chunk(ws, plan: _Plan, x, u, bias, relu: bool, out, chunk: _Chunk, cloc
     ``clock(phase)``, if given, is called after each phase (bench/conv_paths.py --phases)."""
     tick = clock or (lambda phase: None)
     m, a = plan.m, plan.m + 2
-    xp = _fill_padded(ws, x, chunk, m, plan.top, plan.left, plan.tw)
-    tick("pad")
-    z = _rows_transform(ws, xp, plan.bt, m)
-    tick("B^T rows")
-    v = _columns_transform(ws, z, plan.bt, m)
+    xg = _gather_columns(ws, x, chunk, m, plan.top, plan.left, plan.tw)
+    tick("gather")
+    zc = _columns_transform(ws, xg, plan.bt)
     tick("B^T columns")
+    v = _rows_transform(ws, zc, plan.bt, m)
+    tick("B^T rows")
     mp = _products(ws, v, u)
     tick("products")
     if bias is not None:
@@ -401,7 +401,7 @@ def _run_chunk(ws, plan: _Plan, x, u, bias, relu: bool, out, chunk: _Chunk, cloc
     if relu:  # on the contiguous result: NumPy's fast loop, while it is in cache
         np.maximum(y, 0, out=y)
         tick("ReLU")
-    nb, t = xp.shape[0], (xp.shape[1] - 2) // m
+    nb, t = chunk.images.stop - chunk.images.start, chunk.rows.stop - chunk.rows.start
     r0, r1 = m * chunk.rows.start, min(plan.oh, m * chunk.rows.stop)
     _scatter(y.reshape(m, m, nb, t, plan.tw, u.shape[-1]), out[chunk.images, r0:r1], m)
     tick("scatter")
@@ -429,9 +429,9 @@ def conv2d_winograd(
 
     The output's tiles are cut into pieces (:func:`_pieces`) that run on the
     thread pool. Each worker takes its piece through the phases of
-    :func:`_run_chunk` (padding, ``B^T`` down the rows and across the
-    columns, the ``a*a`` products, bias, ``A^T``, ReLU, scatter into the
-    output) in chunks of at most ``_CHUNK_TILES`` tiles (or ``_CHUNK_BYTES``
+    :func:`_run_chunk` (gathering each tile's columns, ``B^T`` across the
+    columns and down the rows, the ``a*a`` products, bias, ``A^T``, ReLU,
+    scatter into the output) in chunks of at most ``_CHUNK_TILES`` tiles (or ``_CHUNK_BYTES``
     of transformed input, if that is more tiles), reusing one
     :class:`_Workspace`: small chunks keep the transforms in the CPU's cache,
     and the products still see enough tiles to run at BLAS speed. Pieces and
