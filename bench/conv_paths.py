@@ -15,7 +15,7 @@ error against a float64 reference of the same layer (``max|a - b| / max|b|``).
 phase (:func:`numvgg.ops.winograd._run_chunk`: gathering each tile's columns,
 ``B^T`` across the columns, ``B^T`` down the rows, the ``a*a`` matrix products, bias, ``A^T``, ReLU,
 scatter into the output), for one worker's piece (the first of
-``numvgg.ops.parallel.PIECES``) on one thread with BLAS on one thread, the way
+:func:`numvgg.ops.winograd._pieces`) on one thread with BLAS on one thread, the way
 each worker runs; ``--m 2`` for F(2x2, 3x3). The last line compares the
 products with the bound: their GFLOP at the measured GEMM rate.
 """
@@ -34,7 +34,6 @@ import numpy as np
 
 from numvgg.ops import winograd
 from numvgg.ops.conv import auto_path, conv2d_backward, conv2d_forward
-from numvgg.ops.parallel import PIECES, split
 
 PATHS = ("im2col", "kernel_rows", "winograd2", "winograd4")
 # (name, input side, C, F) of VGG16's convolutions at 224x224.
@@ -70,15 +69,15 @@ PHASES = ("gather", "B^T columns", "B^T rows", "products", "bias", "A^T", "ReLU"
 
 def phase_times(x, kernel, bias, m: int, repeats: int) -> tuple[dict, float]:
     """Seconds per phase (min over ``repeats``) of the first piece of a 'same'
-    Winograd forward with bias and ReLU, one thread; and the products' GFLOP."""
+    Winograd forward with bias and ReLU, one thread; and that piece's GFLOP of products."""
     from threadpoolctl import threadpool_limits
 
     u = winograd.transform_kernel(kernel, m)
     n, h, w, c = x.shape
     f = kernel.shape[3]
     plan = winograd._plan(x.shape, u.shape, (1, 1, 1, 1), (h, w), m, None, x.dtype)
-    images = split(n, PIECES)[0]
-    chunks, nb, t = winograd._piece_chunks(plan, (images, slice(0, plan.th)))
+    piece = winograd._pieces(n, plan.th)[0]
+    chunks, nb, t = winograd._piece_chunks(plan, piece)
     out = np.empty((n, h, w, f), x.dtype)
     best = {}
     with threadpool_limits(1, "blas"):
@@ -96,7 +95,8 @@ def phase_times(x, kernel, bias, m: int, repeats: int) -> tuple[dict, float]:
                 last[0] = time.perf_counter()
                 winograd._run_chunk(ws, plan, x, u, bias, True, out, chunk, clock)
             best = {k: min(best.get(k, np.inf), v) for k, v in spent.items()}
-    tiles = (images.stop - images.start) * plan.th * plan.tw
+    images, rows = piece
+    tiles = (images.stop - images.start) * (rows.stop - rows.start) * plan.tw
     return best, (m + 2) ** 2 * tiles * c * f * 2 / 1e9
 
 
@@ -123,7 +123,7 @@ def print_phases(layers, batch: int, m: int, repeats: int) -> None:
     print(f"| **all** | {cells} | **{sum(totals.values()) * 1e3:.0f}** | {gflop / totals['products']:.0f} |")
     share = totals["products"] / sum(totals.values())
     print(
-        f"\nproducts: {gflop:.1f} GFLOP in {totals['products']:.3f} s ({share:.0%} of the time); "
+        f"\nproducts (one piece): {gflop:.1f} GFLOP in {totals['products']:.3f} s ({share:.0%} of the time); "
         f"everything else: {sum(totals.values()) - totals['products']:.3f} s"
     )
 

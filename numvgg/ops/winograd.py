@@ -40,7 +40,7 @@ import numpy as np
 
 # A chunk holds at most this many bytes of transformed input (a*a x tiles x C)
 # or products (a*a x tiles x F), so the transforms run in the CPU's cache...
-_CHUNK_BYTES = 2 * 2**20
+_CHUNK_BYTES = 2**20
 # ...unless that is fewer than this many tiles: the products need enough rows
 # to run at BLAS speed (and to read U, up to 36 MB, only a few times).
 _CHUNK_TILES = 256
