@@ -26,9 +26,10 @@ docs/performance.md).
 
 Shapes: ``x (N, H, W, C)``, ``kernel (3, 3, C, F)``, output ``(N, H, W, F)``
 (``'same'``) or ``(N, H-2, W-2, F)`` (``'valid'``). All three transforms are
-matrix products over whole arrays of tiles (no Python loop over tiles); the
-image is processed in chunks of images or tile rows so the transformed arrays
-stay near ``_CHUNK_BYTES``.
+matrix products over whole arrays of tiles (no Python loop over tiles). The
+forward (:func:`conv2d_winograd`) runs on the thread pool in chunks small
+enough for the CPU's cache, through the phases of :func:`_run_chunk`;
+``bench/conv_paths.py --phases`` times each phase.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def transform_kernel(kernel: np.ndarray, m: int = 2, matrices=None) -> np.ndarra
 
     Row ``b*a + a_h`` holds position ``(a_h, b)`` of the ``a x a`` transform
     (``a_h`` down the rows, ``b`` across the columns), the order
-    :func:`_conv_tiles` produces its input tiles in. Both sides at once:
+    :func:`_rows_transform` produces ``V`` in. Both sides at once:
     ``U[(b, a_h)] = sum_{k,l} G[a_h, k] G[b, l] g[k, l]``, one product of an
     ``(a*a, 9)`` matrix with the kernel seen as ``(9, C*F)``.
     """
@@ -139,41 +140,6 @@ def transform_kernel(kernel: np.ndarray, m: int = 2, matrices=None) -> np.ndarra
     both = np.einsum("bl,ak->bakl", g_mat, g_mat).reshape(a * a, 9)  # (a_b*a_h, k*l)
     u = both.astype(kernel.dtype) @ kernel.reshape(9, c * f)  # (a*a, C*F)
     return u.reshape(a * a, c, f)
-
-
-def _conv_tiles(xp: np.ndarray, u: np.ndarray, m: int, matrices=None) -> np.ndarray:
-    """The Winograd convolution of one padded chunk whose size is a whole number of tiles.
-
-    Args:
-        xp: ``(N, m*TH + 2, m*TW + 2, C)``, padded; ``u``: ``(a*a, C, F)``.
-    Returns:
-        ``(a_w=m, a_h=m, N, TH, TW, F)``: output pixel ``(n, m*t + i, m*s + j)``
-        is element ``[j, i, n, t, s]``; the caller scatters it into place.
-    """
-    at, _, bt = matrices or MATRICES[m]
-    at, bt = at.astype(xp.dtype), bt.astype(xp.dtype)
-    a = m + 2
-    n, hp, wp, c = xp.shape
-    th, tw = (hp - 2) // m, (wp - 2) // m
-    f = u.shape[-1]
-    # B^T down the rows: tile row t sees padded rows m*t .. m*t + a - 1, which
-    # are contiguous, so a strided view gives every tile row's (a, Wp*C) block.
-    s0, s1, _, s3 = xp.strides
-    rows = np.lib.stride_tricks.as_strided(
-        xp, shape=(n, th, a, wp * c), strides=(s0, m * s1, s1, s3), writeable=False
-    )  # (N, TH, a, Wp*C), a view
-    z = np.matmul(bt, rows).reshape(n, th, a, wp, c)  # (N, TH, a_h, Wp, C)
-    # B^T across the columns: gather each column offset l of every tile so that
-    # l comes first, then one product (a x a) @ (a x everything else).
-    zg = np.empty((a, a, n, th, tw, c), dtype=xp.dtype)  # (l, a_h, N, TH, TW, C)
-    for l in range(a):
-        zg[l] = z[:, :, :, l : l + m * (tw - 1) + 1 : m, :].transpose(2, 0, 1, 3, 4)
-    v = np.matmul(bt, zg.reshape(a, -1)).reshape(a * a, n * th * tw, c)  # (a_b*a_h, tiles, C)
-    prod = np.matmul(v, u)  # (a*a, tiles, F)
-    # A^T along a_h, then along a_b.
-    y = np.matmul(at, prod.reshape(a, a, -1))  # (a_b, m_i, tiles*F)
-    y = np.matmul(at, y.reshape(a, -1))  # (m_j, m_i*tiles*F)
-    return y.reshape(m, m, n, th, tw, f)
 
 
 def _padded_block(x: np.ndarray, row0: int, row1: int, width: int, left: int) -> np.ndarray:
