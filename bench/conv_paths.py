@@ -67,6 +67,19 @@ def median_time(fn, repeats: int) -> float:
 PHASES = ("gather", "B^T columns", "B^T rows", "products", "bias", "A^T", "ReLU", "scatter")
 
 
+class PhaseClock:
+    """Called after each phase of a chunk: adds the time since the last call to that phase."""
+
+    def __init__(self):
+        self.spent = dict.fromkeys(PHASES, 0.0)
+        self.last = time.perf_counter()
+
+    def __call__(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.spent[phase] += now - self.last
+        self.last = now
+
+
 def phase_times(x, kernel, bias, m: int, repeats: int) -> tuple[dict, float]:
     """Seconds per phase (min over ``repeats``) of the first piece of a 'same'
     Winograd forward with bias and ReLU, one thread; and that piece's GFLOP of products."""
@@ -83,18 +96,11 @@ def phase_times(x, kernel, bias, m: int, repeats: int) -> tuple[dict, float]:
     with threadpool_limits(1, "blas"):
         for _ in range(repeats):
             ws = winograd._Workspace(nb, t, plan.tw, c, f, m, x.dtype)
-            spent = dict.fromkeys(PHASES, 0.0)
-            last = [time.perf_counter()]
-
-            def clock(phase):
-                now = time.perf_counter()
-                spent[phase] += now - last[0]
-                last[0] = now
-
+            clock = PhaseClock()
             for chunk in chunks:
-                last[0] = time.perf_counter()
+                clock.last = time.perf_counter()
                 winograd._run_chunk(ws, plan, x, u, bias, True, out, chunk, clock)
-            best = {k: min(best.get(k, np.inf), v) for k, v in spent.items()}
+            best = {k: min(best.get(k, np.inf), v) for k, v in clock.spent.items()}
     images, rows = piece
     tiles = (images.stop - images.start) * (rows.stop - rows.start) * plan.tw
     return best, (m + 2) ** 2 * tiles * c * f * 2 / 1e9

@@ -3,9 +3,9 @@ and the ReLU fused into ``conv2d_forward`` / ``Conv2D``, against the naive
 float64 loops; results that do not depend on chunk sizes or thread counts."""
 
 import importlib.util
-from fractions import Fraction
 import io
 from contextlib import redirect_stdout
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +70,11 @@ def test_chunks_cover_every_tile_once(images, rows, tw, max_tiles):
         n_img = chunk.images.stop - chunk.images.start
         n_rows = chunk.rows.stop - chunk.rows.start
         assert n_img * n_rows * tw <= max(max_tiles, tw)  # at least one whole tile row
-        seen += [(i, t) for i in range(chunk.images.start, chunk.images.stop) for t in range(chunk.rows.start, chunk.rows.stop)]
+        seen += [
+            (i, t)
+            for i in range(chunk.images.start, chunk.images.stop)
+            for t in range(chunk.rows.start, chunk.rows.stop)
+        ]
     expected = [(i, t) for i in range(images.start, images.stop) for t in range(rows.start, rows.stop)]
     assert sorted(seen) == expected
 
@@ -113,7 +117,9 @@ def test_bias_and_relu_are_bit_identical_for_any_number_of_threads(algorithm, mo
         x, kernel, bias = _conv(rng, shape, 6, np.float32)
         for threads in (1, 2, 3):
             with config.using_num_threads(threads):
-                results.append((shape, conv2d_forward(x, kernel, bias, (1, 1), "same", algorithm, relu=True)[0]))
+                results.append(
+                    (shape, conv2d_forward(x, kernel, bias, (1, 1), "same", algorithm, relu=True)[0])
+                )
     for (shape_a, a), (shape_b, b) in zip(results, results[1:]):
         if shape_a == shape_b:
             np.testing.assert_array_equal(a, b)

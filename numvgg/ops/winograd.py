@@ -180,8 +180,7 @@ def _chunks(images: slice, rows: slice, tw: int, max_tiles: int) -> list[_Chunk]
     if per_image <= max_tiles:
         step = max(1, max_tiles // per_image)
         return [
-            _Chunk(slice(i, min(i + step, images.stop)), rows)
-            for i in range(images.start, images.stop, step)
+            _Chunk(slice(i, min(i + step, images.stop)), rows) for i in range(images.start, images.stop, step)
         ]
     step = max(1, max_tiles // tw)
     return [
@@ -247,7 +246,10 @@ def _gather_columns(ws: _Workspace, x: np.ndarray, chunk: _Chunk, m: int, top: i
         g[:, :, s_hi:] = 0
         if s_hi > s_lo and hi > lo:
             col0 = m * s_lo + l - left
-            np.copyto(g[:, lo - row0 : hi - row0, s_lo:s_hi], x[chunk.images, lo:hi, col0 : col0 + m * (s_hi - s_lo - 1) + 1 : m])
+            np.copyto(
+                g[:, lo - row0 : hi - row0, s_lo:s_hi],
+                x[chunk.images, lo:hi, col0 : col0 + m * (s_hi - s_lo - 1) + 1 : m],
+            )
     return xg
 
 
