@@ -65,6 +65,7 @@ def test_auto_picks_per_vgg16_layer():
         assert auto_path((8, side, side, c), (3, 3, c, f), (1, 1)) == "winograd2"
     assert auto_path((8, 56, 56, 256), (3, 3, 256, 256), (2, 2)) == "im2col"
     assert auto_path((8, 28, 28, 16), (3, 3, 16, 16), (1, 1)) == "im2col"  # few channels, small map
+    assert auto_path((1, 4, 4, 512), (3, 3, 512, 512), (1, 1)) == "im2col"  # maps below 7x7
     assert auto_path((8, 56, 56, 16), (5, 5, 16, 16), (1, 1)) == "kernel_rows"
     assert conv_path(None, (8, 56, 56, 256), (3, 3, 256, 256), (1, 1)) == "winograd2"  # default: auto
 
