@@ -58,14 +58,15 @@ def test_conv_path_fallbacks(algorithm, kernel, strides, expected):
 
 
 def test_auto_picks_per_vgg16_layer():
-    """block1_conv1 (3 channels): im2col; block1_conv2: kernel rows; from block 2 on: F(2x2, 3x3).
+    """block1_conv1 (3 channels): kernel rows; from block1_conv2 on: F(2x2, 3x3).
     Never F(4x4, 3x3), which rounds more: it is only used when asked for."""
-    assert auto_path((8, 224, 224, 3), (3, 3, 3, 64), (1, 1)) == "im2col"
-    assert auto_path((8, 224, 224, 64), (3, 3, 64, 64), (1, 1)) == "kernel_rows"
-    for side, c, f in ((112, 64, 128), (56, 256, 256), (14, 512, 512)):
+    assert auto_path((8, 224, 224, 3), (3, 3, 3, 64), (1, 1)) == "kernel_rows"
+    for side, c, f in ((224, 64, 64), (112, 64, 128), (56, 256, 256), (14, 512, 512), (7, 512, 512)):
         assert auto_path((8, side, side, c), (3, 3, c, f), (1, 1)) == "winograd2"
     assert auto_path((8, 56, 56, 256), (3, 3, 256, 256), (2, 2)) == "im2col"
-    assert auto_path((8, 8, 8, 256), (3, 3, 256, 256), (1, 1)) == "im2col"  # maps below 14x14
+    assert auto_path((8, 28, 28, 16), (3, 3, 16, 16), (1, 1)) == "im2col"  # few channels, small map
+    assert auto_path((1, 4, 4, 512), (3, 3, 512, 512), (1, 1)) == "im2col"  # maps below 7x7
+    assert auto_path((8, 56, 56, 16), (5, 5, 16, 16), (1, 1)) == "kernel_rows"
     assert conv_path(None, (8, 56, 56, 256), (3, 3, 256, 256), (1, 1)) == "winograd2"  # default: auto
 
 

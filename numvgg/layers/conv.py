@@ -26,6 +26,8 @@ class Conv2D(ActivationMixin, Layer):
     Backward caches: the op's :class:`~numvgg.ops.conv.ConvCache` or
     :class:`~numvgg.ops.conv.FastConvCache` (the input,
     the kernel and the path that ran) and the activation's cache (the ReLU mask).
+    A ReLU runs inside the op (``conv2d_forward(..., relu=True)``), while each
+    piece of the output is in cache, unless a trace records the pre-activation.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class Conv2D(ActivationMixin, Layer):
 
     def forward(self, x, training=False):
         x = self._as_input(x)
+        fuse_relu = self.activation_name == "relu" and not self._activation_is_wrapped()
         z, conv_cache = conv_ops.conv2d_forward(
             x,
             self.params["kernel"],
@@ -95,10 +98,21 @@ class Conv2D(ActivationMixin, Layer):
             self.padding,
             self.algorithm,
             self._kernel_transforms,
+            relu=fuse_relu,
         )
-        out, act_cache = self._activate(z, inplace=True)
+        if fuse_relu:
+            # The op applied the ReLU; the mask ``z > 0`` is ``out > 0``, needed only for a backward.
+            out, act_cache = z, (z > 0 if self.keeping_cache else None)
+        else:
+            out, act_cache = self._activate(z, inplace=True)
         self._cache = (conv_cache, act_cache)
         return out
+
+    def _activation_is_wrapped(self) -> bool:
+        """Whether ``_activate`` was replaced on this layer (a
+        :class:`numvgg.debug.trace.Trace` recording pre-activations does so):
+        then the ReLU must run there, so the wrapper sees ``z`` before it."""
+        return "_activate" in vars(self)
 
     def backward(self, dout, need_input_grad=True, need_weight_grads=True, from_logits=False):
         conv_cache, act_cache = self._take_cache()

@@ -26,19 +26,25 @@ docs/performance.md).
 
 Shapes: ``x (N, H, W, C)``, ``kernel (3, 3, C, F)``, output ``(N, H, W, F)``
 (``'same'``) or ``(N, H-2, W-2, F)`` (``'valid'``). All three transforms are
-matrix products over whole arrays of tiles (no Python loop over tiles); the
-image is processed in chunks of images or tile rows so the transformed arrays
-stay near ``_CHUNK_BYTES``.
+matrix products over whole arrays of tiles (no Python loop over tiles). The
+forward (:func:`conv2d_winograd`) runs on the thread pool in chunks small
+enough for the CPU's cache, through the phases of :func:`_run_chunk`;
+``bench/conv_paths.py --phases`` times each phase.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import NamedTuple
 
 import numpy as np
 
-# Each chunk's transformed input (a*a x tiles x C) or product (a*a x tiles x F) stays near this.
-_CHUNK_BYTES = 64 * 2**20
+# A chunk holds at most this many bytes of transformed input (a*a x tiles x C)
+# or products (a*a x tiles x F), so the transforms run in the CPU's cache...
+_CHUNK_BYTES = 2**20
+# ...unless that is fewer than this many tiles: the products need enough rows
+# to run at BLAS speed (and to read U, up to 36 MB, only a few times).
+_CHUNK_TILES = 256
 
 # Interpolation points (the point at infinity is always added as the last one).
 POINTS_F2 = (0, 1, -1)
@@ -124,7 +130,7 @@ def transform_kernel(kernel: np.ndarray, m: int = 2, matrices=None) -> np.ndarra
 
     Row ``b*a + a_h`` holds position ``(a_h, b)`` of the ``a x a`` transform
     (``a_h`` down the rows, ``b`` across the columns), the order
-    :func:`_conv_tiles` produces its input tiles in. Both sides at once:
+    :func:`_rows_transform` produces ``V`` in. Both sides at once:
     ``U[(b, a_h)] = sum_{k,l} G[a_h, k] G[b, l] g[k, l]``, one product of an
     ``(a*a, 9)`` matrix with the kernel seen as ``(9, C*F)``.
     """
@@ -134,41 +140,6 @@ def transform_kernel(kernel: np.ndarray, m: int = 2, matrices=None) -> np.ndarra
     both = np.einsum("bl,ak->bakl", g_mat, g_mat).reshape(a * a, 9)  # (a_b*a_h, k*l)
     u = both.astype(kernel.dtype) @ kernel.reshape(9, c * f)  # (a*a, C*F)
     return u.reshape(a * a, c, f)
-
-
-def _conv_tiles(xp: np.ndarray, u: np.ndarray, m: int, matrices=None) -> np.ndarray:
-    """The Winograd convolution of one padded chunk whose size is a whole number of tiles.
-
-    Args:
-        xp: ``(N, m*TH + 2, m*TW + 2, C)``, padded; ``u``: ``(a*a, C, F)``.
-    Returns:
-        ``(a_w=m, a_h=m, N, TH, TW, F)``: output pixel ``(n, m*t + i, m*s + j)``
-        is element ``[j, i, n, t, s]``; the caller scatters it into place.
-    """
-    at, _, bt = matrices or MATRICES[m]
-    at, bt = at.astype(xp.dtype), bt.astype(xp.dtype)
-    a = m + 2
-    n, hp, wp, c = xp.shape
-    th, tw = (hp - 2) // m, (wp - 2) // m
-    f = u.shape[-1]
-    # B^T down the rows: tile row t sees padded rows m*t .. m*t + a - 1, which
-    # are contiguous, so a strided view gives every tile row's (a, Wp*C) block.
-    s0, s1, _, s3 = xp.strides
-    rows = np.lib.stride_tricks.as_strided(
-        xp, shape=(n, th, a, wp * c), strides=(s0, m * s1, s1, s3), writeable=False
-    )  # (N, TH, a, Wp*C), a view
-    z = np.matmul(bt, rows).reshape(n, th, a, wp, c)  # (N, TH, a_h, Wp, C)
-    # B^T across the columns: gather each column offset l of every tile so that
-    # l comes first, then one product (a x a) @ (a x everything else).
-    zg = np.empty((a, a, n, th, tw, c), dtype=xp.dtype)  # (l, a_h, N, TH, TW, C)
-    for l in range(a):
-        zg[l] = z[:, :, :, l : l + m * (tw - 1) + 1 : m, :].transpose(2, 0, 1, 3, 4)
-    v = np.matmul(bt, zg.reshape(a, -1)).reshape(a * a, n * th * tw, c)  # (a_b*a_h, tiles, C)
-    prod = np.matmul(v, u)  # (a*a, tiles, F)
-    # A^T along a_h, then along a_b.
-    y = np.matmul(at, prod.reshape(a, a, -1))  # (a_b, m_i, tiles*F)
-    y = np.matmul(at, y.reshape(a, -1))  # (m_j, m_i*tiles*F)
-    return y.reshape(m, m, n, th, tw, f)
 
 
 def _padded_block(x: np.ndarray, row0: int, row1: int, width: int, left: int) -> np.ndarray:
@@ -183,56 +154,284 @@ def _padded_block(x: np.ndarray, row0: int, row1: int, width: int, left: int) ->
     return block
 
 
+def _bias_slot(at: np.ndarray) -> int | None:
+    """The column of ``A^T`` that is all ones (the point ``p = 1``), or ``None``.
+
+    ``Y = A^T M A`` gives every output pixel ``sum_ij AT[.,i] AT[.,j] M[i,j]``;
+    with ``AT[., p] = 1`` for every output, adding ``b`` to ``M[p, p]`` adds
+    exactly ``b`` to each of the ``m x m`` pixels. So the bias costs one pass
+    over ``1/a^2`` of the products instead of one over the whole output.
+    """
+    ones = [j for j in range(at.shape[1]) if np.all(at[:, j] == 1)]
+    return ones[0] if ones else None
+
+
+class _Chunk(NamedTuple):
+    images: slice  # images of x
+    rows: slice  # tile rows
+
+
+def _chunks(images: slice, rows: slice, tw: int, max_tiles: int) -> list[_Chunk]:
+    """Cut a piece (``images`` x tile ``rows``, ``tw`` tiles per row) into chunks
+    of at most ``max_tiles`` tiles: whole images together when an image fits,
+    else runs of tile rows of one image (at least one row)."""
+    nrows = rows.stop - rows.start
+    per_image = nrows * tw
+    if per_image <= max_tiles:
+        step = max(1, max_tiles // per_image)
+        return [
+            _Chunk(slice(i, min(i + step, images.stop)), rows) for i in range(images.start, images.stop, step)
+        ]
+    step = max(1, max_tiles // tw)
+    return [
+        _Chunk(slice(i, i + 1), slice(t, min(t + step, rows.stop)))
+        for i in range(images.start, images.stop)
+        for t in range(rows.start, rows.stop, step)
+    ]
+
+
+class _Workspace:
+    """One worker's arrays for the chunks of a piece, allocated once and reused.
+
+    Each chunk of ``nb`` images and ``T`` tile rows (``R = m*T + 2`` padded
+    rows, ``TW`` tiles across, ``tiles = nb*T*TW``) flows through them in order:
+
+    * ``xg`` ``(a_l, nb, R, TW, C)``: column ``m*s + l`` of the padded input
+      under tile column ``s``, for each offset ``l`` (zero outside the image);
+    * ``zc`` ``(a_b, nb, R, TW, C)``: ``B^T`` applied across each tile's columns;
+    * ``v`` ``(a_b, a_h, nb, T, TW, C)``: then down its rows, ``V = B^T d B``;
+      each of the ``a*a`` positions is a ``(tiles, C)`` matrix;
+    * ``mp`` ``(a*a, tiles, F)``: the products ``V[ab] @ U[ab]``;
+    * ``y1`` ``(a_b, m_i, tiles*F)`` then ``y2`` ``(m_j, m_i, tiles*F)``: ``A^T`` along each axis.
+
+    Sized for the largest chunk; smaller ones use the front of each array.
+    """
+
+    def __init__(self, nb: int, t: int, tw: int, c: int, f: int, m: int, dtype):
+        a = m + 2
+        tiles = nb * t * tw
+        self.xg = np.empty(a * nb * (m * t + 2) * tw * c, dtype)
+        self.zc = np.empty(a * nb * (m * t + 2) * tw * c, dtype)
+        self.v = np.empty(a * a * tiles * c, dtype)
+        self.mp = np.empty(a * a * tiles * f, dtype)
+        self.y1 = np.empty(a * m * tiles * f, dtype)
+        self.y2 = np.empty(m * m * tiles * f, dtype)
+
+    @staticmethod
+    def view(buffer: np.ndarray, shape) -> np.ndarray:
+        return buffer[: int(np.prod(shape))].reshape(shape)
+
+
+def _gather_columns(ws: _Workspace, x: np.ndarray, chunk: _Chunk, m: int, top: int, left: int, tw: int):
+    """``xg[l, n, r, s] = xp[n, r, m*s + l]``: for each column offset ``l`` of a
+    tile, that column of every tile, over the chunk's padded rows
+    ``m*t0 - top .. m*t1 + 1 - top``; read straight from ``x``, zero where the
+    padding is (so no padded copy of the input is ever made)."""
+    a = m + 2
+    _, h, w, c = x.shape
+    nb = chunk.images.stop - chunk.images.start
+    rows = m * (chunk.rows.stop - chunk.rows.start) + 2
+    xg = ws.view(ws.xg, (a, nb, rows, tw, c))
+    row0 = m * chunk.rows.start - top
+    lo, hi = max(row0, 0), min(row0 + rows, h)
+    hi = max(hi, lo)
+    for l in range(a):
+        # Tile column s reads input column m*s + l - left: inside the image for s_lo <= s < s_hi.
+        s_lo = min(tw, max(0, -(-(left - l) // m)))
+        s_hi = max(s_lo, min(tw, (w - 1 - l + left) // m + 1))
+        g = xg[l]
+        g[:, : lo - row0] = 0
+        g[:, hi - row0 :] = 0
+        g[:, :, :s_lo] = 0
+        g[:, :, s_hi:] = 0
+        if s_hi > s_lo and hi > lo:
+            col0 = m * s_lo + l - left
+            np.copyto(
+                g[:, lo - row0 : hi - row0, s_lo:s_hi],
+                x[chunk.images, lo:hi, col0 : col0 + m * (s_hi - s_lo - 1) + 1 : m],
+            )
+    return xg
+
+
+def _columns_transform(ws: _Workspace, xg: np.ndarray, bt: np.ndarray) -> np.ndarray:
+    """``B^T`` across every tile's columns: one product ``(a x a) @ (a x everything else)``
+    on :func:`_gather_columns`' array, ``(a_b, nb, R, TW, C)``."""
+    zc = ws.view(ws.zc, xg.shape)
+    np.matmul(bt, xg.reshape(xg.shape[0], -1), out=zc.reshape(xg.shape[0], -1))
+    return zc
+
+
+def _rows_transform(ws: _Workspace, zc: np.ndarray, bt: np.ndarray, m: int) -> np.ndarray:
+    """``B^T`` down every tile's rows: ``V = B^T d B``, ``(a*a, tiles, C)``, row
+    ``b*a + a_h`` (the order :func:`transform_kernel` uses).
+
+    Tile row ``t`` reads rows ``m*t .. m*t + a - 1`` of ``zc``, which are
+    contiguous, so a strided view shows every tile row as one ``(a, TW*C)``
+    matrix, and one batched product transforms them all. Its output goes
+    straight into ``V``'s layout (``a_h`` moved in front of the tiles), so
+    each ``V[ab]`` is one contiguous ``(tiles, C)`` matrix.
+    """
+    a = m + 2
+    _, nb, rows, tw, c = zc.shape
+    t = (rows - 2) // m
+    sb, sn, sr, _, _ = zc.strides
+    tile_rows = np.lib.stride_tricks.as_strided(
+        zc, (a, nb, t, a, tw * c), (sb, sn, m * sr, sr, zc.itemsize), writeable=False
+    )  # (a_b, nb, T, a_k, TW*C), a view
+    v = ws.view(ws.v, (a, a, nb, t, tw * c))  # (a_b, a_h, nb, T, TW*C)
+    np.matmul(bt, tile_rows, out=v.transpose(0, 2, 3, 1, 4))
+    return v.reshape(a * a, nb * t * tw, c)
+
+
+def _products(ws: _Workspace, v: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The ``a*a`` matrix products ``M[ab] = V[ab] @ U[ab]``: ``(a*a, tiles, F)``."""
+    mp = ws.view(ws.mp, (v.shape[0], v.shape[1], u.shape[2]))
+    np.matmul(v, u, out=mp)
+    return mp
+
+
+def _output_transform(ws: _Workspace, mp: np.ndarray, at: np.ndarray, m: int) -> np.ndarray:
+    """``Y = A^T M A`` for every tile: ``(m_j, m_i, tiles*F)``; pixel ``(m*t + i, m*s + j)``."""
+    a = m + 2
+    y1 = ws.view(ws.y1, (a, m, mp[0].size))
+    np.matmul(at, mp.reshape(a, a, -1), out=y1)  # A^T along a_h
+    y2 = ws.view(ws.y2, (m, m * mp[0].size))
+    np.matmul(at, y1.reshape(a, -1), out=y2)  # A^T along a_b
+    return y2
+
+
+def _scatter(y: np.ndarray, dst: np.ndarray, m: int) -> None:
+    """Write ``y (m_j, m_i, nb, T, TW, F)`` into ``dst (nb, R, OW', F)``: output pixel
+    ``(m*t + i, m*s + j)`` of the chunk; tiles past the output's edge are dropped.
+    One strided copy per in-tile position, each of whole ``F``-long runs."""
+    for i in range(m):
+        for j in range(m):
+            part = dst[:, i::m, j::m]
+            np.copyto(part, y[j, i, :, : part.shape[1], : part.shape[2]])
+
+
+class _Plan(NamedTuple):
+    """What every chunk of one call shares: the geometry and the float matrices."""
+
+    m: int
+    top: int
+    left: int
+    oh: int
+    ow: int
+    th: int  # tile rows
+    tw: int  # tiles across
+    at: np.ndarray  # A^T in the compute dtype
+    bt: np.ndarray  # B^T in the compute dtype
+    slot: int | None  # M's row where the bias goes (_bias_slot)
+    max_tiles: int  # per chunk
+
+
+def _plan(x_shape, u_shape, pads, out_hw, m: int, matrices, dtype) -> _Plan:
+    _, _, _, c = x_shape
+    f = u_shape[-1]
+    oh, ow = out_hw
+    at, _, bt = matrices or MATRICES[m]
+    at, bt = at.astype(dtype), bt.astype(dtype)
+    a = m + 2
+    max_tiles = max(_CHUNK_TILES, _CHUNK_BYTES // (a * a * max(c, f) * np.dtype(dtype).itemsize))
+    return _Plan(m, pads[0], pads[2], oh, ow, -(-oh // m), -(-ow // m), at, bt, _bias_slot(at), max_tiles)
+
+
+def _pieces(n: int, th: int) -> list[tuple[slice, slice]]:
+    """The work of one call as ``(images, tile rows)`` pieces for the thread pool:
+    :data:`numvgg.ops.parallel.PIECES` groups of images, or for fewer images
+    than that, each image cut into as many runs of tile rows."""
+    from .parallel import PIECES, split
+
+    if n >= PIECES:
+        return [(images, slice(0, th)) for images in split(n, PIECES)]
+    return [(slice(i, i + 1), rows) for i in range(n) for rows in split(th, PIECES)]
+
+
+def _run_chunk(ws, plan: _Plan, x, u, bias, relu: bool, out, chunk: _Chunk, clock=None) -> None:
+    """One chunk through every phase, its output written into ``out``.
+    ``clock(phase)``, if given, is called after each phase (bench/conv_paths.py --phases)."""
+    tick = clock or (lambda phase: None)
+    m, a = plan.m, plan.m + 2
+    xg = _gather_columns(ws, x, chunk, m, plan.top, plan.left, plan.tw)
+    tick("gather")
+    zc = _columns_transform(ws, xg, plan.bt)
+    tick("B^T columns")
+    v = _rows_transform(ws, zc, plan.bt, m)
+    tick("B^T rows")
+    mp = _products(ws, v, u)
+    tick("products")
+    if bias is not None:
+        mp[plan.slot * a + plan.slot] += bias
+        tick("bias")
+    y = _output_transform(ws, mp, plan.at, m)
+    tick("A^T")
+    if relu:  # on the contiguous result: NumPy's fast loop, while it is in cache
+        np.maximum(y, 0, out=y)
+        tick("ReLU")
+    nb, t = chunk.images.stop - chunk.images.start, chunk.rows.stop - chunk.rows.start
+    r0, r1 = m * chunk.rows.start, min(plan.oh, m * chunk.rows.stop)
+    _scatter(y.reshape(m, m, nb, t, plan.tw, u.shape[-1]), out[chunk.images, r0:r1], m)
+    tick("scatter")
+
+
+def _piece_chunks(plan: _Plan, piece) -> tuple[list[_Chunk], int, int]:
+    """The chunks of one piece, and the largest chunk's images and tile rows."""
+    chunks = _chunks(*piece, plan.tw, plan.max_tiles)
+    nb = max(ch.images.stop - ch.images.start for ch in chunks)
+    t = max(ch.rows.stop - ch.rows.start for ch in chunks)
+    return chunks, nb, t
+
+
 def conv2d_winograd(
-    x: np.ndarray, u: np.ndarray, pads, out_hw, m: int, matrices=None, bias: np.ndarray | None = None
+    x: np.ndarray,
+    u: np.ndarray,
+    pads,
+    out_hw,
+    m: int,
+    matrices=None,
+    bias: np.ndarray | None = None,
+    relu: bool = False,
 ) -> np.ndarray:
     """Stride-1 3x3 correlation of ``x`` with a transformed kernel ``u``, explicit padding.
 
-    The output's tiles are cut into :data:`numvgg.ops.parallel.PIECES` pieces
-    (groups of images, or of tile rows for fewer images) that run on the
-    thread pool; each piece goes through :func:`_conv_tiles` in chunks of
-    tile rows of about ``_CHUNK_BYTES``.
+    The output's tiles are cut into pieces (:func:`_pieces`) that run on the
+    thread pool. Each worker takes its piece through the phases of
+    :func:`_run_chunk` (gathering each tile's columns, ``B^T`` across the
+    columns and down the rows, the ``a*a`` products, bias, ``A^T``, ReLU,
+    scatter into the output) in chunks of at most ``_CHUNK_TILES`` tiles (or ``_CHUNK_BYTES``
+    of transformed input, if that is more tiles), reusing one
+    :class:`_Workspace`: small chunks keep the transforms in the CPU's cache,
+    and the products still see enough tiles to run at BLAS speed. Pieces and
+    chunks never depend on the number of threads, so neither do the results.
 
     Args:
         x: ``(N, H, W, C)``; u: ``(a*a, C, F)`` from :func:`transform_kernel`.
         pads: ``(top, bottom, left, right)``, each in 0..2; out_hw: ``(OH, OW)``.
-        bias: ``(F,)`` or ``None``, added to each piece as it is written.
+        bias: ``(F,)`` or ``None``, added to the products (:func:`_bias_slot`).
+        relu: return ``max(y, 0)`` (the layer's ReLU, applied while each chunk is in cache).
     Returns:
         ``(N, OH, OW, F)``.
     """
-    from .parallel import PIECES, parallel_map, split
+    from .parallel import parallel_map
 
     n, _, _, c = x.shape
     f = u.shape[-1]
-    oh, ow = out_hw
-    top, _, left, _ = pads
-    th, tw = -(-oh // m), -(-ow // m)  # tiles, the last maybe partial
-    wp = m * tw + 2
-    out = np.empty((n, oh, ow, f), dtype=np.result_type(x, u))
+    dtype = np.result_type(x, u)
+    out = np.empty((n, *out_hw, f), dtype=dtype)
     if out.size == 0:
         return out
-    per_tile_row = (m + 2) ** 2 * max(c, f) * x.itemsize * tw
-    if n >= PIECES:
-        pieces = [(images, slice(0, th)) for images in split(n, PIECES)]
-    else:
-        pieces = [(slice(i, i + 1), rows) for i in range(n) for rows in split(th, PIECES)]
+    plan = _plan(x.shape, u.shape, pads, out_hw, m, matrices, dtype)
+    if bias is not None and plan.slot is None:
+        raise ValueError("conv2d_winograd: these interpolation points have no point 1 to add the bias at")
 
     def run(piece):
-        images, rows = piece
-        xb = x[images]
-        nb = xb.shape[0]
-        step = max(1, _CHUNK_BYTES // (per_tile_row * nb))
-        for t0 in range(rows.start, rows.stop, step):
-            t1 = min(rows.stop, t0 + step)
-            xp = _padded_block(xb, m * t0 - top, m * t1 + 2 - top, wp, left)  # (nb, m*T+2, Wp, C)
-            y = _conv_tiles(xp, u, m, matrices)  # (m_j, m_i, nb, T, TW, F)
-            r0, r1 = m * t0, min(oh, m * t1)
-            block = y.transpose(2, 3, 1, 4, 0, 5).reshape(nb, m * (t1 - t0), m * tw, f)
-            out[images, r0:r1] = block[:, : r1 - r0, :ow]
-            if bias is not None:
-                out[images, r0:r1] += bias
+        chunks, nb, t = _piece_chunks(plan, piece)
+        ws = _Workspace(nb, t, plan.tw, c, f, m, dtype)
+        for chunk in chunks:
+            _run_chunk(ws, plan, x, u, bias, relu, out, chunk)
 
-    parallel_map(run, pieces)
+    parallel_map(run, _pieces(n, plan.th))
     return out
 
 
