@@ -361,7 +361,7 @@ def _run_chunk(ws, plan: _Plan, x, u, bias, relu: bool, out, chunk: _Chunk, cloc
     tick("B^T rows")
     mp = _products(ws, v, u)
     tick("products")
-    if bias is not None:
+    if bias is not None and plan.slot is not None:  # conv2d_winograd checked it is not None
         mp[plan.slot * a + plan.slot] += bias
         tick("bias")
     y = _output_transform(ws, mp, plan.at, m)
@@ -377,7 +377,8 @@ def _run_chunk(ws, plan: _Plan, x, u, bias, relu: bool, out, chunk: _Chunk, cloc
 
 def _piece_chunks(plan: _Plan, piece) -> tuple[list[_Chunk], int, int]:
     """The chunks of one piece, and the largest chunk's images and tile rows."""
-    chunks = _chunks(*piece, plan.tw, plan.max_tiles)
+    images, rows = piece
+    chunks = _chunks(images, rows, plan.tw, plan.max_tiles)
     nb = max(ch.images.stop - ch.images.start for ch in chunks)
     t = max(ch.rows.stop - ch.rows.start for ch in chunks)
     return chunks, nb, t
