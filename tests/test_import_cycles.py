@@ -24,9 +24,6 @@ NUMVGG = Path(__file__).resolve().parent.parent / "numvgg"
 # so this list can only shrink.
 KNOWN_EDGES: set = set()  # import cycles still to remove: none (it must not grow)
 KNOWN_LAZY_EDGES = {
-    # The stride-1 conv paths call Winograd, which builds on conv's padding and
-    # kernel-row helpers; conv imports it where it dispatches.
-    ("numvgg.ops.conv", "numvgg.ops.winograd"),
     # By design, as in Keras (whose Model.save imports its saving API inside the
     # method): saving sits above the models and rebuilds them, while Keras' API
     # puts save()/get_config()/from_config() on the model itself.

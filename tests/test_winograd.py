@@ -15,10 +15,10 @@ from numvgg.ops.conv import (
     conv2d_backward_naive,
     conv2d_forward,
     conv2d_forward_naive,
+    conv2d_forward_winograd,
 )
 from numvgg.ops.winograd import (
     KernelTransforms,
-    conv2d_forward_winograd,
     transform_kernel,
     winograd_matrices,
 )

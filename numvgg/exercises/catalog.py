@@ -206,7 +206,7 @@ EXERCISES: tuple[Exercise, ...] = (
             f"{_CONV}:im2col",
         ),
         f"{_CHECKS}.conv:conv2d_forward_checks",
-        (f"{_CONV}:conv2d_forward_naive", "numvgg.ops.winograd:conv2d_forward_winograd"),
+        (f"{_CONV}:conv2d_forward_naive", f"{_CONV}:conv2d_forward_winograd"),
     ),
     Exercise(
         "conv2d_backward",

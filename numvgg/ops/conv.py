@@ -51,6 +51,8 @@ from typing import NamedTuple, cast
 import numpy as np
 
 from .. import config
+from . import winograd, winograd_grad
+from .parallel import PIECES, parallel_map, split
 
 # Images per im2col chunk are chosen so one ``cols`` matrix stays near this size.
 _CHUNK_BYTES = 64 * 2**20
@@ -305,9 +307,6 @@ def stride1_conv(
     Returns:
         ``(N, OH, OW, F)``.
     """
-    from . import winograd  # winograd imports this module
-    from .parallel import parallel_map
-
     if path.startswith("winograd"):
         m = int(path[len("winograd") :])
         if transforms is None:
@@ -384,8 +383,6 @@ def kernel_grad_by_rows(x: np.ndarray, dout: np.ndarray, kernel_shape, pads) -> 
     Returns:
         ``(KH, KW, C, F)``.
     """
-    from .parallel import PIECES, parallel_map, split
-
     kh, kw, c, f = kernel_shape
     n, oh, ow, _ = dout.shape
 
@@ -421,8 +418,6 @@ def kernel_gradient(x: np.ndarray, dout: np.ndarray, kernel_shape, pads, path: s
         ``(KH, KW, C, F)`` and ``(F,)``.
     """
     if path.startswith("winograd") and tuple(kernel_shape[:2]) == (3, 3):
-        from . import winograd, winograd_grad  # winograd imports this module
-
         return winograd_grad.kernel_grad_winograd(
             x, dout, pads, winograd.MATRICES[int(path[len("winograd") :])]
         )
@@ -436,8 +431,6 @@ def bias_gradient(dout: np.ndarray) -> np.ndarray:
     (:data:`numvgg.ops.parallel.PIECES`) and added in order, so the result
     does not depend on the number of threads.
     """
-    from .parallel import PIECES, parallel_map, split
-
     partials = parallel_map(lambda part: dout[part].sum(axis=(0, 1, 2)), split(dout.shape[0], PIECES))
     total = partials[0]
     for p in partials[1:]:
@@ -527,6 +520,44 @@ def conv2d_backward(
 # ---------------------------------------------------------------------------
 # Naive loop versions: slow, obvious, and the reference for the fast ones.
 # ---------------------------------------------------------------------------
+
+
+def conv2d_forward_winograd(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    bias: np.ndarray | None,
+    strides=(1, 1),
+    padding: str = "same",
+    u: np.ndarray | None = None,
+    m: int = 2,
+):
+    """Same contract as :func:`conv2d_forward`, for 3x3 kernels
+    with stride 1; ``m`` is 2 for F(2x2, 3x3) or 4 for F(4x4, 3x3). ``u`` may
+    pass a kernel already transformed by :func:`numvgg.ops.winograd.transform_kernel`.
+
+    Returns ``(out, FastConvCache)``; the cache's ``algorithm`` names this
+    Winograd size, so :func:`conv2d_backward` computes ``dx``
+    with it too.
+    """
+    if kernel.shape[:2] != (3, 3) or tuple(strides) != (1, 1):
+        raise ValueError(
+            f"Winograd F({m}x{m}, 3x3) needs a 3x3 kernel and stride 1; got kernel "
+            f"{kernel.shape[:2]} and strides {tuple(strides)}. Use 'im2col'."
+        )
+    if m not in winograd.MATRICES:
+        raise ValueError(f"Winograd output tile m must be one of {sorted(winograd.MATRICES)}, got {m!r}")
+    _, h, w, c = x.shape
+    if kernel.shape[2] != c:
+        raise ValueError(
+            f"conv2d: input has {c} channels but the kernel expects {kernel.shape[2]} "
+            f"(x {x.shape}, kernel {kernel.shape})"
+        )
+    pads = conv_pads(h, w, 3, 3, (1, 1), padding)
+    oh, ow = conv_output_size(h, 3, 1, padding), conv_output_size(w, 3, 1, padding)
+    if u is None:
+        u = winograd.transform_kernel(kernel, m)  # (a*a, C, F)
+    out = winograd.conv2d_winograd(x, u, pads, (oh, ow), m, bias=bias)
+    return out, FastConvCache(x, kernel, (1, 1), pads, f"winograd{m}")
 
 
 def conv2d_forward_naive(x, kernel, bias=None, strides=(1, 1), padding="same"):

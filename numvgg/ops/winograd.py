@@ -39,6 +39,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .parallel import PIECES, parallel_map, split
+
 # A chunk holds at most this many bytes of transformed input (a*a x tiles x C)
 # or products (a*a x tiles x F), so the transforms run in the CPU's cache...
 _CHUNK_BYTES = 2**20
@@ -341,7 +343,6 @@ def _pieces(n: int, th: int) -> list[tuple[slice, slice]]:
     """The work of one call as ``(images, tile rows)`` pieces for the thread pool:
     :data:`numvgg.ops.parallel.PIECES` groups of images, or for fewer images
     than that, each image cut into as many runs of tile rows."""
-    from .parallel import PIECES, split
 
     if n >= PIECES:
         return [(images, slice(0, th)) for images in split(n, PIECES)]
@@ -414,7 +415,6 @@ def conv2d_winograd(
     Returns:
         ``(N, OH, OW, F)``.
     """
-    from .parallel import parallel_map
 
     n, _, _, c = x.shape
     f = u.shape[-1]
@@ -466,47 +466,3 @@ class KernelTransforms:
         u = transform_kernel(np.ascontiguousarray(source), m)
         self._entries[key] = (kernel.copy(), u, MATRICES[m])
         return u
-
-
-def conv2d_forward_winograd(
-    x: np.ndarray,
-    kernel: np.ndarray,
-    bias: np.ndarray | None,
-    strides=(1, 1),
-    padding: str = "same",
-    u: np.ndarray | None = None,
-    m: int = 2,
-):
-    """Same contract as :func:`numvgg.ops.conv.conv2d_forward`, for 3x3 kernels
-    with stride 1; ``m`` is 2 for F(2x2, 3x3) or 4 for F(4x4, 3x3). ``u`` may
-    pass a kernel already transformed by :func:`transform_kernel`.
-
-    Returns ``(out, FastConvCache)``; the cache's ``algorithm`` names this
-    Winograd size, so :func:`numvgg.ops.conv.conv2d_backward` computes ``dx``
-    with it too.
-    """
-    from .conv import (  # conv.py imports this module
-        FastConvCache,
-        conv_output_size,
-        conv_pads,
-    )
-
-    if kernel.shape[:2] != (3, 3) or tuple(strides) != (1, 1):
-        raise ValueError(
-            f"Winograd F({m}x{m}, 3x3) needs a 3x3 kernel and stride 1; got kernel "
-            f"{kernel.shape[:2]} and strides {tuple(strides)}. Use 'im2col'."
-        )
-    if m not in MATRICES:
-        raise ValueError(f"Winograd output tile m must be one of {sorted(MATRICES)}, got {m!r}")
-    _, h, w, c = x.shape
-    if kernel.shape[2] != c:
-        raise ValueError(
-            f"conv2d: input has {c} channels but the kernel expects {kernel.shape[2]} "
-            f"(x {x.shape}, kernel {kernel.shape})"
-        )
-    pads = conv_pads(h, w, 3, 3, (1, 1), padding)
-    oh, ow = conv_output_size(h, 3, 1, padding), conv_output_size(w, 3, 1, padding)
-    if u is None:
-        u = transform_kernel(kernel, m)  # (a*a, C, F)
-    out = conv2d_winograd(x, u, pads, (oh, ow), m, bias=bias)
-    return out, FastConvCache(x, kernel, (1, 1), pads, f"winograd{m}")
