@@ -94,10 +94,10 @@ def test_bias_goes_where_A_transpose_is_all_ones():
     """``A^T``'s column for the point 1 is all ones: a bias added there reaches
     every output pixel once. Points without 1 cannot add a bias this way."""
     for m, (at, _, _) in winograd.MATRICES.items():
-        slot = winograd._bias_slot(at)
+        slot = winograd.point_one_column(at)
         assert slot is not None and np.all(at[:, slot] == 1), m
     mats = winograd.winograd_matrices(4, (0, -1, 2, -2, Fraction(1, 2)))
-    assert winograd._bias_slot(mats[0]) is None
+    assert winograd.point_one_column(mats[0]) is None
     rng = np.random.default_rng(2)
     x, kernel, bias = _conv(rng, (1, 8, 8, 2), 3)
     u = winograd.transform_kernel(kernel, 4, mats)

@@ -144,19 +144,7 @@ def transform_kernel(kernel: np.ndarray, m: int = 2, matrices=None) -> np.ndarra
     return u.reshape(a * a, c, f)
 
 
-def _padded_block(x: np.ndarray, row0: int, row1: int, width: int, left: int) -> np.ndarray:
-    """Input rows ``row0 .. row1-1`` and columns ``-left .. width-left-1`` of
-    ``x (N, H, W, C)``, zero outside the image: ``(N, row1-row0, width, C)``."""
-    n, h, w, c = x.shape
-    block = np.zeros((n, row1 - row0, width, c), dtype=x.dtype)
-    r_lo, r_hi = max(row0, 0), min(row1, h)
-    ww = min(w, width - left)
-    if r_hi > r_lo:
-        block[:, r_lo - row0 : r_hi - row0, left : left + ww] = x[:, r_lo:r_hi, :ww]
-    return block
-
-
-def _bias_slot(at: np.ndarray) -> int | None:
+def point_one_column(at: np.ndarray) -> int | None:
     """The column of ``A^T`` that is all ones (the point ``p = 1``), or ``None``.
 
     ``Y = A^T M A`` gives every output pixel ``sum_ij AT[.,i] AT[.,j] M[i,j]``;
@@ -324,7 +312,7 @@ class _Plan(NamedTuple):
     tw: int  # tiles across
     at: np.ndarray  # A^T in the compute dtype
     bt: np.ndarray  # B^T in the compute dtype
-    slot: int | None  # M's row where the bias goes (_bias_slot)
+    slot: int | None  # M's row where the bias goes (point_one_column)
     max_tiles: int  # per chunk
 
 
@@ -336,7 +324,9 @@ def _plan(x_shape, u_shape, pads, out_hw, m: int, matrices, dtype) -> _Plan:
     at, bt = at.astype(dtype), bt.astype(dtype)
     a = m + 2
     max_tiles = max(_CHUNK_TILES, _CHUNK_BYTES // (a * a * max(c, f) * np.dtype(dtype).itemsize))
-    return _Plan(m, pads[0], pads[2], oh, ow, -(-oh // m), -(-ow // m), at, bt, _bias_slot(at), max_tiles)
+    return _Plan(
+        m, pads[0], pads[2], oh, ow, -(-oh // m), -(-ow // m), at, bt, point_one_column(at), max_tiles
+    )
 
 
 def _pieces(n: int, th: int) -> list[tuple[slice, slice]]:
@@ -410,7 +400,7 @@ def conv2d_winograd(
     Args:
         x: ``(N, H, W, C)``; u: ``(a*a, C, F)`` from :func:`transform_kernel`.
         pads: ``(top, bottom, left, right)``, each in 0..2; out_hw: ``(OH, OW)``.
-        bias: ``(F,)`` or ``None``, added to the products (:func:`_bias_slot`).
+        bias: ``(F,)`` or ``None``, added to the products (:func:`point_one_column`).
         relu: return ``max(y, 0)`` (the layer's ReLU, applied while each chunk is in cache).
     Returns:
         ``(N, OH, OW, F)``.

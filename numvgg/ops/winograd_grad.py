@@ -36,10 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-# Nothing from numvgg.ops.winograd is imported here: the caller passes the
-# matrices (winograd.MATRICES[m]), so that conv.py, which calls this module,
-# and winograd.py, which builds on conv.py, form no import cycle.
 from .parallel import PIECES, parallel_map, split
+from .winograd import point_one_column
 
 # Each chunk's transformed input (a*a x tiles x C) or gradient (a*a x tiles x F)
 # stays near this, so that the transforms' passes over it stay in cache; but a
@@ -122,12 +120,6 @@ def _chunks(images: slice, rows: slice, th: int, tw: int, tiles: int):
             yield slice(i, i + 1), t0, min(t0 + step, rows.stop)
 
 
-def _point_one(at: np.ndarray) -> int | None:
-    """The index ``j`` whose column of ``A^T`` is all ones (the point 1), or ``None``."""
-    ones = np.flatnonzero(np.all(at == 1, axis=0))
-    return int(ones[0]) if ones.size else None
-
-
 def kernel_grad_winograd(x: np.ndarray, dout: np.ndarray, pads, matrices):
     """``dkernel`` and ``dbias`` of a 3x3 stride-1 convolution, by Winograd F(m x m, 3x3).
 
@@ -150,7 +142,7 @@ def kernel_grad_winograd(x: np.ndarray, dout: np.ndarray, pads, matrices):
     th, tw = -(-oh // m), -(-ow // m)  # tiles, the last maybe partial
     wp = m * tw + 2
     whole = oh % m == 0 and ow % m == 0  # then dout's tile rows are plain views
-    one = _point_one(at)
+    one = point_one_column(at)  # the point 1: its transformed entry is each tile's plain sum
     # Chunks of about _CHUNK_BYTES keep the transforms' passes in cache; at
     # least _MIN_TILES tiles keep each product big enough for BLAS and the
     # additions into dU (a*a*C*F each) rare.
