@@ -285,3 +285,75 @@ def test_trace_of_pre_activations_while_training_changes_nothing():
     rec = t["block2_conv2"]  # 16x20 maps, 128 channels: Winograd F(2x2) under 'auto'
     assert rec.pre_activation is not None and (rec.pre_activation < 0).any()
     np.testing.assert_array_equal(np.maximum(rec.pre_activation, 0), rec.output)
+
+
+# -- max-pool with NaN and -inf in its input ------------------------------------------------
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize(
+    "pool, strides, padding",
+    [((2, 2), None, "valid"), ((2, 2), None, "same"), ((3, 3), (2, 2), "valid"), ((2, 2), (1, 1), "valid")],
+)
+def test_maxpool_with_nan_and_inf_inputs_matches_keras(pool, strides, padding, keras, tf):
+    """TensorFlow's max-pool skips NaN (a window of only NaN and -inf gives the
+    lowest finite float) while its gradient goes to a NaN that comes first in
+    its window; numvgg used to return NaN for any window holding one, so one
+    bad pixel turned a whole VGG16 output NaN where Keras' stays finite."""
+    from numvgg.layers import MaxPooling2D
+
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 9, 11, 3)).astype(np.float32)
+    x[0, 0, 0, 0] = np.nan  # first in its window
+    x[0, 1, 3, 1] = np.nan  # last in its window
+    x[0, 4:6, 4:6, 2] = np.nan  # a whole window
+    x[1, 2:4, 6:8, 0] = -np.inf  # a whole window
+    x[1, 2, 2, 1], x[1, 3, 3, 1] = np.nan, -np.inf
+    x[1, 6, 8, 2] = np.inf
+    ours = MaxPooling2D(pool, strides, padding)
+    out = ours.forward(x, training=True)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    dx = ours.backward(dout)
+
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = keras.layers.MaxPooling2D(pool, strides, padding)(xt)
+        loss = tf.reduce_sum(y * dout)
+    np.testing.assert_array_equal(out, y.numpy())
+    np.testing.assert_allclose(dx, tape.gradient(loss, xt).numpy(), rtol=1e-6)  # overlaps add in another order
+    out_inference = ours.forward(x, training=False)  # no winners needed: the same values
+    np.testing.assert_array_equal(out_inference, y.numpy())
+
+
+@pytest.mark.keras
+def test_vgg16_with_one_bad_pixel_matches_keras(keras, tf, vgg16_pair):
+    """One NaN pixel in image 0 of a 32x32 batch of 2: Keras' output stays
+    finite (its max-pools drop the NaN), and so must numvgg's, with the input
+    gradient and block1's weight gradients NaN exactly where Keras' are,
+    under every path; deeper weight gradients agree where both are finite."""
+    rng = np.random.default_rng(10)
+    x = rng.uniform(-60, 60, (2, 32, 32, 3)).astype(np.float32)
+    x[0, 5, 6, 1] = np.nan
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = vgg16_pair.keras(xt)
+        dout = rng.standard_normal(y.shape).astype(np.float32)
+        loss = tf.reduce_sum(y * dout)
+    grads_tf = tape.gradient(loss, [xt, *vgg16_pair.keras.trainable_weights])
+    assert np.isfinite(y.numpy()).all()
+    for algorithm in ("auto", "im2col", "winograd4"):
+        with config.using_conv_algorithm(algorithm):
+            out = vgg16_pair.numvgg(x)
+            dx = vgg16_pair.numvgg.backward(dout)
+        assert_same_specials_and_values(f"{algorithm} output", out, y, tol=1e-4)
+        assert_same_specials_and_values(f"{algorithm} dx", dx, grads_tf[0], tol=1e-3)
+        names = [w.path for w in vgg16_pair.keras.trainable_weights]
+        for name, g, g_tf in zip(names, vgg16_pair.numvgg.grads, grads_tf[1:]):
+            if name.startswith("block1"):
+                assert_same_specials_and_values(f"{algorithm} {name}", g, g_tf, tol=1e-3)
+            else:
+                # A window of only NaN gives the lowest float (-3.4e38) to block2; the
+                # sums then overflow to inf, and where depends on the summation order.
+                assert rel_to_max(g, g_tf) <= 1e-3, (name, rel_to_max(g, g_tf))
