@@ -205,6 +205,21 @@ def auto_path(x_shape, kernel_shape, strides) -> str:
     return "im2col"
 
 
+def all_finite(*arrays: np.ndarray) -> bool:
+    """Whether every value of ``arrays`` is finite, which Winograd needs to
+    put NaN and inf where the direct sum (and TensorFlow) does.
+
+    Winograd mixes a tile's pixels before it multiplies: one NaN reaches
+    every output of its tile (2x2 or 4x4, and of the overlapping tiles'),
+    and an inf meets ``inf - inf`` and becomes NaN, where the direct sum
+    keeps it to the outputs that read it, as ``inf``. So a convolution with
+    a non-finite value runs by kernel rows instead (the cache records it).
+    One ``np.sum`` per array: one pass, no boolean copy; a sum that
+    overflows only sends a finite convolution to the exact path.
+    """
+    return all(np.isfinite(np.sum(a)) for a in arrays)
+
+
 def conv_path(algorithm, x_shape, kernel_shape, strides) -> str:
     """The path that runs: ``algorithm`` (a name from :data:`numvgg.config.CONV_ALGORITHMS`,
     ``None`` for the configured one) resolved for this convolution's shape."""
@@ -263,6 +278,8 @@ def conv2d_forward(
     oh = conv_output_size(h, kh, strides[0], padding)
     ow = conv_output_size(w, kw, strides[1], padding)
     path = conv_path(algorithm, x.shape, kernel.shape, strides)
+    if path.startswith("winograd") and not all_finite(x, kernel):
+        path = "kernel_rows"
     if path == "im2col":
         out = np.empty((n, oh, ow, f), dtype=np.result_type(x, kernel))
         out_rows = out.reshape(n * oh * ow, f)  # (N*OH*OW, F) view into out
@@ -481,6 +498,8 @@ def conv2d_backward(
     """
     x, kernel, strides, pads = cache[:4]
     path = getattr(cache, "algorithm", "im2col")  # a student's 4-field ConvCache: im2col
+    if path.startswith("winograd") and not all_finite(dout):
+        path = "kernel_rows"
     if path != "im2col":
         transforms = cast(FastConvCache, cache).transforms
         dx = (

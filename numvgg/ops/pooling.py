@@ -36,10 +36,33 @@ def _window_views(xp: np.ndarray, ph: int, pw: int, sh: int, sw: int, oh: int, o
     ]
 
 
+def _max_like_tensorflow(views, o: np.ndarray) -> None:
+    """Write into ``o`` TensorFlow's max-pool of windows holding NaN or -inf.
+
+    TensorFlow starts each window at the lowest finite float and keeps any
+    element ``>`` the running maximum: a NaN never wins (``np.fmax`` skips
+    it), and a window of only NaN and -inf gives the lowest finite float,
+    not NaN or -inf.
+    """
+    np.copyto(o, views[0])
+    for v in views[1:]:
+        np.fmax(o, v, out=o)
+    np.fmax(o, np.finfo(o.dtype).min, out=o)
+
+
 def maxpool2d_forward(
     x: np.ndarray, pool_size=(2, 2), strides=None, padding: str = "valid", need_cache: bool = True
 ):
     """Max over each ``PH x PW`` window.
+
+    NaN and -inf follow TensorFlow's max-pool: a NaN never wins the forward
+    max (a window of only NaN and -inf gives the lowest finite float), but a
+    NaN *first* in its window takes the gradient, as TensorFlow's
+    ``MaxPoolGrad`` scans from the first element with ``>``. (With 'same'
+    padding before the map, pool 3 and up, a window at the top or left edge
+    starts in the padding, so there a NaN first among the pixels does not
+    take the gradient as in TensorFlow: not compared.) Finite inputs take
+    none of this: one sum of the output tells.
 
     Args:
         x: ``(N, H, W, C)``.
@@ -74,6 +97,10 @@ def maxpool2d_forward(
         np.copyto(o, views[0])
         for v in views[1:]:
             np.maximum(o, v, out=o)
+        # A NaN or an infinite value in ``o`` (its sum is then non-finite): TensorFlow's rule.
+        special = not np.isfinite(o.sum())
+        if special:
+            _max_like_tensorflow(views, o)
         if need_cache:
             # The winner's position: scan the window backwards so the FIRST maximum in
             # row-major order is the one left standing (np.argmax's rule, and TF's).
@@ -85,6 +112,11 @@ def maxpool2d_forward(
                 a[hit] = k
             np.equal(views[0], o, out=hit)
             a[hit] = 0
+            if special:
+                # TF's gradient scans each window from its first element with ``>``:
+                # a NaN there is never beaten, so it takes the gradient.
+                np.isnan(views[0], out=hit)
+                a[hit] = 0
 
     # Images on the thread pool; elementwise work, so the split changes no bit.
     parallel_map(images, split(n, PIECES))
