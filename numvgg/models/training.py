@@ -641,22 +641,22 @@ class Trainer:
         from ..callbacks import History
 
         run, cbks, train_iter = self._prepare_fit(
-            x,
-            y,
-            batch_size,
-            epochs,
-            verbose,
-            callbacks,
-            validation_split,
-            validation_data,
-            shuffle,
-            class_weight,
-            sample_weight,
-            steps_per_epoch,
-            validation_steps,
-            validation_batch_size,
-            validation_freq,
-            initial_epoch,
+            x=x,
+            y=y,
+            batch_size=batch_size,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_split=validation_split,
+            validation_data=validation_data,
+            shuffle=shuffle,
+            class_weight=class_weight,
+            sample_weight=sample_weight,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
+            validation_batch_size=validation_batch_size,
+            validation_freq=validation_freq,
+            initial_epoch=initial_epoch,
         )
         # The epoch loop is written out here, as in Keras' fit: train_step is
         # called straight from fit (one frame less for a student stepping in).
@@ -702,6 +702,7 @@ class Trainer:
 
     def _prepare_fit(
         self,
+        *,
         x,
         y,
         batch_size,
