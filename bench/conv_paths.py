@@ -32,26 +32,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
+from numvgg.applications.vgg16 import ARCH
 from numvgg.ops import winograd
 from numvgg.ops.conv import auto_path, conv2d_backward, conv2d_forward
 
 PATHS = ("im2col", "kernel_rows", "winograd2", "winograd4")
-# (name, input side, C, F) of VGG16's convolutions at 224x224.
-VGG16_CONVS = [
-    ("block1_conv1", 224, 3, 64),
-    ("block1_conv2", 224, 64, 64),
-    ("block2_conv1", 112, 64, 128),
-    ("block2_conv2", 112, 128, 128),
-    ("block3_conv1", 56, 128, 256),
-    ("block3_conv2", 56, 256, 256),
-    ("block3_conv3", 56, 256, 256),
-    ("block4_conv1", 28, 256, 512),
-    ("block4_conv2", 28, 512, 512),
-    ("block4_conv3", 28, 512, 512),
-    ("block5_conv1", 14, 512, 512),
-    ("block5_conv2", 14, 512, 512),
-    ("block5_conv3", 14, 512, 512),
-]
+
+
+def vgg16_convs(size: int = 224) -> list[tuple[str, int, int, int]]:
+    """``(name, input side, C, F)`` of VGG16's 13 convolutions on ``size x size`` images,
+    from :data:`numvgg.applications.vgg16.ARCH` (each block halves the side)."""
+    convs, c, side = [], 3, size
+    for block, (n_convs, filters) in enumerate(ARCH, start=1):
+        for i in range(1, n_convs + 1):
+            convs.append((f"block{block}_conv{i}", side, c, filters))
+            c = filters
+        side //= 2
+    return convs
+
+
+VGG16_CONVS = vgg16_convs()
 
 
 def median_time(fn, repeats: int) -> float:

@@ -26,27 +26,11 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+from conv_paths import vgg16_convs  # noqa: E402  (bench/ is on the path when run as a script)
 
 from numvgg.ops.conv import kernel_grad_by_rows  # noqa: E402
 from numvgg.ops.winograd import MATRICES  # noqa: E402
 from numvgg.ops.winograd_grad import kernel_grad_winograd  # noqa: E402
-
-# (name, input side at 224x224, C, F) of VGG16's convolutions.
-VGG16_CONVS = [
-    ("block1_conv1", 224, 3, 64),
-    ("block1_conv2", 224, 64, 64),
-    ("block2_conv1", 112, 64, 128),
-    ("block2_conv2", 112, 128, 128),
-    ("block3_conv1", 56, 128, 256),
-    ("block3_conv2", 56, 256, 256),
-    ("block3_conv3", 56, 256, 256),
-    ("block4_conv1", 28, 256, 512),
-    ("block4_conv2", 28, 512, 512),
-    ("block4_conv3", 28, 512, 512),
-    ("block5_conv1", 14, 512, 512),
-    ("block5_conv2", 14, 512, 512),
-    ("block5_conv3", 14, 512, 512),
-]
 
 
 def keras_kernel_grad(x: np.ndarray, dout: np.ndarray, filters: int) -> np.ndarray:
@@ -78,10 +62,9 @@ def main(argv=None) -> int:
     print("| layer | " + " | ".join(columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
     worst = dict.fromkeys(columns, 0.0)
-    for name, side, c, f in VGG16_CONVS:
+    for name, side, c, f in vgg16_convs(args.size):
         if args.layers is not None and name not in args.layers.split(","):
             continue
-        side = side * args.size // 224
         x = np.maximum(rng.standard_normal((args.batch, side, side, c)), 0).astype(np.float32)
         dout = rng.standard_normal((args.batch, side, side, f)) * (
             rng.random((args.batch, side, side, f)) > 0.5
